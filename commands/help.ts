@@ -1,0 +1,35 @@
+import { defineCommand, type Action, type CommandDescriptor } from '../src/command.js';
+import { usageError } from '../src/errors.js';
+import { printable } from '../src/names.js';
+
+function usages(c: CommandDescriptor): string[] {
+  return c.subcommands ? Object.values(c.subcommands).map((s: Action) => s.usage) : [c.usage!];
+}
+
+export default defineCommand({
+  name: 'help',
+  aliases: ['h'],
+  summary: 'List the commands, or show one command\'s usage',
+  usage: 'help [COMMAND]',
+  args: [{ name: 'command', kind: 'command', optional: true }],
+  async run(ctx, input) {
+    if (!input.has('command')) {
+      ctx.out.table(
+        ['COMMAND', 'ALIAS', 'WHAT IT DOES'],
+        ctx.session.commands().map((c) => [c.name, (c.aliases ?? []).join(' '), c.summary]),
+      );
+      ctx.out.line('help COMMAND shows its usage. Secrets are always asked at a no-echo prompt, never typed on the command line.');
+      return;
+    }
+    const name = input.word('command');
+    const c = ctx.session.find(name);
+    if (!c) throw usageError(`no command '${printable(name)}'`);
+    ctx.out.line(`${c.name}${c.aliases?.length ? ` (alias ${c.aliases.join(', ')})` : ''}: ${c.summary}`);
+    for (const u of usages(c)) ctx.out.line(`  usage: ${u}`);
+    if (c.description) ctx.out.line(c.description);
+    const actions = c.subcommands ? Object.values(c.subcommands) : [c as Action];
+    for (const a of actions) {
+      for (const [flag, spec] of Object.entries(a.flags ?? {})) ctx.out.line(`  --${flag}${spec.type === 'string' ? ' VALUE' : ''}  ${spec.description}`);
+    }
+  },
+});

@@ -1,0 +1,66 @@
+import { defineCommand } from '../src/command.js';
+import { PasstoreError } from '../src/errors.js';
+
+export default defineCommand({
+  name: 'operator',
+  summary: 'Manage operators (one passphrase key slot each): add, rm, list',
+  description:
+    'Each operator has a key slot of their own, opened by their own passphrase; the audit trail names the operator. operator add asks the new operator\'s passphrase twice (they type it at the console). operator rm refuses to remove the last passphrase slot.',
+  subcommands: {
+    add: {
+      usage: 'operator add NAME',
+      summary: 'Add an operator with their own passphrase',
+      args: [{ name: 'name', kind: 'operator' }],
+      needs: ['unlocked'],
+      asksSecret: true,
+      audited: true,
+      async run(ctx, input) {
+        const name = input.word('name');
+        if (await ctx.store.getSlot('passphrase', name)) throw new PasstoreError('exists', `operator '${name}' already has a key slot`);
+        const passphrase = await ctx.newSecret(`New passphrase for operator ${name}`);
+        try {
+          if (passphrase.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
+          await ctx.change(async (tx) => {
+            await ctx.vault.addPassphraseSlot(tx, name, passphrase, ctx.operator);
+            await ctx.audit({ action: 'operator-add', target: `operator:${name}`, outcome: 'ok' }, tx);
+          });
+        } finally {
+          passphrase.wipe();
+        }
+        ctx.out.line(`added operator ${name}`);
+      },
+    },
+    rm: {
+      usage: 'operator rm NAME',
+      summary: 'Remove an operator\'s key slot',
+      args: [{ name: 'name', kind: 'operator' }],
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const name = input.word('name');
+        const slots = await ctx.store.listSlots();
+        const slot = slots.find((s) => s.kind === 'passphrase' && s.name === name);
+        if (!slot) throw new PasstoreError('not-found', `no operator '${name}'`);
+        if (slots.filter((s) => s.kind === 'passphrase').length === 1) throw new PasstoreError('policy', `'${name}' holds the last passphrase slot; add another operator first`);
+        if (!(await ctx.prompt.confirm(`Remove operator ${name}${name === ctx.operator ? ' (yourself)' : ''}?`))) throw new PasstoreError('cancelled', 'nothing was removed');
+        await ctx.change(async (tx) => {
+          await tx.deleteSlot(slot.id);
+          await ctx.audit({ action: 'operator-rm', target: `operator:${name}`, outcome: 'ok' }, tx);
+        });
+        ctx.out.line(`removed operator ${name}; consider rekey if the passphrase may be known elsewhere`);
+      },
+    },
+    list: {
+      usage: 'operator list',
+      summary: 'List key slots',
+      args: [],
+      async run(ctx) {
+        const slots = await ctx.store.listSlots();
+        ctx.out.table(
+          ['KIND', 'NAME', 'CREATED', 'BY', 'FAILED UNLOCKS'],
+          slots.map((s) => [s.kind, s.name, s.createdAt.slice(0, 16).replace('T', ' '), s.createdBy, String(s.failedAttempts)]),
+        );
+      },
+    },
+  },
+});

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * `passtore`: the interactive shell. It runs only on a terminal (automation belongs to
+ * passtore-cron); `--help` and `--version` work anywhere and reveal nothing.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { ExitStatus, exitStatusOf, formatError } from '../errors.js';
+import { Session } from '../session.js';
+import { runShell } from '../shell/shell.js';
+import { Terminal } from '../shell/terminal.js';
+
+const USAGE = `usage: passtore [--config FILE] [--operator NAME] [init]
+       passtore --help | --version
+
+The vault for the root passwords and host certificates of a site's hosts.
+Opens the passtore> shell (a terminal is required); 'init' creates a vault.
+Type 'help' at the prompt for the commands. See passtore(1).`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(): Promise<number> {
+  process.umask(0o077);
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+        config: { type: 'string', short: 'c' },
+        operator: { type: 'string', short: 'o' },
+      },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    process.stderr.write(`passtore: ${(e as Error).message.split('\n')[0]}\n${USAGE}\n`);
+    return ExitStatus.usage;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitStatus.ok;
+  }
+  if (args.values.version) {
+    process.stdout.write(`passtore ${version()}\n`);
+    return ExitStatus.ok;
+  }
+  const [verb, ...extra] = args.positionals;
+  if ((verb !== undefined && verb !== 'init') || extra.length > 0) {
+    process.stderr.write(`passtore: unexpected argument '${verb === 'init' ? extra[0] : verb}'\n${USAGE}\n`);
+    return ExitStatus.usage;
+  }
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    process.stderr.write('passtore: interactive by design: standard input and output must be a terminal (automation belongs to passtore-cron)\n');
+    return ExitStatus.usage;
+  }
+
+  let session: Session | undefined;
+  try {
+    const config = loadConfig(args.values.config ?? undefined);
+    const terminal = new Terminal(process.stdin, process.stdout, config.revealTimeout);
+    session = await Session.open({ config, prompt: terminal, out: terminal, terminal: true, operator: args.values.operator });
+    if (!session.hasVault) {
+      if (verb !== 'init' && !(await terminal.confirm(`No vault in ${session.store.location}. Create one now?`))) {
+        terminal.line('no vault created');
+        return ExitStatus.failed;
+      }
+      await session.createVault();
+      terminal.line(`created a vault in ${session.store.location} for operator ${session.operator}`);
+    } else if (verb === 'init') {
+      terminal.line(`a vault already exists in ${session.store.location}`);
+      return ExitStatus.failed;
+    } else {
+      await session.unlock();
+    }
+    await runShell(session, terminal);
+    return ExitStatus.ok;
+  } catch (e) {
+    process.stderr.write(`passtore: ${formatError(e).replace(/^error: /, '')}\n`);
+    return exitStatusOf(e);
+  } finally {
+    await session?.close().catch(() => undefined);
+  }
+}
+
+main().then((status) => {
+  process.exitCode = status;
+  // The REPL and the pool may hold the loop open; nothing is left to do.
+  setImmediate(() => process.exit(status));
+});

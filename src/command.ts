@@ -1,0 +1,131 @@
+/**
+ * What a command is: a declarative descriptor the registry, the shell's completer,
+ * `help` and the man-page test read. Policy that applies to many commands (needs an
+ * unlocked vault, reveals a secret, asks for one, takes a pattern) is a field here,
+ * enforced once by the session, never an `if` inside a command.
+ */
+import type { Config } from './config.js';
+import type { EntrySpec, HostPattern, SpecPattern } from './names.js';
+import type { Secret } from './secret.js';
+import type { Store } from './storage/store.js';
+import type { AuditEvent } from './vault/audit.js';
+import type { Vault } from './vault/vault.js';
+
+/**
+ * How an argument is parsed (before the command runs, so bad input is refused before any
+ * prompt) and completed: `host` one host, `pattern` a host or pattern, `spec` one exact
+ * entry, `spec-pattern` an entry whose host may be a pattern, `operator` an operator
+ * name, `command` a command name, `word` and `path` free text.
+ */
+export type ArgKind = 'host' | 'pattern' | 'spec' | 'spec-pattern' | 'operator' | 'command' | 'word' | 'path';
+
+export interface ArgSpec {
+  name: string;
+  kind: ArgKind;
+  optional?: boolean;
+}
+
+export interface FlagSpec {
+  type: 'boolean' | 'string';
+  description: string;
+  /** Checks a string flag's value; returns an error text or undefined. */
+  check?: (value: string) => string | undefined;
+}
+
+/** Parsed arguments, typed by how they were declared. */
+export interface Input {
+  has(name: string): boolean;
+  host(name: string): string;
+  pattern(name: string): HostPattern;
+  spec(name: string): EntrySpec;
+  specPattern(name: string): SpecPattern;
+  word(name: string): string;
+  flag(name: string): boolean;
+  option(name: string): string | undefined;
+}
+
+/** Writes for the operator; the shell renders it on the terminal, tests capture it. */
+export interface Output {
+  line(text?: string): void;
+  /** A table with a header row. */
+  table(head: string[], rows: string[][]): void;
+  /** A progress line (over-written in place on a terminal). */
+  progress(text: string): void;
+  /**
+   * Shows one secret on the terminal and erases it after the reveal timeout or at the
+   * next key. Only a session on a terminal has this.
+   */
+  reveal?(label: string, secret: Secret): Promise<void>;
+}
+
+/** Asks the operator. Secrets are read with no echo and never reach any history. */
+export interface Prompter {
+  secret(label: string): Promise<Secret>;
+  confirm(question: string): Promise<boolean>;
+}
+
+/** What a command is handed: the session's parts, never a driver or the console. */
+export interface Context {
+  config: Config;
+  store: Store;
+  /** The vault; unlocked when the command `needs` 'unlocked'. */
+  vault: Vault;
+  operator: string;
+  out: Output;
+  prompt: Prompter;
+  /** True while running from `source`. */
+  scripted: boolean;
+  /** Asks for a new secret twice, refusing an empty one or a mismatch. */
+  newSecret(label: string): Promise<Secret>;
+  /** Appends an audit record (inside `tx` when given, so it commits with the change). */
+  audit(event: AuditEvent, tx?: Store): Promise<void>;
+  /** Runs `fn` in one transaction. */
+  change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** The session's own actions for `lock`, `exit`, `source`, `help`. */
+  session: SessionActions;
+}
+
+export interface SessionActions {
+  /** The commands this session knows (for `help`). */
+  commands(): readonly CommandDescriptor[];
+  find(name: string): CommandDescriptor | undefined;
+  lock(): void;
+  exit(): void;
+  /** Runs one command line in this session as if typed (for `source`); returns its status. */
+  runScriptLine(line: string): Promise<number>;
+  /** Drops cached names (hosts, users) the completer keeps, after a change. */
+  invalidateNames(): void;
+}
+
+export type Need = 'unlocked';
+
+/** One runnable action: a command, or one subcommand of `host`, `operator`. */
+export interface Action {
+  usage: string;
+  summary: string;
+  args: ArgSpec[];
+  flags?: Record<string, FlagSpec>;
+  needs?: Need[];
+  /** Shows a secret: one exact entry, a terminal only, never from a script. */
+  reveals?: boolean;
+  /** Asks for a secret at a no-echo prompt: never from a script. */
+  asksSecret?: boolean | ((input: Input) => boolean);
+  /** Failures are recorded in the audit trail. */
+  audited?: boolean;
+  run(ctx: Context, input: Input): Promise<void>;
+}
+
+export interface CommandDescriptor extends Partial<Action> {
+  name: string;
+  aliases?: string[];
+  summary: string;
+  /** Longer text for `help CMD` and the man page. */
+  description?: string;
+  subcommands?: Record<string, Action>;
+}
+
+/** Declares a command (an identity function that checks the descriptor's shape). */
+export function defineCommand(descriptor: CommandDescriptor): CommandDescriptor {
+  if (!descriptor.subcommands && !descriptor.run) throw new Error(`command ${descriptor.name} has neither run nor subcommands`);
+  return descriptor;
+}

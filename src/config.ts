@@ -1,0 +1,290 @@
+/**
+ * Configuration (SPEC section 10): one INI file, found as `$PASSTORE_CONFIG`, else
+ * `~/.config/passtore/passtore.conf`, else `/etc/passtore/passtore.conf`; with none, the
+ * defaults. The `ini` package parses; this module validates every key and value and names
+ * the file, line and key of anything it refuses. The original tool's `sanctorum.conf`
+ * keys are read too.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { decode } from 'ini';
+import { PasstoreError } from './errors.js';
+import { isFqdn, parseOperatorName } from './names.js';
+
+export type KeyType = 'rsa-2048' | 'rsa-4096' | 'ec-p256';
+
+/** The validated configuration every component reads. */
+export interface Config {
+  /** The file it came from, or undefined for built-in defaults. */
+  file: string | undefined;
+  domain: string | undefined;
+  /** `sqlite:PATH` or `mysql://user@host[:port]/name`. */
+  db: string;
+  dbPasswordFile: string | undefined;
+  operator: string;
+  adminEmail: string[];
+  crtTtl: number;
+  notifyDays: number[];
+  crtPath: string;
+  dnTemplate: string;
+  keyType: KeyType;
+  /** Minutes without input before the shell wipes the data key; 0 never. */
+  idleLock: number;
+  /** Seconds a revealed password stays on screen. */
+  revealTimeout: number;
+  keyfile: string | undefined;
+  smtp: Record<string, string>;
+  network: Record<string, string>;
+  ca: Record<string, string>;
+  schedule: Record<string, string>;
+}
+
+/** The directory passtore keeps its own files in (vault file, history): mode 0700. */
+export function dataDir(): string {
+  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'passtore');
+}
+
+/** The config file passtore would read, or undefined when there is none. */
+export function findConfigFile(): string | undefined {
+  const env = process.env.PASSTORE_CONFIG;
+  if (env) return env;
+  const candidates = [
+    join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'passtore', 'passtore.conf'),
+    '/etc/passtore/passtore.conf',
+  ];
+  return candidates.find((c) => existsSync(c));
+}
+
+function defaultOperator(): string {
+  const name = process.env.SUDO_USER || safeUserName();
+  try {
+    return parseOperatorName(name.toLowerCase());
+  } catch {
+    return 'operator';
+  }
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'operator';
+  }
+}
+
+/** The defaults: what passtore uses with no config file at all. */
+export function defaultConfig(): Config {
+  return {
+    file: undefined,
+    domain: undefined,
+    db: `sqlite:${join(dataDir(), 'vault.db')}`,
+    dbPasswordFile: undefined,
+    operator: defaultOperator(),
+    adminEmail: [],
+    crtTtl: 30,
+    notifyDays: [30, 14, 7, 2],
+    crtPath: '/etc/grid-security',
+    dnTemplate: '/CN={fqdn}',
+    keyType: 'rsa-2048',
+    idleLock: 15,
+    revealTimeout: 20,
+    keyfile: undefined,
+    smtp: {},
+    network: {},
+    ca: {},
+    schedule: {},
+  };
+}
+
+type Setter = (c: Config, value: string, fail: (why: string) => never) => void;
+
+const int = (min: number, max: number) => (value: string, fail: (why: string) => never): number => {
+  if (!/^\d+$/.test(value)) fail(`expected a whole number from ${min} to ${max}`);
+  const n = Number(value);
+  if (n < min || n > max) fail(`expected a whole number from ${min} to ${max}`);
+  return n;
+};
+
+const EMAIL = /^[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+$/;
+
+/** Top-level keys: each validates its value into the Config. */
+const topLevel: Record<string, Setter> = {
+  domain(c, v, fail) {
+    const d = v.toLowerCase();
+    if (!isFqdn(d)) fail('expected a DNS domain such as example.org');
+    c.domain = d;
+  },
+  db(c, v, fail) {
+    if (/^sqlite:.+/.test(v)) c.db = v;
+    else if (/^mysql:\/\/[^@/\s:]+@[^/\s:]+(:\d{1,5})?\/[A-Za-z0-9_$]{1,64}(\?socket=\/\S+)?$/.test(v)) c.db = v;
+    else fail('expected sqlite:PATH or mysql://user@host[:port]/name');
+  },
+  db_password_file(c, v) {
+    c.dbPasswordFile = v;
+  },
+  operator(c, v, fail) {
+    try {
+      c.operator = parseOperatorName(v);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  },
+  admin_email(c, v, fail) {
+    const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const badOne = list.find((a) => !EMAIL.test(a));
+    if (list.length === 0 || badOne) fail(`expected comma-separated mail addresses${badOne ? `, not '${badOne}'` : ''}`);
+    c.adminEmail = list;
+  },
+  crt_ttl(c, v, fail) {
+    c.crtTtl = int(1, 3650)(v, fail);
+  },
+  notify_days(c, v, fail) {
+    const days = v.split(',').map((s) => int(0, 3650)(s.trim(), fail));
+    c.notifyDays = [...new Set(days)].sort((a, b) => b - a);
+  },
+  crt_path(c, v, fail) {
+    if (!isAbsolute(v) || v.split('/').includes('..')) fail('expected an absolute path without ..');
+    c.crtPath = v.replace(/\/+$/, '') || '/';
+  },
+  dn_template(c, v, fail) {
+    if (!v.includes('{fqdn}')) fail('expected a subject containing {fqdn}, such as /DC=org/O=Site/CN={fqdn}');
+    c.dnTemplate = v;
+  },
+  key_type(c, v, fail) {
+    if (v !== 'rsa-2048' && v !== 'rsa-4096' && v !== 'ec-p256') fail('expected rsa-2048, rsa-4096 or ec-p256');
+    c.keyType = v as KeyType;
+  },
+  idle_lock(c, v, fail) {
+    c.idleLock = int(0, 1440)(v, fail);
+  },
+  reveal_timeout(c, v, fail) {
+    c.revealTimeout = int(1, 600)(v, fail);
+  },
+  keyfile(c, v) {
+    c.keyfile = v;
+  },
+};
+
+/** The original tool's keys (sanctorum.conf), read into the same Config. */
+const sanctorum: Record<string, Setter> = {
+  crt_TTL: (c, v, fail) => topLevel.crt_ttl!(c, v, fail),
+  dbuser: () => {},
+  dbname: () => {},
+};
+
+/** Keys allowed in each section; `[ca]` and `[schedule]` take their own names. */
+const sections: Record<string, { keys?: string[]; value?: RegExp }> = {
+  smtp: { keys: ['host', 'port', 'secure', 'user', 'password_file', 'from'] },
+  network: { keys: ['up', 'down', 'allow', 'revoke'] },
+  ca: { value: /^.+$/ },
+  schedule: { keys: ['renew', 'fetch', 'run', 'check', 'verify'] },
+};
+
+/** Finds the line a key stands on in the raw text, for error messages. */
+function lineOf(text: string, section: string | undefined, key: string): number {
+  const lines = text.split(/\r?\n/);
+  let current: string | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    const head = /^\[([^\]]*)\]/.exec(line);
+    if (head) {
+      current = head[1]!.trim();
+      continue;
+    }
+    if (current !== section) continue;
+    const m = /^([^=]+?)\s*(=|$)/.exec(line);
+    if (m && m[1] === key) return i + 1;
+  }
+  return 0;
+}
+
+/**
+ * Loads and validates a configuration file.
+ * @throws PasstoreError('config') naming the file, the line and the key.
+ */
+export function loadConfig(file: string | undefined = findConfigFile()): Config {
+  const config = defaultConfig();
+  if (!file) return config;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new PasstoreError('config', `${file}: cannot read the configuration (${code})`);
+  }
+  config.file = file;
+  const parsed = decode(text) as Record<string, unknown>;
+  const fail = (section: string | undefined, key: string) => (why: string): never => {
+    const line = lineOf(text, section, key);
+    const where = line ? `${file}:${line}` : file;
+    const name = section ? `[${section}] ${key}` : key;
+    throw new PasstoreError('config', `${where}: ${name}: ${why}`);
+  };
+  const seen = new Map<string, string>();
+  for (const [key, raw] of Object.entries(parsed)) {
+    if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+      readSection(config, key, raw as Record<string, unknown>, (k) => fail(key, k));
+      continue;
+    }
+    const value = valueOf(raw, fail(undefined, key));
+    const setter = topLevel[key] ?? sanctorum[key];
+    if (!setter) fail(undefined, key)('unknown key');
+    setter!(config, value, fail(undefined, key));
+    seen.set(key, value);
+  }
+  applySanctorum(config, seen, file, fail);
+  if (config.db.startsWith('sqlite:')) {
+    const path = config.db.slice('sqlite:'.length);
+    config.db = `sqlite:${resolve(dirname(file), path)}`;
+  }
+  if (config.dbPasswordFile) config.dbPasswordFile = resolve(dirname(file), config.dbPasswordFile);
+  if (config.keyfile) config.keyfile = resolve(dirname(file), config.keyfile);
+  return config;
+}
+
+function valueOf(raw: unknown, fail: (why: string) => never): string {
+  if (typeof raw === 'string') return raw.trim();
+  if (typeof raw === 'boolean') {
+    // `ini` turns a bare `key` line into true: that is a key without a value.
+    if (raw === true) fail('expected key = value');
+    return 'false';
+  }
+  return fail('expected one value');
+}
+
+function readSection(
+  config: Config,
+  name: string,
+  body: Record<string, unknown>,
+  fail: (key: string) => (why: string) => never,
+): void {
+  const rule = sections[name];
+  if (!rule) fail('')(`unknown section [${name}]`);
+  const target = config[name as 'smtp' | 'network' | 'ca' | 'schedule'];
+  for (const [key, raw] of Object.entries(body)) {
+    if (raw !== null && typeof raw === 'object') fail(key)('nested sections are not supported');
+    if (rule!.keys && !rule!.keys.includes(key)) fail(key)('unknown key');
+    const value = valueOf(raw, fail(key));
+    if (name === 'network' && !value) fail(key)('expected a command');
+    target[key] = value;
+  }
+}
+
+function applySanctorum(
+  config: Config,
+  seen: Map<string, string>,
+  file: string,
+  fail: (section: string | undefined, key: string) => (why: string) => never,
+): void {
+  const dbuser = seen.get('dbuser');
+  const dbname = seen.get('dbname');
+  if (!dbuser && !dbname) return;
+  if (seen.has('db')) fail(undefined, 'dbuser')('give either db or the old dbuser/dbname keys, not both');
+  if (!dbuser || !dbname) fail(undefined, dbuser ? 'dbname' : 'dbuser')('dbuser and dbname go together');
+  const url = `mysql://${dbuser}@localhost/${dbname}`;
+  topLevel.db!(config, url, fail(undefined, 'dbname'));
+  // The original tool kept the database password in `.sanctorum` beside its config.
+  if (!config.dbPasswordFile) config.dbPasswordFile = join(dirname(resolve(file)), '.sanctorum');
+}

@@ -1,0 +1,201 @@
+/**
+ * Names and syntax (SPEC section 2): hosts, entry specs `[user@]host[:service]`,
+ * host patterns with the glob wildcards `*` and `?`, and remote files `user@host:path`.
+ * Everything is validated strictly; anything that does not parse is refused with a
+ * one-line error naming the bad part. Wildcards become regular expressions or escaped
+ * SQL LIKE patterns here, and nowhere else.
+ */
+import { PasstoreError } from './errors.js';
+
+export const DEFAULT_USER = 'root';
+export const DEFAULT_SERVICE = 'ssh';
+const MAX_INPUT = 300;
+
+/** An entry's identity: the cleartext triple the vault binds each ciphertext to. */
+export interface EntrySpec {
+  user: string;
+  fqdn: string;
+  service: string;
+}
+
+/** An entry spec whose host part may be a pattern. */
+export interface SpecPattern {
+  user: string;
+  host: HostPattern;
+  service: string;
+}
+
+/** A host pattern: the full FQDN glob, and whether it holds a wildcard at all. */
+export interface HostPattern {
+  glob: string;
+  wild: boolean;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const WILD_LABEL = /^[a-z0-9*?]([a-z0-9*?-]{0,61}[a-z0-9*?])?$/;
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+const SERVICE = /^[a-z0-9][a-z0-9_.-]{0,31}$/;
+
+function bad(what: string, input: string, why: string): PasstoreError {
+  return new PasstoreError('bad-name', `bad ${what} '${printable(input)}': ${why}`);
+}
+
+/** Renders operator input for an error message: control characters escaped, length capped. */
+export function printable(input: string): string {
+  const shown = input.length > 60 ? `${input.slice(0, 57)}...` : input;
+  return shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Checks a DNS name (RFC 1123 labels, lowercase, at most 253 characters). */
+export function isFqdn(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split('.');
+  return labels.length >= 2 && labels.every((l) => LABEL.test(l));
+}
+
+/**
+ * Parses a host name: lowercased, validated; a short name (no dot) gets `domain`.
+ * @throws PasstoreError('bad-name') naming what is wrong.
+ */
+export function parseHost(input: string, domain: string | undefined): string {
+  const what = 'host name';
+  if (input.length === 0) throw bad(what, input, 'empty');
+  if (input.length > MAX_INPUT) throw bad(what, input, 'too long');
+  const lower = input.toLowerCase();
+  const fqdn = qualify(lower, domain, what, input);
+  if (fqdn.length > 253) throw bad(what, input, 'longer than 253 characters');
+  for (const label of fqdn.split('.')) {
+    if (label.length === 0) throw bad(what, input, 'empty label');
+    if (label.length > 63) throw bad(what, input, `label '${printable(label)}' longer than 63 characters`);
+    if (!LABEL.test(label)) {
+      throw bad(what, input, `label '${printable(label)}' may hold only letters, digits and inner hyphens`);
+    }
+  }
+  return fqdn;
+}
+
+function qualify(lower: string, domain: string | undefined, what: string, input: string): string {
+  if (lower.includes('.')) return lower;
+  if (!domain) throw bad(what, input, 'short name, and no domain is configured');
+  return `${lower}.${domain}`;
+}
+
+/**
+ * Parses a host pattern (`ui-*`, `wn-0?`, `*.example.org`). A pattern with no dot gets
+ * the domain, like a short name; the lone `*` matches every host in every domain.
+ */
+export function parseHostPattern(input: string, domain: string | undefined): HostPattern {
+  const what = 'host pattern';
+  if (input.length === 0) throw bad(what, input, 'empty');
+  if (input.length > MAX_INPUT) throw bad(what, input, 'too long');
+  const lower = input.toLowerCase();
+  if (!/[*?]/.test(lower)) return { glob: parseHost(input, domain), wild: false };
+  if (lower === '*') return { glob: '*', wild: true };
+  const glob = qualify(lower, domain, what, input);
+  if (glob.length > 253) throw bad(what, input, 'longer than 253 characters');
+  for (const label of glob.split('.')) {
+    if (label.length === 0) throw bad(what, input, 'empty label');
+    if (!WILD_LABEL.test(label)) {
+      throw bad(what, input, `label '${printable(label)}' may hold only letters, digits, inner hyphens, * and ?`);
+    }
+  }
+  return { glob, wild: true };
+}
+
+function splitSpec(input: string, what: string): { user?: string; host: string; service?: string } {
+  if (input.length === 0) throw bad(what, input, 'empty');
+  if (input.length > MAX_INPUT) throw bad(what, input, 'too long');
+  let rest = input;
+  let user: string | undefined;
+  let service: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    user = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    if (!USER.test(user)) throw bad(what, input, `user '${printable(user)}' is not a valid user name`);
+  }
+  const colon = rest.indexOf(':');
+  if (colon >= 0) {
+    service = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!SERVICE.test(service)) throw bad(what, input, `service '${printable(service)}' is not a valid service name`);
+  }
+  if (rest.length === 0) throw bad(what, input, 'no host');
+  return { user, host: rest, service };
+}
+
+/** Parses one exact entry spec `[user@]host[:service]`; a wildcard is refused. */
+export function parseSpec(input: string, domain: string | undefined): EntrySpec {
+  const parts = splitSpec(input, 'entry');
+  if (/[*?]/.test(parts.host)) {
+    throw bad('entry', input, 'takes one exact host, not a pattern');
+  }
+  return {
+    user: parts.user ?? DEFAULT_USER,
+    fqdn: parseHost(parts.host, domain),
+    service: parts.service ?? DEFAULT_SERVICE,
+  };
+}
+
+/** Parses an entry spec whose host may be a pattern (`root@ui-*:ssh`). */
+export function parseSpecPattern(input: string, domain: string | undefined): SpecPattern {
+  const parts = splitSpec(input, 'entry');
+  return {
+    user: parts.user ?? DEFAULT_USER,
+    host: parseHostPattern(parts.host, domain),
+    service: parts.service ?? DEFAULT_SERVICE,
+  };
+}
+
+/** Formats an entry as `user@fqdn:service`. */
+export function formatSpec(spec: EntrySpec): string {
+  return `${spec.user}@${spec.fqdn}:${spec.service}`;
+}
+
+/** Turns a glob (already validated) into an anchored regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  let src = '';
+  for (const ch of glob) {
+    if (ch === '*') src += '.*';
+    else if (ch === '?') src += '.';
+    else src += ch.replace(/[.+^${}()|[\]\\-]/g, '\\$&');
+  }
+  return new RegExp(`^${src}$`);
+}
+
+/** The escape character of every LIKE pattern passtore builds (`LIKE ? ESCAPE '!'`). */
+export const LIKE_ESCAPE = '!';
+
+/**
+ * Turns a glob into an SQL LIKE pattern escaped with `!`: `%`, `_` and `!` in the input
+ * are escaped, so a wildcard never reaches SQL except as `%` or `_`.
+ */
+export function globToLike(glob: string): string {
+  let out = '';
+  for (const ch of glob) {
+    if (ch === '*') out += '%';
+    else if (ch === '?') out += '_';
+    else if (ch === '%' || ch === '_' || ch === LIKE_ESCAPE) out += `${LIKE_ESCAPE}${ch}`;
+    else out += ch;
+  }
+  return out;
+}
+
+/** The literal text before a glob's first wildcard, for an indexed range scan. */
+export function globPrefix(glob: string): string {
+  const i = glob.search(/[*?]/);
+  return i < 0 ? glob : glob.slice(0, i);
+}
+
+/** Shows an FQDN as the operator would type it: short inside the configured domain. */
+export function shortName(fqdn: string, domain: string | undefined): string {
+  return domain && fqdn.endsWith(`.${domain}`) ? fqdn.slice(0, -domain.length - 1) : fqdn;
+}
+
+/** Validates an operator name (a login-like name, used in key slots and the audit trail). */
+export function parseOperatorName(input: string): string {
+  if (!/^[a-z_][a-z0-9_.-]{0,31}$/.test(input)) {
+    throw bad('operator name', input, 'use a lowercase login-like name (letters, digits, _ . -), at most 32 characters');
+  }
+  return input;
+}

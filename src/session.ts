@@ -1,0 +1,315 @@
+/**
+ * The session: one object holding the configuration, the store, the vault (locked or
+ * unlocked), the operator and the policy. The shell drives it from a terminal; the tests
+ * and `passtore-cron` drive it directly. It parses each command line, enforces the
+ * descriptor's policy (unlocked, reveals, asks for a secret, scripted), runs the command,
+ * and turns every error into one line and an exit status.
+ */
+import { splitWords, parseWords, unknownCommand } from './args.js';
+import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from './command.js';
+import type { Config } from './config.js';
+import { ExitStatus, exitStatusOf, formatError, PasstoreError, usageError } from './errors.js';
+import { parseHost, parseHostPattern, parseOperatorName, parseSpec, parseSpecPattern, printable } from './names.js';
+import { registry as defaultRegistry, type Registry } from './registry.js';
+import type { Secret } from './secret.js';
+import { openStore } from './storage/open.js';
+import type { Store } from './storage/store.js';
+import { appendAudit, type AuditEvent } from './vault/audit.js';
+import { Vault, type UnlockOptions } from './vault/vault.js';
+
+export interface SessionOptions {
+  config: Config;
+  prompt: Prompter;
+  out: Output;
+  /** True when input and output are a terminal (the shell); reveals need it. */
+  terminal: boolean;
+  /** The operator whose key slot unlocks; defaults to the config's. */
+  operator?: string;
+  registry?: Registry;
+  unlock?: UnlockOptions;
+  /** An already opened store (tests); otherwise the config's is opened. */
+  store?: Store;
+}
+
+/** Codes of failures the audit trail records even for commands not marked `audited`. */
+const ALWAYS_AUDITED = new Set(['policy', 'integrity', 'mismatch']);
+
+export class Session {
+  readonly config: Config;
+  readonly store: Store;
+  readonly operator: string;
+  readonly registry: Registry;
+  readonly out: Output;
+  readonly prompt: Prompter;
+  readonly terminal: boolean;
+  #vault: Vault | undefined;
+  #unlockOptions: UnlockOptions;
+  #scripted = 0;
+  #exitRequested = false;
+  #nameListeners: Array<() => void> = [];
+
+  private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
+    this.config = options.config;
+    this.store = store;
+    this.operator = parseOperatorName(options.operator ?? options.config.operator);
+    this.registry = options.registry ?? defaultRegistry;
+    this.out = options.out;
+    this.prompt = options.prompt;
+    this.terminal = options.terminal;
+    this.#vault = vault;
+    this.#unlockOptions = options.unlock ?? {};
+  }
+
+  /** Opens the store (migrating it) and loads the vault, still locked. */
+  static async open(options: SessionOptions): Promise<Session> {
+    const store = options.store ?? (await openStore(options.config.db, options.config.dbPasswordFile));
+    try {
+      return new Session(options, store, await Vault.load(store));
+    } catch (e) {
+      if (!options.store) await store.close();
+      throw e;
+    }
+  }
+
+  get hasVault(): boolean {
+    return this.#vault !== undefined;
+  }
+
+  get unlocked(): boolean {
+    return this.#vault?.unlocked ?? false;
+  }
+
+  get exitRequested(): boolean {
+    return this.#exitRequested;
+  }
+
+  /** The vault (for tests and cron); throws when none exists. */
+  get vault(): Vault {
+    if (!this.#vault) throw new PasstoreError('not-found', `no vault in ${this.store.location}; create one with passtore init`);
+    return this.#vault;
+  }
+
+  /** Called after changes to hosts or entries (the completer's cache listens). */
+  onNamesChanged(listener: () => void): void {
+    this.#nameListeners.push(listener);
+  }
+
+  /** Creates the vault, asking the new passphrase twice. */
+  async createVault(): Promise<void> {
+    if (this.#vault) throw new PasstoreError('exists', `a vault already exists in ${this.store.location}`);
+    const passphrase = await this.#askNew(`New vault passphrase for ${this.operator}`, 12);
+    try {
+      this.#vault = await Vault.create(this.store, this.operator, passphrase);
+    } finally {
+      passphrase.wipe();
+    }
+    await this.audit({ action: 'vault-create', target: this.store.location, outcome: 'ok' });
+  }
+
+  /** Unlocks with the operator's passphrase, asked with no echo; up to `attempts` tries. */
+  async unlock(attempts = 3): Promise<void> {
+    const vault = this.vault;
+    for (let i = 1; ; i++) {
+      const passphrase = await this.prompt.secret(`Passphrase for ${this.operator}`);
+      try {
+        await vault.unlockWithPassphrase(this.operator, passphrase, this.#unlockOptions);
+        await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
+        return;
+      } catch (e) {
+        if (!(e instanceof PasstoreError) || e.code !== 'bad-passphrase') throw e;
+        await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'failed', detail: e.message }).catch(() => undefined);
+        if (i >= attempts) throw e;
+        this.out.line(formatError(e));
+      } finally {
+        passphrase.wipe();
+      }
+    }
+  }
+
+  /** Unlocks with a key file (passtore-cron). */
+  async unlockWithKeyfile(path: string): Promise<void> {
+    try {
+      await this.vault.unlockWithKeyfile(path);
+    } catch (e) {
+      await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'failed', detail: e instanceof PasstoreError ? e.message : 'error' }).catch(() => undefined);
+      throw e;
+    }
+    await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'ok' });
+  }
+
+  /** Wipes the data key from memory. */
+  lock(): void {
+    this.#vault?.lock();
+  }
+
+  async close(): Promise<void> {
+    this.lock();
+    await this.store.close();
+  }
+
+  /** Appends an audit record as this session's operator. */
+  async audit(event: AuditEvent, tx?: Store): Promise<void> {
+    const who = this.#vault?.unlockedWith?.kind === 'keyfile' ? `keyfile:${this.#vault.unlockedWith.name}` : this.operator;
+    await appendAudit(tx ?? this.store, who, event, this.#vault?.auditKey());
+  }
+
+  async #askNew(label: string, minLength = 1): Promise<Secret> {
+    const first = await this.prompt.secret(label);
+    if (first.length < minLength) {
+      first.wipe();
+      throw usageError(minLength > 1 ? `a passphrase needs at least ${minLength} characters` : 'an empty secret was not stored');
+    }
+    const second = await this.prompt.secret(`${label} (again)`);
+    const same = first.equals(second);
+    second.wipe();
+    if (!same) {
+      first.wipe();
+      throw usageError('the two entries differ; nothing was changed');
+    }
+    return first;
+  }
+
+  /**
+   * Runs one command line; returns its exit status. Errors are printed as one line and
+   * never escape. `scripted` lines (from `source`) may not reveal or ask for secrets.
+   */
+  async execute(line: string): Promise<number> {
+    let words: string[];
+    try {
+      words = splitWords(line);
+    } catch (e) {
+      this.out.line(formatError(e));
+      return exitStatusOf(e);
+    }
+    if (words.length === 0 || words[0]!.startsWith('#')) return ExitStatus.ok;
+    const [name, ...rest] = words as [string, ...string[]];
+    let action: Action | undefined;
+    let label = name;
+    try {
+      const command = this.registry.find(name);
+      if (!command) throw unknownCommand(name);
+      ({ action, label } = this.#resolveAction(command, rest));
+      const actionWords = command.subcommands ? rest.slice(1) : rest;
+      await this.#run(label, action, actionWords);
+      return ExitStatus.ok;
+    } catch (e) {
+      this.out.line(formatError(e));
+      const code = e instanceof PasstoreError ? e.code : 'internal';
+      if (this.#vault && action && (action.audited || ALWAYS_AUDITED.has(code))) {
+        const target = rest.find((w) => !w.startsWith('-')) ?? '';
+        await this.audit({ action: label.replace(' ', '-'), target: printable(target), outcome: code === 'policy' ? 'refused' : 'failed', detail: code }).catch(() => undefined);
+      }
+      return exitStatusOf(e);
+    }
+  }
+
+  #resolveAction(command: CommandDescriptor, rest: string[]): { action: Action; label: string } {
+    if (!command.subcommands) return { action: command as Action, label: command.name };
+    const sub = rest[0];
+    const names = Object.keys(command.subcommands).join(', ');
+    if (!sub) throw usageError(`${command.name}: missing subcommand (${names})`);
+    const action = command.subcommands[sub];
+    if (!action) throw usageError(`${command.name}: unknown subcommand '${printable(sub)}' (${names})`);
+    return { action, label: `${command.name} ${sub}` };
+  }
+
+  async #run(label: string, action: Action, words: string[]): Promise<void> {
+    const { positionals, flags } = parseWords(action, label, words);
+    const input = this.#input(action, positionals, flags);
+    const scripted = this.#scripted > 0;
+    const asks = typeof action.asksSecret === 'function' ? action.asksSecret(input) : action.asksSecret;
+    if (action.reveals) {
+      if (scripted) throw new PasstoreError('policy', `${label} reveals a secret and cannot run from a script`);
+      if (!this.terminal || !this.out.reveal) throw new PasstoreError('policy', `${label} shows secrets only on a terminal`);
+    }
+    if (asks && scripted) throw new PasstoreError('policy', `${label} asks for a secret and cannot run from a script`);
+    if (action.needs?.includes('unlocked') && !this.unlocked) {
+      if (scripted || !this.terminal) throw new PasstoreError('locked', 'the vault is locked');
+      await this.unlock();
+    }
+    await action.run(this.#context(scripted), input);
+  }
+
+  #input(action: Action, positionals: Map<string, string>, flags: Map<string, string | boolean>): Input {
+    const domain = this.config.domain;
+    // Parse every argument now, so bad input is refused before any prompt.
+    const parsed = new Map<string, unknown>();
+    for (const arg of action.args) {
+      const raw = positionals.get(arg.name);
+      if (raw === undefined) continue;
+      switch (arg.kind) {
+        case 'host':
+          parsed.set(arg.name, parseHost(raw, domain));
+          break;
+        case 'pattern':
+          parsed.set(arg.name, parseHostPattern(raw, domain));
+          break;
+        case 'spec':
+          parsed.set(arg.name, parseSpec(raw, domain));
+          break;
+        case 'spec-pattern':
+          parsed.set(arg.name, parseSpecPattern(raw, domain));
+          break;
+        case 'operator':
+          parsed.set(arg.name, parseOperatorName(raw));
+          break;
+        default:
+          parsed.set(arg.name, raw);
+      }
+    }
+    const get = <T>(name: string): T => {
+      if (!parsed.has(name)) throw new Error(`argument ${name} was not given or not declared`);
+      return parsed.get(name) as T;
+    };
+    return {
+      has: (name) => parsed.has(name),
+      host: (name) => get<string>(name),
+      pattern: (name) => get(name),
+      spec: (name) => get(name),
+      specPattern: (name) => get(name),
+      word: (name) => get<string>(name),
+      flag: (name) => flags.get(name) === true,
+      option: (name) => {
+        const v = flags.get(name);
+        return typeof v === 'string' ? v : undefined;
+      },
+    };
+  }
+
+  #context(scripted: boolean): Context {
+    const self = this;
+    return {
+      config: this.config,
+      store: this.store,
+      get vault() {
+        return self.vault;
+      },
+      operator: this.operator,
+      out: this.out,
+      prompt: this.prompt,
+      scripted,
+      newSecret: (label) => this.#askNew(label),
+      audit: (event, tx) => this.audit(event, tx),
+      change: (fn) => this.store.transaction(fn),
+      session: {
+        commands: () => this.registry.commands,
+        find: (name) => this.registry.find(name),
+        lock: () => this.lock(),
+        exit: () => {
+          this.#exitRequested = true;
+        },
+        runScriptLine: (line) => this.#runScripted(line),
+        invalidateNames: () => this.#nameListeners.forEach((l) => l()),
+      },
+    };
+  }
+
+  async #runScripted(line: string): Promise<number> {
+    this.#scripted++;
+    try {
+      return await this.execute(line);
+    } finally {
+      this.#scripted--;
+    }
+  }
+}

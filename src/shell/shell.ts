@@ -1,0 +1,74 @@
+/**
+ * The `passtore>` shell: node:repl with our own eval (each line goes to the session),
+ * our completer, no dot-commands, no persistent history and no preview. The terminal
+ * does the prompting; the session does everything else.
+ */
+import repl from 'node:repl';
+import type { REPLServer } from 'node:repl';
+import { Completer } from './completer.js';
+import type { Session } from '../session.js';
+import type { Terminal } from './terminal.js';
+
+/** Runs the shell until `exit` or end of input; resolves when it has closed. */
+export function runShell(session: Session, terminal: Terminal): Promise<void> {
+  const completer = new Completer(session);
+  let server: REPLServer;
+  const complete = (line: string, callback: (err: Error | null, result: [string[], string]) => void): void => {
+    completer.complete(line).then(
+      (r) => {
+        if (r.kind === 'complete') {
+          callback(null, [r.completions, r.token]);
+          return;
+        }
+        // A pattern: show what it matches and leave the line as typed.
+        callback(null, [[], '']);
+        const list = r.matches.length ? r.matches.join('  ') + (r.more ? '  …' : '') : '(no host matches)';
+        terminal.output.write(`\n${list}\n`);
+        server.displayPrompt(true);
+      },
+      () => callback(null, [[], line]),
+    );
+  };
+
+  server = repl.start({
+    prompt: 'passtore> ',
+    input: terminal.input,
+    output: terminal.output,
+    terminal: true,
+    preview: false,
+    ignoreUndefined: true,
+    useGlobal: false,
+    completer: complete,
+    eval: (cmd, _context, _file, callback) => {
+      session.execute(cmd.trim()).then(
+        () => {
+          callback(null, undefined);
+          if (session.exitRequested) server.close();
+        },
+        (e) => callback(e as Error, undefined),
+      );
+    },
+  });
+  // No .load, .save, .editor: every line goes through the session's policy.
+  const commands = server.commands as Record<string, unknown>;
+  for (const name of Object.keys(commands)) delete commands[name];
+
+  const idleMs = session.config.idleLock * 60_000;
+  const idleTimer = idleMs
+    ? setInterval(() => {
+        if (session.unlocked && terminal.idleFor() >= idleMs) {
+          session.lock();
+          terminal.output.write(`\n[vault locked after ${session.config.idleLock} minutes without input]\n`);
+          server.displayPrompt(true);
+        }
+      }, Math.min(15_000, idleMs)).unref()
+    : undefined;
+
+  return new Promise((resolve) => {
+    server.on('exit', () => {
+      if (idleTimer) clearInterval(idleTimer);
+      session.lock();
+      resolve();
+    });
+  });
+}

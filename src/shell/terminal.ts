@@ -1,0 +1,201 @@
+/**
+ * The terminal side of the session: no-echo prompts, confirmations, the revealed
+ * password that erases itself, tables and progress lines.
+ *
+ * No-echo input works by taking the `keypress` listeners off standard input (so the
+ * REPL's readline sees none of the keys, and a secret never reaches its line buffer or
+ * history), reading the keys here into a wipeable buffer, and putting the listeners back.
+ */
+import { emitKeypressEvents } from 'node:readline';
+import Table from 'cli-table3';
+import { Chalk } from 'chalk';
+import type { Output, Prompter } from '../command.js';
+import { PasstoreError } from '../errors.js';
+import { Secret } from '../secret.js';
+
+interface Key {
+  name?: string;
+  ctrl?: boolean;
+  meta?: boolean;
+  sequence?: string;
+}
+
+type KeyHandler = (str: string | undefined, key: Key) => boolean | void;
+
+const MAX_SECRET = 1024;
+
+/** Chalk honouring NO_COLOR and the terminal's abilities. */
+export function makeChalk(stream: NodeJS.WriteStream): InstanceType<typeof Chalk> {
+  const level = process.env.NO_COLOR || !stream.isTTY ? 0 : Math.min(stream.getColorDepth() >= 8 ? 2 : 1, 3);
+  return new Chalk({ level: level as 0 | 1 | 2 | 3 });
+}
+
+export class Terminal implements Prompter, Output {
+  readonly chalk: InstanceType<typeof Chalk>;
+  #lastInput = Date.now();
+  #progressShown = false;
+
+  constructor(
+    readonly input: NodeJS.ReadStream,
+    readonly output: NodeJS.WriteStream,
+    private readonly revealSeconds: number,
+  ) {
+    emitKeypressEvents(input);
+    this.chalk = makeChalk(output);
+    input.on('keypress', this.#touch);
+  }
+
+  #touch = (): void => {
+    this.#lastInput = Date.now();
+  };
+
+  /** Milliseconds since the operator last pressed a key. */
+  idleFor(): number {
+    return Date.now() - this.#lastInput;
+  }
+
+  /** Takes every keypress until `handler` returns true; readline sees none of them. */
+  #readKeys(handler: KeyHandler, timeoutMs?: number): Promise<void> {
+    const { input } = this;
+    const saved = input.listeners('keypress') as Array<(...a: unknown[]) => void>;
+    input.removeAllListeners('keypress');
+    const wasRaw = input.isRaw;
+    const wasPaused = input.isPaused();
+    input.setRawMode(true);
+    input.resume();
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (err?: unknown) => {
+        if (timer) clearTimeout(timer);
+        input.removeListener('keypress', onKey);
+        for (const l of saved) input.on('keypress', l);
+        input.setRawMode(wasRaw);
+        if (wasPaused) input.pause();
+        this.#touch();
+        if (err) reject(err);
+        else resolve();
+      };
+      const onKey = (str: string | undefined, key: Key = {}) => {
+        try {
+          if (handler(str, key)) finish();
+        } catch (e) {
+          finish(e);
+        }
+      };
+      input.on('keypress', onKey);
+      if (timeoutMs) timer = setTimeout(() => finish(), timeoutMs);
+    });
+  }
+
+  async secret(label: string): Promise<Secret> {
+    this.#endProgress();
+    this.output.write(`${label}: `);
+    const buf = Buffer.alloc(MAX_SECRET);
+    let len = 0;
+    try {
+      await this.#readKeys((str, key) => {
+        if (key.ctrl && (key.name === 'c' || key.name === 'd')) throw new PasstoreError('cancelled', 'cancelled');
+        if (key.name === 'return' || key.name === 'enter') return true;
+        if (key.name === 'backspace') {
+          // Drop the last UTF-8 character.
+          do len--;
+          while (len > 0 && (buf[len]! & 0xc0) === 0x80);
+          len = Math.max(len, 0);
+          return false;
+        }
+        if (key.ctrl && key.name === 'u') {
+          buf.fill(0, 0, len);
+          len = 0;
+          return false;
+        }
+        if (!str || key.ctrl || key.meta || (str.length === 1 && str.charCodeAt(0) < 0x20)) return false;
+        const bytes = Buffer.from(str, 'utf8');
+        if (len + bytes.length <= MAX_SECRET) {
+          bytes.copy(buf, len);
+          len += bytes.length;
+        }
+        bytes.fill(0);
+        return false;
+      });
+    } catch (e) {
+      buf.fill(0);
+      this.output.write('\n');
+      throw e;
+    }
+    this.output.write('\n');
+    const secret = Secret.fromBytes(Buffer.from(buf.subarray(0, len)));
+    buf.fill(0);
+    return secret;
+  }
+
+  async confirm(question: string): Promise<boolean> {
+    this.#endProgress();
+    this.output.write(`${question} [y/N] `);
+    let answer = '';
+    await this.#readKeys((str, key) => {
+      if (key.ctrl && (key.name === 'c' || key.name === 'd')) {
+        answer = '';
+        return true;
+      }
+      if (key.name === 'return' || key.name === 'enter') return true;
+      if (key.name === 'backspace') {
+        if (answer) {
+          answer = answer.slice(0, -1);
+          this.output.write('\b \b');
+        }
+        return false;
+      }
+      if (str && str.length === 1 && str >= ' ' && answer.length < 8) {
+        answer += str;
+        this.output.write(str);
+      }
+      return false;
+    });
+    this.output.write('\n');
+    return /^(y|yes)$/i.test(answer.trim());
+  }
+
+  line(text = ''): void {
+    this.#endProgress();
+    this.output.write(`${text}\n`);
+  }
+
+  table(head: string[], rows: string[][]): void {
+    this.#endProgress();
+    const t = new Table({
+      head: head.map((h) => this.chalk.bold(h)),
+      style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
+      chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+    });
+    for (const r of rows) t.push(r.map((c) => (/\(unset\)|not updated|does not match|failed/.test(c) ? this.chalk.yellow(c) : c)));
+    this.output.write(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+  }
+
+  progress(text: string): void {
+    this.output.write(`\r\x1b[2K${text}`);
+    this.#progressShown = true;
+  }
+
+  #endProgress(): void {
+    if (this.#progressShown) this.output.write('\r\x1b[2K');
+    this.#progressShown = false;
+  }
+
+  /**
+   * Shows the password on one line with no newline after it, then waits for a key or the
+   * timeout, and erases every screen row that line took. The key is swallowed.
+   */
+  async reveal(label: string, secret: Secret): Promise<void> {
+    this.#endProgress();
+    const shown = `${label}  ${secret.reveal()}   (any key or ${this.revealSeconds} s clears it)`;
+    this.output.write(shown);
+    const columns = this.output.columns || 80;
+    const rows = Math.max(1, Math.ceil(shown.length / columns));
+    try {
+      await this.#readKeys(() => true, this.revealSeconds * 1000);
+    } finally {
+      this.output.write(`\r${rows > 1 ? `\x1b[${rows - 1}A` : ''}\x1b[J`);
+      this.output.write(`${label}  password shown and cleared\n`);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Opens the store the configuration names, and brings its schema up to date.
+ */
+import { migrate } from './migrate.js';
+import { MysqlDriver, readDbPassword } from './mysql-driver.js';
+import { SqliteDriver } from './sqlite-driver.js';
+import { SqlStore } from './sql-store.js';
+import type { Store } from './store.js';
+
+/** Opens `sqlite:PATH` or `mysql://user@host[:port]/name` and migrates it. */
+export async function openStore(db: string, dbPasswordFile?: string): Promise<Store> {
+  if (db.startsWith('sqlite:')) {
+    const driver = SqliteDriver.open(db.slice('sqlite:'.length));
+    await migrate(driver);
+    return new SqlStore(driver, db);
+  }
+  const driver = await MysqlDriver.open(db, readDbPassword(dbPasswordFile));
+  try {
+    await migrate(driver);
+  } catch (e) {
+    await driver.close();
+    throw e;
+  }
+  return new SqlStore(driver, db.replace(/\?.*$/, ''));
+}

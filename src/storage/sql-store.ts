@@ -1,0 +1,340 @@
+/**
+ * The Store on any SQL dialect. One SQL text serves both dialects wherever they agree;
+ * wildcards reach SQL only as escaped LIKE patterns built by `names.ts`.
+ */
+import { Ciphertext } from '../vault/ciphertext.js';
+import { PasstoreError } from '../errors.js';
+import { globPrefix, globToLike, LIKE_ESCAPE } from '../names.js';
+import type { Row, SqlDriver, SqlValue } from './driver.js';
+import type { AuditRow, EntryRow, HistoryRow, HostRow, NewEntry, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+
+const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
+const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
+
+function toSlot(r: Row): SlotRow {
+  return {
+    id: Number(r.id),
+    kind: r.kind as SlotKind,
+    name: String(r.name),
+    kdf: String(r.kdf),
+    rootKeyCiphertext: ct(r.root_key_ciphertext),
+    failedAttempts: Number(r.failed_attempts),
+    createdAt: String(r.created_at),
+    createdBy: String(r.created_by),
+  };
+}
+
+function toHost(r: Row): HostRow {
+  return {
+    id: Number(r.id),
+    fqdn: String(r.fqdn),
+    address: r.address == null ? null : String(r.address),
+    port: Number(r.port),
+    createdAt: String(r.created_at),
+  };
+}
+
+function toEntry(r: Row): EntryRow {
+  return {
+    id: Number(r.id),
+    hostId: Number(r.host_id),
+    fqdn: String(r.fqdn),
+    user: String(r.user),
+    service: String(r.service),
+    version: Number(r.version),
+    state: r.state as EntryRow['state'],
+    secretCiphertext: ctOrNull(r.secret_ciphertext),
+    updatedAt: String(r.updated_at),
+    updatedBy: String(r.updated_by),
+  };
+}
+
+function toHistory(r: Row): HistoryRow {
+  return {
+    id: Number(r.id),
+    fqdn: String(r.fqdn),
+    user: String(r.user),
+    service: String(r.service),
+    version: Number(r.version),
+    secretCiphertext: ctOrNull(r.secret_ciphertext),
+    reason: r.reason as HistoryRow['reason'],
+    archivedAt: String(r.archived_at),
+    archivedBy: String(r.archived_by),
+  };
+}
+
+function toAudit(r: Row): AuditRow {
+  return {
+    seq: Number(r.seq),
+    at: String(r.at),
+    operator: String(r.operator),
+    action: String(r.action),
+    target: String(r.target),
+    outcome: String(r.outcome),
+    detail: String(r.detail),
+    prevHash: String(r.prev_hash),
+    hash: String(r.hash),
+    mac: r.mac == null ? null : String(r.mac),
+  };
+}
+
+const ENTRY_COLUMNS = 'e.id, e.host_id, h.fqdn, e.user, e.service, e.version, e.state, e.secret_ciphertext, e.updated_at, e.updated_by';
+
+/** SQL for "fqdn matches this glob": an indexed prefix range, then an escaped LIKE. */
+function hostFilter(column: string, glob: string): { sql: string; params: SqlValue[] } {
+  if (glob === '*') return { sql: '1 = 1', params: [] };
+  const prefix = globPrefix(glob);
+  const parts: string[] = [];
+  const params: SqlValue[] = [];
+  if (prefix) {
+    // '~' sorts after every character a host name may hold.
+    parts.push(`${column} >= ? AND ${column} < ?`);
+    params.push(prefix, `${prefix}~`);
+  }
+  parts.push(`${column} LIKE ? ESCAPE '${LIKE_ESCAPE}'`);
+  params.push(globToLike(glob));
+  return { sql: parts.join(' AND '), params };
+}
+
+export class SqlStore implements Store {
+  readonly dialect;
+  readonly location: string;
+
+  constructor(private readonly db: SqlDriver, location: string) {
+    this.dialect = db.dialect;
+    this.location = location;
+  }
+
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new SqlStore(tx, this.location)));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  async getVault(): Promise<VaultRow | undefined> {
+    const [r] = await this.db.all('SELECT id, created_at, data_key_generation, data_key_ciphertext FROM vault');
+    if (!r) return undefined;
+    return {
+      id: String(r.id),
+      createdAt: String(r.created_at),
+      dataKeyGeneration: Number(r.data_key_generation),
+      dataKeyCiphertext: ct(r.data_key_ciphertext),
+    };
+  }
+
+  async createVault(row: VaultRow): Promise<void> {
+    const existing = await this.db.all('SELECT id FROM vault');
+    if (existing.length > 0) throw new PasstoreError('exists', `a vault already exists in ${this.location}`);
+    await this.db.run('INSERT INTO vault (id, created_at, data_key_generation, data_key_ciphertext) VALUES (?, ?, ?, ?)', [
+      row.id,
+      row.createdAt,
+      row.dataKeyGeneration,
+      row.dataKeyCiphertext.bytes,
+    ]);
+  }
+
+  async setDataKey(generation: number, wrapped: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE vault SET data_key_generation = ?, data_key_ciphertext = ?', [generation, wrapped.bytes]);
+  }
+
+  async listSlots(): Promise<SlotRow[]> {
+    return (await this.db.all('SELECT * FROM key_slots ORDER BY kind, name')).map(toSlot);
+  }
+
+  async getSlot(kind: SlotKind, name: string): Promise<SlotRow | undefined> {
+    const [r] = await this.db.all('SELECT * FROM key_slots WHERE kind = ? AND name = ?', [kind, name]);
+    return r ? toSlot(r) : undefined;
+  }
+
+  async addSlot(row: Omit<SlotRow, 'id' | 'failedAttempts'>): Promise<void> {
+    if (await this.getSlot(row.kind, row.name)) {
+      throw new PasstoreError('exists', `a ${row.kind} slot named '${row.name}' already exists`);
+    }
+    await this.db.run(
+      'INSERT INTO key_slots (kind, name, kdf, root_key_ciphertext, failed_attempts, created_at, created_by) VALUES (?, ?, ?, ?, 0, ?, ?)',
+      [row.kind, row.name, row.kdf, row.rootKeyCiphertext.bytes, row.createdAt, row.createdBy],
+    );
+  }
+
+  async rewrapSlot(id: number, kdf: string, wrapped: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE key_slots SET kdf = ?, root_key_ciphertext = ?, failed_attempts = 0 WHERE id = ?', [kdf, wrapped.bytes, id]);
+  }
+
+  async deleteSlot(id: number): Promise<void> {
+    await this.db.run('DELETE FROM key_slots WHERE id = ?', [id]);
+  }
+
+  async setFailedAttempts(id: number, count: number): Promise<void> {
+    await this.db.run('UPDATE key_slots SET failed_attempts = ? WHERE id = ?', [count, id]);
+  }
+
+  async addHost(row: Omit<HostRow, 'id'>): Promise<HostRow> {
+    if (await this.getHost(row.fqdn)) throw new PasstoreError('exists', `host ${row.fqdn} is already in the vault`);
+    const r = await this.db.run('INSERT INTO hosts (fqdn, address, port, created_at) VALUES (?, ?, ?, ?)', [
+      row.fqdn,
+      row.address,
+      row.port,
+      row.createdAt,
+    ]);
+    return { ...row, id: r.lastId };
+  }
+
+  async getHost(fqdn: string): Promise<HostRow | undefined> {
+    const [r] = await this.db.all('SELECT * FROM hosts WHERE fqdn = ?', [fqdn]);
+    return r ? toHost(r) : undefined;
+  }
+
+  async findHosts(glob: string, limit?: number): Promise<HostRow[]> {
+    const f = hostFilter('fqdn', glob);
+    const lim = limit ? ` LIMIT ${Math.max(1, Math.floor(limit))}` : '';
+    return (await this.db.all(`SELECT * FROM hosts WHERE ${f.sql} ORDER BY fqdn${lim}`, f.params)).map(toHost);
+  }
+
+  async hostNamesWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    const rows = await this.db.all<{ fqdn: string }>(
+      `SELECT fqdn FROM hosts WHERE fqdn >= ? AND fqdn < ? ORDER BY fqdn LIMIT ${Math.max(1, Math.floor(limit))}`,
+      [prefix, `${prefix}~`],
+    );
+    return rows.map((r) => String(r.fqdn));
+  }
+
+  async removeHost(id: number): Promise<void> {
+    await this.db.run('DELETE FROM hosts WHERE id = ?', [id]);
+  }
+
+  async countHosts(): Promise<number> {
+    const [r] = await this.db.all('SELECT COUNT(*) AS n FROM hosts');
+    return Number(r?.n ?? 0);
+  }
+
+  async getEntry(fqdn: string, user: string, service: string): Promise<EntryRow | undefined> {
+    const [r] = await this.db.all(
+      `SELECT ${ENTRY_COLUMNS} FROM entries e JOIN hosts h ON h.id = e.host_id WHERE h.fqdn = ? AND e.user = ? AND e.service = ?`,
+      [fqdn, user, service],
+    );
+    return r ? toEntry(r) : undefined;
+  }
+
+  async findEntries(glob: string, user?: string, service?: string): Promise<EntryRow[]> {
+    const f = hostFilter('h.fqdn', glob);
+    const where = [f.sql];
+    const params = [...f.params];
+    if (user !== undefined) {
+      where.push('e.user = ?');
+      params.push(user);
+    }
+    if (service !== undefined) {
+      where.push('e.service = ?');
+      params.push(service);
+    }
+    const rows = await this.db.all(
+      `SELECT ${ENTRY_COLUMNS} FROM entries e JOIN hosts h ON h.id = e.host_id WHERE ${where.join(' AND ')} ORDER BY h.fqdn, e.user, e.service`,
+      params,
+    );
+    return rows.map(toEntry);
+  }
+
+  async insertEntry(row: NewEntry): Promise<void> {
+    await this.db.run(
+      'INSERT INTO entries (host_id, user, service, version, state, secret_ciphertext, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.hostId, row.user, row.service, row.version, row.state, row.secretCiphertext?.bytes ?? null, row.updatedAt, row.updatedBy],
+    );
+  }
+
+  async updateEntry(
+    id: number,
+    expectVersion: number,
+    row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'>,
+  ): Promise<void> {
+    const r = await this.db.run(
+      'UPDATE entries SET version = ?, state = ?, secret_ciphertext = ?, updated_at = ?, updated_by = ? WHERE id = ? AND version = ?',
+      [row.version, row.state, row.secretCiphertext?.bytes ?? null, row.updatedAt, row.updatedBy, id, expectVersion],
+    );
+    if (r.changes !== 1) throw new PasstoreError('storage', 'the entry was changed by another session meanwhile; nothing was changed, try again');
+  }
+
+  async deleteEntry(id: number): Promise<void> {
+    await this.db.run('DELETE FROM entries WHERE id = ?', [id]);
+  }
+
+  async archiveEntry(row: Omit<HistoryRow, 'id'>): Promise<void> {
+    await this.db.run(
+      'INSERT INTO entry_history (fqdn, user, service, version, secret_ciphertext, reason, archived_at, archived_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.fqdn, row.user, row.service, row.version, row.secretCiphertext?.bytes ?? null, row.reason, row.archivedAt, row.archivedBy],
+    );
+  }
+
+  async lastVersion(fqdn: string, user: string, service: string): Promise<number> {
+    const [a] = await this.db.all('SELECT MAX(version) AS v FROM entry_history WHERE fqdn = ? AND user = ? AND service = ?', [fqdn, user, service]);
+    const current = await this.getEntry(fqdn, user, service);
+    return Math.max(Number(a?.v ?? 0), current?.version ?? 0);
+  }
+
+  async listHistory(fqdn: string, user?: string, service?: string): Promise<HistoryRow[]> {
+    const where = ['fqdn = ?'];
+    const params: SqlValue[] = [fqdn];
+    if (user !== undefined) {
+      where.push('user = ?');
+      params.push(user);
+    }
+    if (service !== undefined) {
+      where.push('service = ?');
+      params.push(service);
+    }
+    return (await this.db.all(`SELECT * FROM entry_history WHERE ${where.join(' AND ')} ORDER BY id`, params)).map(toHistory);
+  }
+
+  async distinctUsers(): Promise<string[]> {
+    return (await this.db.all<{ user: string }>('SELECT DISTINCT user FROM entries ORDER BY user')).map((r) => String(r.user));
+  }
+
+  async distinctServices(): Promise<string[]> {
+    return (await this.db.all<{ service: string }>('SELECT DISTINCT service FROM entries ORDER BY service')).map((r) => String(r.service));
+  }
+
+  async allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[] }> {
+    const entries = (await this.db.all(`SELECT ${ENTRY_COLUMNS} FROM entries e JOIN hosts h ON h.id = e.host_id ORDER BY e.id`)).map(toEntry);
+    const history = (await this.db.all('SELECT * FROM entry_history ORDER BY id')).map(toHistory);
+    return { entries, history };
+  }
+
+  async setEntryCiphertext(id: number, c: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE entries SET secret_ciphertext = ? WHERE id = ?', [c.bytes, id]);
+  }
+
+  async setHistoryCiphertext(id: number, c: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE entry_history SET secret_ciphertext = ? WHERE id = ?', [c.bytes, id]);
+  }
+
+  async lastAudit(): Promise<AuditRow | undefined> {
+    const [r] = await this.db.all('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
+    return r ? toAudit(r) : undefined;
+  }
+
+  async appendAudit(row: AuditRow): Promise<void> {
+    await this.db.run(
+      'INSERT INTO audit (seq, at, operator, action, target, outcome, detail, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.seq, row.at, row.operator, row.action, row.target, row.outcome, row.detail, row.prevHash, row.hash, row.mac],
+    );
+  }
+
+  async listAudit(options: { targetLike?: string; limit?: number } = {}): Promise<AuditRow[]> {
+    const params: SqlValue[] = [];
+    let where = '';
+    if (options.targetLike) {
+      where = `WHERE target LIKE ? ESCAPE '${LIKE_ESCAPE}'`;
+      params.push(options.targetLike);
+    }
+    if (options.limit) {
+      const rows = await this.db.all(`SELECT * FROM audit ${where} ORDER BY seq DESC LIMIT ${Math.max(1, Math.floor(options.limit))}`, params);
+      return rows.map(toAudit).reverse();
+    }
+    return (await this.db.all(`SELECT * FROM audit ${where} ORDER BY seq`, params)).map(toAudit);
+  }
+
+  async setAuditMac(seq: number, mac: string): Promise<void> {
+    await this.db.run('UPDATE audit SET mac = ? WHERE seq = ?', [mac, seq]);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The storage contract. Storage is untrusted: it sees cleartext names and metadata and
+ * only ciphertext for secrets (the vault encrypts before anything crosses this line).
+ * One implementation, `SqlStore`, runs on each SQL dialect; the conformance suite in
+ * `test/storage/` runs against every one.
+ */
+import type { Ciphertext } from '../vault/ciphertext.js';
+import type { Dialect } from './driver.js';
+
+export interface VaultRow {
+  id: string;
+  createdAt: string;
+  dataKeyGeneration: number;
+  dataKeyCiphertext: Ciphertext;
+}
+
+export type SlotKind = 'passphrase' | 'keyfile';
+
+export interface SlotRow {
+  id: number;
+  kind: SlotKind;
+  name: string;
+  kdf: string;
+  rootKeyCiphertext: Ciphertext;
+  failedAttempts: number;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface HostRow {
+  id: number;
+  fqdn: string;
+  address: string | null;
+  port: number;
+  createdAt: string;
+}
+
+export type EntryState = 'set' | 'unset';
+
+export interface EntryRow {
+  id: number;
+  hostId: number;
+  fqdn: string;
+  user: string;
+  service: string;
+  version: number;
+  state: EntryState;
+  secretCiphertext: Ciphertext | null;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export interface HistoryRow {
+  id: number;
+  fqdn: string;
+  user: string;
+  service: string;
+  version: number;
+  secretCiphertext: Ciphertext | null;
+  reason: 'updated' | 'deleted';
+  archivedAt: string;
+  archivedBy: string;
+}
+
+export interface AuditRow {
+  seq: number;
+  at: string;
+  operator: string;
+  action: string;
+  target: string;
+  outcome: string;
+  detail: string;
+  prevHash: string;
+  hash: string;
+  mac: string | null;
+}
+
+export interface NewEntry {
+  hostId: number;
+  user: string;
+  service: string;
+  version: number;
+  state: EntryState;
+  secretCiphertext: Ciphertext | null;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+export interface Store {
+  readonly dialect: Dialect;
+  /** Where it is, for messages (`sqlite:/path` or `mysql://user@host/db`). */
+  readonly location: string;
+
+  /** Runs `fn` in one transaction; every multi-row change goes through here. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+
+  getVault(): Promise<VaultRow | undefined>;
+  createVault(row: VaultRow): Promise<void>;
+  setDataKey(generation: number, wrapped: Ciphertext): Promise<void>;
+
+  listSlots(): Promise<SlotRow[]>;
+  getSlot(kind: SlotKind, name: string): Promise<SlotRow | undefined>;
+  addSlot(row: Omit<SlotRow, 'id' | 'failedAttempts'>): Promise<void>;
+  rewrapSlot(id: number, kdf: string, wrapped: Ciphertext): Promise<void>;
+  deleteSlot(id: number): Promise<void>;
+  setFailedAttempts(id: number, count: number): Promise<void>;
+
+  addHost(row: Omit<HostRow, 'id'>): Promise<HostRow>;
+  getHost(fqdn: string): Promise<HostRow | undefined>;
+  /** Hosts matching a glob (`*` alone: all), sorted by name. */
+  findHosts(glob: string, limit?: number): Promise<HostRow[]>;
+  /** Host names starting with `prefix`, sorted, at most `limit` (tab completion). */
+  hostNamesWithPrefix(prefix: string, limit: number): Promise<string[]>;
+  removeHost(id: number): Promise<void>;
+  countHosts(): Promise<number>;
+
+  getEntry(fqdn: string, user: string, service: string): Promise<EntryRow | undefined>;
+  /** Entries on hosts matching a glob, optionally one user and service, sorted. */
+  findEntries(glob: string, user?: string, service?: string): Promise<EntryRow[]>;
+  insertEntry(row: NewEntry): Promise<void>;
+  /** Replaces an entry's secret, checking it still has `expectVersion` (lost updates fail). */
+  updateEntry(id: number, expectVersion: number, row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'>): Promise<void>;
+  deleteEntry(id: number): Promise<void>;
+  archiveEntry(row: Omit<HistoryRow, 'id'>): Promise<void>;
+  /** The highest version an entry has had, current or in history (0 if never). */
+  lastVersion(fqdn: string, user: string, service: string): Promise<number>;
+  listHistory(fqdn: string, user?: string, service?: string): Promise<HistoryRow[]>;
+  distinctUsers(): Promise<string[]>;
+  distinctServices(): Promise<string[]>;
+
+  /** Every secret ciphertext with its identity, for rekey. */
+  allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[] }>;
+  setEntryCiphertext(id: number, ct: Ciphertext): Promise<void>;
+  setHistoryCiphertext(id: number, ct: Ciphertext): Promise<void>;
+
+  lastAudit(): Promise<AuditRow | undefined>;
+  appendAudit(row: AuditRow): Promise<void>;
+  /** Audit records in order; `targetLike` filters by an escaped LIKE pattern on target. */
+  listAudit(options?: { targetLike?: string; limit?: number }): Promise<AuditRow[]>;
+  setAuditMac(seq: number, mac: string): Promise<void>;
+}

@@ -1,0 +1,43 @@
+/**
+ * AES-256-GCM with a fresh 96-bit nonce per write and associated data that binds each
+ * ciphertext to its row. This is the only code that encrypts or decrypts secrets.
+ * Stored form: 0x01 | nonce (12) | tag (16) | encrypted bytes.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { Ciphertext } from './ciphertext.js';
+
+const FORMAT = 0x01;
+const NONCE = 12;
+const TAG = 16;
+
+/** Associated data: an unambiguous encoding of the row identity a ciphertext belongs to. */
+export function associatedData(...parts: Array<string | number>): Buffer {
+  return Buffer.from(JSON.stringify(['passtore/1', ...parts]), 'utf8');
+}
+
+/** Encrypts `plaintext` under `key` bound to `ad`. */
+export function seal(key: Buffer, plaintext: Buffer, ad: Buffer): Ciphertext {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  cipher.setAAD(ad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Ciphertext.sealed(Buffer.concat([Buffer.from([FORMAT]), nonce, cipher.getAuthTag(), body]));
+}
+
+/**
+ * Decrypts and authenticates; returns undefined when the ciphertext, its row binding or
+ * the key is wrong (the caller names what failed). The returned buffer is the caller's
+ * to wipe.
+ */
+export function open(key: Buffer, sealed: Ciphertext, ad: Buffer): Buffer | undefined {
+  const b = sealed.bytes;
+  if (b.length < 1 + NONCE + TAG || b[0] !== FORMAT) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, b.subarray(1, 1 + NONCE), { authTagLength: TAG });
+    decipher.setAAD(ad);
+    decipher.setAuthTag(b.subarray(1 + NONCE, 1 + NONCE + TAG));
+    return Buffer.concat([decipher.update(b.subarray(1 + NONCE + TAG)), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Key derivation for key slots. A passphrase slot uses scrypt with its parameters and
+ * salt stored beside it (so they can be raised later without breaking old slots); a key
+ * file slot uses HKDF-SHA256 over the file's 256 random bits.
+ */
+import { hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { PasstoreError } from '../errors.js';
+
+export interface ScryptParams {
+  alg: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+}
+
+export interface HkdfParams {
+  alg: 'hkdf-sha256';
+  salt: string;
+}
+
+export type KdfParams = ScryptParams | HkdfParams;
+
+/**
+ * Default scrypt cost: N = 2^17, r = 8, p = 1 (128 MiB), about half a second here.
+ * `PASSTORE_SCRYPT_LOG_N` lowers it only for test vaults; it is never below 2^14.
+ */
+export function defaultScrypt(): ScryptParams {
+  const env = Number(process.env.PASSTORE_SCRYPT_LOG_N);
+  const logN = Number.isInteger(env) && env >= 14 && env <= 20 ? env : 17;
+  return { alg: 'scrypt', N: 2 ** logN, r: 8, p: 1, salt: randomBytes(16).toString('base64') };
+}
+
+export function newHkdf(): HkdfParams {
+  return { alg: 'hkdf-sha256', salt: randomBytes(16).toString('base64') };
+}
+
+/** Parses stored parameters, refusing anything malformed or weaker than the minimum. */
+export function parseKdf(text: string): KdfParams {
+  let p: { alg?: string; N?: number; r?: number; p?: number; salt?: unknown };
+  try {
+    p = JSON.parse(text);
+  } catch {
+    throw new PasstoreError('integrity', 'a key slot has unreadable parameters');
+  }
+  if (p.alg === 'scrypt' && Number.isInteger(p.N) && p.N! >= 2 ** 14 && p.r! >= 1 && p.p! >= 1 && typeof p.salt === 'string') {
+    return { alg: 'scrypt', N: p.N!, r: p.r!, p: p.p!, salt: p.salt };
+  }
+  if (p.alg === 'hkdf-sha256' && typeof p.salt === 'string') return { alg: 'hkdf-sha256', salt: p.salt };
+  throw new PasstoreError('integrity', 'a key slot has unknown or too weak parameters');
+}
+
+/** Derives a slot's 256-bit key from a passphrase or key file bytes. */
+export async function deriveSlotKey(params: KdfParams, secret: Buffer): Promise<Buffer> {
+  const salt = Buffer.from(params.salt, 'base64');
+  if (params.alg === 'hkdf-sha256') {
+    return Buffer.from(hkdfSync('sha256', secret, salt, 'passtore key file slot', 32));
+  }
+  const maxmem = 256 * params.N * params.r + 16 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    scryptCb(secret, salt, 32, { N: params.N, r: params.r, p: params.p, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
