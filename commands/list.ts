@@ -9,6 +9,7 @@ export default defineCommand({
   description: 'Lists hosts matching PATTERN (all hosts without one) with their entries as user:service; an entry whose password was never set is marked (unset).',
   usage: 'list [PATTERN]',
   args: [{ name: 'pattern', kind: 'pattern', optional: true }],
+  needs: ['unlocked'],
   async run(ctx, input) {
     const glob = input.has('pattern') ? input.pattern('pattern').glob : '*';
     const [hosts, entries] = await Promise.all([ctx.store.findHosts(glob), ctx.store.findEntries(glob)]);

@@ -54,6 +54,7 @@ export default defineCommand({
       usage: 'operator list',
       summary: 'List key slots',
       args: [],
+      needs: ['unlocked'],
       async run(ctx) {
         const slots = await ctx.store.listSlots();
         ctx.out.table(

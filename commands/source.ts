@@ -12,6 +12,7 @@ export default defineCommand({
   usage: 'source FILE [--keep-going]',
   args: [{ name: 'file', kind: 'path' }],
   flags: { 'keep-going': { type: 'boolean', description: 'go on after a failed line' } },
+  needs: ['unlocked'],
   async run(ctx, input) {
     if (ctx.scripted) throw new PasstoreError('policy', 'source cannot run from a script');
     const file = input.word('file');

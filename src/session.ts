@@ -196,7 +196,8 @@ export class Session {
       this.out.line(formatError(e));
       const code = e instanceof PasstoreError ? e.code : 'internal';
       if (this.#vault && action && (action.audited || ALWAYS_AUDITED.has(code))) {
-        const target = rest.find((w) => !w.startsWith('-')) ?? '';
+        const args = this.registry.find(name)?.subcommands ? rest.slice(1) : rest;
+        const target = args.find((w) => !w.startsWith('-')) ?? '';
         await this.audit({ action: label.replace(' ', '-'), target: printable(target), outcome: code === 'policy' ? 'refused' : 'failed', detail: code }).catch(() => undefined);
       }
       return exitStatusOf(e);
