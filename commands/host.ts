@@ -40,6 +40,9 @@ export default defineCommand({
       audited: true,
       async run(ctx, input) {
         const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
+        if ((await ctx.store.listKeys(host!.id)).length > 0) {
+          throw new PasstoreError('policy', `${host!.fqdn} holds private keys and certificates, which passtore never deletes; the host stays`);
+        }
         const entries = await ctx.store.findEntries(host!.fqdn);
         const what = entries.length ? ` and its ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} (kept in history)` : '';
         if (!(await ctx.prompt.confirm(`Remove host ${host!.fqdn}${what}?`))) throw new PasstoreError('cancelled', 'nothing was removed');

@@ -23,7 +23,7 @@ export default defineCommand({
     const byHost = new Map<string, string[]>();
     for (const e of entries) {
       const list = byHost.get(e.fqdn) ?? [];
-      list.push(`${e.user}:${e.service}${e.state === 'unset' ? ' (unset)' : ''}`);
+      list.push(e.state === 'unset' ? ctx.out.paint(`${e.user}:${e.service} (unset)`, 'warn') : `${e.user}:${e.service}`);
       byHost.set(e.fqdn, list);
     }
     ctx.out.table(

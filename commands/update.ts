@@ -34,7 +34,7 @@ export default defineCommand({
           if (same) {
             accepted.push(e);
             results.set(e.id, 'updated');
-          } else results.set(e.id, 'old password does not match; unchanged');
+          } else results.set(e.id, ctx.out.paint('old password does not match; unchanged', 'bad'));
         }
       } finally {
         old.wipe();

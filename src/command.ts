@@ -44,11 +44,16 @@ export interface Input {
   option(name: string): string | undefined;
 }
 
+/** What a colour says: bad (red), warn (yellow), good (green). */
+export type Tone = 'bad' | 'warn' | 'good';
+
 /** Writes for the operator; the shell renders it on the terminal, tests capture it. */
 export interface Output {
   line(text?: string): void;
   /** A table with a header row. */
   table(head: string[], rows: string[][]): void;
+  /** Colours a cell or word by its meaning (plain where colour is off, as with NO_COLOR). */
+  paint(text: string, tone: Tone): string;
   /** A progress line (over-written in place on a terminal). */
   progress(text: string): void;
   /**

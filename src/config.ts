@@ -182,7 +182,10 @@ const sections: Record<string, { keys?: string[]; value?: RegExp }> = {
   schedule: { keys: ['renew', 'fetch', 'run', 'check', 'verify'] },
 };
 
-/** Finds the line a key stands on in the raw text, for error messages. */
+/** Stands for a section's header line in `lineOf`. */
+const SECTION_HEADER = '\u0000header';
+
+/** Finds the line a key (or a section's header) stands on in the raw text. */
 function lineOf(text: string, section: string | undefined, key: string): number {
   const lines = text.split(/\r?\n/);
   let current: string | undefined;
@@ -191,6 +194,7 @@ function lineOf(text: string, section: string | undefined, key: string): number 
     const head = /^\[([^\]]*)\]/.exec(line);
     if (head) {
       current = head[1]!.trim();
+      if (key === SECTION_HEADER && current === section) return i + 1;
       continue;
     }
     if (current !== section) continue;
@@ -198,6 +202,12 @@ function lineOf(text: string, section: string | undefined, key: string): number 
     if (m && m[1] === key) return i + 1;
   }
   return 0;
+}
+
+/** The raw text of the line a key stands on. */
+function rawLine(text: string, section: string | undefined, key: string): string | undefined {
+  const n = lineOf(text, section, key);
+  return n ? text.split(/\r?\n/)[n - 1] : undefined;
 }
 
 /**
@@ -219,16 +229,16 @@ export function loadConfig(file: string | undefined = findConfigFile()): Config 
   const fail = (section: string | undefined, key: string) => (why: string): never => {
     const line = lineOf(text, section, key);
     const where = line ? `${file}:${line}` : file;
-    const name = section ? `[${section}] ${key}` : key;
+    const name = section ? (key === SECTION_HEADER ? `[${section}]` : `[${section}] ${key}`) : key;
     throw new PasstoreError('config', `${where}: ${name}: ${why}`);
   };
   const seen = new Map<string, string>();
   for (const [key, raw] of Object.entries(parsed)) {
     if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-      readSection(config, key, raw as Record<string, unknown>, (k) => fail(key, k));
+      readSection(config, key, raw as Record<string, unknown>, text, (k) => fail(key, k));
       continue;
     }
-    const value = valueOf(raw, fail(undefined, key));
+    const value = valueOf(raw, rawLine(text, undefined, key), fail(undefined, key));
     const setter = topLevel[key] ?? sanctorum[key];
     if (!setter) fail(undefined, key)('unknown key');
     setter!(config, value, fail(undefined, key));
@@ -244,29 +254,35 @@ export function loadConfig(file: string | undefined = findConfigFile()): Config 
   return config;
 }
 
-function valueOf(raw: unknown, fail: (why: string) => never): string {
-  if (typeof raw === 'string') return raw.trim();
-  if (typeof raw === 'boolean') {
-    // `ini` turns a bare `key` line into true: that is a key without a value.
-    if (raw === true) fail('expected key = value');
-    return 'false';
+function valueOf(raw: unknown, line: string | undefined, fail: (why: string) => never): string {
+  // `ini` turns a bare `key` line into true, and the words true/false/null into values of
+  // those types: the raw line tells which it was.
+  const eq = line?.indexOf('=') ?? -1;
+  if (eq < 0) fail('expected key = value');
+  const rawValue = line!.slice(eq + 1).trim();
+  const value = typeof raw === 'string' ? raw.trim() : raw === null || typeof raw === 'boolean' ? rawValue : fail('expected one value');
+  // An unquoted ; or # starts a comment for `ini`: refuse rather than cut a command short.
+  if (/[;#]/.test(rawValue) && !/^(["']).*\1$/.test(rawValue) && value !== rawValue) {
+    fail('the value holds ; or # (a comment for INI): quote the whole value');
   }
-  return fail('expected one value');
+  return value;
 }
 
 function readSection(
   config: Config,
   name: string,
   body: Record<string, unknown>,
+  text: string,
   fail: (key: string) => (why: string) => never,
 ): void {
   const rule = sections[name];
-  if (!rule) fail('')(`unknown section [${name}]`);
+  if (!rule) fail(SECTION_HEADER)('unknown section');
   const target = config[name as 'smtp' | 'network' | 'ca' | 'schedule'];
   for (const [key, raw] of Object.entries(body)) {
     if (raw !== null && typeof raw === 'object') fail(key)('nested sections are not supported');
     if (rule!.keys && !rule!.keys.includes(key)) fail(key)('unknown key');
-    const value = valueOf(raw, fail(key));
+    const value = valueOf(raw, rawLine(text, name, key), fail(key));
+    if (rule!.value && !rule!.value.test(value)) fail(key)('expected a value');
     if (name === 'network' && !value) fail(key)('expected a command');
     target[key] = value;
   }

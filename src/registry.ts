@@ -4,6 +4,12 @@
  */
 import type { CommandDescriptor } from './command.js';
 import add from '../commands/add.js';
+import crtreq from '../commands/crtreq.js';
+import getcrt from '../commands/getcrt.js';
+import getkey from '../commands/getkey.js';
+import importcert from '../commands/importcert.js';
+import lcrt from '../commands/lcrt.js';
+import showcrt from '../commands/showcrt.js';
 import audit from '../commands/audit.js';
 import del from '../commands/delete.js';
 import exit from '../commands/exit.js';
@@ -45,4 +51,6 @@ export class Registry {
 }
 
 /** The shell's commands. */
-export const registry = new Registry([add, audit, del, exit, get, help, host, keyfile, list, lock, operator, passwd, rekey, source, update]);
+export const registry = new Registry([
+  add, audit, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, keyfile, lcrt, list, lock, operator, passwd, rekey, showcrt, source, update,
+]);

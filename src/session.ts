@@ -195,7 +195,8 @@ export class Session {
     } catch (e) {
       this.out.line(formatError(e));
       const code = e instanceof PasstoreError ? e.code : 'internal';
-      if (this.#vault && action && (action.audited || ALWAYS_AUDITED.has(code))) {
+      // Only an unlocked session can seal a record; a failed unlock is recorded by unlock().
+      if (this.unlocked && action && (action.audited || ALWAYS_AUDITED.has(code))) {
         const args = this.registry.find(name)?.subcommands ? rest.slice(1) : rest;
         const target = args.find((w) => !w.startsWith('-')) ?? '';
         await this.audit({ action: label.replace(' ', '-'), target: printable(target), outcome: code === 'policy' ? 'refused' : 'failed', detail: code }).catch(() => undefined);

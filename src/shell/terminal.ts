@@ -9,7 +9,7 @@
 import { emitKeypressEvents } from 'node:readline';
 import Table from 'cli-table3';
 import { Chalk } from 'chalk';
-import type { Output, Prompter } from '../command.js';
+import type { Output, Prompter, Tone } from '../command.js';
 import { PasstoreError } from '../errors.js';
 import { Secret } from '../secret.js';
 
@@ -167,8 +167,12 @@ export class Terminal implements Prompter, Output {
       style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
       chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
     });
-    for (const r of rows) t.push(r.map((c) => (/\(unset\)|not updated|does not match|failed/.test(c) ? this.chalk.yellow(c) : c)));
+    for (const r of rows) t.push(r);
     this.output.write(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+  }
+
+  paint(text: string, tone: Tone): string {
+    return tone === 'bad' ? this.chalk.red(text) : tone === 'warn' ? this.chalk.yellow(text) : this.chalk.green(text);
   }
 
   progress(text: string): void {

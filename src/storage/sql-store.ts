@@ -6,7 +6,7 @@ import { Ciphertext } from '../vault/ciphertext.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { AuditRow, EntryRow, HistoryRow, HostRow, NewEntry, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+import type { AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -77,6 +77,64 @@ function toAudit(r: Row): AuditRow {
     mac: r.mac == null ? null : String(r.mac),
   };
 }
+
+function toKey(r: Row): KeyRow {
+  return {
+    id: Number(r.id),
+    hostId: Number(r.host_id),
+    fqdn: String(r.fqdn),
+    spkiSha256: String(r.spki_sha256),
+    keyType: String(r.key_type),
+    state: r.state as KeyState,
+    origin: r.origin as KeyRow['origin'],
+    keyCiphertext: ct(r.key_ciphertext),
+    createdAt: String(r.created_at),
+    createdBy: String(r.created_by),
+  };
+}
+
+function toRequest(r: Row): RequestRow {
+  return {
+    id: Number(r.id),
+    hostId: Number(r.host_id),
+    fqdn: String(r.fqdn),
+    keyId: Number(r.key_id),
+    subject: String(r.subject),
+    sans: String(r.sans),
+    pem: String(r.pem),
+    state: r.state as RequestState,
+    createdAt: String(r.created_at),
+    updatedAt: String(r.updated_at),
+  };
+}
+
+function toCert(r: Row): CertRow {
+  return {
+    id: Number(r.id),
+    hostId: Number(r.host_id),
+    fqdn: String(r.fqdn),
+    keyId: Number(r.key_id),
+    spkiSha256: String(r.spki_sha256),
+    fingerprintSha256: String(r.fingerprint_sha256),
+    subject: String(r.subject),
+    issuer: String(r.issuer),
+    serial: String(r.serial),
+    sans: String(r.sans),
+    notBefore: String(r.not_before),
+    notAfter: String(r.not_after),
+    pem: String(r.pem),
+    state: r.state as CertRow['state'],
+    storedAt: String(r.stored_at),
+    storedBy: String(r.stored_by),
+    deployedAt: r.deployed_at == null ? null : String(r.deployed_at),
+    ...(r.key_spki_sha256 == null ? {} : { keySpkiSha256: String(r.key_spki_sha256), keyType: String(r.key_type) }),
+  };
+}
+
+const KEY_SELECT = 'SELECT k.*, h.fqdn FROM private_keys k JOIN hosts h ON h.id = k.host_id';
+const REQUEST_SELECT = 'SELECT r.*, h.fqdn FROM cert_requests r JOIN hosts h ON h.id = r.host_id';
+const CERT_SELECT =
+  'SELECT c.*, h.fqdn, k.spki_sha256 AS key_spki_sha256, k.key_type AS key_type FROM certificates c JOIN hosts h ON h.id = c.host_id LEFT JOIN private_keys k ON k.id = c.key_id';
 
 const ENTRY_COLUMNS = 'e.id, e.host_id, h.fqdn, e.user, e.service, e.version, e.state, e.secret_ciphertext, e.updated_at, e.updated_by';
 
@@ -294,10 +352,89 @@ export class SqlStore implements Store {
     return (await this.db.all<{ service: string }>('SELECT DISTINCT service FROM entries ORDER BY service')).map((r) => String(r.service));
   }
 
-  async allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[] }> {
+  async insertKey(row: Omit<KeyRow, 'id' | 'fqdn'>): Promise<number> {
+    if (await this.getKeyBySpki(row.spkiSha256)) throw new PasstoreError('exists', 'this private key is already in the vault');
+    const r = await this.db.run(
+      'INSERT INTO private_keys (host_id, spki_sha256, key_type, state, origin, key_ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.hostId, row.spkiSha256, row.keyType, row.state, row.origin, row.keyCiphertext.bytes, row.createdAt, row.createdBy],
+    );
+    return r.lastId;
+  }
+
+  async getKeyBySpki(spkiSha256: string): Promise<KeyRow | undefined> {
+    const [r] = await this.db.all(`${KEY_SELECT} WHERE k.spki_sha256 = ?`, [spkiSha256]);
+    return r ? toKey(r) : undefined;
+  }
+
+  async listKeys(hostId: number): Promise<KeyRow[]> {
+    return (await this.db.all(`${KEY_SELECT} WHERE k.host_id = ? ORDER BY k.id DESC`, [hostId])).map(toKey);
+  }
+
+  async setKeyState(id: number, state: KeyState): Promise<void> {
+    await this.db.run('UPDATE private_keys SET state = ? WHERE id = ?', [state, id]);
+  }
+
+  async insertRequest(row: Omit<RequestRow, 'id' | 'fqdn'>): Promise<number> {
+    const r = await this.db.run(
+      'INSERT INTO cert_requests (host_id, key_id, subject, sans, pem, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.hostId, row.keyId, row.subject, row.sans, row.pem, row.state, row.createdAt, row.updatedAt],
+    );
+    return r.lastId;
+  }
+
+  async listRequests(hostId: number): Promise<RequestRow[]> {
+    return (await this.db.all(`${REQUEST_SELECT} WHERE r.host_id = ? ORDER BY r.id DESC`, [hostId])).map(toRequest);
+  }
+
+  async openRequests(glob: string): Promise<RequestRow[]> {
+    const f = hostFilter('h.fqdn', glob);
+    return (await this.db.all(`${REQUEST_SELECT} WHERE r.state IN ('created', 'sent') AND ${f.sql} ORDER BY h.fqdn, r.id`, f.params)).map(toRequest);
+  }
+
+  async setRequestState(id: number, state: RequestState, at: string): Promise<void> {
+    await this.db.run('UPDATE cert_requests SET state = ?, updated_at = ? WHERE id = ?', [state, at, id]);
+  }
+
+  async insertCertificate(row: Omit<CertRow, 'id' | 'fqdn'>): Promise<number> {
+    const r = await this.db.run(
+      `INSERT INTO certificates (host_id, key_id, spki_sha256, fingerprint_sha256, subject, issuer, serial, sans, not_before, not_after, pem, state, stored_at, stored_by, deployed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [row.hostId, row.keyId, row.spkiSha256, row.fingerprintSha256, row.subject, row.issuer, row.serial, row.sans, row.notBefore, row.notAfter, row.pem, row.state, row.storedAt, row.storedBy, row.deployedAt],
+    );
+    return r.lastId;
+  }
+
+  async getCertificateByFingerprint(fingerprintSha256: string): Promise<CertRow | undefined> {
+    const [r] = await this.db.all(`${CERT_SELECT} WHERE c.fingerprint_sha256 = ?`, [fingerprintSha256]);
+    return r ? toCert(r) : undefined;
+  }
+
+  async listCertificates(hostId: number): Promise<CertRow[]> {
+    return (await this.db.all(`${CERT_SELECT} WHERE c.host_id = ? ORDER BY c.id DESC`, [hostId])).map(toCert);
+  }
+
+  async setCertificateState(id: number, state: CertRow['state']): Promise<void> {
+    await this.db.run('UPDATE certificates SET state = ? WHERE id = ?', [state, id]);
+  }
+
+  async currentCertificates(glob: string): Promise<CertRow[]> {
+    const f = hostFilter('h.fqdn', glob);
+    return (await this.db.all(`${CERT_SELECT} WHERE c.state = 'current' AND ${f.sql} ORDER BY h.fqdn`, f.params)).map(toCert);
+  }
+
+  async expiringCertificates(beforeIso: string): Promise<CertRow[]> {
+    return (await this.db.all(`${CERT_SELECT} WHERE c.state = 'current' AND c.not_after < ? ORDER BY c.not_after`, [beforeIso])).map(toCert);
+  }
+
+  async allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[]; keys: KeyRow[] }> {
     const entries = (await this.db.all(`SELECT ${ENTRY_COLUMNS} FROM entries e JOIN hosts h ON h.id = e.host_id ORDER BY e.id`)).map(toEntry);
     const history = (await this.db.all('SELECT * FROM entry_history ORDER BY id')).map(toHistory);
-    return { entries, history };
+    const keys = (await this.db.all(`${KEY_SELECT} ORDER BY k.id`)).map(toKey);
+    return { entries, history, keys };
+  }
+
+  async setKeyCiphertext(id: number, c: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE private_keys SET key_ciphertext = ? WHERE id = ?', [c.bytes, id]);
   }
 
   async setEntryCiphertext(id: number, c: Ciphertext): Promise<void> {
@@ -309,7 +446,10 @@ export class SqlStore implements Store {
   }
 
   async lastAudit(): Promise<AuditRow | undefined> {
-    const [r] = await this.db.all('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
+    // MySQL: a locking read, so concurrent appends queue behind each other instead of
+    // both taking the same sequence number (SQLite transactions are serial already).
+    const lock = this.dialect === 'mysql' ? ' FOR UPDATE' : '';
+    const [r] = await this.db.all(`SELECT * FROM audit ORDER BY seq DESC LIMIT 1${lock}`);
     return r ? toAudit(r) : undefined;
   }
 

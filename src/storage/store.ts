@@ -86,6 +86,60 @@ export interface NewEntry {
   updatedBy: string;
 }
 
+export type KeyState = 'pending' | 'current' | 'history';
+
+/** A host's private key: public facts in cleartext, the key itself only as ciphertext. */
+export interface KeyRow {
+  id: number;
+  hostId: number;
+  fqdn: string;
+  spkiSha256: string;
+  keyType: string;
+  state: KeyState;
+  origin: 'generated' | 'imported';
+  keyCiphertext: Ciphertext;
+  createdAt: string;
+  createdBy: string;
+}
+
+export type RequestState = 'created' | 'sent' | 'fulfilled' | 'cancelled';
+
+export interface RequestRow {
+  id: number;
+  hostId: number;
+  fqdn: string;
+  keyId: number;
+  subject: string;
+  sans: string;
+  pem: string;
+  state: RequestState;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CertRow {
+  id: number;
+  hostId: number;
+  fqdn: string;
+  keyId: number;
+  spkiSha256: string;
+  fingerprintSha256: string;
+  subject: string;
+  issuer: string;
+  serial: string;
+  sans: string;
+  notBefore: string;
+  notAfter: string;
+  pem: string;
+  state: 'current' | 'history';
+  storedAt: string;
+  storedBy: string;
+  deployedAt: string | null;
+  /** The paired key's SPKI hash and type, read with the certificate. */
+  keySpkiSha256?: string;
+  keyType?: string;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   /** Where it is, for messages (`sqlite:/path` or `mysql://user@host/db`). */
@@ -129,8 +183,32 @@ export interface Store {
   distinctUsers(): Promise<string[]>;
   distinctServices(): Promise<string[]>;
 
+  insertKey(row: Omit<KeyRow, 'id' | 'fqdn'>): Promise<number>;
+  getKeyBySpki(spkiSha256: string): Promise<KeyRow | undefined>;
+  /** A host's keys, newest first. */
+  listKeys(hostId: number): Promise<KeyRow[]>;
+  setKeyState(id: number, state: KeyState): Promise<void>;
+
+  insertRequest(row: Omit<RequestRow, 'id' | 'fqdn'>): Promise<number>;
+  /** A host's requests, newest first. */
+  listRequests(hostId: number): Promise<RequestRow[]>;
+  /** Requests still waiting (created or sent) on hosts matching a glob. */
+  openRequests(glob: string): Promise<RequestRow[]>;
+  setRequestState(id: number, state: RequestState, at: string): Promise<void>;
+
+  insertCertificate(row: Omit<CertRow, 'id' | 'fqdn'>): Promise<number>;
+  getCertificateByFingerprint(fingerprintSha256: string): Promise<CertRow | undefined>;
+  /** A host's certificates, newest first. */
+  listCertificates(hostId: number): Promise<CertRow[]>;
+  setCertificateState(id: number, state: CertRow['state']): Promise<void>;
+  /** Current certificates on hosts matching a glob, by host name. */
+  currentCertificates(glob: string): Promise<CertRow[]>;
+  /** Current certificates whose not-after is before `beforeIso` (one indexed query). */
+  expiringCertificates(beforeIso: string): Promise<CertRow[]>;
+
   /** Every secret ciphertext with its identity, for rekey. */
-  allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[] }>;
+  allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[]; keys: KeyRow[] }>;
+  setKeyCiphertext(id: number, ct: Ciphertext): Promise<void>;
   setEntryCiphertext(id: number, ct: Ciphertext): Promise<void>;
   setHistoryCiphertext(id: number, ct: Ciphertext): Promise<void>;
 

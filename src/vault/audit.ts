@@ -72,13 +72,20 @@ export function verifyChain(rows: AuditRow[], macKey: Buffer): AuditReport {
   let prev = GENESIS;
   let expectSeq = 1;
   let macs = 0;
+  let sealedSeen = false;
   for (const r of rows) {
     if (r.seq !== expectSeq) {
       problems.push(r.seq > expectSeq ? `records ${expectSeq}..${r.seq - 1} are missing` : `record ${r.seq} is out of order`);
     }
     if (r.prevHash !== prev) problems.push(`record ${r.seq} does not follow the record before it (removed or reordered)`);
     if (recordHash(r.prevHash, r) !== r.hash) problems.push(`record ${r.seq} was edited (hash mismatch)`);
+    if (r.mac === null && sealedSeen && !(r.action === 'unlock' && r.outcome === 'failed')) {
+      // Only a failed unlock is written without the key; a bare record after the first
+      // sealed one was stripped of its seal.
+      problems.push(`record ${r.seq} lacks its seal (stripped or rewritten)`);
+    }
     if (r.mac !== null) {
+      sealedSeen = true;
       const want = Buffer.from(auditMac(macKey, r.hash), 'hex');
       const got = Buffer.from(r.mac, 'hex');
       if (got.length !== want.length || !timingSafeEqual(got, want)) problems.push(`record ${r.seq} has a bad seal (rewritten chain)`);

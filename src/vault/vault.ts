@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PasstoreError } from '../errors.js';
 import { formatSpec } from '../names.js';
 import { Secret } from '../secret.js';
-import type { EntryRow, HistoryRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
+import type { EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
 import type { Ciphertext } from './ciphertext.js';
 import { defaultScrypt, deriveSlotKey, newHkdf, parseKdf, type KdfParams } from './kdf.js';
@@ -63,11 +63,12 @@ export class Vault {
   static async create(store: Store, operator: string, passphrase: Secret): Promise<Vault> {
     const root = randomBytes(32);
     const data = randomBytes(32);
+    const id = randomUUID();
     const row: VaultRow = {
-      id: randomUUID(),
+      id,
       createdAt: new Date().toISOString(),
       dataKeyGeneration: 1,
-      dataKeyCiphertext: seal(root, data, associatedData('data-key', 1)),
+      dataKeyCiphertext: seal(root, data, associatedData(id, 'data-key', 1)),
     };
     const vault = new Vault(store, row);
     const slot = await vault.#wrapForSlot(root, 'passphrase', operator, defaultScrypt(), passphrase.bytes());
@@ -109,7 +110,7 @@ export class Vault {
   }
 
   #useRoot(root: Buffer, slot: { kind: SlotKind; name: string }): void {
-    const data = open(root, this.#row.dataKeyCiphertext, associatedData('data-key', this.#row.dataKeyGeneration));
+    const data = open(root, this.#row.dataKeyCiphertext, associatedData(this.id, 'data-key', this.#row.dataKeyGeneration));
     if (!data) {
       root.fill(0);
       throw new PasstoreError('integrity', 'the vault\'s data key does not decrypt: the vault record was altered');
@@ -212,6 +213,24 @@ export class Vault {
     return Secret.fromBytes(plain);
   }
 
+  /** Encrypts a host's private key (PKCS#8 DER), bound to the host and its public key. */
+  sealKey(fqdn: string, spkiSha256: string, pkcs8: Buffer): Ciphertext {
+    return seal(this.#requireData(), pkcs8, keyAd(this.id, fqdn, spkiSha256));
+  }
+
+  /** Decrypts a stored private key to PKCS#8 DER (the caller wipes it). */
+  openKey(row: KeyRow): Buffer {
+    const plain = open(this.#requireData(), row.keyCiphertext, keyAd(this.id, row.fqdn, row.spkiSha256));
+    if (!plain) throw new PasstoreError('integrity', `integrity error: the stored private key ${row.spkiSha256.slice(0, 16)} of ${row.fqdn} fails authentication; it was altered or moved`);
+    return plain;
+  }
+
+  private openKeyWith(data: Buffer, row: KeyRow): Buffer {
+    const plain = open(data, row.keyCiphertext, keyAd(this.id, row.fqdn, row.spkiSha256));
+    if (!plain) throw new PasstoreError('integrity', `integrity error: the private key ${row.spkiSha256.slice(0, 16)} of ${row.fqdn} fails authentication; rekey stopped, nothing changed`);
+    return plain;
+  }
+
   /** Adds a passphrase slot for an operator (inside the caller's transaction). */
   async addPassphraseSlot(tx: Store, operator: string, passphrase: Secret, by: string): Promise<void> {
     const { kdf, wrapped } = await this.#wrapForSlot(this.#requireRoot(), 'passphrase', operator, defaultScrypt(), passphrase.bytes());
@@ -251,7 +270,13 @@ export class Vault {
       if (!current || current.dataKeyGeneration !== this.#row.dataKeyGeneration) {
         throw new PasstoreError('storage', 'the vault was rekeyed by another session; unlock again');
       }
-      const { entries, history } = await tx.allSecrets();
+      const { entries, history, keys } = await tx.allSecrets();
+      for (const key of keys) {
+        const plain = this.openKeyWith(oldData, key);
+        await tx.setKeyCiphertext(key.id, seal(newData, plain, keyAd(this.id, key.fqdn, key.spkiSha256)));
+        plain.fill(0);
+        count++;
+      }
       for (const row of [...entries, ...history]) {
         if (!row.secretCiphertext) continue;
         const ad = passwordAd(this.id, row);
@@ -264,7 +289,7 @@ export class Vault {
         count++;
       }
       const gen = current.dataKeyGeneration + 1;
-      await tx.setDataKey(gen, seal(root, newData, associatedData('data-key', gen)));
+      await tx.setDataKey(gen, seal(root, newData, associatedData(this.id, 'data-key', gen)));
       await inTransaction?.(tx, count);
       return gen;
     });
@@ -273,6 +298,10 @@ export class Vault {
     this.#row = { ...this.#row, dataKeyGeneration: generation };
     return count;
   }
+}
+
+function keyAd(vaultId: string, fqdn: string, spkiSha256: string): Buffer {
+  return associatedData(vaultId, 'private-key', fqdn, spkiSha256);
 }
 
 function passwordAd(vaultId: string, id: PasswordIdentity): Buffer {

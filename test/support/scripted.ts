@@ -47,6 +47,10 @@ export class ScriptedIo implements Prompter, Output {
 
   progress(): void {}
 
+  paint(text: string): string {
+    return text;
+  }
+
   async reveal(label: string, secret: Secret): Promise<void> {
     this.revealed.push(`${label}=${secret.reveal()}`);
   }

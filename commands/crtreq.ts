@@ -1,0 +1,81 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineCommand } from '../src/command.js';
+import type { KeyType } from '../src/config.js';
+import { PasstoreError } from '../src/errors.js';
+import { parseHost } from '../src/names.js';
+import { now, resolveHosts } from '../src/targets.js';
+import { storeKey } from '../src/x509/cert-store.js';
+import { generateKey } from '../src/x509/keys.js';
+import { buildRequest, subjectFor } from '../src/x509/request.js';
+
+const KEY_TYPES = ['rsa-2048', 'rsa-4096', 'ec-p256'];
+/** Keys made at once: key generation runs on libuv's thread pool. */
+const CONCURRENCY = 4;
+
+export default defineCommand({
+  name: 'crtreq',
+  summary: 'Make a new private key and certificate request per host',
+  description:
+    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject comes from dn_template and whose subjectAltName holds the FQDN and any --san names. A host\'s earlier open request is cancelled; its key is kept as history. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
+  usage: 'crtreq HOST|PATTERN [--type rsa-2048|rsa-4096|ec-p256] [--san NAME,...] [--out DIR]',
+  args: [{ name: 'pattern', kind: 'pattern' }],
+  flags: {
+    type: { type: 'string', description: 'key type: rsa-2048 (default from key_type), rsa-4096 or ec-p256', check: (v) => (KEY_TYPES.includes(v) ? undefined : 'expected rsa-2048, rsa-4096 or ec-p256') },
+    san: { type: 'string', description: 'extra DNS names for subjectAltName, comma-separated (one host only)' },
+    out: { type: 'string', description: 'also write each request to DIR/<fqdn>.req' },
+  },
+  needs: ['unlocked'],
+  audited: true,
+  async run(ctx, input) {
+    const pattern = input.pattern('pattern');
+    const hosts = await resolveHosts(ctx.store, pattern);
+    const type = (input.option('type') ?? ctx.config.keyType) as KeyType;
+    const sanOption = input.option('san');
+    if (sanOption && hosts.length > 1) throw new PasstoreError('usage', 'crtreq: --san names one host\'s extra names; give one host, not a pattern');
+    const extra = sanOption ? sanOption.split(',').map((s) => parseHost(s.trim(), ctx.config.domain)) : [];
+    const out = input.option('out');
+    if (out) mkdirSync(out, { recursive: true });
+
+    const rows: string[][] = [];
+    let done = 0;
+    const queue = [...hosts];
+    const worker = async () => {
+      for (let host = queue.shift(); host; host = queue.shift()) {
+        const key = await generateKey(type);
+        try {
+          const subject = subjectFor(ctx.config.dnTemplate, host.fqdn);
+          const sans = [host.fqdn, ...extra.filter((s) => s !== host!.fqdn)];
+          const pem = await buildRequest(key.pkcs8, key.facts, subject, sans);
+          const h = host;
+          await ctx.change(async (tx) => {
+            for (const r of await tx.listRequests(h.id)) {
+              if (r.state === 'created' || r.state === 'sent') {
+                await tx.setRequestState(r.id, 'cancelled', now());
+                await tx.setKeyState(r.keyId, 'history');
+              }
+            }
+            const keyId = await storeKey(tx, ctx.vault, h, key.pkcs8, key.facts, { state: 'pending', origin: 'generated', by: ctx.operator });
+            await tx.insertRequest({ hostId: h.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now(), updatedAt: now() });
+            await ctx.audit({ action: 'crtreq', target: h.fqdn, outcome: 'ok', detail: `${key.facts.type} ${key.facts.spkiSha256.slice(0, 16)}` }, tx);
+          });
+          let where = 'kept in the vault';
+          if (out) {
+            const file = join(out, `${h.fqdn}.req`);
+            writeFileSync(`${file}.tmp`, pem, { mode: 0o644 });
+            renameSync(`${file}.tmp`, file);
+            where = file;
+          }
+          rows.push([h.fqdn, key.facts.type, subject, where]);
+        } finally {
+          key.pkcs8.fill(0);
+        }
+        done++;
+        if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${hosts.length} hosts`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));
+    rows.sort((a, b) => a[0]!.localeCompare(b[0]!));
+    ctx.out.table(['HOST', 'KEY', 'SUBJECT', 'REQUEST'], rows);
+  },
+});

@@ -1,0 +1,42 @@
+import { readFileSync, statSync } from 'node:fs';
+import { defineCommand } from '../src/command.js';
+import { PasstoreError } from '../src/errors.js';
+import { acceptCertificate } from '../src/x509/cert-store.js';
+import { readObjects } from '../src/x509/pem.js';
+
+export default defineCommand({
+  name: 'getcrt',
+  summary: 'Store an issued certificate; its host is found by its key',
+  description:
+    'Reads the certificates in FILE (PEM or DER) and stores each one whose public key matches a private key in the vault, for the host that key belongs to (the file name does not matter). A certificate that matches no stored key, does not name the key\'s host, or has expired (unless --force) is refused and nothing is stored. The previous certificate and key of the host become history. (Fetching from user@workstation:file comes with the SSH commands.)',
+  usage: 'getcrt FILE [--force]',
+  args: [{ name: 'file', kind: 'path' }],
+  flags: { force: { type: 'boolean', description: 'store an expired certificate anyway' } },
+  needs: ['unlocked'],
+  audited: true,
+  async run(ctx, input) {
+    const file = input.word('file');
+    let data: Buffer;
+    try {
+      if (statSync(file).size > 1024 * 1024) throw new PasstoreError('io', `${file} is larger than 1 MiB`);
+      data = readFileSync(file);
+    } catch (e) {
+      if (e instanceof PasstoreError) throw e;
+      throw new PasstoreError('io', `cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
+    }
+    const { objects, problems } = readObjects(data);
+    // A chain file holds CA certificates too: only host certificates are stored.
+    const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
+    if (certs.length === 0) throw new PasstoreError('mismatch', `${file}: no certificate in it${problems.length ? ` (${problems[0]})` : ''}`);
+    const stored = await ctx.change(async (tx) => {
+      const done = [];
+      for (const c of certs) {
+        const accepted = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.operator, force: input.flag('force') });
+        await ctx.audit({ action: 'getcrt', target: accepted.fqdn, outcome: 'ok', detail: `serial ${c.facts.serial}` }, tx);
+        done.push({ ...accepted, notAfter: c.facts.notAfter });
+      }
+      return done;
+    });
+    for (const s of stored) ctx.out.line(`stored the certificate for ${s.fqdn} (not after ${s.notAfter.slice(0, 10)})${s.replaced ? '; the previous pair is kept as history' : ''}`);
+  },
+});

@@ -1,0 +1,80 @@
+import { defineCommand } from '../src/command.js';
+import { PasstoreError } from '../src/errors.js';
+import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
+import { now } from '../src/targets.js';
+import { acceptCertificate, storeKey } from '../src/x509/cert-store.js';
+import { pairByKey, scanDirectory, unlockEncryptedKeys, type FileProblem, type FoundCert, type Pair } from '../src/x509/import.js';
+
+export default defineCommand({
+  name: 'importcert',
+  summary: 'Import a directory of host certificates and keys, paired by public key',
+  description:
+    'Reads every file below DIR (PEM with any number of objects per file, or DER), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update). A certificate whose key is already in the vault is stored too. Encrypted PEM keys ask for their passphrase (an empty answer skips the file). Expired certificates are refused unless --force. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
+  usage: 'importcert DIR [--force]',
+  args: [{ name: 'dir', kind: 'path' }],
+  flags: { force: { type: 'boolean', description: 'store expired certificates too' } },
+  needs: ['unlocked'],
+  audited: true,
+  async run(ctx, input) {
+    const dir = input.word('dir');
+    const scan = scanDirectory(dir, (n) => ctx.out.progress(`reading ${dir}: ${n} files`));
+    if (scan.files === 0 && scan.unreadable.length === 0) {
+      ctx.out.line(`${dir}: no files; nothing to import`);
+      return;
+    }
+    await unlockEncryptedKeys(scan, ctx.scripted ? undefined : (file) => ctx.prompt.secret(`Passphrase for the encrypted key in ${file} (empty to skip)`));
+    const { pairs, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
+    const problems: FileProblem[] = [...scan.unreadable, ...unmatched];
+
+    // Certificates already stored, or whose key is already in the vault, are decided now,
+    // so that the transaction below only fails on the unexpected.
+    const fresh: Pair[] = [];
+    for (const p of pairs) {
+      if (await ctx.store.getCertificateByFingerprint(p.cert.facts.fingerprintSha256)) problems.push({ file: p.cert.file, reason: `already in the vault (${p.host})` });
+      else fresh.push(p);
+    }
+    const forStoredKeys: FoundCert[] = [];
+    for (const c of lonelyCerts) {
+      const key = await ctx.store.getKeyBySpki(c.facts.spkiSha256);
+      if (!key) problems.push({ file: c.file, reason: 'certificate without its private key' });
+      else if (await ctx.store.getCertificateByFingerprint(c.facts.fingerprintSha256)) problems.push({ file: c.file, reason: `already in the vault (${key.fqdn})` });
+      else forStoredKeys.push(c);
+    }
+
+    const newHosts: string[] = [];
+    let added = 0;
+    await ctx.change(async (tx) => {
+      for (const p of fresh) {
+        if (++added % 250 === 0) ctx.out.progress(`storing: ${added} of ${fresh.length} pairs`);
+        let host = await tx.getHost(p.host);
+        if (!host) {
+          host = await tx.addHost({ fqdn: p.host, address: null, port: 22, createdAt: now() });
+          await tx.insertEntry({ hostId: host.id, user: DEFAULT_USER, service: DEFAULT_SERVICE, version: 1, state: 'unset', secretCiphertext: null, updatedAt: now(), updatedBy: ctx.operator });
+          newHosts.push(p.host);
+        }
+        if (!(await tx.getKeyBySpki(p.key.facts.spkiSha256))) {
+          const pkcs8 = p.key.key.export({ type: 'pkcs8', format: 'der' });
+          try {
+            await storeKey(tx, ctx.vault, host, pkcs8, p.key.facts, { state: 'pending', origin: 'imported', by: ctx.operator });
+          } finally {
+            pkcs8.fill(0);
+          }
+        }
+        await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key });
+        await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
+      }
+      for (const c of forStoredKeys) {
+        const accepted = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.operator, force: input.flag('force') });
+        await ctx.audit({ action: 'import', target: accepted.fqdn, outcome: 'ok', detail: c.file }, tx);
+      }
+    });
+    ctx.session.invalidateNames();
+    const stored = fresh.length + forStoredKeys.length;
+    ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
+    if (problems.length > 0) {
+      problems.sort((a, b) => a.file.localeCompare(b.file));
+      ctx.out.table(['FILE', 'NOT IMPORTED BECAUSE'], problems.map((p) => [p.file, p.reason]));
+      throw new PasstoreError('mismatch', `${problems.length} item${problems.length === 1 ? ' was' : 's were'} not imported (listed above)${stored ? `; the ${stored} valid ones were` : ''}`);
+    }
+  },
+});

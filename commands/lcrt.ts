@@ -1,0 +1,40 @@
+import { defineCommand } from '../src/command.js';
+import { notFound } from '../src/errors.js';
+import { shortName } from '../src/names.js';
+import { daysLeft } from '../src/x509/certificate.js';
+
+export default defineCommand({
+  name: 'lcrt',
+  summary: 'Certificate status per host: expiry, key match, renewal, deploy',
+  description:
+    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment.',
+  usage: 'lcrt [PATTERN]',
+  args: [{ name: 'pattern', kind: 'pattern', optional: true }],
+  needs: ['unlocked'],
+  async run(ctx, input) {
+    const glob = input.has('pattern') ? input.pattern('pattern').glob : '*';
+    const [certs, requests] = await Promise.all([ctx.store.currentCertificates(glob), ctx.store.openRequests(glob)]);
+    const open = new Map(requests.map((r) => [r.fqdn, r]));
+    const hosts = [...new Set([...certs.map((c) => c.fqdn), ...open.keys()])].sort();
+    if (hosts.length === 0) throw notFound(glob === '*' ? 'no certificates in the vault yet' : `no certificate or request for hosts matching ${glob}`);
+    const byHost = new Map(certs.map((c) => [c.fqdn, c]));
+    const now = Date.now();
+    let expired = 0;
+    let soon = 0;
+    const rows = hosts.map((fqdn) => {
+      const c = byHost.get(fqdn);
+      const r = open.get(fqdn);
+      const renewal = r ? `request ${r.state} ${r.createdAt.slice(0, 10)}` : '-';
+      const name = shortName(fqdn, ctx.config.domain);
+      if (!c) return [name, '(no certificate)', '', '', '', '', renewal, ''];
+      const days = daysLeft(c.notAfter, now);
+      const tone = days < 0 ? 'bad' : days <= ctx.config.crtTtl ? 'warn' : 'good';
+      if (days < 0) expired++;
+      else if (days <= ctx.config.crtTtl) soon++;
+      const match = c.keySpkiSha256 === c.spkiSha256 ? ctx.out.paint('yes', 'good') : ctx.out.paint('NO', 'bad');
+      return [name, c.subject, c.serial.length > 16 ? `${c.serial.slice(0, 16)}…` : c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
+    });
+    ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows);
+    ctx.out.line(`${certs.length} certificates: ${expired} expired, ${soon} within ${ctx.config.crtTtl} days; ${requests.length} open requests`);
+  },
+});
