@@ -1,8 +1,8 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from '../src/command.js';
 import type { KeyType } from '../src/config.js';
-import { PasstoreError } from '../src/errors.js';
+import { formatError, PasstoreError } from '../src/errors.js';
 import { parseHost } from '../src/names.js';
 import { now, resolveHosts } from '../src/targets.js';
 import { storeKey } from '../src/x509/cert-store.js';
@@ -38,12 +38,16 @@ export default defineCommand({
     if (out) mkdirSync(out, { recursive: true });
 
     const rows: string[][] = [];
+    let failed = 0;
+    let firstError: unknown;
     let done = 0;
     const queue = [...hosts];
     const worker = async () => {
       for (let host = queue.shift(); host; host = queue.shift()) {
-        const key = await generateKey(type);
+        let key: Awaited<ReturnType<typeof generateKey>> | undefined;
         try {
+          const made = await generateKey(type);
+          key = made;
           const subject = subjectFor(ctx.config.dnTemplate, host.fqdn);
           const sans = [host.fqdn, ...extra.filter((s) => s !== host!.fqdn)];
           const pem = await buildRequest(key.pkcs8, key.facts, subject, sans);
@@ -55,27 +59,35 @@ export default defineCommand({
                 await tx.setKeyState(r.keyId, 'history');
               }
             }
-            const keyId = await storeKey(tx, ctx.vault, h, key.pkcs8, key.facts, { state: 'pending', origin: 'generated', by: ctx.operator });
+            const keyId = await storeKey(tx, ctx.vault, h, made.pkcs8, made.facts, { state: 'pending', origin: 'generated', by: ctx.operator });
             await tx.insertRequest({ hostId: h.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now(), updatedAt: now() });
-            await ctx.audit({ action: 'crtreq', target: h.fqdn, outcome: 'ok', detail: `${key.facts.type} ${key.facts.spkiSha256.slice(0, 16)}` }, tx);
+            await ctx.audit({ action: 'crtreq', target: h.fqdn, outcome: 'ok', detail: `${made.facts.type} ${made.facts.spkiSha256.slice(0, 16)}` }, tx);
           });
           let where = 'kept in the vault';
           if (out) {
             const file = join(out, `${h.fqdn}.req`);
-            writeFileSync(`${file}.tmp`, pem, { mode: 0o644 });
+            writeFileSync(`${file}.tmp`, pem);
+            chmodSync(`${file}.tmp`, 0o644); // a request is public; passtore's umask is 077
             renameSync(`${file}.tmp`, file);
             where = file;
           }
           rows.push([h.fqdn, key.facts.type, subject, where]);
+        } catch (e) {
+          // One host's failure is reported in its row; the others go on.
+          failed++;
+          firstError ??= e;
+          rows.push([host.fqdn, type, '', ctx.out.paint(formatError(e).replace(/^error: /, 'failed: '), 'bad')]);
         } finally {
-          key.pkcs8.fill(0);
+          key?.pkcs8.fill(0);
         }
         done++;
         if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${hosts.length} hosts`);
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));
+    if (hosts.length === 1 && firstError) throw firstError;
     rows.sort((a, b) => a[0]!.localeCompare(b[0]!));
     ctx.out.table(['HOST', 'KEY', 'SUBJECT', 'REQUEST'], rows);
+    if (failed > 0) throw new PasstoreError('partial', `crtreq failed for ${failed} of ${hosts.length} hosts (listed above); the others have their new key and request`);
   },
 });

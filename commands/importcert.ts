@@ -23,7 +23,7 @@ export default defineCommand({
       return;
     }
     await unlockEncryptedKeys(scan, ctx.scripted ? undefined : (file) => ctx.prompt.secret(`Passphrase for the encrypted key in ${file} (empty to skip)`));
-    const { pairs, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
+    const { pairs, skipped, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
     const problems: FileProblem[] = [...scan.unreadable, ...unmatched];
 
     // Certificates already stored, or whose key is already in the vault, are decided now,
@@ -71,6 +71,7 @@ export default defineCommand({
     ctx.session.invalidateNames();
     const stored = fresh.length + forStoredKeys.length;
     ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
+    if (skipped.length > 0) ctx.out.line(`passed over ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (chain files): ${skipped.slice(0, 5).map((s) => s.file).join(' ')}${skipped.length > 5 ? ' …' : ''}`);
     if (problems.length > 0) {
       problems.sort((a, b) => a.file.localeCompare(b.file));
       ctx.out.table(['FILE', 'NOT IMPORTED BECAUSE'], problems.map((p) => [p.file, p.reason]));

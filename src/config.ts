@@ -149,7 +149,7 @@ const topLevel: Record<string, Setter> = {
     c.crtPath = v.replace(/\/+$/, '') || '/';
   },
   dn_template(c, v, fail) {
-    if (!v.includes('{fqdn}')) fail('expected a subject containing {fqdn}, such as /DC=org/O=Site/CN={fqdn}');
+    if (!v.includes('{fqdn}') || !/^\/?[A-Za-z][A-Za-z0-9.]*=/.test(v)) fail('expected a subject of ATTRIBUTE=value parts containing {fqdn}, such as /DC=org/O=Site/CN={fqdn}');
     c.dnTemplate = v;
   },
   key_type(c, v, fail) {

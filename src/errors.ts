@@ -30,7 +30,8 @@ export type ErrorCode =
   | 'audit'
   | 'io'
   | 'mismatch'
-  | 'script';
+  | 'script'
+  | 'partial';
 
 const exitFor: Record<ErrorCode, ExitStatus> = {
   usage: ExitStatus.usage,
@@ -49,6 +50,7 @@ const exitFor: Record<ErrorCode, ExitStatus> = {
   io: ExitStatus.failed,
   mismatch: ExitStatus.failed,
   script: ExitStatus.failed,
+  partial: ExitStatus.failed,
 };
 
 /** The one error type passtore throws on purpose. `message` is one line, secret-free. */

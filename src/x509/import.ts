@@ -154,6 +154,8 @@ export interface Pair {
 
 export interface Pairing {
   pairs: Pair[];
+  /** CA certificates (chain files): not host certificates, passed over. */
+  skipped: FileProblem[];
   /** Certificates with no key in the directory (the caller may find it in the vault). */
   lonelyCerts: FoundCert[];
   unmatched: FileProblem[];
@@ -164,6 +166,7 @@ export function pairByKey(scan: Scan, options: { force?: boolean; now?: number }
   const now = options.now ?? Date.now();
   const keys = new Map<string, FoundKey>();
   const unmatched: FileProblem[] = [];
+  const skipped: FileProblem[] = [];
   for (const k of scan.keys) {
     if (keys.has(k.facts.spkiSha256)) unmatched.push({ file: k.file, reason: `the same private key as ${keys.get(k.facts.spkiSha256)!.file}` });
     else keys.set(k.facts.spkiSha256, k);
@@ -172,7 +175,7 @@ export function pairByKey(scan: Scan, options: { force?: boolean; now?: number }
   const best = new Map<string, FoundCert>();
   for (const c of scan.certs) {
     if (c.cert.ca) {
-      unmatched.push({ file: c.file, reason: `CA certificate ${c.facts.subject} (not a host certificate)` });
+      skipped.push({ file: c.file, reason: `CA certificate ${c.facts.subject}, passed over` });
       continue;
     }
     const prev = best.get(c.facts.spkiSha256);
@@ -214,5 +217,5 @@ export function pairByKey(scan: Scan, options: { force?: boolean; now?: number }
     if (!used.has(spki)) unmatched.push({ file: k.file, reason: `private key (${k.facts.type}) without its certificate` });
   }
   pairs.sort((a, b) => a.host.localeCompare(b.host) || a.cert.facts.notAfter.localeCompare(b.cert.facts.notAfter));
-  return { pairs, lonelyCerts, unmatched };
+  return { pairs, skipped, lonelyCerts, unmatched };
 }

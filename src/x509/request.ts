@@ -18,7 +18,8 @@ export function subjectFor(template: string, fqdn: string): string {
 
 function toName(subject: string): x509.Name {
   try {
-    if (!subject.startsWith('/')) return new x509.Name(subject);
+    // RFC 4514 text is written most specific first: the reverse of the encoded order.
+    if (!subject.startsWith('/')) return new x509.Name(new x509.Name(subject).toJSON().reverse());
     const rdns = subject
       .slice(1)
       .split(/(?<!\\)\//)
