@@ -3,6 +3,7 @@ import { PasstoreError } from '../src/errors.js';
 import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
 import { now } from '../src/targets.js';
 import { acceptCertificate, storeKey } from '../src/x509/cert-store.js';
+import { namesHost } from '../src/x509/certificate.js';
 import { pairByKey, scanDirectory, unlockEncryptedKeys, type FileProblem, type FoundCert, type Pair } from '../src/x509/import.js';
 
 export default defineCommand({
@@ -30,14 +31,17 @@ export default defineCommand({
     // so that the transaction below only fails on the unexpected.
     const fresh: Pair[] = [];
     for (const p of pairs) {
+      const stored = await ctx.store.getKeyBySpki(p.key.facts.spkiSha256);
       if (await ctx.store.getCertificateByFingerprint(p.cert.facts.fingerprintSha256)) problems.push({ file: p.cert.file, reason: `already in the vault (${p.host})` });
-      else fresh.push(p);
+      else if (stored && !namesHost(p.cert.cert, stored.fqdn)) problems.push({ file: p.cert.file, reason: `its private key belongs to ${stored.fqdn}, which the certificate does not name` });
+      else fresh.push(stored ? { ...p, host: stored.fqdn } : p);
     }
     const forStoredKeys: FoundCert[] = [];
     for (const c of lonelyCerts) {
       const key = await ctx.store.getKeyBySpki(c.facts.spkiSha256);
       if (!key) problems.push({ file: c.file, reason: 'certificate without its private key' });
       else if (await ctx.store.getCertificateByFingerprint(c.facts.fingerprintSha256)) problems.push({ file: c.file, reason: `already in the vault (${key.fqdn})` });
+      else if (!namesHost(c.cert, key.fqdn)) problems.push({ file: c.file, reason: `its private key belongs to ${key.fqdn}, which the certificate does not name` });
       else forStoredKeys.push(c);
     }
 
