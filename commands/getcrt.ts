@@ -1,5 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../src/command.js';
+import { readLocalFile } from '../src/targets.js';
+import { isRemoteFile, parseRemoteFile } from '../src/names.js';
+import { fetchRemoteFile } from '../src/remote/files.js';
 import { PasstoreError } from '../src/errors.js';
 import { acceptCertificate } from '../src/x509/cert-store.js';
 import { readObjects } from '../src/x509/pem.js';
@@ -8,22 +10,16 @@ export default defineCommand({
   name: 'getcrt',
   summary: 'Store an issued certificate; its host is found by its key',
   description:
-    'Reads the certificates in FILE (PEM or DER) and stores each one whose public key matches a private key in the vault, for the host that key belongs to (the file name does not matter). A certificate that matches no stored key, does not name the key\'s host, or has expired (unless --force) is refused and nothing is stored. The previous certificate and key of the host become history. (Fetching from user@workstation:file comes with the SSH commands.)',
-  usage: 'getcrt FILE [--force]',
+    'Reads the certificates in FILE (PEM or DER) and stores each one whose public key matches a private key in the vault, for the host that key belongs to (the file name does not matter). A certificate that matches no stored key, does not name the key\'s host, or has expired (unless --force) is refused and nothing is stored. The previous certificate and key of the host become history. user@workstation:FILE fetches it over SFTP through the network guard, asking that user\'s password at a no-echo prompt.',
+  usage: 'getcrt FILE|user@workstation:FILE [--force]',
   args: [{ name: 'file', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store an expired certificate anyway' } },
   needs: ['unlocked'],
+  asksSecret: (input) => isRemoteFile(input.word('file')),
   audited: true,
   async run(ctx, input) {
     const file = input.word('file');
-    let data: Buffer;
-    try {
-      if (statSync(file).size > 1024 * 1024) throw new PasstoreError('io', `${file} is larger than 1 MiB`);
-      data = readFileSync(file);
-    } catch (e) {
-      if (e instanceof PasstoreError) throw e;
-      throw new PasstoreError('io', `cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
-    }
+    const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true })) : readLocalFile(file);
     const { objects, problems } = readObjects(data);
     // A chain file holds CA certificates too: only host certificates are stored.
     const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));

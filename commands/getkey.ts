@@ -1,5 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../src/command.js';
+import { readLocalFile } from '../src/targets.js';
+import { isRemoteFile, parseRemoteFile } from '../src/names.js';
+import { fetchRemoteFile } from '../src/remote/files.js';
 import { PasstoreError } from '../src/errors.js';
 import { resolveHosts } from '../src/targets.js';
 import { storeKey } from '../src/x509/cert-store.js';
@@ -9,25 +11,19 @@ export default defineCommand({
   name: 'getkey',
   summary: 'Import an existing private key for a host',
   description:
-    'Imports the one private key held in FILE (PEM or DER; an encrypted PEM key asks for its passphrase) for HOST, stored encrypted and waiting for its certificate. Keys weaker than RSA 2048 or EC P-256 are refused. Use it only for a key made elsewhere; crtreq makes new ones. (Fetching the key from user@host:path comes with the SSH commands.)',
-  usage: 'getkey HOST FILE',
+    'Imports the one private key held in FILE (PEM or DER; an encrypted PEM key asks for its passphrase) for HOST, stored encrypted and waiting for its certificate. Keys weaker than RSA 2048 or EC P-256 are refused. Use it only for a key made elsewhere; crtreq makes new ones. user@host:PATH fetches it over SFTP through the network guard (as root with the stored password on a vault host with a pinned key; otherwise that user\'s password is asked).',
+  usage: 'getkey HOST FILE|user@host:PATH',
   args: [
     { name: 'host', kind: 'host' },
     { name: 'file', kind: 'path' },
   ],
   needs: ['unlocked'],
+  asksSecret: (input) => isRemoteFile(input.word('file')),
   audited: true,
   async run(ctx, input) {
     const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
     const file = input.word('file');
-    let data: Buffer;
-    try {
-      if (statSync(file).size > 1024 * 1024) throw new PasstoreError('io', `${file} is larger than 1 MiB`);
-      data = readFileSync(file);
-    } catch (e) {
-      if (e instanceof PasstoreError) throw e;
-      throw new PasstoreError('io', `cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
-    }
+    const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true })) : readLocalFile(file);
     const { objects, problems } = readObjects(data);
     data.fill(0);
     const keys = objects.filter((o) => o.kind !== 'certificate');

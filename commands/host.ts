@@ -9,8 +9,9 @@ const address = (v: string) => (isIP(v) ? undefined : 'expected an IPv4 or IPv6 
 
 export default defineCommand({
   name: 'host',
-  summary: 'Manage hosts: add, rm',
-  description: 'host add registers a host (its SSH address and port are optional; the name is used when no address is given). host rm removes a host after confirmation; its entries go to history.',
+  summary: 'Manage hosts: add, address, trust, rm',
+  description:
+    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. host rm removes a host after confirmation; its entries go to history.',
   subcommands: {
     add: {
       usage: 'host add FQDN [--address IP] [--port N]',
@@ -30,6 +31,70 @@ export default defineCommand({
         });
         ctx.session.invalidateNames();
         ctx.out.line(`added host ${fqdn}`);
+      },
+    },
+    address: {
+      usage: 'host address HOST IP [--port N]',
+      summary: 'Set the address (and SSH port) a host is reached at',
+      args: [
+        { name: 'host', kind: 'host' },
+        { name: 'address', kind: 'word' },
+      ],
+      flags: { port: { type: 'string', description: 'its SSH port (default 22)', check: port } },
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
+        const ip = input.word('address');
+        const problem = address(ip);
+        if (problem) throw new PasstoreError('usage', `host address: '${ip}': ${problem}`);
+        await ctx.change(async (tx) => {
+          await tx.setHostAddress(host!.id, ip, Number(input.option('port') ?? 22));
+          await ctx.audit({ action: 'host-address', target: host!.fqdn, outcome: 'ok', detail: ip }, tx);
+        });
+        ctx.out.line(`${host!.fqdn} is reached at ${ip}:${input.option('port') ?? 22}`);
+      },
+    },
+    trust: {
+      usage: 'host trust HOST [--replace]',
+      summary: 'Pin the host\'s SSH key after you confirm its fingerprint',
+      args: [{ name: 'host', kind: 'host' }],
+      flags: { replace: { type: 'boolean', description: 'replace a pinned key that changed (after checking why)' } },
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
+        if (host!.sshHostKey && !input.flag('replace')) {
+          throw new PasstoreError('exists', `${host!.fqdn} already has a pinned SSH key; use --replace only if you know why it changed`);
+        }
+        const target = { ...(await ctx.remote.targetOf(host!)), pinnedKey: undefined };
+        let pinned: string | undefined;
+        let fingerprint = '';
+        const onNewKey = async (key: { fingerprint: string; type: string; pinned: string }) => {
+          ctx.out.line(`${host!.fqdn} (${target.address}:${target.port}) presents the ${key.type} key ${key.fingerprint}`);
+          const ok = await ctx.prompt.confirm('Does this match the host\'s own fingerprint (ssh-keygen -lf on its host key)? Pin it?');
+          if (ok) {
+            pinned = key.pinned;
+            fingerprint = key.fingerprint;
+          }
+          return ok;
+        };
+        const entry = await ctx.store.getEntry(host!.fqdn, 'root', 'ssh');
+        const password = entry?.state === 'set' ? ctx.vault.openPassword(entry) : undefined;
+        try {
+          await ctx.remote.with(target, { username: 'root', password }, async () => undefined, onNewKey);
+        } catch (e) {
+          // Without a stored password the login fails after the key was shown: that is enough.
+          if (!(pinned && e instanceof PasstoreError && e.code === 'auth')) throw e;
+        } finally {
+          password?.wipe();
+        }
+        if (!pinned) throw new PasstoreError('cancelled', 'no key was pinned');
+        await ctx.change(async (tx) => {
+          await tx.setHostKey(host!.id, pinned!);
+          await ctx.audit({ action: 'host-trust', target: host!.fqdn, outcome: 'ok', detail: fingerprint }, tx);
+        });
+        ctx.out.line(`pinned ${fingerprint} for ${host!.fqdn}`);
       },
     },
     rm: {

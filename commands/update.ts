@@ -3,16 +3,23 @@ import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
 import { Secret } from '../src/secret.js';
 import { now, resolveEntries } from '../src/targets.js';
+import { runPool } from '../src/pool.js';
+import { changeOnHost } from '../src/remote/password.js';
+import { formatError } from '../src/errors.js';
 
 export default defineCommand({
   name: 'update',
   aliases: ['u'],
   summary: 'Change a stored password (old one asked first)',
   description:
-    'Asks the old password first, as passwd does, and checks it against the vault; then asks the new one twice, or with --generate makes a strong random password for each entry. The old password is kept in the entry history. With a pattern, every matching entry whose stored password equals the old one is updated and a per-host result table is shown. This version changes the password stored in the vault only.',
-  usage: 'update SPEC [--generate]',
+    'Asks the old password first, as passwd does, and checks it against the vault; then asks the new one twice, or with --generate makes a strong random password for each entry. For root@HOST:ssh (or with --remote, any USER@HOST:ssh) the password is changed on the host too: stored as pending, sent to chpasswd on standard input over SSH (logged in as root), confirmed by a fresh login, then made current; an interrupted change is resolved by reconcile. --local changes the vault copy only. The old password is kept in the entry history. With a pattern, every matching entry whose stored password equals the old one is updated, several hosts at once, with a per-host result table.',
+  usage: 'update SPEC [--generate] [--remote|--local]',
   args: [{ name: 'spec', kind: 'spec-pattern' }],
-  flags: { generate: { type: 'boolean', description: 'make a strong random password (24 characters) per entry instead of asking' } },
+  flags: {
+    generate: { type: 'boolean', description: 'make a strong random password (24 characters) per entry instead of asking' },
+    remote: { type: 'boolean', description: 'change it on the host too (the default for root@HOST:ssh)' },
+    local: { type: 'boolean', description: 'change only the copy in the vault' },
+  },
   needs: ['unlocked'],
   asksSecret: true,
   audited: true,
@@ -43,8 +50,42 @@ export default defineCommand({
     if (accepted.length === 0) {
       throw new PasstoreError('mismatch', entries.length === 1 ? 'the old password does not match; nothing was changed' : 'the old password matches none of the entries; nothing was changed');
     }
+    if (input.flag('remote') && input.flag('local')) throw new PasstoreError('usage', 'update: --remote and --local exclude each other');
+    const remote = input.flag('local') ? false : input.flag('remote') || (spec.user === 'root' && spec.service === 'ssh');
+    if (remote && spec.service !== 'ssh') throw new PasstoreError('usage', 'update --remote changes system accounts (:ssh entries) only');
     const generate = input.flag('generate');
     const shared = generate ? undefined : await ctx.newSecret(`New password for ${label}`);
+    if (remote) {
+      try {
+        const outcomes = await runPool(
+          accepted,
+          ctx.concurrency,
+          async (e) => {
+            const host = await ctx.store.getHost(e.fqdn);
+            const fresh = shared ?? Secret.generate();
+            try {
+              await changeOnHost({ store: ctx.store, vault: ctx.vault, remote: ctx.remote, operator: ctx.operator, audit: ctx.audit }, host!, e, fresh);
+            } finally {
+              if (!shared) fresh.wipe();
+            }
+          },
+          (done, total) => total > 1 && ctx.out.progress(`update: ${done} of ${total} hosts`),
+        );
+        for (const o of outcomes) results.set(o.item.id, o.ok ? 'changed on the host and in the vault' : ctx.out.paint(formatError(o.error).replace(/^error: /, 'failed: '), 'bad'));
+        const failedRemote = outcomes.filter((o) => !o.ok);
+        if (entries.length === 1 && failedRemote.length === 1) throw failedRemote[0]!.error;
+        if (entries.length === 1) {
+          ctx.out.line(`updated ${formatSpec(entries[0]!)} on the host and in the vault`);
+          return;
+        }
+        ctx.out.table(['ENTRY', 'RESULT'], entries.map((e) => [formatSpec(e), results.get(e.id)!]));
+        const notDone = entries.length - accepted.length + failedRemote.length;
+        if (notDone > 0) throw new PasstoreError('partial', `${notDone} of ${entries.length} entries were not updated`);
+        return;
+      } finally {
+        shared?.wipe();
+      }
+    }
     try {
       await ctx.change(async (tx) => {
         for (const e of accepted) {

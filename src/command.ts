@@ -10,6 +10,7 @@ import type { Secret } from './secret.js';
 import type { Store } from './storage/store.js';
 import type { AuditEvent } from './vault/audit.js';
 import type { Vault } from './vault/vault.js';
+import type { Remote } from './remote/remote.js';
 
 /**
  * How an argument is parsed (before the command runs, so bad input is refused before any
@@ -86,6 +87,10 @@ export interface Context {
   audit(event: AuditEvent, tx?: Store): Promise<void>;
   /** Runs `fn` in one transaction. */
   change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** SSH to hosts and workstations behind the network guard. */
+  remote: Remote;
+  /** How many hosts a pattern command works on at once. */
+  concurrency: number;
   /** The session's own actions for `lock`, `exit`, `source`, `help`. */
   session: SessionActions;
 }
@@ -98,6 +103,8 @@ export interface SessionActions {
   exit(): void;
   /** Runs one command line in this session as if typed (for `source`); returns its status. */
   runScriptLine(line: string): Promise<number>;
+  /** Resolves interrupted password changes; a line per entry. */
+  reconcile(): Promise<string[]>;
   /** Drops cached names (hosts, users) the completer keeps, after a change. */
   invalidateNames(): void;
 }

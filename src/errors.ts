@@ -31,7 +31,8 @@ export type ErrorCode =
   | 'io'
   | 'mismatch'
   | 'script'
-  | 'partial';
+  | 'partial'
+  | 'auth';
 
 const exitFor: Record<ErrorCode, ExitStatus> = {
   usage: ExitStatus.usage,
@@ -51,6 +52,7 @@ const exitFor: Record<ErrorCode, ExitStatus> = {
   mismatch: ExitStatus.failed,
   script: ExitStatus.failed,
   partial: ExitStatus.failed,
+  auth: ExitStatus.failed,
 };
 
 /** The one error type passtore throws on purpose. `message` is one line, secret-free. */

@@ -199,3 +199,37 @@ export function parseOperatorName(input: string): string {
   }
   return input;
 }
+
+/** A file on another machine: `user@host:path`. */
+export interface RemoteFile {
+  user: string;
+  /** A host name (qualified like any other) or an IP address. */
+  host: string;
+  path: string;
+}
+
+const REMOTE_PATH = /^[A-Za-z0-9._\/~+@%=,-]+$/;
+
+/** Whether an argument names a remote file (`user@host:…`) rather than a local path. */
+export function isRemoteFile(input: string): boolean {
+  return /^[^/@:]+@[^/@:]+:/.test(input);
+}
+
+/**
+ * Parses `user@host:path` (path may be empty: the login directory). Paths with `..`,
+ * control or shell characters are refused, although they would be quoted anyway.
+ */
+export function parseRemoteFile(input: string, domain: string | undefined, options: { pathRequired?: boolean } = {}): RemoteFile {
+  const m = /^([^@]+)@([^:]+):(.*)$/.exec(input);
+  if (!m) throw bad('remote file', input, 'expected user@host:path');
+  const [, user, hostPart, path] = m as unknown as [string, string, string, string];
+  if (!USER.test(user)) throw bad('remote file', input, `user '${printable(user)}' is not a valid user name`);
+  const host = /^\d{1,3}(\.\d{1,3}){3}$/.test(hostPart) ? hostPart : parseHost(hostPart, domain);
+  if (options.pathRequired && path.length === 0) throw bad('remote file', input, 'no path after the colon');
+  if (path.length > 0) {
+    if (path.length > 1024) throw bad('remote file', input, 'path too long');
+    if (!REMOTE_PATH.test(path)) throw bad('remote file', input, 'the path may hold only letters, digits and . _ / ~ + @ % = , -');
+    if (path.split('/').includes('..')) throw bad('remote file', input, 'the path may not hold ..');
+  }
+  return { user, host, path };
+}

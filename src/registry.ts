@@ -21,6 +21,9 @@ import list from '../commands/list.js';
 import lock from '../commands/lock.js';
 import operator from '../commands/operator.js';
 import passwd from '../commands/passwd.js';
+import putcrt from '../commands/putcrt.js';
+import putreq from '../commands/putreq.js';
+import reconcile from '../commands/reconcile.js';
 import rekey from '../commands/rekey.js';
 import source from '../commands/source.js';
 import update from '../commands/update.js';
@@ -52,5 +55,5 @@ export class Registry {
 
 /** The shell's commands. */
 export const registry = new Registry([
-  add, audit, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, keyfile, lcrt, list, lock, operator, passwd, rekey, showcrt, source, update,
+  add, audit, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, update,
 ]);

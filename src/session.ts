@@ -7,7 +7,9 @@
  */
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from './command.js';
-import type { Config } from './config.js';
+import { dataDir, type Config } from './config.js';
+import { NetworkGuard } from './guard/guard.js';
+import { Remote } from './remote/remote.js';
 import { ExitStatus, exitStatusOf, formatError, PasstoreError, usageError } from './errors.js';
 import { parseHost, parseHostPattern, parseOperatorName, parseSpec, parseSpecPattern, printable } from './names.js';
 import { registry as defaultRegistry, type Registry } from './registry.js';
@@ -29,6 +31,8 @@ export interface SessionOptions {
   unlock?: UnlockOptions;
   /** An already opened store (tests); otherwise the config's is opened. */
   store?: Store;
+  /** Where the network guard keeps its marker (default: passtore's data directory). */
+  stateDir?: string;
 }
 
 /** Codes of failures the audit trail records even for commands not marked `audited`. */
@@ -42,6 +46,8 @@ export class Session {
   readonly out: Output;
   readonly prompt: Prompter;
   readonly terminal: boolean;
+  readonly guard: NetworkGuard;
+  readonly remote: Remote;
   #vault: Vault | undefined;
   #unlockOptions: UnlockOptions;
   #scripted = 0;
@@ -58,6 +64,8 @@ export class Session {
     this.terminal = options.terminal;
     this.#vault = vault;
     this.#unlockOptions = options.unlock ?? {};
+    this.guard = new NetworkGuard(options.config.network, options.stateDir ?? dataDir());
+    this.remote = new Remote({ store, vault: () => this.vault, guard: this.guard, prompt: this.prompt });
   }
 
   /** Opens the store (migrating it) and loads the vault, still locked. */
@@ -135,6 +143,33 @@ export class Session {
       throw e;
     }
     await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'ok' });
+  }
+
+  /** Closes a network guard a crashed run left open; returns how many targets it closed. */
+  async recoverGuard(): Promise<number> {
+    const closed = await this.guard.recover();
+    if (closed > 0) await this.audit({ action: 'guard-recover', target: 'network', outcome: 'ok', detail: `${closed} left open` }).catch(() => undefined);
+    return closed;
+  }
+
+  /**
+   * Resolves password changes a crash or failure interrupted, by trying both passwords on
+   * each host (unlocked vault needed). Returns a line per entry.
+   */
+  async reconcile(): Promise<string[]> {
+    const { reconcileEntry } = await import('./remote/password.js');
+    const lines: string[] = [];
+    for (const entry of await this.store.pendingEntries()) {
+      const host = await this.store.getHost(entry.fqdn);
+      if (!host) continue;
+      try {
+        const r = await reconcileEntry({ store: this.store, vault: this.vault, remote: this.remote, operator: this.operator, audit: (e, tx) => this.audit(e, tx) }, host, entry);
+        lines.push(`${entry.user}@${entry.fqdn}:${entry.service}: ${r === 'pending-kept' ? 'the host has the new password; it is now current' : r === 'old-kept' ? 'the host kept the old password; the new one was dropped' : 'neither password logs in; both kept, check the host'}`);
+      } catch (e) {
+        lines.push(`${entry.user}@${entry.fqdn}:${entry.service}: ${formatError(e).replace(/^error: /, '')}`);
+      }
+    }
+    return lines;
   }
 
   /** Wipes the data key from memory. */
@@ -293,6 +328,8 @@ export class Session {
       newSecret: (label) => this.#askNew(label),
       audit: (event, tx) => this.audit(event, tx),
       change: (fn) => this.store.transaction(fn),
+      remote: this.remote,
+      concurrency: 8,
       session: {
         commands: () => this.registry.commands,
         find: (name) => this.registry.find(name),
@@ -301,6 +338,7 @@ export class Session {
           this.#exitRequested = true;
         },
         runScriptLine: (line) => this.#runScripted(line),
+        reconcile: () => this.reconcile(),
         invalidateNames: () => this.#nameListeners.forEach((l) => l()),
       },
     };

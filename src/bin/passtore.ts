@@ -63,6 +63,8 @@ async function main(): Promise<number> {
     const config = loadConfig(args.values.config ?? undefined);
     const terminal = new Terminal(process.stdin, process.stdout, config.revealTimeout);
     session = await Session.open({ config, prompt: terminal, out: terminal, terminal: true, operator: args.values.operator });
+    const closed = await session.recoverGuard();
+    if (closed > 0) terminal.line(`closed the network guard an earlier run left open (${closed} target${closed === 1 ? '' : 's'})`);
     if (!session.hasVault) {
       if (verb !== 'init' && !(await terminal.confirm(`No vault in ${session.store.location}. Create one now?`))) {
         terminal.line('no vault created');
@@ -75,6 +77,10 @@ async function main(): Promise<number> {
       return ExitStatus.failed;
     } else {
       await session.unlock();
+      if ((await session.store.pendingEntries()).length > 0) {
+        terminal.line('password changes were interrupted; reconciling with the hosts:');
+        for (const line of await session.reconcile()) terminal.line(`  ${line}`);
+      }
     }
     await runShell(session, terminal);
     return ExitStatus.ok;

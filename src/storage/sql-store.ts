@@ -31,6 +31,7 @@ function toHost(r: Row): HostRow {
     address: r.address == null ? null : String(r.address),
     port: Number(r.port),
     createdAt: String(r.created_at),
+    sshHostKey: r.ssh_host_key == null ? null : String(r.ssh_host_key),
   };
 }
 
@@ -46,6 +47,8 @@ function toEntry(r: Row): EntryRow {
     secretCiphertext: ctOrNull(r.secret_ciphertext),
     updatedAt: String(r.updated_at),
     updatedBy: String(r.updated_by),
+    pendingCiphertext: ctOrNull(r.pending_ciphertext),
+    pendingVersion: r.pending_version == null ? null : Number(r.pending_version),
   };
 }
 
@@ -136,7 +139,7 @@ const REQUEST_SELECT = 'SELECT r.*, h.fqdn FROM cert_requests r JOIN hosts h ON 
 const CERT_SELECT =
   'SELECT c.*, h.fqdn, k.spki_sha256 AS key_spki_sha256, k.key_type AS key_type FROM certificates c JOIN hosts h ON h.id = c.host_id LEFT JOIN private_keys k ON k.id = c.key_id';
 
-const ENTRY_COLUMNS = 'e.id, e.host_id, h.fqdn, e.user, e.service, e.version, e.state, e.secret_ciphertext, e.updated_at, e.updated_by';
+const ENTRY_COLUMNS = 'e.id, e.host_id, h.fqdn, e.user, e.service, e.version, e.state, e.secret_ciphertext, e.updated_at, e.updated_by, e.pending_ciphertext, e.pending_version';
 
 /** SQL for "fqdn matches this glob": an indexed prefix range, then an escaped LIKE. */
 function hostFilter(column: string, glob: string): { sql: string; params: SqlValue[] } {
@@ -228,7 +231,23 @@ export class SqlStore implements Store {
     await this.db.run('UPDATE key_slots SET failed_attempts = ? WHERE id = ?', [count, id]);
   }
 
-  async addHost(row: Omit<HostRow, 'id'>): Promise<HostRow> {
+  async setHostKey(id: number, key: string | null): Promise<void> {
+    await this.db.run('UPDATE hosts SET ssh_host_key = ? WHERE id = ?', [key, id]);
+  }
+
+  async setHostAddress(id: number, address: string | null, port: number): Promise<void> {
+    await this.db.run('UPDATE hosts SET address = ?, port = ? WHERE id = ?', [address, port, id]);
+  }
+
+  async setPending(id: number, c: Ciphertext | null, version: number | null, at: string | null): Promise<void> {
+    await this.db.run('UPDATE entries SET pending_ciphertext = ?, pending_version = ?, pending_at = ? WHERE id = ?', [c?.bytes ?? null, version, at, id]);
+  }
+
+  async pendingEntries(): Promise<EntryRow[]> {
+    return (await this.db.all(`SELECT ${ENTRY_COLUMNS} FROM entries e JOIN hosts h ON h.id = e.host_id WHERE e.pending_ciphertext IS NOT NULL ORDER BY h.fqdn`)).map(toEntry);
+  }
+
+  async addHost(row: Omit<HostRow, 'id' | 'sshHostKey'>): Promise<HostRow> {
     if (await this.getHost(row.fqdn)) throw new PasstoreError('exists', `host ${row.fqdn} is already in the vault`);
     const r = await this.db.run('INSERT INTO hosts (fqdn, address, port, created_at) VALUES (?, ?, ?, ?)', [
       row.fqdn,
@@ -236,7 +255,7 @@ export class SqlStore implements Store {
       row.port,
       row.createdAt,
     ]);
-    return { ...row, id: r.lastId };
+    return { ...row, id: r.lastId, sshHostKey: null };
   }
 
   async getHost(fqdn: string): Promise<HostRow | undefined> {
@@ -415,6 +434,10 @@ export class SqlStore implements Store {
 
   async setCertificateState(id: number, state: CertRow['state']): Promise<void> {
     await this.db.run('UPDATE certificates SET state = ? WHERE id = ?', [state, id]);
+  }
+
+  async setCertificateDeployed(id: number, at: string): Promise<void> {
+    await this.db.run('UPDATE certificates SET deployed_at = ? WHERE id = ?', [at, id]);
   }
 
   async currentCertificates(glob: string): Promise<CertRow[]> {

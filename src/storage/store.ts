@@ -33,6 +33,8 @@ export interface HostRow {
   address: string | null;
   port: number;
   createdAt: string;
+  /** The pinned SSH host key, `type base64`, or null before `host trust`. */
+  sshHostKey: string | null;
 }
 
 export type EntryState = 'set' | 'unset';
@@ -48,6 +50,9 @@ export interface EntryRow {
   secretCiphertext: Ciphertext | null;
   updatedAt: string;
   updatedBy: string;
+  /** A new password stored before the host was changed, until confirmed. */
+  pendingCiphertext: Ciphertext | null;
+  pendingVersion: number | null;
 }
 
 export interface HistoryRow {
@@ -160,7 +165,9 @@ export interface Store {
   deleteSlot(id: number): Promise<void>;
   setFailedAttempts(id: number, count: number): Promise<void>;
 
-  addHost(row: Omit<HostRow, 'id'>): Promise<HostRow>;
+  addHost(row: Omit<HostRow, 'id' | 'sshHostKey'>): Promise<HostRow>;
+  setHostKey(id: number, key: string | null): Promise<void>;
+  setHostAddress(id: number, address: string | null, port: number): Promise<void>;
   getHost(fqdn: string): Promise<HostRow | undefined>;
   /** Hosts matching a glob (`*` alone: all), sorted by name. */
   findHosts(glob: string, limit?: number): Promise<HostRow[]>;
@@ -176,6 +183,10 @@ export interface Store {
   /** Replaces an entry's secret, checking it still has `expectVersion` (lost updates fail). */
   updateEntry(id: number, expectVersion: number, row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'>): Promise<void>;
   deleteEntry(id: number): Promise<void>;
+  /** Stores (or, with null, clears) the pending password of an entry. */
+  setPending(id: number, ct: Ciphertext | null, version: number | null, at: string | null): Promise<void>;
+  /** Entries with a password change under way. */
+  pendingEntries(): Promise<EntryRow[]>;
   archiveEntry(row: Omit<HistoryRow, 'id'>): Promise<void>;
   /** The highest version an entry has had, current or in history (0 if never). */
   lastVersion(fqdn: string, user: string, service: string): Promise<number>;
@@ -201,6 +212,7 @@ export interface Store {
   /** A host's certificates, newest first. */
   listCertificates(hostId: number): Promise<CertRow[]>;
   setCertificateState(id: number, state: CertRow['state']): Promise<void>;
+  setCertificateDeployed(id: number, at: string): Promise<void>;
   /** Current certificates on hosts matching a glob, by host name. */
   currentCertificates(glob: string): Promise<CertRow[]>;
   /** Current certificates whose not-after is before `beforeIso` (one indexed query). */

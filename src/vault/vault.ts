@@ -213,6 +213,14 @@ export class Vault {
     return Secret.fromBytes(plain);
   }
 
+  /** Decrypts the pending password of an entry (a change on its host under way). */
+  openPending(row: EntryRow): Secret {
+    if (!row.pendingCiphertext || row.pendingVersion === null) throw new PasstoreError('not-found', `${formatSpec(row)} has no pending password`);
+    const plain = open(this.#requireData(), row.pendingCiphertext, passwordAd(this.id, { ...row, version: row.pendingVersion }));
+    if (!plain) throw new PasstoreError('integrity', `integrity error: the pending password of ${formatSpec(row)} fails authentication`);
+    return Secret.fromBytes(plain);
+  }
+
   /** Encrypts a host's private key (PKCS#8 DER), bound to the host and its public key. */
   sealKey(fqdn: string, spkiSha256: string, pkcs8: Buffer): Ciphertext {
     return seal(this.#requireData(), pkcs8, keyAd(this.id, fqdn, spkiSha256));
@@ -274,6 +282,15 @@ export class Vault {
       for (const key of keys) {
         const plain = this.openKeyWith(oldData, key);
         await tx.setKeyCiphertext(key.id, seal(newData, plain, keyAd(this.id, key.fqdn, key.spkiSha256)));
+        plain.fill(0);
+        count++;
+      }
+      for (const e of entries) {
+        if (!e.pendingCiphertext || e.pendingVersion === null) continue;
+        const ad = passwordAd(this.id, { ...e, version: e.pendingVersion });
+        const plain = open(oldData, e.pendingCiphertext, ad);
+        if (!plain) throw new PasstoreError('integrity', `integrity error: the pending password of ${formatSpec(e)} fails authentication; rekey stopped, nothing changed`);
+        await tx.setPending(e.id, seal(newData, plain, ad), e.pendingVersion, new Date().toISOString());
         plain.fill(0);
         count++;
       }

@@ -96,7 +96,7 @@ export async function createTestVault(options: { db?: string; dbPasswordFile?: s
 
 async function openTestVault(config: Config, dir: string, terminal: boolean, operator?: string): Promise<TestVault> {
   const io = new ScriptedIo();
-  const session = await Session.open({ config, prompt: io, out: io, terminal, operator, unlock: { failureDelayMs: 10 } });
+  const session = await Session.open({ config, prompt: io, out: io, terminal, operator, unlock: { failureDelayMs: 10 }, stateDir: dir });
   const tv: TestVault = {
     session,
     io,

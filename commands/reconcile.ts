@@ -1,0 +1,15 @@
+import { defineCommand } from '../src/command.js';
+
+export default defineCommand({
+  name: 'reconcile',
+  summary: 'Resolve interrupted password changes by trying both passwords on the hosts',
+  description: 'For every entry whose change on its host was interrupted (a pending password), logs in with the new password, then with the old one, and keeps the one the host accepts; when neither works both stay stored. It also runs when the shell starts.',
+  usage: 'reconcile',
+  args: [],
+  needs: ['unlocked'],
+  async run(ctx) {
+    const lines = await ctx.session.reconcile();
+    if (lines.length === 0) ctx.out.line('no interrupted password change');
+    for (const l of lines) ctx.out.line(l);
+  },
+});

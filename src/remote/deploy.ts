@@ -1,0 +1,74 @@
+/**
+ * Deploying a key and certificate to their host (SPEC section 7): written over SFTP as
+ * new files in the same directory, given mode 0644 (certificate) and 0400 (key) and owner
+ * root, the previous pair copied to dated backups, then renamed into place (key first,
+ * then certificate, one remote command run to its end by the host's own shell even if
+ * passtore dies meanwhile), and read back and compared by hash.
+ */
+import { createHash } from 'node:crypto';
+import { PasstoreError } from '../errors.js';
+import { step } from '../faults.js';
+import type { SshConnection } from '../ssh/ssh.js';
+
+const CERT = 'hostcert.pem';
+const KEY = 'hostkey.pem';
+const NEW = '.passtore-new';
+
+// A fixed script; its only inputs are positional parameters ($1 directory, $2 stamp).
+const INSTALL = [
+  'set -e',
+  'cd "$1"',
+  `chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
+  `chmod 0644 ${CERT}${NEW}`,
+  `chmod 0400 ${KEY}${NEW}`,
+  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; fi`,
+  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; fi`,
+  'sync',
+  `mv -f ${KEY}${NEW} ${KEY}`,
+  `mv -f ${CERT}${NEW} ${CERT}`,
+  'sync',
+  `sha256sum ${CERT} ${KEY}`,
+  `stat -c '%n %a %U' ${CERT} ${KEY}`,
+].join('\n');
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+export interface Deployed {
+  backupStamp: string;
+}
+
+/** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
+export async function deployPair(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<Deployed> {
+  const mk = await conn.exec(['mkdir', '-p', '-m', '0755', dir]);
+  if (mk.code !== 0) throw new PasstoreError('io', `${conn.target.name}: cannot create ${dir}: ${mk.stderr.trim().split('\n')[0]}`);
+  // Left-overs of an interrupted deploy are never a pair in place: remove them first.
+  await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]);
+  const sftp = await conn.sftp();
+  try {
+    step('deploy-write-cert');
+    await sftp.writeNew(`${dir}/${CERT}${NEW}`, certPem, 0o644);
+    step('deploy-write-key');
+    await sftp.writeNew(`${dir}/${KEY}${NEW}`, keyPem, 0o400);
+  } finally {
+    sftp.end();
+  }
+  step('deploy-install');
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, 'Z');
+  const r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, stamp]);
+  if (r.code !== 0) {
+    await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
+    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
+  }
+  const sums = new Map(r.stdout.split('\n').flatMap((l) => {
+    const m = /^([0-9a-f]{64})\s+(\S+)$/.exec(l.trim());
+    return m ? [[m[2]!, m[1]!] as const] : [];
+  }));
+  if (sums.get(CERT) !== sha256(certPem) || sums.get(KEY) !== sha256(keyPem)) {
+    throw new PasstoreError('mismatch', `${conn.target.name}: the deployed files do not read back equal to the vault's pair`);
+  }
+  const modes = r.stdout.split('\n').filter((l) => /^(hostcert|hostkey)\.pem \d+ \S+$/.test(l.trim()));
+  if (!modes.includes(`${CERT} 644 root`) || !modes.includes(`${KEY} 400 root`)) {
+    throw new PasstoreError('mismatch', `${conn.target.name}: the deployed files do not have mode 0644/0400 and owner root`);
+  }
+  return { backupStamp: stamp };
+}

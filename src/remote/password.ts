@@ -1,0 +1,112 @@
+/**
+ * Changing a password on a host without ever losing one (SPEC section 7): the new
+ * password is stored as pending (encrypted, bound to the entry and its next version)
+ * before the host is touched; it goes to `chpasswd` on standard input; a fresh login with
+ * it confirms it; only then is it made current and the old one kept as history. When any
+ * step fails or the process dies, `reconcile` tries both passwords and keeps the one the
+ * host accepts.
+ */
+import { PasstoreError } from '../errors.js';
+import { step } from '../faults.js';
+import { formatSpec } from '../names.js';
+import type { Secret } from '../secret.js';
+import type { EntryRow, HostRow, Store } from '../storage/store.js';
+import type { AuditEvent } from '../vault/audit.js';
+import type { Vault } from '../vault/vault.js';
+import type { Remote } from './remote.js';
+
+export interface PasswordDeps {
+  store: Store;
+  vault: Vault;
+  remote: Remote;
+  operator: string;
+  audit(event: AuditEvent, tx?: Store): Promise<void>;
+}
+
+const now = () => new Date().toISOString();
+
+/** Makes an entry's pending password current (the old one goes to history). */
+async function promote(deps: PasswordDeps, entry: EntryRow, detail: string): Promise<void> {
+  await deps.store.transaction(async (tx) => {
+    const fresh = await tx.getEntry(entry.fqdn, entry.user, entry.service);
+    if (!fresh?.pendingCiphertext || fresh.pendingVersion === null) return;
+    if (fresh.secretCiphertext) {
+      await tx.archiveEntry({ fqdn: fresh.fqdn, user: fresh.user, service: fresh.service, version: fresh.version, secretCiphertext: fresh.secretCiphertext, reason: 'updated', archivedAt: now(), archivedBy: deps.operator });
+    }
+    // The pending ciphertext is bound to this entry at pendingVersion: it moves as it is.
+    await tx.updateEntry(fresh.id, fresh.version, { version: fresh.pendingVersion, state: 'set', secretCiphertext: fresh.pendingCiphertext, updatedAt: now(), updatedBy: deps.operator });
+    await tx.setPending(fresh.id, null, null, null);
+    await deps.audit({ action: 'update', target: formatSpec(fresh), outcome: 'ok', detail }, tx);
+  });
+}
+
+async function dropPending(deps: PasswordDeps, entry: EntryRow, detail: string): Promise<void> {
+  await deps.store.transaction(async (tx) => {
+    await tx.setPending(entry.id, null, null, null);
+    await deps.audit({ action: 'update', target: formatSpec(entry), outcome: 'failed', detail }, tx);
+  });
+}
+
+/** Changes the password of `entry` on `host` and in the vault. */
+export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: EntryRow, fresh: Secret): Promise<void> {
+  if (entry.service !== 'ssh') throw new PasstoreError('usage', `${formatSpec(entry)}: only :ssh entries (system accounts) can be changed on the host`);
+  if (fresh.bytes().includes(0x0a)) throw new PasstoreError('usage', 'a password cannot hold a newline');
+  const version = (await deps.store.lastVersion(entry.fqdn, entry.user, entry.service)) + 1;
+  await deps.store.transaction(async (tx) => {
+    await tx.setPending(entry.id, deps.vault.sealPassword({ fqdn: entry.fqdn, user: entry.user, service: entry.service, version }, fresh), version, now());
+    await deps.audit({ action: 'update-pending', target: formatSpec(entry), outcome: 'ok' }, tx);
+  });
+  step('passwd-pending-stored');
+  const target = await deps.remote.targetOf(host);
+  try {
+    await deps.remote.asRoot(host, async (conn) => {
+      const line = Buffer.concat([Buffer.from(`${entry.user}:`), fresh.bytes(), Buffer.from('\n')]);
+      try {
+        const r = await conn.exec(['chpasswd'], line);
+        if (r.code !== 0) throw new PasstoreError('io', `${host.fqdn}: chpasswd failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
+      } finally {
+        line.fill(0);
+      }
+    });
+    step('passwd-chpasswd-done');
+    if (!(await deps.remote.checkLogin(target, entry.user, fresh))) {
+      throw new PasstoreError('mismatch', `${host.fqdn}: the new password was set but a fresh login with it failed`);
+    }
+    step('passwd-verified');
+  } catch (e) {
+    // Whatever happened, settle on the password the host accepts now.
+    const pending = await deps.store.getEntry(entry.fqdn, entry.user, entry.service);
+    if (pending) await reconcileEntry(deps, host, pending).catch(() => undefined);
+    throw e;
+  }
+  await promote(deps, entry, 'changed on the host');
+}
+
+export type Reconciled = 'pending-kept' | 'old-kept' | 'unresolved';
+
+/** Resolves one interrupted change by trying the pending password, then the current one. */
+export async function reconcileEntry(deps: PasswordDeps, host: HostRow, entry: EntryRow): Promise<Reconciled> {
+  const target = await deps.remote.targetOf(host);
+  const pending = deps.vault.openPending(entry);
+  try {
+    if (await deps.remote.checkLogin(target, entry.user, pending)) {
+      await promote(deps, entry, 'reconciled: the host accepts the new password');
+      return 'pending-kept';
+    }
+  } finally {
+    pending.wipe();
+  }
+  if (entry.state === 'set') {
+    const current = deps.vault.openPassword(entry);
+    try {
+      if (await deps.remote.checkLogin(target, entry.user, current)) {
+        await dropPending(deps, entry, 'reconciled: the host still has the old password');
+        return 'old-kept';
+      }
+    } finally {
+      current.wipe();
+    }
+  }
+  await deps.audit({ action: 'reconcile', target: formatSpec(entry), outcome: 'failed', detail: 'neither password logs in; both kept' });
+  return 'unresolved';
+}

@@ -1,0 +1,206 @@
+/**
+ * SSH through ssh2: exec for commands, SFTP for files. The host's key is checked against
+ * the one pinned by `host trust` before anything is sent; a mismatch refuses the
+ * connection. Remote commands are argument vectors: each word is single-quoted for the
+ * remote shell, so host data never builds a command.
+ */
+import { createHash } from 'node:crypto';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import { PasstoreError } from '../errors.js';
+import type { Secret } from '../secret.js';
+
+/** What to connect to, and the key it must present. */
+export interface SshTarget {
+  /** The host's name, for messages. */
+  name: string;
+  address: string;
+  port: number;
+  /** `type base64` as pinned; undefined only while trusting a new host. */
+  pinnedKey?: string;
+}
+
+export interface SshAuth {
+  username: string;
+  password?: Secret;
+  privateKey?: Buffer;
+}
+
+/** A host key as pinned (`type base64`) and its SHA-256 fingerprint, as OpenSSH shows it. */
+export function describeHostKey(blob: Buffer): { pinned: string; fingerprint: string; type: string } {
+  const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  const type = blob.subarray(4, 4 + len).toString('latin1').replace(/[^\x21-\x7e]/g, '?') || 'unknown';
+  return {
+    type,
+    pinned: `${type} ${blob.toString('base64')}`,
+    fingerprint: `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`,
+  };
+}
+
+/** Quotes one word for a POSIX shell: inside single quotes nothing is special. */
+export function shellQuote(word: string): string {
+  if (word.includes('\0')) throw new PasstoreError('usage', 'a NUL byte cannot be sent in a remote command');
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Decides about a host key that is not pinned (host trust, a workstation). */
+export type NewKeyHandler = (key: { fingerprint: string; type: string; pinned: string }) => Promise<boolean>;
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class SshConnection {
+  private constructor(
+    private readonly client: Client,
+    readonly target: SshTarget,
+    /** The key the host presented. */
+    readonly hostKey: { pinned: string; fingerprint: string; type: string },
+  ) {}
+
+  /**
+   * Connects and authenticates. With `pinnedKey` the host must present exactly that key;
+   * without one, `onNewKey` decides (host trust), else the connection is refused.
+   */
+  static connect(target: SshTarget, auth: SshAuth, options: { onNewKey?: NewKeyHandler; timeoutMs?: number } = {}): Promise<SshConnection> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let presented: ReturnType<typeof describeHostKey> | undefined;
+      let refusal: PasstoreError | undefined;
+      let settled = false;
+      const fail = (e: PasstoreError) => {
+        if (settled) return;
+        settled = true;
+        client.end();
+        reject(e);
+      };
+      client.on('ready', () => {
+        settled = true;
+        resolve(new SshConnection(client, target, presented!));
+      });
+      client.on('error', (err: Error & { level?: string; code?: string }) => {
+        if (refusal) return fail(refusal);
+        fail(connectError(target, err));
+      });
+      client.on('close', () => fail(refusal ?? new PasstoreError('io', `${target.name}: the connection was closed`)));
+      try {
+        client.connect({
+          host: target.address,
+          port: target.port,
+          username: auth.username,
+          password: auth.password?.reveal(),
+          privateKey: auth.privateKey,
+          tryKeyboard: false,
+          readyTimeout: options.timeoutMs ?? 15_000,
+          hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+            presented = describeHostKey(key);
+            if (target.pinnedKey) {
+              const ok = presented.pinned === target.pinnedKey;
+              if (!ok) refusal = new PasstoreError('mismatch', `${target.name}: the SSH host key changed (now ${presented.fingerprint}); connection refused. If the host was reinstalled, check and run host trust again`);
+              verify(ok);
+              return;
+            }
+            if (!options.onNewKey) {
+              refusal = new PasstoreError('policy', `${target.name} has no pinned SSH host key; run host trust ${target.name} first`);
+              verify(false);
+              return;
+            }
+            options.onNewKey(presented).then(
+              (ok) => {
+                if (!ok) refusal = new PasstoreError('cancelled', `${target.name}: host key not accepted; nothing was sent`);
+                verify(ok);
+              },
+              () => verify(false),
+            );
+          },
+        } as Parameters<Client['connect']>[0]);
+      } catch (e) {
+        fail(new PasstoreError('io', `${target.name}: cannot connect (${(e as Error).message})`));
+      }
+    });
+  }
+
+  /** Runs a command given as words; `stdin` is written and closed. */
+  exec(argv: string[], stdin?: Buffer | string, timeoutMs = 60_000): Promise<ExecResult> {
+    const command = argv.map(shellQuote).join(' ');
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
+        if (err) return reject(new PasstoreError('io', `${this.target.name}: cannot run ${argv[0]} (${err.message})`));
+        let stdout = '';
+        let stderr = '';
+        const timer = setTimeout(() => {
+          stream.close();
+          reject(new PasstoreError('io', `${this.target.name}: ${argv[0]} did not finish in ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        stream.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+        stream.end(stdin ?? '');
+      });
+    });
+  }
+
+  /** An SFTP session. */
+  sftp(): Promise<Sftp> {
+    return new Promise((resolve, reject) => {
+      this.client.sftp((err: Error | undefined, sftp: SFTPWrapper) => (err ? reject(new PasstoreError('io', `${this.target.name}: SFTP refused (${err.message})`)) : resolve(new Sftp(sftp, this.target.name))));
+    });
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+/** The few SFTP operations passtore needs, with one-line errors. */
+export class Sftp {
+  constructor(
+    private readonly sftp: SFTPWrapper,
+    private readonly name: string,
+  ) {}
+
+  #wrap<T>(what: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) =>
+      fn((err, v) => (err ? reject(new PasstoreError('io', `${this.name}: ${what}: ${(err as { code?: unknown }).code === 2 ? 'no such file' : err.message}`)) : resolve(v as T))),
+    );
+  }
+
+  /** Writes a new file (refusing to replace one) with `mode`. */
+  writeNew(path: string, data: Buffer | string, mode: number): Promise<void> {
+    return this.#wrap(`cannot write ${path}`, (cb) => this.sftp.writeFile(path, data, { mode, flag: 'wx' }, (e) => cb(e)));
+  }
+
+  /** Reads a file of at most `limit` bytes. */
+  async read(path: string, limit = 1024 * 1024): Promise<Buffer> {
+    const st = await this.#wrap<{ size: number; isFile(): boolean }>(`cannot read ${path}`, (cb) => this.sftp.stat(path, (e, s) => cb(e, s)));
+    if (!st.isFile()) throw new PasstoreError('io', `${this.name}: ${path} is not a regular file`);
+    if (st.size > limit) throw new PasstoreError('io', `${this.name}: ${path} is larger than ${limit} bytes`);
+    return this.#wrap(`cannot read ${path}`, (cb) => this.sftp.readFile(path, (e: Error | null | undefined, d: Buffer) => cb(e, d)));
+  }
+
+  remove(path: string): Promise<void> {
+    return this.#wrap(`cannot remove ${path}`, (cb) => this.sftp.unlink(path, (e) => cb(e)));
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return this.#wrap(`cannot rename ${from}`, (cb) => this.sftp.rename(from, to, (e) => cb(e)));
+  }
+
+  end(): void {
+    this.sftp.end();
+  }
+}
+
+function connectError(target: SshTarget, err: Error & { level?: string; code?: string }): PasstoreError {
+  if (err.level === 'client-authentication') return new PasstoreError('auth', `${target.name}: SSH authentication failed`);
+  if (err.level === 'client-timeout') return new PasstoreError('io', `${target.name}: no SSH answer from ${target.address}:${target.port} (timed out)`);
+  const code = err.code ?? '';
+  if (/^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET)$/.test(code)) {
+    return new PasstoreError('io', `${target.name}: cannot reach ${target.address}:${target.port} (${code})`);
+  }
+  return new PasstoreError('io', `${target.name}: SSH failed (${err.message.split('\n')[0]})`);
+}
