@@ -31,9 +31,12 @@ export default defineCommand({
   summary: 'Deploy the key and certificate to their host, and only there',
   description:
     'For each host, checks that its current certificate matches its private key and names the host, before any connection; then, through the network guard and over SSH with the pinned host key and the stored root password, writes both as new files in crt_path, gives them mode 0644 (hostcert.pem) and 0400 (hostkey.pem), owner root, keeps the previous pair as dated backups, renames the new pair into place, and reads both back to compare their SHA-256. With a pattern, several hosts are done at once, with a progress line and a result table; the exit status is 1 if any failed.',
-  usage: 'putcrt HOST|PATTERN [--force]',
+  usage: 'putcrt HOST|PATTERN [--force] [--jobs N]',
   args: [{ name: 'pattern', kind: 'pattern' }],
-  flags: { force: { type: 'boolean', description: 'deploy an expired certificate too' } },
+  flags: {
+    force: { type: 'boolean', description: 'deploy an expired certificate too' },
+    jobs: { type: 'string', description: 'how many hosts at once (default 8)', check: (v) => (/^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 64 ? undefined : 'expected a number from 1 to 64') },
+  },
   needs: ['unlocked'],
   audited: true,
   async run(ctx, input) {
@@ -41,7 +44,7 @@ export default defineCommand({
     const force = input.flag('force');
     const results = await runPool(
       hosts,
-      ctx.concurrency,
+      Number(input.option('jobs') ?? ctx.concurrency),
       async (host) => {
         const { cert, keyPem } = await pairFor(ctx, host, force);
         try {

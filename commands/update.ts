@@ -13,12 +13,13 @@ export default defineCommand({
   summary: 'Change a stored password (old one asked first)',
   description:
     'Asks the old password first, as passwd does, and checks it against the vault; then asks the new one twice, or with --generate makes a strong random password for each entry. For root@HOST:ssh (or with --remote, any USER@HOST:ssh) the password is changed on the host too: stored as pending, sent to chpasswd on standard input over SSH (logged in as root), confirmed by a fresh login, then made current; an interrupted change is resolved by reconcile. --local changes the vault copy only. The old password is kept in the entry history. With a pattern, every matching entry whose stored password equals the old one is updated, several hosts at once, with a per-host result table.',
-  usage: 'update SPEC [--generate] [--remote|--local]',
+  usage: 'update SPEC [--generate] [--remote|--local] [--jobs N]',
   args: [{ name: 'spec', kind: 'spec-pattern' }],
   flags: {
     generate: { type: 'boolean', description: 'make a strong random password (24 characters) per entry instead of asking' },
     remote: { type: 'boolean', description: 'change it on the host too (the default for root@HOST:ssh)' },
     local: { type: 'boolean', description: 'change only the copy in the vault' },
+    jobs: { type: 'string', description: 'how many hosts at once (default 8)', check: (v) => (/^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 64 ? undefined : 'expected a number from 1 to 64') },
   },
   needs: ['unlocked'],
   asksSecret: true,
@@ -59,7 +60,7 @@ export default defineCommand({
       try {
         const outcomes = await runPool(
           accepted,
-          ctx.concurrency,
+          Number(input.option('jobs') ?? ctx.concurrency),
           async (e) => {
             const host = await ctx.store.getHost(e.fqdn);
             const fresh = shared ?? Secret.generate();

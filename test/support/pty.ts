@@ -48,8 +48,10 @@ export class PtySession {
   #waiters: Array<() => void> = [];
   #exited: Promise<number>;
 
-  constructor(args: string[], env: Record<string, string>) {
-    this.#proc = pty.spawn(process.execPath, [BIN, ...args], { name: 'xterm-256color', cols: 120, rows: 40, env, cwd: env.HOME });
+  /** `prefix` runs the binary through another command (`ip netns exec NS` for the vault side). */
+  constructor(args: string[], env: Record<string, string>, options: { prefix?: string[] } = {}) {
+    const argv = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+    this.#proc = pty.spawn(argv[0]!, argv.slice(1), { name: 'xterm-256color', cols: 120, rows: 40, env, cwd: env.HOME });
     this.#proc.onData((d) => {
       this.transcript += d;
       for (const w of this.#waiters.splice(0)) w();

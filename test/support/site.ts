@@ -9,7 +9,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -244,7 +243,7 @@ async function waitForPort(h: TestHost, timeoutMs: number, stderr: () => string)
   for (;;) {
     if (h.sshd?.exitCode !== null && h.sshd?.exitCode !== undefined) throw new Error(`sshd on ${h.name} exited: ${stderr()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      execFile('ip', ['netns', 'exec', h.ns, 'sh', '-c', 'exec 3<>/dev/tcp/$0/22', h.address], { shell: false }, (err) => resolve(!err));
+      execFile('ip', ['netns', 'exec', h.ns, 'ss', '-Hltn', 'sport = :22'], (err, stdout) => resolve(!err && stdout.includes(':22')));
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`sshd on ${h.name} did not listen: ${stderr()}`);
@@ -252,4 +251,3 @@ async function waitForPort(h: TestHost, timeoutMs: number, stderr: () => string)
   }
 }
 
-export { connect };
