@@ -20,7 +20,7 @@ export default defineCommand({
   async run(ctx, input) {
     if (input.flag('verify')) {
       const rows = await ctx.store.listAudit();
-      const report = verifyChain(rows, ctx.vault.auditKey()!);
+      const report = verifyChain(rows, ctx.vault.auditKey()!, (await ctx.store.getVault())?.auditHead);
       if (report.problems.length > 0) {
         for (const p of report.problems) ctx.out.line(`audit: ${p}`);
         await ctx.audit({ action: 'audit-verify', target: 'audit', outcome: 'failed', detail: `${report.problems.length} problems` });

@@ -204,6 +204,29 @@ function lineOf(text: string, section: string | undefined, key: string): number 
   return 0;
 }
 
+/** A key given twice in a section is refused: `ini` would keep the last one silently. */
+function refuseRepeats(file: string, text: string): void {
+  const seen = new Map<string, number>();
+  let section = '';
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith(';') || line.startsWith('#')) return;
+    const head = /^\[([^\]]*)\]/.exec(line);
+    if (head) {
+      section = head[1]!.trim();
+      return;
+    }
+    const key = /^([^=]+?)\s*(=|$)/.exec(line)?.[1];
+    if (!key) return;
+    const id = `${section}\u0000${key}`;
+    const first = seen.get(id);
+    if (first !== undefined) {
+      throw new PasstoreError('config', `${file}:${i + 1}: ${section ? `[${section}] ` : ''}${key}: given twice (first on line ${first})`);
+    }
+    seen.set(id, i + 1);
+  });
+}
+
 /** The raw text of the line a key stands on. */
 function rawLine(text: string, section: string | undefined, key: string): string | undefined {
   const n = lineOf(text, section, key);
@@ -225,6 +248,7 @@ export function loadConfig(file: string | undefined = findConfigFile()): Config 
     throw new PasstoreError('config', `${file}: cannot read the configuration (${code})`);
   }
   config.file = file;
+  refuseRepeats(file, text);
   const parsed = decode(text) as Record<string, unknown>;
   const fail = (section: string | undefined, key: string) => (why: string): never => {
     const line = lineOf(text, section, key);

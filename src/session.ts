@@ -264,6 +264,7 @@ export class Session {
       if (scripted || !this.terminal) throw new PasstoreError('locked', 'the vault is locked');
       await this.unlock();
     }
+    if (this.unlocked) await this.vault.refresh();
     await action.run(this.#context(scripted), input);
   }
 
@@ -327,7 +328,13 @@ export class Session {
       scripted,
       newSecret: (label) => this.#askNew(label),
       audit: (event, tx) => this.audit(event, tx),
-      change: (fn) => this.store.transaction(fn),
+      // Inside the transaction the data key is brought up to date first, so a secret is
+      // never sealed under a key another session's rekey has replaced.
+      change: (fn) =>
+        this.store.transaction(async (tx) => {
+          if (self.unlocked) await self.vault.refresh(tx);
+          return fn(tx);
+        }),
       remote: this.remote,
       concurrency: 8,
       session: {

@@ -175,13 +175,14 @@ export class SqlStore implements Store {
   }
 
   async getVault(): Promise<VaultRow | undefined> {
-    const [r] = await this.db.all('SELECT id, created_at, data_key_generation, data_key_ciphertext FROM vault');
+    const [r] = await this.db.all('SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head FROM vault');
     if (!r) return undefined;
     return {
       id: String(r.id),
       createdAt: String(r.created_at),
       dataKeyGeneration: Number(r.data_key_generation),
       dataKeyCiphertext: ct(r.data_key_ciphertext),
+      auditHead: r.audit_head == null ? null : String(r.audit_head),
     };
   }
 
@@ -495,6 +496,10 @@ export class SqlStore implements Store {
       return rows.map(toAudit).reverse();
     }
     return (await this.db.all(`SELECT * FROM audit ${where} ORDER BY seq`, params)).map(toAudit);
+  }
+
+  async setAuditHead(head: string): Promise<void> {
+    await this.db.run('UPDATE vault SET audit_head = ?', [head]);
   }
 
   async setAuditMac(seq: number, mac: string): Promise<void> {

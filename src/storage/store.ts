@@ -12,6 +12,8 @@ export interface VaultRow {
   createdAt: string;
   dataKeyGeneration: number;
   dataKeyCiphertext: Ciphertext;
+  /** The sealed head of the audit chain (JSON), or null before the first sealed record. */
+  auditHead?: string | null;
 }
 
 export type SlotKind = 'passphrase' | 'keyfile';
@@ -229,4 +231,5 @@ export interface Store {
   /** Audit records in order; `targetLike` filters by an escaped LIKE pattern on target. */
   listAudit(options?: { targetLike?: string; limit?: number }): Promise<AuditRow[]>;
   setAuditMac(seq: number, mac: string): Promise<void>;
+  setAuditHead(head: string): Promise<void>;
 }

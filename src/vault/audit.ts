@@ -51,10 +51,41 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
   const row: AuditRow = { ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null };
   try {
     await store.appendAudit(row);
+    if (macKey) await advanceHead(store, macKey, row);
   } catch (e) {
     throw new PasstoreError('audit', 'cannot write the audit record; nothing was done', { cause: e });
   }
   return row;
+}
+
+interface Head {
+  seq: number;
+  hash: string;
+  /** How many sealed records the trail has had: removing sealed ones shows. */
+  sealed: number;
+  mac: string;
+}
+
+const headMac = (key: Buffer, h: Omit<Head, 'mac'>) => auditMac(key, `head ${h.seq} ${h.hash} ${h.sealed}`);
+
+function readHead(text: string | null | undefined, key: Buffer): Head | 'missing' | 'bad' {
+  if (!text) return 'missing';
+  try {
+    const h = JSON.parse(text) as Head;
+    const want = Buffer.from(headMac(key, h), 'hex');
+    const got = Buffer.from(String(h.mac), 'hex');
+    return got.length === want.length && timingSafeEqual(got, want) ? h : 'bad';
+  } catch {
+    return 'bad';
+  }
+}
+
+/** Moves the sealed head to a new sealed record. A damaged head is left for verify to report. */
+async function advanceHead(store: Store, key: Buffer, row: AuditRow): Promise<void> {
+  const old = readHead((await store.getVault())?.auditHead, key);
+  if (old === 'bad') return;
+  const next = { seq: row.seq, hash: row.hash, sealed: old === 'missing' ? 1 : old.sealed + 1 };
+  await store.setAuditHead(JSON.stringify({ ...next, mac: headMac(key, next) }));
 }
 
 export interface AuditReport {
@@ -67,7 +98,7 @@ export interface AuditReport {
  * Checks the whole chain: sequence numbers without gaps, each record's link to the one
  * before, each hash, and each HMAC. Reports every problem by sequence number.
  */
-export function verifyChain(rows: AuditRow[], macKey: Buffer): AuditReport {
+export function verifyChain(rows: AuditRow[], macKey: Buffer, headText?: string | null): AuditReport {
   const problems: string[] = [];
   let prev = GENESIS;
   let expectSeq = 1;
@@ -94,5 +125,26 @@ export function verifyChain(rows: AuditRow[], macKey: Buffer): AuditReport {
     prev = r.hash;
     expectSeq = r.seq + 1;
   }
+  checkHead(rows, macKey, headText, sealedSeen, problems);
   return { records: rows.length, macs, problems };
+}
+
+/** The sealed head names the newest sealed record and counts them: removing records at the end shows. */
+function checkHead(rows: AuditRow[], macKey: Buffer, headText: string | null | undefined, sealedSeen: boolean, problems: string[]): void {
+  const head = readHead(headText, macKey);
+  if (head === 'missing') {
+    if (sealedSeen) problems.push('the sealed head of the trail is missing');
+    return;
+  }
+  if (head === 'bad') {
+    problems.push('the sealed head of the trail has a bad seal or is unreadable');
+    return;
+  }
+  const record = rows.find((r) => r.seq === head.seq);
+  if (!record) problems.push(`the trail ends before record ${head.seq}, its newest sealed record (records removed)`);
+  else if (record.hash !== head.hash) problems.push(`record ${head.seq} is not the newest sealed record the trail recorded`);
+  const later = rows.find((r) => r.seq > head.seq && r.mac !== null);
+  if (later) problems.push(`record ${later.seq} is sealed but newer than the recorded head (the head was rolled back)`);
+  const sealed = rows.filter((r) => r.mac !== null).length;
+  if (sealed < head.sealed) problems.push(`the trail holds ${head.sealed - sealed} fewer sealed records than its head counts (removed or stripped)`);
 }

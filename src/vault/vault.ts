@@ -155,6 +155,25 @@ export class Vault {
     }
   }
 
+  /**
+   * Follows a rekey made by another session: when the stored data key generation moved
+   * on, the new data key is opened with the root key this session holds. Called before
+   * each command and inside each transaction that writes a secret.
+   */
+  async refresh(store: Store = this.#store): Promise<void> {
+    const row = await store.getVault();
+    if (!row || row.dataKeyGeneration === this.#row.dataKeyGeneration) return;
+    if (!this.#root) {
+      this.#row = row;
+      return;
+    }
+    const data = open(this.#root, row.dataKeyCiphertext, associatedData(this.id, 'data-key', row.dataKeyGeneration));
+    if (!data) throw new PasstoreError('integrity', 'the vault\'s new data key does not decrypt: the vault record was altered');
+    this.#data?.fill(0);
+    this.#data = data;
+    this.#row = row;
+  }
+
   /** Checks a passphrase against an operator's slot without changing what is unlocked. */
   async checkPassphrase(operator: string, passphrase: Secret): Promise<boolean> {
     const slot = await this.#store.getSlot('passphrase', operator);

@@ -114,8 +114,8 @@ describe('the shell on a terminal', () => {
     assert.match(raw.slice(shownAt), /\r(\x1b\[\d+A)?\x1b\[J/, 'the line holding the password is erased');
     assert.ok(end > start);
 
-    assert.match(await sh.command('update ui-01', PW1, PW2, PW2), /updated root@ui-01\.example\.org:ssh/);
-    const wrongOld = await sh.command('update ui-01', 'not the old one');
+    assert.match(await sh.command('update ui-01 --local', PW1, PW2, PW2), /updated root@ui-01\.example\.org:ssh/);
+    const wrongOld = await sh.command('update ui-01 --local', 'not the old one');
     assert.match(wrongOld, /old password does not match/);
 
     const listing = await sh.command('list');
