@@ -4,10 +4,8 @@ import { defineCommand } from '../src/command.js';
 import type { KeyType } from '../src/config.js';
 import { formatError, PasstoreError } from '../src/errors.js';
 import { parseHost } from '../src/names.js';
-import { now, resolveHosts } from '../src/targets.js';
-import { storeKey } from '../src/x509/cert-store.js';
-import { generateKey } from '../src/x509/keys.js';
-import { buildRequest, subjectFor } from '../src/x509/request.js';
+import { resolveHosts } from '../src/targets.js';
+import { makeRequest } from '../src/x509/renewal.js';
 
 const KEY_TYPES = ['rsa-2048', 'rsa-4096', 'ec-p256'];
 /** Keys made at once: key generation runs on libuv's thread pool. */
@@ -44,41 +42,22 @@ export default defineCommand({
     const queue = [...hosts];
     const worker = async () => {
       for (let host = queue.shift(); host; host = queue.shift()) {
-        let key: Awaited<ReturnType<typeof generateKey>> | undefined;
         try {
-          const made = await generateKey(type);
-          key = made;
-          const subject = subjectFor(ctx.config.dnTemplate, host.fqdn);
-          const sans = [host.fqdn, ...extra.filter((s) => s !== host!.fqdn)];
-          const pem = await buildRequest(key.pkcs8, key.facts, subject, sans);
-          const h = host;
-          await ctx.change(async (tx) => {
-            for (const r of await tx.listRequests(h.id)) {
-              if (r.state === 'created' || r.state === 'sent') {
-                await tx.setRequestState(r.id, 'cancelled', now());
-                await tx.setKeyState(r.keyId, 'history');
-              }
-            }
-            const keyId = await storeKey(tx, ctx.vault, h, made.pkcs8, made.facts, { state: 'pending', origin: 'generated', by: ctx.operator });
-            await tx.insertRequest({ hostId: h.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now(), updatedAt: now() });
-            await ctx.audit({ action: 'crtreq', target: h.fqdn, outcome: 'ok', detail: `${made.facts.type} ${made.facts.spkiSha256.slice(0, 16)}` }, tx);
-          });
+          const made = await makeRequest(ctx, host, type, extra);
           let where = 'kept in the vault';
           if (out) {
-            const file = join(out, `${h.fqdn}.req`);
-            writeFileSync(`${file}.tmp`, pem);
+            const file = join(out, `${host.fqdn}.req`);
+            writeFileSync(`${file}.tmp`, made.pem);
             chmodSync(`${file}.tmp`, 0o644); // a request is public; passtore's umask is 077
             renameSync(`${file}.tmp`, file);
             where = file;
           }
-          rows.push([h.fqdn, key.facts.type, subject, where]);
+          rows.push([host.fqdn, made.keyType, made.subject, where]);
         } catch (e) {
           // One host's failure is reported in its row; the others go on.
           failed++;
           firstError ??= e;
           rows.push([host.fqdn, type, '', ctx.out.paint(formatError(e).replace(/^error: /, 'failed: '), 'bad')]);
-        } finally {
-          key?.pkcs8.fill(0);
         }
         done++;
         if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${hosts.length} hosts`);

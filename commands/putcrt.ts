@@ -1,30 +1,8 @@
 import { defineCommand } from '../src/command.js';
 import { formatError, PasstoreError } from '../src/errors.js';
 import { runPool } from '../src/pool.js';
-import { deployPair } from '../src/remote/deploy.js';
-import { now, resolveHosts } from '../src/targets.js';
-import { namesHost, parseCertificate } from '../src/x509/certificate.js';
-import { loadPkcs8, pkcs8Pem } from '../src/x509/keys.js';
-import type { CertRow, HostRow } from '../src/storage/store.js';
-import type { Context } from '../src/command.js';
-
-/** Checks the pair locally, before any connection: it matches, and names this host. */
-async function pairFor(ctx: Context, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {
-  const cert = (await ctx.store.listCertificates(host.id)).find((c) => c.state === 'current');
-  if (!cert) throw new PasstoreError('not-found', `${host.fqdn} has no certificate to deploy`);
-  const key = (await ctx.store.listKeys(host.id)).find((k) => k.id === cert.keyId);
-  if (!key) throw new PasstoreError('integrity', `${host.fqdn}: the certificate's private key is missing`);
-  const { cert: x509 } = parseCertificate(cert.pem);
-  if (!namesHost(x509, host.fqdn)) throw new PasstoreError('mismatch', `${host.fqdn}: the certificate does not name this host; refused before any connection`);
-  if (Date.parse(cert.notAfter) <= Date.now() && !force) throw new PasstoreError('policy', `${host.fqdn}: the certificate expired on ${cert.notAfter.slice(0, 10)}; refused (use --force)`);
-  const pkcs8 = ctx.vault.openKey(key);
-  try {
-    if (!x509.checkPrivateKey(loadPkcs8(pkcs8))) throw new PasstoreError('mismatch', `${host.fqdn}: the certificate does not match its private key; refused before any connection`);
-    return { cert, keyPem: pkcs8Pem(pkcs8) };
-  } finally {
-    pkcs8.fill(0);
-  }
-}
+import { deployHost } from '../src/remote/deploy.js';
+import { resolveHosts } from '../src/targets.js';
 
 export default defineCommand({
   name: 'putcrt',
@@ -45,22 +23,7 @@ export default defineCommand({
     const results = await runPool(
       hosts,
       Number(input.option('jobs') ?? ctx.concurrency),
-      async (host) => {
-        const { cert, keyPem } = await pairFor(ctx, host, force);
-        try {
-          const done = await ctx.remote.asRoot(host, (conn) => deployPair(conn, ctx.config.crtPath, cert.pem, keyPem));
-          await ctx.change(async (tx) => {
-            await tx.setCertificateDeployed(cert.id, now());
-            await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, backup .${done.backupStamp}` }, tx);
-          });
-          return `deployed to ${ctx.config.crtPath} (previous pair kept as .${done.backupStamp})`;
-        } catch (e) {
-          await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
-          throw e;
-        } finally {
-          keyPem.fill(0);
-        }
-      },
+      (host) => deployHost(ctx, host, force),
       (done, total) => total > 1 && ctx.out.progress(`putcrt: ${done} of ${total} hosts`),
     );
     const failed = results.filter((r) => !r.ok);

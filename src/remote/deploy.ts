@@ -6,9 +6,16 @@
  * passtore dies meanwhile), and read back and compared by hash.
  */
 import { createHash } from 'node:crypto';
+import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
 import type { SshConnection } from '../ssh/ssh.js';
+import type { CertRow, HostRow, Store } from '../storage/store.js';
+import type { AuditEvent } from '../vault/audit.js';
+import type { Vault } from '../vault/vault.js';
+import { namesHost, parseCertificate } from '../x509/certificate.js';
+import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
+import type { Remote } from './remote.js';
 
 const CERT = 'hostcert.pem';
 const KEY = 'hostkey.pem';
@@ -71,4 +78,53 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
     throw new PasstoreError('mismatch', `${conn.target.name}: the deployed files do not have mode 0644/0400 and owner root`);
   }
   return { backupStamp: stamp };
+}
+
+/** What deploying a host's current pair needs. */
+export interface DeployDeps {
+  config: Config;
+  store: Store;
+  vault: Vault;
+  remote: Remote;
+  change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  audit(event: AuditEvent, tx?: Store): Promise<void>;
+}
+
+/** Checks the pair locally, before any connection: it matches, and names this host. */
+async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {
+  const cert = (await ctx.store.listCertificates(host.id)).find((c) => c.state === 'current');
+  if (!cert) throw new PasstoreError('not-found', `${host.fqdn} has no certificate to deploy`);
+  const key = (await ctx.store.listKeys(host.id)).find((k) => k.id === cert.keyId);
+  if (!key) throw new PasstoreError('integrity', `${host.fqdn}: the certificate's private key is missing`);
+  const { cert: x509 } = parseCertificate(cert.pem);
+  if (!namesHost(x509, host.fqdn)) throw new PasstoreError('mismatch', `${host.fqdn}: the certificate does not name this host; refused before any connection`);
+  if (Date.parse(cert.notAfter) <= Date.now() && !force) throw new PasstoreError('policy', `${host.fqdn}: the certificate expired on ${cert.notAfter.slice(0, 10)}; refused (use --force)`);
+  const pkcs8 = ctx.vault.openKey(key);
+  try {
+    if (!x509.checkPrivateKey(loadPkcs8(pkcs8))) throw new PasstoreError('mismatch', `${host.fqdn}: the certificate does not match its private key; refused before any connection`);
+    return { cert, keyPem: pkcs8Pem(pkcs8) };
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
+/**
+ * Deploys a host's current pair: checked locally first (it matches, names the host, is
+ * not expired unless forced), then written to the host, and recorded. Returns a result line.
+ */
+export async function deployHost(ctx: DeployDeps, host: HostRow, force = false): Promise<string> {
+  const { cert, keyPem } = await pairFor(ctx, host, force);
+  try {
+    const done = await ctx.remote.asRoot(host, (conn) => deployPair(conn, ctx.config.crtPath, cert.pem, keyPem));
+    await ctx.change(async (tx) => {
+      await tx.setCertificateDeployed(cert.id, new Date().toISOString());
+      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, backup .${done.backupStamp}` }, tx);
+    });
+    return `deployed to ${ctx.config.crtPath} (previous pair kept as .${done.backupStamp})`;
+  } catch (e) {
+    await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
+    throw e;
+  } finally {
+    keyPem.fill(0);
+  }
 }

@@ -1,0 +1,54 @@
+/**
+ * Making a new key and request for a host: shared by `crtreq` and `passtore-cron renew`.
+ * The host's earlier open request is cancelled (its key kept as history); the current
+ * certificate and key stay in place until the new certificate arrives.
+ */
+import type { Config, KeyType } from '../config.js';
+import type { HostRow, Store } from '../storage/store.js';
+import type { AuditEvent } from '../vault/audit.js';
+import type { Vault } from '../vault/vault.js';
+import { storeKey } from './cert-store.js';
+import { generateKey } from './keys.js';
+import { buildRequest, subjectFor } from './request.js';
+
+export interface RequestDeps {
+  config: Config;
+  vault: Vault;
+  operator: string;
+  change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  audit(event: AuditEvent, tx?: Store): Promise<void>;
+}
+
+export interface MadeRequest {
+  requestId: number;
+  keyType: string;
+  subject: string;
+  sans: string[];
+  pem: string;
+}
+
+/** Generates a key, builds and stores the request; returns its PEM. */
+export async function makeRequest(deps: RequestDeps, host: HostRow, type: KeyType, extraSans: string[] = [], action = 'crtreq'): Promise<MadeRequest> {
+  const key = await generateKey(type);
+  try {
+    const subject = subjectFor(deps.config.dnTemplate, host.fqdn);
+    const sans = [host.fqdn, ...extraSans.filter((s) => s !== host.fqdn)];
+    const pem = await buildRequest(key.pkcs8, key.facts, subject, sans);
+    const now = new Date().toISOString();
+    const requestId = await deps.change(async (tx) => {
+      for (const r of await tx.listRequests(host.id)) {
+        if (r.state === 'created' || r.state === 'sent') {
+          await tx.setRequestState(r.id, 'cancelled', now);
+          await tx.setKeyState(r.keyId, 'history');
+        }
+      }
+      const keyId = await storeKey(tx, deps.vault, host, key.pkcs8, key.facts, { state: 'pending', origin: 'generated', by: deps.operator });
+      const id = await tx.insertRequest({ hostId: host.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now, updatedAt: now });
+      await deps.audit({ action, target: host.fqdn, outcome: 'ok', detail: `${key.facts.type} ${key.facts.spkiSha256.slice(0, 16)}` }, tx);
+      return id;
+    });
+    return { requestId, keyType: key.facts.type, subject, sans, pem };
+  } finally {
+    key.pkcs8.fill(0);
+  }
+}
