@@ -6,7 +6,7 @@ import { Ciphertext } from '../vault/ciphertext.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+import type { MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -467,6 +467,48 @@ export class SqlStore implements Store {
 
   async setHistoryCiphertext(id: number, c: Ciphertext): Promise<void> {
     await this.db.run('UPDATE entry_history SET secret_ciphertext = ? WHERE id = ?', [c.bytes, id]);
+  }
+
+  async queueMail(row: Pick<MailRow, 'dedupeKey' | 'recipients' | 'subject' | 'body' | 'attachments'>): Promise<boolean> {
+    if (row.dedupeKey) {
+      const [seen] = await this.db.all('SELECT id FROM outbox WHERE dedupe_key = ?', [row.dedupeKey]);
+      if (seen) return false;
+    }
+    await this.db.run(
+      "INSERT INTO outbox (dedupe_key, created_at, recipients, subject, body, attachments, state, attempts) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0)",
+      [row.dedupeKey, new Date().toISOString(), row.recipients.join(','), row.subject, row.body, JSON.stringify(row.attachments)],
+    );
+    return true;
+  }
+
+  async queuedMail(): Promise<MailRow[]> {
+    const rows = await this.db.all("SELECT * FROM outbox WHERE state = 'queued' ORDER BY id");
+    return rows.map((r) => ({
+      id: Number(r.id),
+      dedupeKey: r.dedupe_key == null ? null : String(r.dedupe_key),
+      createdAt: String(r.created_at),
+      recipients: String(r.recipients).split(',').filter(Boolean),
+      subject: String(r.subject),
+      body: String(r.body),
+      attachments: JSON.parse(String(r.attachments)) as MailRow['attachments'],
+      state: r.state as MailRow['state'],
+      attempts: Number(r.attempts),
+      lastError: r.last_error == null ? null : String(r.last_error),
+      sentAt: r.sent_at == null ? null : String(r.sent_at),
+    }));
+  }
+
+  async markMailSent(id: number, at: string): Promise<void> {
+    await this.db.run("UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?", [at, id]);
+  }
+
+  async markMailFailed(id: number, error: string): Promise<void> {
+    await this.db.run('UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?', [error.slice(0, 500), id]);
+  }
+
+  async countQueuedMail(): Promise<number> {
+    const [r] = await this.db.all("SELECT COUNT(*) AS n FROM outbox WHERE state = 'queued'");
+    return Number(r?.n ?? 0);
   }
 
   async lastAudit(): Promise<AuditRow | undefined> {

@@ -147,6 +147,21 @@ export interface CertRow {
   keyType?: string;
 }
 
+/** A mail passtore-cron queued; only public data (requests, certificates, names). */
+export interface MailRow {
+  id: number;
+  dedupeKey: string | null;
+  createdAt: string;
+  recipients: string[];
+  subject: string;
+  body: string;
+  attachments: Array<{ filename: string; content: string }>;
+  state: 'queued' | 'sent';
+  attempts: number;
+  lastError: string | null;
+  sentAt: string | null;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   /** Where it is, for messages (`sqlite:/path` or `mysql://user@host/db`). */
@@ -225,6 +240,13 @@ export interface Store {
   setKeyCiphertext(id: number, ct: Ciphertext): Promise<void>;
   setEntryCiphertext(id: number, ct: Ciphertext): Promise<void>;
   setHistoryCiphertext(id: number, ct: Ciphertext): Promise<void>;
+
+  /** Queues a mail; with a dedupe key already used, queues nothing and returns false. */
+  queueMail(row: Pick<MailRow, 'dedupeKey' | 'recipients' | 'subject' | 'body' | 'attachments'>): Promise<boolean>;
+  queuedMail(): Promise<MailRow[]>;
+  markMailSent(id: number, at: string): Promise<void>;
+  markMailFailed(id: number, error: string): Promise<void>;
+  countQueuedMail(): Promise<number>;
 
   lastAudit(): Promise<AuditRow | undefined>;
   appendAudit(row: AuditRow): Promise<void>;

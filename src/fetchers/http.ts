@@ -1,0 +1,60 @@
+/**
+ * The `http` fetcher: a URL template (`[ca] http_url`, `{fqdn}` substituted) fetched
+ * over HTTPS for each host with an open request, trusting `http_ca_bundle` when given.
+ * A 404 means "not issued yet".
+ */
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { PasstoreError } from '../errors.js';
+import { addressOf } from '../remote/remote.js';
+import type { Delivery, FetchContext, Fetcher } from './fetcher.js';
+import type { RequestRow } from '../storage/store.js';
+
+export class HttpFetcher implements Fetcher {
+  readonly name = 'http';
+  constructor(
+    private readonly template: string,
+    private readonly caBundle: string | undefined,
+  ) {}
+
+  async collect(pending: RequestRow[], ctx: FetchContext): Promise<Delivery[]> {
+    const out: Delivery[] = [];
+    const hosts = [...new Set(pending.map((r) => r.fqdn))];
+    for (const fqdn of hosts) {
+      const url = new URL(this.template.replaceAll('{fqdn}', encodeURIComponent(fqdn)));
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const address = await addressOf(url.hostname, null);
+      const data = await ctx.guard.withAccess({ address, port }, () => this.#get(url, address));
+      if (data) out.push({ source: url.toString(), data, settle: async () => undefined });
+    }
+    return out;
+  }
+
+  #get(url: URL, address: string): Promise<Buffer | undefined> {
+    const ca = this.caBundle ? readFileSync(this.caBundle) : undefined;
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: address, servername: url.hostname, port: url.port || undefined, path: `${url.pathname}${url.search}`, method: 'GET', headers: { host: url.host }, ...(ca ? { ca } : {}), timeout: 20_000 },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > 1024 * 1024) req.destroy(new Error('response larger than 1 MiB'));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            if (res.statusCode === 404) resolve(undefined);
+            else if (res.statusCode !== 200) reject(new PasstoreError('io', `http fetcher: ${url} answered ${res.statusCode}`));
+            else resolve(Buffer.concat(chunks));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (e) => reject(new PasstoreError('io', `http fetcher: ${url}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+      req.end();
+    });
+  }
+}

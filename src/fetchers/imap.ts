@@ -1,0 +1,129 @@
+/**
+ * The `imap` fetcher: a mailbox where the CA's mails arrive (`[ca] imap_url =
+ * imap[s]://user@host[:port]/MAILBOX`, password in `imap_password_file`). Every unseen
+ * message is parsed (mailparser); any attached or inline PEM certificate is a candidate.
+ * Processed messages are marked \Seen afterwards, so they are not read twice.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { ImapFlow } from 'imapflow';
+import { simpleParser } from 'mailparser';
+import { PasstoreError } from '../errors.js';
+import { addressOf } from '../remote/remote.js';
+import type { Delivery, FetchContext, Fetcher } from './fetcher.js';
+
+interface ImapTarget {
+  secure: boolean;
+  user: string;
+  host: string;
+  port: number;
+  mailbox: string;
+}
+
+/** Parses `imap[s]://user@host[:port]/MAILBOX`. */
+export function parseImapUrl(text: string): ImapTarget {
+  const m = /^(imaps?):\/\/([^@/\s]+)@([^/:\s]+)(?::(\d{1,5}))?(?:\/(.*))?$/.exec(text);
+  if (!m) throw new PasstoreError('config', `[ca] imap_url: expected imap[s]://user@host[:port]/MAILBOX, not '${text}'`);
+  const secure = m[1] === 'imaps';
+  return { secure, user: decodeURIComponent(m[2]!), host: m[3]!, port: m[4] ? Number(m[4]) : secure ? 993 : 143, mailbox: m[5] ? decodeURIComponent(m[5]) : 'INBOX' };
+}
+
+const PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+export class ImapFetcher implements Fetcher {
+  readonly name = 'imap';
+  #processed: number[] = [];
+  readonly #target: ImapTarget;
+
+  constructor(
+    url: string,
+    private readonly passwordFile: string | undefined,
+    private readonly caBundle: string | undefined,
+  ) {
+    this.#target = parseImapUrl(url);
+  }
+
+  #password(): string {
+    if (!this.passwordFile) throw new PasstoreError('config', '[ca] imap_password_file is not set');
+    const mode = statSync(this.passwordFile).mode;
+    if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] imap_password_file ${this.passwordFile} is readable by group or others; chmod 600 it`);
+    return readFileSync(this.passwordFile, 'utf8').replace(/\r?\n$/, '');
+  }
+
+  async #with<T>(ctx: FetchContext, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
+    const t = this.#target;
+    const address = await addressOf(t.host, null);
+    return ctx.guard.withAccess({ address, port: t.port }, async () => {
+      const client = new ImapFlow({
+        host: address,
+        port: t.port,
+        secure: t.secure,
+        auth: { user: t.user, pass: this.#password() },
+        logger: false,
+        tls: { servername: t.host, ...(this.caBundle ? { ca: readFileSync(this.caBundle) } : {}) },
+        ...(t.secure ? {} : { doSTARTTLS: false }),
+        connectionTimeout: 20_000,
+        greetingTimeout: 20_000,
+      } as ConstructorParameters<typeof ImapFlow>[0]);
+      try {
+        await client.connect();
+      } catch (e) {
+        const err = e as { authenticationFailed?: boolean; code?: string; message?: string };
+        throw new PasstoreError('io', `imap fetcher: ${t.user}@${t.host}: ${err.authenticationFailed ? 'authentication failed' : (err.code ?? err.message ?? 'cannot connect')}`);
+      }
+      try {
+        return await fn(client);
+      } finally {
+        await client.logout().catch(() => client.close());
+      }
+    });
+  }
+
+  async collect(_pending: unknown, ctx: FetchContext): Promise<Delivery[]> {
+    this.#processed = [];
+    return this.#with(ctx, async (client) => {
+      const lock = await client.getMailboxLock(this.#target.mailbox);
+      try {
+        const out: Delivery[] = [];
+        const uids = (await client.search({ seen: false }, { uid: true })) || [];
+        for (const uid of uids) {
+          const msg = await client.fetchOne(String(uid), { source: true }, { uid: true });
+          if (!msg || !msg.source) continue;
+          const parsed = await simpleParser(msg.source);
+          const pems: string[] = [];
+          for (const a of parsed.attachments ?? []) {
+            const text = a.content.toString('latin1');
+            const found = text.match(PEM);
+            if (found) pems.push(...found);
+            else if (/\.(der|cer|crt)$/i.test(a.filename ?? '')) pems.push(`-----BEGIN CERTIFICATE-----\n${a.content.toString('base64')}\n-----END CERTIFICATE-----`);
+          }
+          pems.push(...(`${parsed.text ?? ''}\n${typeof parsed.html === 'string' ? parsed.html : ''}`.match(PEM) ?? []));
+          const subject = parsed.subject ?? '(no subject)';
+          out.push({
+            source: `mail ${uid} "${subject.slice(0, 60)}"`,
+            data: Buffer.from(pems.join('\n')),
+            settle: async () => {
+              this.#processed.push(Number(uid));
+            },
+          });
+        }
+        return out;
+      } finally {
+        lock.release();
+      }
+    });
+  }
+
+  async finish(ctx: FetchContext): Promise<void> {
+    if (this.#processed.length === 0) return;
+    const uids = this.#processed.join(',');
+    await this.#with(ctx, async (client) => {
+      const lock = await client.getMailboxLock(this.#target.mailbox);
+      try {
+        await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
+      } finally {
+        lock.release();
+      }
+    });
+    this.#processed = [];
+  }
+}
