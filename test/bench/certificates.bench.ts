@@ -1,0 +1,578 @@
+/**
+ * Benchmark of passtore's certificate handling at site scale, against the traditional
+ * shell way with one openssl process per file. Not a test: build with `npx tsc -p .`,
+ * run `node dist/test/bench/certificates.bench.js`. Prints medians, each speed-up
+ * against its target (ratio = measured / required; ≥ 1 meets a "× faster" target, and
+ * for "< 500 ms" ratio = median / 500, < 1 meets it), and a SUMMARY line.
+ *
+ * Fixtures (cert-fixtures.ts) are generated once into /var/tmp/passtore-bench-fixtures
+ * ($PASSTORE_BENCH_FIXTURES) and reused: 5,000 + 5,000 EC P-256 host pairs, a copied
+ * 1,000-pair subset, and 1,000 RSA-2048 pairs. The bulk sets use EC P-256 keys because
+ * RSA-2048 keys take ~0.1 s each to generate on 2 cores (~17 min for 10,000); the RSA set
+ * shows what the key type (passtore's default is rsa-2048) changes.
+ *
+ * Figures:
+ *  2. `importcert DIR` (tv.run, a real Session on a fresh SQLite vault, scrypt 2^14) of
+ *     5,000 pairs = 10,000 files, and of the 1,000-pair subset (ratio 5,000/1,000 ≈ 5
+ *     when linear), against pairing by openssl: per file `openssl x509 -noout -pubkey`
+ *     (certificates) or `openssl pkey -pubout` (keys), SHA-256 of the output, join by
+ *     hash; sequential execFile with argument vectors, on a 1,000-file sample (500 pairs),
+ *     extrapolated linearly to 10,000 files. Target: passtore ≥ 50× faster. The runs go
+ *     in rounds (1,000; 5,000; 5,000 with SQLite statements reused — a what-if sizing a
+ *     finding; RSA 1,000; a third of the openssl sample) so that each series sees the
+ *     same machine load. Also timed: importcert's scanDirectory and pairByKey phases, and
+ *     the classic RSA recipe (`x509 -modulus` / `rsa -modulus`) on a 500-file sample.
+ *  3. `lcrt *` (session.execute into a ScriptedIo) and the expiry scan
+ *     store.expiringCertificates(now + 30 days) over a vault holding 10,000 current
+ *     certificates (both 5,000 EC sets imported into one vault), against a loop of
+ *     `openssl x509 -noout -enddate` over the same 10,000 certificate files (1,000-file
+ *     sample, extrapolated). Target: ≥ 100× faster, and the scan itself < 500 ms.
+ *
+ * BENCH_FULL_BASELINE=1 runs the openssl loops over all 10,000 files instead of a sample
+ * (adds 5–15 min: 12–50 ms per openssl process here, depending on the machine's load). Temp vaults are removed at the end, on failure and on Ctrl-C; the
+ * fixtures are kept.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { pairByKey, scanDirectory } from '../../src/x509/import.js';
+import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
+import { defaultFixtureRoot, ensureFixtures, type FixtureSet, type Fixtures } from './cert-fixtures.js';
+
+const execFileP = promisify(execFile);
+const DAY = 86_400_000;
+const FULL_BASELINE = process.env.BENCH_FULL_BASELINE === '1';
+
+const RUNS = {
+  /** Rounds of: import 1,000; import 5,000; the same with statements reused; RSA 1,000. */
+  rounds: 3,
+  phases: 3,
+  lcrt: 5,
+  scan: 9,
+};
+/** Files (certificates and keys) in the openssl pairing sample; pairs = half. */
+const PAIRING_SAMPLE = 1000;
+const RSA_PAIRING_SAMPLE = 500;
+const ENDDATE_SAMPLE = 1000;
+
+// ---------------------------------------------------------------------------------------
+// Statistics and output
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+}
+
+interface Row {
+  figure: string;
+  stat: Stat;
+  note?: string;
+}
+
+const rows: Row[] = [];
+
+function record(figure: string, xs: number[] | Stat, note?: string): Stat {
+  const s = Array.isArray(xs) ? stat(xs) : xs;
+  rows.push({ figure, stat: s, note });
+  return s;
+}
+
+interface Check {
+  name: string;
+  measured: string;
+  required: string;
+  /** measured / required for "× faster"; median / limit for "< limit". */
+  ratio: number;
+  met: boolean;
+  /** Shown, not counted in the summary. */
+  info?: boolean;
+  verdict?: string;
+  note?: string;
+}
+
+const checks: Check[] = [];
+
+function speedTarget(name: string, baselineMs: number, passtoreMs: number, required: number, note?: string): Check {
+  const speedup = baselineMs / passtoreMs;
+  const c = { name, measured: `${speedup.toFixed(0)}× faster`, required: `≥ ${required}×`, ratio: speedup / required, met: speedup >= required, note };
+  checks.push(c);
+  return c;
+}
+
+function limitTarget(name: string, ms: number, limitMs: number, note?: string): Check {
+  const c = { name, measured: `${fmt(ms)} ms`, required: `< ${limitMs} ms`, ratio: ms / limitMs, met: ms < limitMs, note };
+  checks.push(c);
+  return c;
+}
+
+const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+
+function table(head: string[], body: string[][], right: Set<number>): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}
+
+function printResults(): void {
+  table(
+    ['figure', 'median ms', 'min–max ms', 'runs'],
+    rows.map((r) => [r.figure, fmt(r.stat.median), r.stat.n ? `${fmt(r.stat.min)}–${fmt(r.stat.max)}` : 'derived', r.stat.n ? String(r.stat.n) : '']),
+    new Set([1, 2, 3]),
+  );
+  const notes = rows.filter((r) => r.note);
+  if (notes.length) {
+    console.log('');
+    for (const r of notes) console.log(`  ${r.figure.trim()}: ${r.note}`);
+  }
+  console.log('');
+  table(
+    ['target', 'measured', 'required', 'ratio', 'verdict'],
+    checks.map((c) => [c.name, c.measured, c.required, c.ratio.toFixed(2), c.verdict ?? (c.met ? 'met' : 'MISSED')]),
+    new Set([1, 3]),
+  );
+  const cNotes = checks.filter((c) => c.note);
+  if (cNotes.length) {
+    console.log('');
+    for (const c of cNotes) console.log(`  ${c.name}: ${c.note}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Clean-up, on every way out
+
+const cleanups: Array<() => Promise<void> | void> = [];
+let cleaned = false;
+
+async function cleanUp(): Promise<void> {
+  if (cleaned) return;
+  cleaned = true;
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      await c();
+    } catch (e) {
+      console.error(`clean-up: ${(e as Error).message}`);
+    }
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+/** A fresh vault on SQLite in a temp dir, closed and removed at the end. */
+async function freshVault(): Promise<TestVault & { dispose(): Promise<void> }> {
+  const tv = await createTestVault();
+  let disposed = false;
+  const dispose = async () => {
+    if (disposed) return;
+    disposed = true;
+    await tv.close().catch(() => undefined);
+    removeTestDir(tv);
+  };
+  cleanups.push(dispose);
+  return Object.assign(tv, { dispose });
+}
+
+async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+// ---------------------------------------------------------------------------------------
+// passtore side
+
+/** One `importcert DIR` into `tv`; checks the status and the count added. */
+async function importInto(tv: TestVault, set: FixtureSet): Promise<number> {
+  tv.io.lines.length = 0;
+  let status = -1;
+  const ms = await timeAsync(async () => {
+    status = await tv.run(`importcert ${set.dir}`);
+  });
+  const out = tv.io.text();
+  const want = `${set.pairs.length * 2} files read; ${set.pairs.length} pairs added`;
+  if (status !== 0 || !out.includes(want)) throw new Error(`importcert ${set.name}: status ${status}, expected '${want}'; output:\n${out.slice(0, 1500)}`);
+  return ms;
+}
+
+/** One importcert of `set` into a fresh vault. */
+async function importFresh(set: FixtureSet, label = ''): Promise<number> {
+  const tv = await freshVault();
+  try {
+    const ms = await importInto(tv, set);
+    if ((await tv.session.store.countHosts()) !== set.pairs.length) throw new Error(`importcert ${set.name}: host count is not ${set.pairs.length}`);
+    console.log(`    importcert ${set.name}${label ? ` (${label})` : ''}: ${fmt(ms)} ms`);
+    return ms;
+  } finally {
+    await tv.dispose();
+  }
+}
+
+/**
+ * For the what-if figure: src/storage/sqlite-driver.ts prepares every statement anew on
+ * each call. on() wraps better-sqlite3's prepare, in this process only, so that each
+ * connection reuses its statements; off() restores it. passtore's code is unchanged.
+ */
+function statementReuse(): { on(): void; off(): void } {
+  const prepare = Database.prototype.prepare;
+  const statements = new WeakMap<object, Map<string, Database.Statement>>();
+  const memo = function (this: Database.Database, sql: string): Database.Statement {
+    let m = statements.get(this);
+    if (!m) statements.set(this, (m = new Map()));
+    let st = m.get(sql);
+    if (!st) m.set(sql, (st = prepare.call(this, sql)));
+    return st;
+  };
+  return {
+    on: () => {
+      (Database.prototype as { prepare: unknown }).prepare = memo;
+    },
+    off: () => {
+      Database.prototype.prepare = prepare;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The traditional way: one openssl process per file
+
+type Kind = 'cert' | 'key';
+
+interface SampleFile {
+  path: string;
+  kind: Kind;
+}
+
+/** The first pairs/2 pairs' files, certificates and keys interleaved. */
+function pairingSample(set: FixtureSet, files: number): SampleFile[] {
+  return set.pairs.slice(0, files / 2).flatMap((p) => [
+    { path: join(set.dir, p.certFile), kind: 'cert' as const },
+    { path: join(set.dir, p.keyFile), kind: 'key' as const },
+  ]);
+}
+
+/**
+ * Pairs files by public key with openssl, one process per file; run() takes a chunk.
+ * The kind of each file is read from its BEGIN line in-process (free here; a shell
+ * script would need grep or a try-and-fall-back).
+ * `spki`: `x509 -noout -pubkey` / `pkey -pubout` (any key type); `modulus`:
+ * `x509 -noout -modulus` / `rsa -noout -modulus` (the classic RSA recipe).
+ */
+class OpensslPairing {
+  #byHash = new Map<string, { cert?: string; key?: string }>();
+  #ms = 0;
+  /** Time and count per kind of file. */
+  #per = { cert: { ms: 0, n: 0 }, key: { ms: 0, n: 0 } };
+
+  constructor(private readonly variant: 'spki' | 'modulus') {}
+
+  /** Runs openssl on `files` (sequentially); returns the time this took. */
+  async run(files: SampleFile[]): Promise<number> {
+    const t0 = performance.now();
+    for (const f of files) {
+      const head = readFileSync(f.path, { encoding: 'latin1' }).slice(0, 40);
+      const isCert = head.includes('CERTIFICATE');
+      const args = isCert
+        ? ['x509', '-noout', this.variant === 'spki' ? '-pubkey' : '-modulus', '-in', f.path]
+        : this.variant === 'spki'
+          ? ['pkey', '-pubout', '-in', f.path]
+          : ['rsa', '-noout', '-modulus', '-in', f.path];
+      const t1 = performance.now();
+      const { stdout } = await execFileP('openssl', args, { encoding: 'utf8' });
+      const per = this.#per[isCert ? 'cert' : 'key'];
+      per.ms += performance.now() - t1;
+      per.n++;
+      const h = createHash('sha256').update(stdout).digest('hex');
+      const slot = this.#byHash.get(h) ?? {};
+      if (isCert) slot.cert = f.path;
+      else slot.key = f.path;
+      this.#byHash.set(h, slot);
+    }
+    const ms = performance.now() - t0;
+    this.#ms += ms;
+    return ms;
+  }
+
+  /** Total time so far, and the pairs joined by hash. */
+  result(): { ms: number; pairs: number; perFile: string } {
+    let pairs = 0;
+    for (const s of this.#byHash.values()) if (s.cert && s.key) pairs++;
+    const avg = (k: 'cert' | 'key') => fmt(this.#per[k].ms / Math.max(1, this.#per[k].n));
+    return { ms: this.#ms, pairs, perFile: `${avg('cert')} ms per certificate, ${avg('key')} ms per key` };
+  }
+}
+
+/** `openssl x509 -noout -enddate` per certificate; returns the time and the dates read. */
+async function opensslEnddates(paths: string[]): Promise<{ ms: number; dates: Map<string, number> }> {
+  const t0 = performance.now();
+  const dates = new Map<string, number>();
+  for (const p of paths) {
+    const { stdout } = await execFileP('openssl', ['x509', '-noout', '-enddate', '-in', p], { encoding: 'utf8' });
+    const m = /^notAfter=(.+)$/m.exec(stdout);
+    if (!m) throw new Error(`openssl x509 -enddate on ${p}: ${stdout}`);
+    dates.set(p, Date.parse(m[1]!));
+  }
+  return { ms: performance.now() - t0, dates };
+}
+
+// ---------------------------------------------------------------------------------------
+
+const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** Load averages seen during the run: another busy process on the machine skews every figure. */
+const loads: string[] = [];
+function noteLoad(when: string): void {
+  loads.push(`${when} ${load()}`);
+}
+
+function machineInfo(f: Fixtures): void {
+  const cpus = os.cpus();
+  const df = (p: string) => {
+    try {
+      return execFileSync('df', ['--output=fstype', p], { encoding: 'utf8' }).trim().split('\n').at(-1) ?? '?';
+    } catch {
+      return '?';
+    }
+  };
+  const mem = new Database(':memory:');
+  const sqliteVersion = (mem.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+  mem.close();
+  const openssl = execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim();
+  console.log(`machine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`);
+  console.log(`node ${process.version} (crypto: OpenSSL ${process.versions.openssl}), SQLite ${sqliteVersion} (better-sqlite3), ${openssl}`);
+  console.log(`load average (1/5/15 min) at start: ${load()}${os.loadavg()[0]! > os.availableParallelism() / 2 ? ' — the machine is busy; figures will be slower and noisier' : ''}`);
+  console.log(`vaults in ${os.tmpdir()} (${df(os.tmpdir())}), PASSTORE_SCRYPT_LOG_N=${process.env.PASSTORE_SCRYPT_LOG_N}; fixtures in ${f.root} (${df(f.root)})`);
+}
+
+function describeFixtures(f: Fixtures): void {
+  for (const s of Object.values(f.sets)) {
+    const due = s.pairs.filter((p) => Date.parse(p.notAfter) < Date.now() + 30 * DAY).length;
+    const made = s.copiedFrom ? `copied from ${s.copiedFrom.name}` : `one-time cost: keys ${s.keygenSeconds.toFixed(1)} s, certificates ${s.certSeconds.toFixed(1)} s`;
+    console.log(`  ${s.name.padEnd(10)} ${String(s.pairs.length).padStart(5)} pairs (${s.pairs.length * 2} files), ${s.keyType}, ${due} due within 30 days; certificates made ${s.certsGeneratedAt.slice(0, 16)}Z; ${made}`);
+  }
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  console.log('passtore benchmark: certificates (importcert, lcrt, expiry scan) against openssl per file');
+  console.log(`fixtures: ${defaultFixtureRoot()}`);
+  const fixtures = await ensureFixtures();
+  console.log(
+    fixtures.generated.length ? `fixtures generated in this run (${fixtures.seconds.toFixed(0)} s): ${fixtures.generated.join('; ')}` : `fixtures: all cached (checked in ${fixtures.seconds.toFixed(1)} s)`,
+  );
+  describeFixtures(fixtures);
+  machineInfo(fixtures);
+  const { ec5000, ec1000, ec5000b, rsa1000 } = fixtures.sets;
+  const benchStart = performance.now();
+
+  // ---- 2. importcert ------------------------------------------------------------------
+  noteLoad('start');
+  console.log('\n== 2. importcert');
+  // The runs are interleaved in rounds (1,000; 5,000; 5,000 with statements reused;
+  // RSA 1,000; a third of the openssl sample), so that every series sees the same
+  // machine: on a shared machine the load drifts during a run.
+  const cached = statementReuse();
+  const times = { t1000: [] as number[], t5000: [] as number[], whatIf: [] as number[], rsa: [] as number[] };
+  const sample = pairingSample(ec5000, FULL_BASELINE ? ec5000.pairs.length * 2 : PAIRING_SAMPLE);
+  const pairing = new OpensslPairing('spki');
+  await importFresh(ec1000); // warm-up (JIT, page cache), not counted
+  for (let r = 0; r < RUNS.rounds; r++) {
+    console.log(`  round ${r + 1}/${RUNS.rounds}:`);
+    times.t1000.push(await importFresh(ec1000));
+    times.t5000.push(await importFresh(ec5000));
+    cached.on();
+    try {
+      times.whatIf.push(await importFresh(ec5000, 'statements reused'));
+    } finally {
+      cached.off();
+    }
+    times.rsa.push(await importFresh(rsa1000));
+    const chunk = sample.slice(Math.floor((r * sample.length) / RUNS.rounds), Math.floor(((r + 1) * sample.length) / RUNS.rounds));
+    const ms = await pairing.run(chunk);
+    console.log(`    openssl pairing, ${chunk.length} files: ${fmt(ms)} ms`);
+  }
+  const t1000 = record('2. importcert 1,000 pairs (2,000 files), EC', times.t1000, 'fresh SQLite vault each run');
+  const t5000 = record('2. importcert 5,000 pairs (10,000 files), EC', times.t5000, 'fresh SQLite vault each run');
+  const tRsa = record('   2a. importcert 1,000 pairs, RSA-2048', times.rsa, "key-type cross-check (rsa-2048 is passtore's default): compare with the EC 1,000-pair figure");
+
+  // Where the time goes: the two in-memory phases importcert runs before its transaction.
+  const scanTimes: number[] = [];
+  const pairTimes: number[] = [];
+  for (let i = 0; i < RUNS.phases; i++) {
+    let scan: ReturnType<typeof scanDirectory> | undefined;
+    scanTimes.push(await timeAsync(async () => (scan = scanDirectory(ec5000.dir))));
+    pairTimes.push(await timeAsync(async () => pairByKey(scan!)));
+  }
+  const scanStat = record('   2b. of which scanDirectory (read + parse 10,000 files)', scanTimes, 'src/x509/import.ts, in-process');
+  const pairStat = record('   2c. of which pairByKey (5,000 pairs)', pairTimes, 'src/x509/import.ts, in-process');
+  const rest = t5000.median - scanStat.median - pairStat.median;
+  rows.push({ figure: '   2d. the rest (fingerprint checks, transaction, audit)', stat: { median: rest, min: rest, max: rest, n: 0 }, note: 'derived: 5,000-pair median − 2b − 2c' });
+  const whatIf = record(
+    '   2e. WHAT-IF: 5,000 pairs, SQLite statements reused',
+    times.whatIf,
+    `better-sqlite3's prepare() memoised per connection by this benchmark, in this process (passtore's code unchanged): ${(100 * (1 - stat(times.whatIf).median / t5000.median)).toFixed(0)}% less than figure 2`,
+  );
+
+  const { ms: pairingMs, pairs: joined, perFile } = pairing.result();
+  if (joined !== sample.length / 2) throw new Error(`openssl pairing joined ${joined} pairs, expected ${sample.length / 2}`);
+  const pairing10k = (pairingMs * (ec5000.pairs.length * 2)) / sample.length;
+  record(
+    `2f. openssl pairing, ${sample.length} files${FULL_BASELINE ? '' : ' (sample)'}`,
+    [pairingMs],
+    `x509 -noout -pubkey / pkey -pubout, in ${RUNS.rounds} chunks between the import rounds; per file ${fmt(pairingMs / sample.length)} ms (${perFile}); joined ${joined} pairs by SHA-256 of the public key`,
+  );
+  if (!FULL_BASELINE) record('2g. openssl pairing, 10,000 files EXTRAPOLATED', [pairing10k], `linear: ${sample.length}-file sample × ${(ec5000.pairs.length * 2) / sample.length}`);
+
+  noteLoad('before openssl RSA pairing');
+  console.log(`  openssl pairing, RSA modulus recipe: ${RSA_PAIRING_SAMPLE}-file sample …`);
+  const rsaSample = pairingSample(rsa1000, RSA_PAIRING_SAMPLE);
+  const rsaPairing = new OpensslPairing('modulus');
+  const rsaMs = await rsaPairing.run(rsaSample);
+  if (rsaPairing.result().pairs !== rsaSample.length / 2) throw new Error(`openssl modulus pairing joined ${rsaPairing.result().pairs} pairs, expected ${rsaSample.length / 2}`);
+  record(
+    `   2h. openssl RSA modulus pairing, ${rsaSample.length} files (sample)`,
+    [rsaMs],
+    `x509 -noout -modulus / rsa -noout -modulus on rsa-1000; per file ${fmt(rsaMs / rsaSample.length)} ms (${rsaPairing.result().perFile}); 10,000 files extrapolated: ${fmt((rsaMs * 10_000) / rsaSample.length)} ms`,
+  );
+
+  const linear = t5000.median / t1000.median;
+  speedTarget(
+    '2. importcert 5,000 pairs vs openssl pairing 10,000 files',
+    pairing10k,
+    t5000.median,
+    50,
+    `${FULL_BASELINE ? 'measured' : 'baseline extrapolated from a sample'}: ${fmt(pairing10k)} ms vs ${fmt(t5000.median)} ms; passtore also verifies, seals and stores every pair and writes 5,000 audit records, the baseline only pairs`,
+  );
+  checks.push({
+    name: '2. linearity: importcert 5,000 / 1,000 pairs (info)',
+    measured: `${linear.toFixed(2)}×`,
+    required: '≈ 5× if linear',
+    ratio: linear / 5,
+    met: true,
+    info: true,
+    verdict: linear > 6 ? 'SUPERLINEAR' : linear < 4 ? 'noisy' : 'linear',
+    note: `${fmt(t5000.median)} ms / ${fmt(t1000.median)} ms; 4–6× reads as linear`,
+  });
+
+  noteLoad('after openssl pairing');
+  console.log('\n== 3. lcrt * and the expiry scan over 10,000 certificates');
+  const tv = await freshVault();
+  const setupA = await importInto(tv, ec5000);
+  const setupB = await importInto(tv, ec5000b);
+  record('   3x. importcert 5,000 pairs into an empty vault (setup)', [setupA], 'setup of the 10,000-certificate vault');
+  record('   3y. importcert 5,000 more into a vault of 5,000 (setup)', [setupB], 'same size, other hosts: shows whether import slows as the vault grows');
+  const store = tv.session.store;
+  const all = [...ec5000.pairs, ...ec5000b.pairs];
+  const current = await store.currentCertificates('*');
+  if (current.length !== 10_000) throw new Error(`vault holds ${current.length} current certificates, not 10,000`);
+
+  const crtTtl = tv.config.crtTtl;
+  const lcrtOnce = async (): Promise<number> => {
+    tv.io.lines.length = 0;
+    let status = -1;
+    const ms = await timeAsync(async () => {
+      status = await tv.session.execute('lcrt *');
+    });
+    const nowMs = Date.now();
+    const soon = all.filter((p) => Math.floor((Date.parse(p.notAfter) - nowMs) / DAY) <= crtTtl).length;
+    const want = `10000 certificates: 0 expired, ${soon} within ${crtTtl} days; 0 open requests`;
+    if (status !== 0 || tv.io.lines.at(-1) !== want || tv.io.lines.length !== 10_002) {
+      throw new Error(`lcrt * gave status ${status}, ${tv.io.lines.length} lines, last '${tv.io.lines.at(-1)}' (expected '${want}')`);
+    }
+    return ms;
+  };
+  await lcrtOnce(); // warm-up
+  const lcrtTimes: number[] = [];
+  for (let i = 0; i < RUNS.lcrt; i++) lcrtTimes.push(await lcrtOnce());
+  const lcrt = record('3. lcrt * (10,000 certificates, ScriptedIo)', lcrtTimes, '10,000 table rows + summary line, checked');
+
+  const scanOnce = async (): Promise<{ ms: number; n: number }> => {
+    const before = new Date(Date.now() + 30 * DAY).toISOString();
+    let n = -1;
+    const ms = await timeAsync(async () => {
+      n = (await store.expiringCertificates(before)).length;
+    });
+    const want = all.filter((p) => p.notAfter < before).length;
+    if (n !== want) throw new Error(`expiringCertificates gave ${n} certificates, expected ${want}`);
+    return { ms, n };
+  };
+  const first = await scanOnce(); // warm-up
+  const scanMs: number[] = [];
+  for (let i = 0; i < RUNS.scan; i++) scanMs.push((await scanOnce()).ms);
+  const scan = record('3. expiry scan: store.expiringCertificates(now + 30 d)', scanMs, `${first.n} of 10,000 certificates due, checked against the fixture manifest`);
+  await tv.dispose();
+
+  const certPaths = FULL_BASELINE
+    ? all.map((p, i) => join(i < ec5000.pairs.length ? ec5000.dir : ec5000b.dir, p.certFile))
+    : [...ec5000.pairs.slice(0, ENDDATE_SAMPLE / 2).map((p) => join(ec5000.dir, p.certFile)), ...ec5000b.pairs.slice(0, ENDDATE_SAMPLE / 2).map((p) => join(ec5000b.dir, p.certFile))];
+  noteLoad('before openssl -enddate');
+  console.log(`  openssl x509 -noout -enddate: ${FULL_BASELINE ? 'all 10,000 certificates' : `${certPaths.length}-file sample`} …`);
+  const end = await opensslEnddates(certPaths);
+  const manifestDates = new Map([...ec5000.pairs.map((p) => [join(ec5000.dir, p.certFile), p.notAfter] as const), ...ec5000b.pairs.map((p) => [join(ec5000b.dir, p.certFile), p.notAfter] as const)]);
+  for (const [p, d] of end.dates) {
+    if (Math.floor(Date.parse(manifestDates.get(p)!) / 1000) !== Math.floor(d / 1000)) throw new Error(`openssl read notAfter ${new Date(d).toISOString()} from ${p}, manifest says ${manifestDates.get(p)}`);
+  }
+  const end10k = (end.ms * 10_000) / certPaths.length;
+  const dueInSample = [...end.dates.values()].filter((d) => d < Date.now() + 30 * DAY).length;
+  record(`3a. openssl x509 -enddate loop, ${certPaths.length} files${FULL_BASELINE ? '' : ' (sample)'}`, [end.ms], `per file ${fmt(end.ms / certPaths.length)} ms; ${dueInSample} due within 30 days in it; dates checked against the manifest`);
+  if (!FULL_BASELINE) record('3b. openssl x509 -enddate loop, 10,000 files EXTRAPOLATED', [end10k], `linear: ${certPaths.length}-file sample × ${10_000 / certPaths.length}`);
+
+  const how = FULL_BASELINE ? 'measured' : 'baseline extrapolated from a sample';
+  speedTarget('3. lcrt * vs openssl -enddate loop (10,000)', end10k, lcrt.median, 100, `${how}: ${fmt(end10k)} ms vs ${fmt(lcrt.median)} ms`);
+  speedTarget('3. expiry scan vs openssl -enddate loop (10,000)', end10k, scan.median, 100, `${how}: ${fmt(end10k)} ms vs ${fmt(scan.median)} ms`);
+  limitTarget('3. expiry scan itself', scan.median, 500);
+
+  noteLoad('end');
+
+  // ---- Results ------------------------------------------------------------------------
+  console.log('');
+  printResults();
+  console.log('');
+  console.log(`load average (1/5/15 min): ${loads.join('; ')}`);
+  const counted = checks.filter((c) => !c.info);
+  const met = counted.filter((c) => c.met).length;
+  const total = (performance.now() - started) / 1000;
+  const benchOnly = (performance.now() - benchStart) / 1000;
+  console.log('');
+  console.log(
+    `SUMMARY: ${met}/${counted.length} targets met; importcert 5,000 pairs ${fmt(t5000.median)} ms (${(pairing10k / t5000.median).toFixed(0)}× openssl pairing${FULL_BASELINE ? '' : ', extrapolated'}), ` +
+      `1,000 pairs ${fmt(t1000.median)} ms (5k/1k ${linear.toFixed(2)}×), RSA 1,000 pairs ${fmt(tRsa.median)} ms, 5,000 with statements reused ${fmt(whatIf.median)} ms; ` +
+      `lcrt * ${fmt(lcrt.median)} ms (${(end10k / lcrt.median).toFixed(0)}×), expiry scan ${fmt(scan.median)} ms (${(end10k / scan.median).toFixed(0)}×) over 10,000 certificates ` +
+      `(nproc ${os.availableParallelism()}, node ${process.version}, ${benchOnly.toFixed(0)} s${fixtures.generated.length ? ` + ${fixtures.seconds.toFixed(0)} s fixture generation` : ''}, ${total.toFixed(0)} s in all)`,
+  );
+  // A missed target is a finding, not a failure of the run.
+  return 0;
+}
+
+let status = 1;
+try {
+  status = await main();
+} catch (e) {
+  console.error(`\nbenchmark failed: ${(e as Error).stack ?? e}`);
+  status = 2;
+} finally {
+  await cleanUp();
+}
+setImmediate(() => process.exit(status));

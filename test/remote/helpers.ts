@@ -1,0 +1,291 @@
+/**
+ * Helpers of the remote suite: a vault HOME whose guard drives the test site's vault
+ * namespace, the real passtore shell run inside that namespace through a pseudo-terminal,
+ * enrolling a site host (host add, add, host trust, crtreq, fixture-CA signing, getcrt),
+ * and the checks made on the hosts and on the vault side's network.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
+import type { TestHost, TestSite } from '../support/site.js';
+import type { FixtureCa } from '../x509/fixture-ca.js';
+
+const run = promisify(execFile);
+
+export const PASSPHRASE = 'Remote suite passphrase 4711';
+export const CRT_DIR = '/etc/grid-security';
+
+export const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+
+/** A HOME whose config points the guard at the site's vault namespace. */
+export function vaultHome(site: TestSite): Home {
+  return makeHome([`domain = ${site.domain}`, ...site.networkConfig()]);
+}
+
+/** Where passtore keeps its data (and the guard its marker) in that HOME. */
+export function dataDirOf(home: Home): string {
+  return join(home.dir, '.local', 'share', 'passtore');
+}
+
+/** The real passtore shell, run inside the vault namespace. */
+export function shellIn(site: TestSite, home: Home, env: Record<string, string> = {}): PtySession {
+  return new PtySession([], { ...home.env, ...env }, { prefix: ['ip', 'netns', 'exec', site.vaultNs] });
+}
+
+/** Starts a shell on a new vault (creating it). */
+export async function createVault(site: TestSite, home: Home): Promise<PtySession> {
+  const sh = shellIn(site, home);
+  await sh.expect('Create one now? [y/N] ');
+  sh.line('y');
+  await sh.expect('New vault passphrase for ');
+  await pause(30);
+  sh.line(PASSPHRASE);
+  await sh.expect('(again): ');
+  await pause(30);
+  sh.line(PASSPHRASE);
+  await sh.expect(/created a vault in sqlite:.*\n.*passtore> $/);
+  return sh;
+}
+
+/**
+ * Starts a shell on the existing vault and unlocks it; returns the shell and what it
+ * printed up to its first prompt (guard recovery, reconcile lines).
+ */
+export async function openVault(site: TestSite, home: Home, env: Record<string, string> = {}): Promise<{ sh: PtySession; banner: string }> {
+  const sh = shellIn(site, home, env);
+  await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
+  await pause(30);
+  sh.line(PASSPHRASE);
+  const end = await sh.expect(/\npasstore> $/, { timeoutMs: 60_000 });
+  return { sh, banner: plain(sh.transcript).slice(0, end) };
+}
+
+/** Leaves the shell (exit), or kills it if it does not go. */
+export async function closeShell(sh: PtySession | undefined): Promise<void> {
+  if (!sh || sh.exitCode !== undefined) return;
+  try {
+    sh.line('exit');
+    await sh.exited(5_000);
+  } catch {
+    sh.kill();
+  }
+}
+
+/** Types a command, answers its prompts, and returns its output (up to the next prompt). */
+export async function cmd(sh: PtySession, line: string, ...answers: string[]): Promise<string> {
+  const out = await sh.command(line, ...answers);
+  return out;
+}
+
+/** The password `get` shows for an entry (the reveal is cleared with a key press). */
+export async function reveal(sh: PtySession, spec: string): Promise<string> {
+  const start = sh.mark;
+  sh.line(`get ${spec}`);
+  const end = await sh.expect(/\(any key or \d+ s clears it\)/, { from: start });
+  const shown = plain(sh.transcript).slice(start, end);
+  const m = /:ssh {2}(\S+) {3}\(any key/.exec(shown);
+  assert.ok(m, `get ${spec} shows a password: ${shown}`);
+  await pause(100);
+  sh.write('x');
+  await sh.expect(/password shown and cleared\r?\n.*passtore> $/, { from: start });
+  return m[1]!;
+}
+
+/** The vault side's network is closed: link down, no rule beyond the site's own. */
+export async function assertGuardClosed(site: TestSite, after: string): Promise<void> {
+  const state = await site.vaultState();
+  assert.equal(state.linkUp, false, `the vault link is down after ${after}`);
+  assert.deepEqual(state.rules, [], `no OUTPUT rule is left after ${after}`);
+}
+
+/** Asserts an output is one error line (and returns it). */
+export function oneError(out: string, pattern: RegExp): string {
+  const lines = out.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('passtore>'));
+  const errors = lines.filter((l) => /^error: /.test(l));
+  assert.equal(errors.length, 1, `one error line in: ${out}`);
+  assert.match(errors[0]!, pattern);
+  return errors[0]!;
+}
+
+/**
+ * Enrols a site host in the vault: host add (with its address), add (its root password),
+ * host trust (answering y after the fingerprint was shown), crtreq --out, signing by the
+ * fixture CA, getcrt. Returns the request and certificate files.
+ */
+export async function enrol(sh: PtySession, site: TestSite, h: TestHost, ca: FixtureCa, dir: string): Promise<{ request: string; cert: string }> {
+  assert.match(await cmd(sh, `host add ${h.name} --address ${h.address}`), new RegExp(`added host ${h.fqdn}`));
+  assert.match(await cmd(sh, `add ${h.name}`, h.rootPassword, h.rootPassword), new RegExp(`stored root@${h.fqdn}:ssh`));
+  await trust(sh, site, h);
+  const { request, cert } = await certify(sh, h, ca, dir);
+  return { request, cert };
+}
+
+/** host trust HOST, checking the fingerprint shown is the host's own, answering y. */
+export async function trust(sh: PtySession, site: TestSite, h: TestHost): Promise<void> {
+  const out = await cmd(sh, `host trust ${h.name}`, 'y');
+  const fp = await fingerprintOf(site, h);
+  assert.ok(out.includes(fp), `host trust shows the host's fingerprint ${fp}: ${out}`);
+  assert.match(out, new RegExp(`pinned ${fp.replace(/[+/]/g, '\\$&')} for ${h.fqdn}`));
+  await assertGuardClosed(site, `host trust ${h.name}`);
+}
+
+/** A new key and request (crtreq --out), signed by the fixture CA and stored (getcrt). */
+export async function certify(sh: PtySession, h: TestHost, ca: FixtureCa, dir: string): Promise<{ request: string; cert: string }> {
+  assert.match(await cmd(sh, `crtreq ${h.name} --out ${dir}`), new RegExp(h.fqdn));
+  const request = join(dir, `${h.fqdn}.req`);
+  const cert = await ca.sign(request, { out: ca.path(`${h.name}.crt`) });
+  assert.match(await cmd(sh, `getcrt ${cert}`), new RegExp(`stored the certificate for ${h.fqdn}`));
+  return { request, cert };
+}
+
+/** The SHA-256 fingerprint of a host's SSH key, as ssh-keygen -l shows it. */
+export async function fingerprintOf(site: TestSite, h: TestHost): Promise<string> {
+  const { stdout } = await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(site.dir, h.name, 'keys', 'host_ed25519.pub')]);
+  return stdout.split(' ')[1]!;
+}
+
+/** Gives a host a new SSH host key (as a reinstall would) and restarts its sshd. */
+export async function rekeyHost(site: TestSite, h: TestHost): Promise<void> {
+  await site.stopSshd(h);
+  const key = join(site.dir, h.name, 'keys', 'host_ed25519');
+  await run('rm', ['-f', key, `${key}.pub`]);
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${h.name}-reinstalled`, '-f', key]);
+  await site.startSshd(h);
+}
+
+/** What the host holds in its certificate directory: name → { sha256, mode, owner }. */
+export async function certDir(site: TestSite, h: TestHost): Promise<Map<string, { sha256: string; mode: string; owner: string }>> {
+  const out = await site.onHost(h, ['sh', '-c', 'cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do [ -f "$f" ] || continue; printf "%s %s %s\\n" "$(sha256sum < "$f" | cut -d" " -f1)" "$(stat -c "%a %U" "$f")" "$f"; done', 'sh', CRT_DIR]);
+  const files = new Map<string, { sha256: string; mode: string; owner: string }>();
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [hash, mode, owner, name] = line.split(' ') as [string, string, string, string];
+    files.set(name, { sha256: hash, mode, owner });
+  }
+  return files;
+}
+
+/** The SHA-256 of a public key (SubjectPublicKeyInfo DER) held in a PEM file on a host. */
+export async function spkiOnHost(site: TestSite, h: TestHost, file: string, kind: 'key' | 'cert'): Promise<string> {
+  const script = kind === 'key' ? 'openssl pkey -in "$1" -pubout -outform DER | sha256sum' : 'openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum';
+  return (await site.onHost(h, ['sh', '-c', `set -e; ${script}`, 'sh', file])).split(' ')[0]!;
+}
+
+/** The SHA-256 of the public key in a local request or certificate file. */
+export async function spkiOfFile(file: string, kind: 'req' | 'cert'): Promise<string> {
+  const { stdout: pub } = await run('openssl', kind === 'req' ? ['req', '-in', file, '-noout', '-pubkey'] : ['x509', '-in', file, '-noout', '-pubkey']);
+  const der = await new Promise<Buffer>((resolve, reject) => {
+    const child = spawn('openssl', ['pkey', '-pubin', '-outform', 'DER'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`openssl pkey: status ${code}`))));
+    child.stdin.end(pub);
+  });
+  return sha256(der);
+}
+
+/** The SHA-256 of a certificate file's DER (its fingerprint). */
+export async function certFingerprint(file: string): Promise<string> {
+  const { stdout } = await run('openssl', ['x509', '-in', file, '-noout', '-fingerprint', '-sha256']);
+  return stdout.split('=')[1]!.trim().replace(/:/g, '').toLowerCase();
+}
+
+/** Whether the host's /etc/shadow holds `password` for `user` (crypt comparison on the host). */
+export async function shadowAccepts(site: TestSite, h: TestHost, password: string, user = 'root'): Promise<boolean> {
+  const script = [
+    'my $pw = <STDIN>; chomp $pw;',
+    'open(my $f, "<", "/etc/shadow") or die "shadow: $!";',
+    'while (<$f>) { my @p = split /:/; if ($p[0] eq $ARGV[0]) { print((crypt($pw, $p[1]) eq $p[1]) ? "yes\\n" : "no\\n"); exit 0; } }',
+    'die "no such user\\n";',
+  ].join(' ');
+  const out = await site.onHost(h, ['perl', '-e', script, user], `${password}\n`);
+  return out.trim() === 'yes';
+}
+
+/** The compiled helper scripts of this suite. */
+export const SCRIPT = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+
+/** Runs a helper script inside the vault namespace; returns its stdout, exit code and signal. */
+export function runInVault(site: TestSite, script: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', site.vaultNs, process.execPath, SCRIPT(script), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not finish in ${timeoutMs} ms: ${stdout}${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/**
+ * Which of `passwords` sshd on the host accepts for `user`: real SSH logins from the vault
+ * namespace, through a guard of the script's own (its marker in `stateDir`).
+ */
+export async function sshAccepts(site: TestSite, home: Home, h: TestHost, passwords: string[], stateDir: string, user = 'root'): Promise<boolean[]> {
+  const r = await runInVault(site, 'ssh-login', [home.configFile, stateDir, h.address, user], { input: passwords.map((p) => `${p}\n`).join('') });
+  assert.equal(r.code, 0, `ssh-login failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as boolean[];
+}
+
+/**
+ * Makes a host's SFTP end after the client sent `bytes` bytes of SFTP requests: the
+ * subsystem is a wrapper passing that many bytes to the real sftp-server, then either
+ * ending the SFTP channel (`sftp`: the server sees end of input) or killing this
+ * connection's sshd processes (`connection`: the host drops the connection mid-transfer).
+ * Restarts the host's sshd with it; `restoreSftp` undoes it.
+ */
+export async function breakSftpAfter(site: TestSite, h: TestHost, bytes: number, how: 'sftp' | 'connection'): Promise<void> {
+  const wrapper = join(site.dir, h.name, `sftp-${how}-${bytes}.sh`);
+  writeFileSync(
+    wrapper,
+    [
+      '#!/bin/sh',
+      '# $1: how many bytes of SFTP requests to pass on; $2: sftp or connection; $3: the sshd listener pid file',
+      'listener=$(cat "$3")',
+      'start=$PPID',
+      '(',
+      '  dd iflag=count_bytes count="$1" bs=4096 status=none',
+      '  if [ "$2" = connection ]; then',
+      '    pids=""',
+      '    pid=$start',
+      '    while [ "$pid" -gt 1 ] && [ "$pid" != "$listener" ]; do',
+      '      case "$(cat /proc/$pid/comm)" in sshd*) pids="$pids $pid";; esac',
+      "      pid=$(sed -e 's/^.*) //' /proc/$pid/stat | cut -d' ' -f2)",
+      '    done',
+      '    [ -n "$pids" ] && kill -9 $pids',
+      '  fi',
+      ') | /usr/lib/openssh/sftp-server',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  await setSubsystem(site, h, `${wrapper} ${bytes} ${how} ${join(site.dir, h.name, 'sshd.pid')}`);
+}
+
+/** Puts the host's normal SFTP back. */
+export async function restoreSftp(site: TestSite, h: TestHost): Promise<void> {
+  await setSubsystem(site, h, 'internal-sftp');
+}
+
+async function setSubsystem(site: TestSite, h: TestHost, command: string): Promise<void> {
+  const file = join(site.dir, h.name, 'sshd_config');
+  const text = readFileSync(file, 'utf8').replace(/^Subsystem sftp .*$/m, `Subsystem sftp ${command}`);
+  await site.stopSshd(h);
+  writeFileSync(file, text);
+  await site.startSshd(h);
+}
