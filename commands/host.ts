@@ -40,7 +40,7 @@ export default defineCommand({
         { name: 'host', kind: 'host' },
         { name: 'address', kind: 'word' },
       ],
-      flags: { port: { type: 'string', description: 'its SSH port (default 22)', check: port } },
+      flags: { port: { type: 'string', description: 'its SSH port (unchanged when not given)', check: port } },
       needs: ['unlocked'],
       audited: true,
       async run(ctx, input) {
@@ -49,10 +49,10 @@ export default defineCommand({
         const problem = address(ip);
         if (problem) throw new PasstoreError('usage', `host address: '${ip}': ${problem}`);
         await ctx.change(async (tx) => {
-          await tx.setHostAddress(host!.id, ip, Number(input.option('port') ?? 22));
+          await tx.setHostAddress(host!.id, ip, Number(input.option('port') ?? host!.port));
           await ctx.audit({ action: 'host-address', target: host!.fqdn, outcome: 'ok', detail: ip }, tx);
         });
-        ctx.out.line(`${host!.fqdn} is reached at ${ip}:${input.option('port') ?? 22}`);
+        ctx.out.line(`${host!.fqdn} is reached at ${ip}:${input.option('port') ?? host!.port}`);
       },
     },
     trust: {

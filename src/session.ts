@@ -52,6 +52,7 @@ export class Session {
   #unlockOptions: UnlockOptions;
   #scripted = 0;
   #exitRequested = false;
+  #recoveredGuard = 0;
   #nameListeners: Array<() => void> = [];
 
   private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
@@ -148,7 +149,8 @@ export class Session {
   /** Closes a network guard a crashed run left open; returns how many targets it closed. */
   async recoverGuard(): Promise<number> {
     const closed = await this.guard.recover();
-    if (closed > 0) await this.audit({ action: 'guard-recover', target: 'network', outcome: 'ok', detail: `${closed} left open` }).catch(() => undefined);
+    // Recorded at the next unlock: only then can the record be sealed.
+    this.#recoveredGuard += closed;
     return closed;
   }
 
@@ -184,8 +186,16 @@ export class Session {
 
   /** Appends an audit record as this session's operator. */
   async audit(event: AuditEvent, tx?: Store): Promise<void> {
-    const who = this.#vault?.unlockedWith?.kind === 'keyfile' ? `keyfile:${this.#vault.unlockedWith.name}` : this.operator;
-    await appendAudit(tx ?? this.store, who, event, this.#vault?.auditKey());
+    if (this.#recoveredGuard > 0 && this.unlocked && !tx) {
+      const n = this.#recoveredGuard;
+      this.#recoveredGuard = 0;
+      await appendAudit(this.store, this.#who(), { action: 'guard-recover', target: 'network', outcome: 'ok', detail: `${n} left open by an earlier run, closed` }, this.#vault?.auditKey());
+    }
+    await appendAudit(tx ?? this.store, this.#who(), event, this.#vault?.auditKey());
+  }
+
+  #who(): string {
+    return this.#vault?.unlockedWith?.kind === 'keyfile' ? `keyfile:${this.#vault.unlockedWith.name}` : this.operator;
   }
 
   async #askNew(label: string, minLength = 1): Promise<Secret> {

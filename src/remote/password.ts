@@ -51,13 +51,16 @@ async function dropPending(deps: PasswordDeps, entry: EntryRow, detail: string):
 export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: EntryRow, fresh: Secret): Promise<void> {
   if (entry.service !== 'ssh') throw new PasstoreError('usage', `${formatSpec(entry)}: only :ssh entries (system accounts) can be changed on the host`);
   if (fresh.bytes().includes(0x0a)) throw new PasstoreError('usage', 'a password cannot hold a newline');
+  // Everything needed to reach the host is checked before anything is stored.
+  const target = await deps.remote.targetOf(host);
+  if (!target.pinnedKey) throw new PasstoreError('policy', `${host.fqdn} has no pinned SSH host key; run host trust ${host.fqdn} first`);
+  (await deps.remote.rootPassword(host)).wipe();
   const version = (await deps.store.lastVersion(entry.fqdn, entry.user, entry.service)) + 1;
   await deps.store.transaction(async (tx) => {
     await tx.setPending(entry.id, deps.vault.sealPassword({ fqdn: entry.fqdn, user: entry.user, service: entry.service, version }, fresh), version, now());
     await deps.audit({ action: 'update-pending', target: formatSpec(entry), outcome: 'ok' }, tx);
   });
   step('passwd-pending-stored');
-  const target = await deps.remote.targetOf(host);
   try {
     await deps.remote.asRoot(host, async (conn) => {
       const line = Buffer.concat([Buffer.from(`${entry.user}:`), fresh.bytes(), Buffer.from('\n')]);
