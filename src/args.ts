@@ -41,7 +41,7 @@ export function splitWords(line: string): string[] {
 }
 
 /** Parses the words after the command name against an action's declaration. */
-export function parseWords(action: Action, name: string, words: string[]): { positionals: Map<string, string>; flags: Map<string, string | boolean> } {
+export function parseWords(action: Action, name: string, words: string[]): { positionals: Map<string, string>; flags: Map<string, string | boolean>; rest: string[] } {
   const options: Record<string, { type: 'boolean' | 'string' }> = {};
   for (const [flag, spec] of Object.entries(action.flags ?? {})) options[flag] = { type: spec.type };
   let parsed: ReturnType<typeof parseArgs>;
@@ -62,11 +62,11 @@ export function parseWords(action: Action, name: string, words: string[]): { pos
   const positionals = new Map<string, string>();
   const required = action.args.filter((a: ArgSpec) => !a.optional).length;
   if (parsed.positionals.length < required) throw usageError(`${name}: missing ${action.args[parsed.positionals.length]!.name.toUpperCase()}; usage: ${action.usage}`);
-  if (parsed.positionals.length > action.args.length) {
+  if (parsed.positionals.length > action.args.length && !action.variadic) {
     throw usageError(`${name}: unexpected argument '${printable(parsed.positionals[action.args.length]!)}'; usage: ${action.usage}`);
   }
-  parsed.positionals.forEach((v, i) => positionals.set(action.args[i]!.name, v));
-  return { positionals, flags };
+  parsed.positionals.slice(0, action.args.length).forEach((v, i) => positionals.set(action.args[i]!.name, v));
+  return { positionals, flags, rest: parsed.positionals.slice(Math.max(0, action.args.length - 1)) };
 }
 
 /** An error for a word that is not a command. */

@@ -43,6 +43,8 @@ export interface Input {
   word(name: string): string;
   flag(name: string): boolean;
   option(name: string): string | undefined;
+  /** A variadic command's last argument, every time it was given. */
+  rest(): string[];
 }
 
 /** What a colour says: bad (red), warn (yellow), good (green). */
@@ -124,6 +126,8 @@ export interface Action {
   asksSecret?: boolean | ((input: Input) => boolean);
   /** Failures are recorded in the audit trail. */
   audited?: boolean;
+  /** The last argument may be given more than once (`input.rest()`). */
+  variadic?: boolean;
   run(ctx: Context, input: Input): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import importcert from '../commands/importcert.js';
 import lcrt from '../commands/lcrt.js';
 import showcrt from '../commands/showcrt.js';
 import audit from '../commands/audit.js';
+import backup from '../commands/backup.js';
 import del from '../commands/delete.js';
 import exit from '../commands/exit.js';
 import get from '../commands/get.js';
@@ -55,5 +56,5 @@ export class Registry {
 
 /** The shell's commands. */
 export const registry = new Registry([
-  add, audit, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, update,
+  add, audit, backup, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, update,
 ]);

@@ -261,8 +261,8 @@ export class Session {
   }
 
   async #run(label: string, action: Action, words: string[]): Promise<void> {
-    const { positionals, flags } = parseWords(action, label, words);
-    const input = this.#input(action, positionals, flags);
+    const { positionals, flags, rest } = parseWords(action, label, words);
+    const input = this.#input(action, positionals, flags, rest);
     const scripted = this.#scripted > 0;
     const asks = typeof action.asksSecret === 'function' ? action.asksSecret(input) : action.asksSecret;
     if (action.reveals) {
@@ -278,7 +278,7 @@ export class Session {
     await action.run(this.#context(scripted), input);
   }
 
-  #input(action: Action, positionals: Map<string, string>, flags: Map<string, string | boolean>): Input {
+  #input(action: Action, positionals: Map<string, string>, flags: Map<string, string | boolean>, rest: string[]): Input {
     const domain = this.config.domain;
     // Parse every argument now, so bad input is refused before any prompt.
     const parsed = new Map<string, unknown>();
@@ -321,6 +321,7 @@ export class Session {
         const v = flags.get(name);
         return typeof v === 'string' ? v : undefined;
       },
+      rest: () => [...rest],
     };
   }
 

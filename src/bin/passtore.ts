@@ -10,8 +10,11 @@ import { ExitStatus, exitStatusOf, formatError } from '../errors.js';
 import { Session } from '../session.js';
 import { runShell } from '../shell/shell.js';
 import { Terminal } from '../shell/terminal.js';
+import { restoreFromBackup } from '../restore.js';
+import { parseOperatorName } from '../names.js';
 
 const USAGE = `usage: passtore [--config FILE] [--operator NAME] [init]
+       passtore [--config FILE] [--operator NAME] restore DIR
        passtore --help | --version
 
 The vault for the root passwords and host certificates of a site's hosts.
@@ -49,7 +52,8 @@ async function main(): Promise<number> {
     return ExitStatus.ok;
   }
   const [verb, ...extra] = args.positionals;
-  if ((verb !== undefined && verb !== 'init') || extra.length > 0) {
+  const restoreDir = verb === 'restore' && extra.length === 1 ? extra.pop() : undefined;
+  if ((verb !== undefined && verb !== 'init' && !restoreDir) || extra.length > 0) {
     process.stderr.write(`passtore: unexpected argument '${verb === 'init' ? extra[0] : verb}'\n${USAGE}\n`);
     return ExitStatus.usage;
   }
@@ -62,6 +66,10 @@ async function main(): Promise<number> {
   try {
     const config = loadConfig(args.values.config ?? undefined);
     const terminal = new Terminal(process.stdin, process.stdout, config.revealTimeout);
+    if (restoreDir) {
+      await restoreFromBackup(config, restoreDir, parseOperatorName(args.values.operator ?? config.operator), terminal, terminal);
+      return ExitStatus.ok;
+    }
     session = await Session.open({ config, prompt: terminal, out: terminal, terminal: true, operator: args.values.operator });
     const closed = await session.recoverGuard();
     if (closed > 0) terminal.line(`closed the network guard an earlier run left open (${closed} target${closed === 1 ? '' : 's'})`);

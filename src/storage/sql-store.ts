@@ -3,6 +3,7 @@
  * wildcards reach SQL only as escaped LIKE patterns built by `names.ts`.
  */
 import { Ciphertext } from '../vault/ciphertext.js';
+import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
@@ -509,6 +510,14 @@ export class SqlStore implements Store {
   async countQueuedMail(): Promise<number> {
     const [r] = await this.db.all("SELECT COUNT(*) AS n FROM outbox WHERE state = 'queued'");
     return Number(r?.n ?? 0);
+  }
+
+  exportRows(): Promise<Record<string, Array<Record<string, unknown>>>> {
+    return readAllRows(this.db);
+  }
+
+  importRows(rows: Record<string, Array<Record<string, unknown>>>): Promise<number> {
+    return restoreRows(this.db, rows);
   }
 
   async lastAudit(): Promise<AuditRow | undefined> {

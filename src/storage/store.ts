@@ -248,6 +248,11 @@ export interface Store {
   markMailFailed(id: number, error: string): Promise<void>;
   countQueuedMail(): Promise<number>;
 
+  /** Every row of every table, for a backup (one consistent read). */
+  exportRows(): Promise<Record<string, Array<Record<string, unknown>>>>;
+  /** Writes a backup's rows into this empty store, in one transaction; returns the count. */
+  importRows(rows: Record<string, Array<Record<string, unknown>>>): Promise<number>;
+
   lastAudit(): Promise<AuditRow | undefined>;
   appendAudit(row: AuditRow): Promise<void>;
   /** Audit records in order; `targetLike` filters by an escaped LIKE pattern on target. */

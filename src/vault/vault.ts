@@ -15,7 +15,7 @@ import { formatSpec } from '../names.js';
 import { Secret } from '../secret.js';
 import type { EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
-import type { Ciphertext } from './ciphertext.js';
+import { Ciphertext } from './ciphertext.js';
 import { defaultScrypt, deriveSlotKey, newHkdf, parseKdf, type KdfParams } from './kdf.js';
 
 const KEYFILE_HEADER = 'passtore-keyfile 1';
@@ -172,6 +172,29 @@ export class Vault {
     this.#data?.fill(0);
     this.#data = data;
     this.#row = row;
+  }
+
+  /** A copy of the root key, for sealing a backup (the caller wipes it). */
+  rootKeyCopy(): Buffer {
+    return Buffer.from(this.#requireRoot());
+  }
+
+  /**
+   * Opens the root key from key slots read out of a backup's header (no store needed):
+   * the operator's passphrase opens the backup as it opened the vault.
+   */
+  static async rootFromSlots(vaultId: string, slots: Array<Record<string, unknown>>, operator: string, passphrase: Secret): Promise<Buffer> {
+    const slot = slots.find((s) => s.kind === 'passphrase' && s.name === operator);
+    if (!slot) throw new PasstoreError('bad-passphrase', `operator '${operator}' has no key slot in this backup`);
+    const wrapped = slot.root_key_ciphertext as { $b64?: string };
+    const kek = await deriveSlotKey(parseKdf(String(slot.kdf)), passphrase.bytes());
+    try {
+      const root = open(kek, Ciphertext.fromStorage(Buffer.from(String(wrapped.$b64 ?? ''), 'base64')), associatedData(vaultId, 'slot', 'passphrase', operator));
+      if (!root) throw new PasstoreError('bad-passphrase', `wrong passphrase for operator '${operator}'`);
+      return root;
+    } finally {
+      kek.fill(0);
+    }
   }
 
   /** Checks a passphrase against an operator's slot without changing what is unlocked. */
