@@ -311,6 +311,7 @@ function readSection(
     const value = valueOf(raw, rawLine(text, name, key), fail(key));
     if (rule!.value && !rule!.value.test(value)) fail(key)('expected a value');
     if (name === 'network' && !value) fail(key)('expected a command');
+    if (name === 'schedule' && !/^\S+(\s+\S+){4,5}$/.test(value)) fail(key)('expected a cron expression of 5 or 6 fields, such as 17 3 * * *');
     target[key] = value;
   }
 }

@@ -215,14 +215,14 @@ describe('sections', () => {
       'up = sudo fw-open {address} {port}',
       'down = sudo fw-close {address} {port}',
       '[ca]',
-      'grid-ca = https://ca.example.org/request',
+      'http_url = https://ca.example.org/certs/{fqdn}.pem',
       '[schedule]',
-      'renew = 03:00',
+      'renew = 17 3 * * *',
     );
     assert.deepEqual(c.smtp, { host: 'mail.example.org', port: '587', from: 'passtore@example.org' });
     assert.deepEqual(c.network, { up: 'sudo fw-open {address} {port}', down: 'sudo fw-close {address} {port}' });
-    assert.deepEqual(c.ca, { 'grid-ca': 'https://ca.example.org/request' });
-    assert.deepEqual(c.schedule, { renew: '03:00' });
+    assert.deepEqual(c.ca, { http_url: 'https://ca.example.org/certs/{fqdn}.pem' });
+    assert.deepEqual(c.schedule, { renew: '17 3 * * *' });
   });
 
   test('an unknown key at the top is named with its file and line', () => {
@@ -234,7 +234,9 @@ describe('sections', () => {
     refused(['domain = example.org', '[smtp]', 'host = mail', 'bogus = 1'], 4, '[smtp] bogus', /unknown key/);
     refused(['[schedule]', 'sometimes = 1'], 2, '[schedule] sometimes', /unknown key/);
     refused(['[network]', 'up ='], 2, '[network] up', /expected a command/);
-    refused(['[ca]', 'grid ='], 2, '[ca] grid', /expected a value/);
+    refused(['[ca]', 'grid = x'], 2, '[ca] grid', /unknown key/);
+    refused(['[ca]', 'dir ='], 2, '[ca] dir', /expected a value/);
+    refused(['[schedule]', 'renew = 03:00'], 2, '[schedule] renew', /cron expression/);
   });
 
   test('an unknown section is named with its header line', () => {
