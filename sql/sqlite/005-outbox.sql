@@ -1,6 +1,5 @@
--- passtore schema, version 5 (SQLite): the outbox of passtore-cron. Mail is queued in the
--- same transaction as what it reports, sent later, and kept until sent: nothing is
--- dropped; dedupe_key makes a reminder or a warning go out once, not once per run.
+-- passtore schema, version 5 (SQLite): the outbox of passtore-cron. Mail is queued right
+-- after what it reports, sent later, and kept until sent: nothing is dropped; dedupe_key makes a reminder or a warning go out once, not once per run.
 
 CREATE TABLE outbox (
   id          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -97,7 +97,10 @@ export async function renew(session: Session, options: { dryRun?: boolean } = {}
         else {
           try {
             const host = (await store.getHost(cert.fqdn))!;
-            const made = await makeRequest(deps(session), host, config.keyType, [], 'renew');
+            // The renewal keeps the certificate's other DNS names and its key's type.
+            const extra = cert.sans.split(',').filter((n) => n && n !== cert.fqdn);
+            const type = (['rsa-2048', 'rsa-4096', 'ec-p256'] as const).find((t) => t === cert.keyType) ?? config.keyType;
+            const made = await makeRequest(deps(session), host, type, extra, 'renew');
             report.lines.push(`renew ${cert.fqdn}: new ${made.keyType} key and request (expires ${cert.notAfter.slice(0, 10)}, ${days} days)`);
             if (!acmeOnly) {
               if (!canMail) report.failures.push(`renew ${cert.fqdn}: admin_email is not set; the request cannot be mailed`);
@@ -154,7 +157,7 @@ export async function fetch(session: Session): Promise<JobReport> {
     } catch (e) {
       const why = formatError(e).replace(/^error: /, '');
       report.failures.push(`fetch ${fetcher.name}: ${why}`);
-      await mail(null, `passtore: WARNING: the ${fetcher.name} fetcher failed`, why);
+      await mail(`fetcher-failed:${fetcher.name}:${new Date().toISOString().slice(0, 10)}`, `passtore: WARNING: the ${fetcher.name} fetcher failed`, `${why}\n\n(One such warning a day per fetcher.)`);
       continue;
     }
     for (const d of deliveries) {
@@ -163,7 +166,22 @@ export async function fetch(session: Session): Promise<JobReport> {
     }
     await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${formatError(e).replace(/^error: /, '')}`));
   }
+  await redeploy(session, report);
   return report;
+}
+
+/** Deploys again the certificates an earlier run stored but could not deploy. */
+async function redeploy(session: Session, report: JobReport): Promise<void> {
+  const waiting = (await session.store.currentCertificates('*')).filter((c) => c.deployedAt === null && c.storedBy.startsWith('keyfile:') && !report.lines.some((l) => l.startsWith(`stored the certificate for ${c.fqdn} `)));
+  for (const c of waiting) {
+    const host = await session.store.getHost(c.fqdn);
+    if (!host) continue;
+    try {
+      report.lines.push(`${c.fqdn}: ${await deployHost(deps(session), host)} (retried)`);
+    } catch (e) {
+      report.failures.push(`deploy ${c.fqdn} (retried): ${formatError(e).replace(/^error: /, '')}`);
+    }
+  }
 }
 
 type Mailer = (key: string | null, subject: string, body: string, attachments?: Array<{ filename: string; content: string }>) => Promise<boolean>;
@@ -231,7 +249,9 @@ export async function send(session: Session): Promise<JobReport> {
 
 /** renew, fetch (store and deploy), then send what is queued. */
 export async function run(session: Session): Promise<JobReport> {
-  const parts = [await renew(session), await fetch(session), await send(session)];
+  const reconciled: JobReport = { lines: [], failures: [] };
+  for (const line of await session.reconcile()) (/neither|cannot|failed/.test(line) ? reconciled.failures : reconciled.lines).push(`reconcile ${line}`);
+  const parts = [reconciled, await renew(session), await fetch(session), await send(session)];
   return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures) };
 }
 

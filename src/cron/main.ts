@@ -19,7 +19,8 @@ export const CRON_USAGE = `usage: passtore-cron [--config FILE] COMMAND
 commands:
   renew [--dry-run]  new keys and requests for certificates within crt_ttl days; reminders
   fetch              pick up issued certificates, store the matching ones, deploy, mail
-  run                renew, fetch, deploy, then send queued mail
+  run                reconcile interrupted password changes, renew, fetch, deploy, send mail
+  send               send the queued mail only
   verify             log in to each host with its stored root password; report disagreements
   check              monitoring plugin (Nagios/Icinga): certificate expiry and renewal state
   daemon             stay up and run the [schedule] jobs

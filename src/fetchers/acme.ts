@@ -39,7 +39,15 @@ function readEabKey(file: string): Buffer {
 
 export class AcmeFetcher implements Fetcher {
   readonly name = 'acme';
+  #errors: string[] = [];
   constructor(private readonly s: AcmeSettings) {}
+
+  /** Reports the orders that failed while others succeeded. */
+  async finish(): Promise<void> {
+    const errors = this.#errors;
+    this.#errors = [];
+    if (errors.length > 0) throw new PasstoreError('io', `acme fetcher: ${errors.join('; ')}`);
+  }
 
   async #accountKey(): Promise<Buffer> {
     if (existsSync(this.s.accountKeyFile)) return readFileSync(this.s.accountKeyFile);
@@ -60,6 +68,7 @@ export class AcmeFetcher implements Fetcher {
       const client = new acme.Client({ directoryUrl: this.s.directory, accountKey: await this.#accountKey() });
       await this.#register(client);
       const out: Delivery[] = [];
+      this.#errors = [];
       for (const r of pending) {
         try {
           const cert = await client.auto({
@@ -73,10 +82,12 @@ export class AcmeFetcher implements Fetcher {
           });
           out.push({ source: `ACME ${url.host} order for ${r.fqdn}`, data: Buffer.from(cert), settle: async () => undefined });
         } catch (e) {
+          // One failed order does not drop the certificates the others got.
           const detail = (e as { message?: string }).message?.split('\n')[0] ?? 'error';
-          throw new PasstoreError('io', `acme fetcher: the order for ${r.fqdn} failed: ${detail.slice(0, 200)}`);
+          this.#errors.push(`the order for ${r.fqdn} failed: ${detail.slice(0, 200)}`);
         }
       }
+      if (out.length === 0 && this.#errors.length > 0) throw new PasstoreError('io', `acme fetcher: ${this.#errors.join('; ')}`);
       return out;
     });
   }

@@ -207,7 +207,8 @@ test('passtore.conf(5) documents only keys src/config.ts accepts', () => {
   for (const [section, keys] of bySection) {
     assert.equal(typeof tryConfig(`[${section}]\n`), 'object', `documented section [${section}] is refused`);
     for (const key of keys) {
-      const result = tryConfig(`[${section}]\n${key} = x\n`);
+      // [schedule] values must have the fields of a cron expression; the others take any text.
+      const result = tryConfig(`[${section}]\n${key} = ${section === 'schedule' ? '17 3 * * *' : 'x'}\n`);
       assert.equal(typeof result, 'object', `documented key [${section}] ${key}: ${String(result)}`);
     }
   }
@@ -309,3 +310,138 @@ for (const page of [PAGE_1, PAGE_5]) {
     assert.equal(stderr, '', `${renderer} warned about ${page}`);
   });
 }
+
+/*
+ * passtore-cron(8) against src/cron/main.ts and src/cron/jobs.ts: a COMMANDS subsection for
+ * every command main.ts accepts (`send` included) and no other, each usage line of
+ * CRON_USAGE as the tag of its subsection, every option parseArgs takes, the exit
+ * statuses, the [schedule] keys src/config.ts accepts, the labels of check's
+ * performance data; its examples and the [smtp], [ca] and [schedule] examples of
+ * passtore.conf(5) load; package.json installs the page; it renders without warnings.
+ */
+const PAGE_8 = fileURLToPath(new URL('man/passtore-cron.8', ROOT));
+const page8 = readFileSync(PAGE_8, 'utf8');
+const cronMainSource = readFileSync(new URL('src/cron/main.ts', ROOT), 'utf8');
+const cronJobsSource = readFileSync(new URL('src/cron/jobs.ts', ROOT), 'utf8');
+
+/** The commands main.ts accepts, from its `COMMANDS` list (not exported). */
+function cronCommands(): string[] {
+  const list = /const COMMANDS = \[([^\]]*)\] as const/.exec(cronMainSource)?.[1];
+  assert.ok(list, 'src/cron/main.ts has no COMMANDS list');
+  const names = [...list.matchAll(/'([a-z-]+)'/g)].map((m) => m[1]!);
+  assert.ok(names.length > 0);
+  return names;
+}
+
+/** The `.EX` blocks of some lines, unescaped. */
+function examplesIn(lines: string[]): string[] {
+  const out: string[] = [];
+  let inside: string[] | undefined;
+  for (const line of lines) {
+    if (line === '.EX') inside = [];
+    else if (line === '.EE' && inside) {
+      out.push(`${inside.map(unescape).join('\n')}\n`);
+      inside = undefined;
+    } else inside?.push(line);
+  }
+  return out;
+}
+
+test('passtore-cron(8) has a subsection for every command of src/cron/main.ts, send included, and none other', () => {
+  const commands = sections(page8).get('COMMANDS');
+  assert.ok(commands, 'passtore-cron.8 has no COMMANDS section');
+  assert.deepEqual(commands.subsections.map((s) => s.title).sort(), cronCommands().sort());
+  const synopsis = text(sections(page8).get('SYNOPSIS')!.lines).flat;
+  for (const c of cronCommands()) assert.match(synopsis, new RegExp(`\\b${c}\\b`), `SYNOPSIS lacks ${c}`);
+});
+
+test('passtore-cron(8) gives each usage line of CRON_USAGE, every option and the version', async () => {
+  const { CRON_USAGE } = await import('../../src/cron/main.js');
+  const commands = sections(page8).get('COMMANDS')!;
+  const usages = CRON_USAGE.split('\n')
+    .filter((l) => l.startsWith('  '))
+    .map((l) => l.trim().split(/\s{2,}/)[0]!);
+  assert.ok(usages.length >= 6, `unexpected CRON_USAGE: ${CRON_USAGE}`);
+  for (const usage of usages) {
+    const name = usage.split(' ')[0]!;
+    const block = commands.subsections.find((s) => s.title === name);
+    assert.ok(block, `${name}: no subsection`);
+    assert.ok(tags(block.lines).map((t) => renderLine(t)).includes(usage), `${name}: usage line '${usage}' is not the tag of its subsection`);
+  }
+  const options = sections(page8).get('OPTIONS');
+  assert.ok(options, 'passtore-cron.8 has no OPTIONS section');
+  const optionTags = tags(options.lines).map((t) => renderLine(t) ?? '').join('\n');
+  const parsed = /options: \{(.*?)\}, allowPositionals/.exec(cronMainSource)?.[1];
+  assert.ok(parsed, 'src/cron/main.ts: parseArgs options not found');
+  const found = [...parsed.matchAll(/'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'(?:, short: '([A-Za-z])')? \}/g)];
+  assert.ok(found.length >= 4);
+  for (const [, long, short] of found) {
+    assert.ok(optionTags.includes(`--${long}`), `option --${long} is not in OPTIONS`);
+    if (short) assert.ok(optionTags.includes(`-${short},`), `option -${short} is not in OPTIONS`);
+  }
+  assert.match(page8, new RegExp(`^\\.TH PASSTORE\\\\-CRON 8 \\S+ "passtore ${VERSION.replace(/\./g, '\\.')}"`, 'm'));
+});
+
+test('passtore-cron(8) documents every exit status, and check the Nagios ones', async () => {
+  const { ExitStatus } = await import('../../src/errors.js');
+  const block = sections(page8).get('EXIT STATUS');
+  assert.ok(block, 'passtore-cron.8 has no EXIT STATUS section');
+  const statuses = tags(block.lines).map((t) => renderLine(t));
+  for (const status of Object.values(ExitStatus)) {
+    assert.equal(statuses.filter((s) => s === String(status)).length, 2, `status ${status} is not documented for both the jobs and check`);
+  }
+  const flat = text(block.lines).flat;
+  for (const word of ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN']) assert.ok(flat.includes(word), `EXIT STATUS lacks ${word}`);
+});
+
+test('passtore-cron(8) names the [schedule] keys src/config.ts accepts, and check the status words and performance data jobs.ts prints', () => {
+  const commands = sections(page8).get('COMMANDS')!;
+  const daemon = text(commands.subsections.find((s) => s.title === 'daemon')!.lines).flat;
+  const listed = /Each key of \[schedule\] \(([^)]*)\)/.exec(daemon)?.[1]?.split(/,\s*/);
+  assert.ok(listed, `daemon: the [schedule] keys are not listed: ${daemon}`);
+  const accepted = cronCommands().filter((c) => typeof tryConfig(`[schedule]\n${c} = 17 3 * * *\n`) === 'object');
+  assert.deepEqual([...listed].sort(), accepted.sort());
+  const check = text(commands.subsections.find((s) => s.title === 'check')!.lines).flat;
+  const perf = /const perf = `([^`]*)`/.exec(cronJobsSource)?.[1];
+  assert.ok(perf, 'src/cron/jobs.ts: the performance data line was not found');
+  const labels = [...perf.matchAll(/(\w+)=\$\{[^}]*\}([;0-9]*)/g)];
+  assert.ok(labels.length >= 4);
+  for (const [, label, thresholds] of labels) assert.ok(check.includes(`${label}=N${thresholds}`), `check: performance data ${label}=…${thresholds} is not documented`);
+  for (const word of ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN']) {
+    assert.ok(`${cronJobsSource}${cronMainSource}`.includes(`PASSTORE ${word} - `), `the code no longer prints PASSTORE ${word}`);
+    assert.ok(check.includes(`PASSTORE ${word} - `), `check: PASSTORE ${word} is not documented`);
+  }
+});
+
+test('the configuration examples of passtore-cron(8) and the [smtp], [ca], [schedule] ones of passtore.conf(5) load', () => {
+  const cronExamples = examplesIn(sections(page8).get('EXAMPLES')!.lines).filter((e) => /^(\[\w+\]|\w+ = )/m.test(e) && !e.includes('Description='));
+  assert.ok(cronExamples.length >= 2, 'passtore-cron.8 has no configuration example');
+  for (const body of cronExamples) {
+    const config = tryConfig(body);
+    assert.equal(typeof config, 'object', `passtore-cron.8 example does not load: ${String(config)}\n${body}`);
+  }
+  const main = tryConfig(cronExamples.find((e) => e.includes('keyfile ='))!) as Config;
+  assert.ok(main.keyfile && main.adminEmail.length > 0 && main.smtp.host && main.ca.dir && main.ca.imap_url);
+  const bySection = sections(page5).get('SECTIONS')!.subsections;
+  for (const name of ['smtp', 'ca', 'schedule']) {
+    const examples = examplesIn(bySection.find((s) => s.title === `[${name}]`)!.lines);
+    assert.ok(examples.length > 0, `passtore.conf.5 [${name}] has no example`);
+    for (const body of examples) {
+      const config = tryConfig(body);
+      assert.equal(typeof config, 'object', `passtore.conf.5 [${name}] example does not load: ${String(config)}`);
+      assert.ok(Object.keys((config as Config)[name as 'smtp' | 'ca' | 'schedule']).length > 0);
+    }
+  }
+});
+
+test('package.json installs passtore-cron(8), and every page it lists exists', () => {
+  const pkg = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { man: string[] };
+  assert.ok(pkg.man.includes('man/passtore-cron.8'));
+  for (const page of pkg.man) assert.ok(existsSync(fileURLToPath(new URL(page, ROOT))), `${page} is listed in package.json but missing`);
+});
+
+test('passtore-cron.8 renders without warnings', { skip: noRenderer }, async () => {
+  const args = renderer === 'groff' ? ['-man', '-Tutf8', '-ww', '-z', PAGE_8] : ['-l', '--warnings', PAGE_8];
+  const { stderr } = await run(renderer === 'groff' ? groff! : man!, args, { env: { ...process.env, LANG: 'C.UTF-8', MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80' } });
+  assert.equal(stderr, '', `${renderer} warned about ${PAGE_8}`);
+});
