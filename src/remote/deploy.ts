@@ -28,20 +28,23 @@ const INSTALL = [
   `chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
   `chmod 0644 ${CERT}${NEW}`,
   `chmod 0400 ${KEY}${NEW}`,
-  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; fi`,
-  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; fi`,
+  `backup=no`,
+  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; backup=yes; fi`,
+  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; backup=yes; fi`,
   'sync',
   `mv -f ${KEY}${NEW} ${KEY}`,
   `mv -f ${CERT}${NEW} ${CERT}`,
   'sync',
   `sha256sum ${CERT} ${KEY}`,
   `stat -c '%n %a %U' ${CERT} ${KEY}`,
+  'echo "backup=$backup"',
 ].join('\n');
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 export interface Deployed {
-  backupStamp: string;
+  /** The dated backups' suffix, or undefined when there was no previous pair. */
+  backupStamp: string | undefined;
 }
 
 /** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
@@ -56,11 +59,16 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
     await sftp.writeNew(`${dir}/${CERT}${NEW}`, certPem, 0o644);
     step('deploy-write-key');
     await sftp.writeNew(`${dir}/${KEY}${NEW}`, keyPem, 0o400);
+  } catch (e) {
+    // A write that failed leaves no half-written new file behind (when the host still answers).
+    await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
+    throw e;
   } finally {
     sftp.end();
   }
   step('deploy-install');
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, 'Z');
+  // Milliseconds in the stamp: two deploys in one second keep both backups.
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
   const r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, stamp]);
   if (r.code !== 0) {
     await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
@@ -77,7 +85,7 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
   if (!modes.includes(`${CERT} 644 root`) || !modes.includes(`${KEY} 400 root`)) {
     throw new PasstoreError('mismatch', `${conn.target.name}: the deployed files do not have mode 0644/0400 and owner root`);
   }
-  return { backupStamp: stamp };
+  return { backupStamp: /^backup=yes$/m.test(r.stdout) ? stamp : undefined };
 }
 
 /** What deploying a host's current pair needs. */
@@ -118,9 +126,9 @@ export async function deployHost(ctx: DeployDeps, host: HostRow, force = false):
     const done = await ctx.remote.asRoot(host, (conn) => deployPair(conn, ctx.config.crtPath, cert.pem, keyPem));
     await ctx.change(async (tx) => {
       await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, backup .${done.backupStamp}` }, tx);
+      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}` }, tx);
     });
-    return `deployed to ${ctx.config.crtPath} (previous pair kept as .${done.backupStamp})`;
+    return `deployed to ${ctx.config.crtPath}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : ' (first deployment)'}`;
   } catch (e) {
     await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
     throw e;

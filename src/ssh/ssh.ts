@@ -158,15 +158,28 @@ export class SshConnection {
 
 /** The few SFTP operations passtore needs, with one-line errors. */
 export class Sftp {
+  /** Rejects when the session ends: ssh2 may never call back an operation cut short. */
+  readonly #gone: Promise<never>;
+
   constructor(
     private readonly sftp: SFTPWrapper,
     private readonly name: string,
-  ) {}
+  ) {
+    this.#gone = new Promise<never>((_, reject) => {
+      const gone = () => reject(new PasstoreError('io', `${name}: the SFTP session ended in the middle of a transfer`));
+      sftp.once('end', gone);
+      sftp.once('close', gone);
+    });
+    this.#gone.catch(() => undefined);
+  }
 
-  #wrap<T>(what: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
-    return new Promise((resolve, reject) =>
-      fn((err, v) => (err ? reject(new PasstoreError('io', `${this.name}: ${what}: ${(err as { code?: unknown }).code === 2 ? 'no such file' : err.message}`)) : resolve(v as T))),
-    );
+  #wrap<T>(what: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void, timeoutMs = 60_000): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const op = new Promise<T>((resolve, reject) => {
+      timer = setTimeout(() => reject(new PasstoreError('io', `${this.name}: ${what}: no answer in ${timeoutMs / 1000} s`)), timeoutMs);
+      fn((err, v) => (err ? reject(new PasstoreError('io', `${this.name}: ${what}: ${(err as { code?: unknown }).code === 2 ? 'no such file' : err.message}`)) : resolve(v as T)));
+    });
+    return Promise.race([op, this.#gone]).finally(() => clearTimeout(timer));
   }
 
   /** Writes a new file (refusing to replace one) with `mode`. */

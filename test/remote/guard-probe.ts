@@ -3,9 +3,10 @@
  * (the config's [network] commands) to OPEN_ADDRESS:22, then tries plain TCP connections
  * to OPEN_ADDRESS:22 and to OTHER_ADDRESS:22 (1 s each), prints the outcome as JSON and
  * closes the guard. With `crash` it SIGKILLs itself once the guard is open, as a crashed
- * passtore would, leaving the guard's marker behind.
+ * passtore would, leaving the guard's marker behind; with `closed` it opens nothing and
+ * only tries both connections.
  *
- * usage: node guard-probe.js CONFIG STATE_DIR OPEN_ADDRESS OTHER_ADDRESS [probe|crash]
+ * usage: node guard-probe.js CONFIG STATE_DIR OPEN_ADDRESS OTHER_ADDRESS [probe|crash|closed]
  */
 import { connect } from 'node:net';
 import { loadConfig } from '../../src/config.js';
@@ -31,6 +32,12 @@ function tryConnect(host: string, ms: number): Promise<{ outcome: string; ms: nu
 
 const guard = new NetworkGuard(loadConfig(configFile).network, stateDir);
 const target = { address: openAddress, port: 22 };
+if (mode === 'closed') {
+  const open = await tryConnect(openAddress, 1_000);
+  const other = await tryConnect(otherAddress, 1_000);
+  process.stdout.write(`${JSON.stringify({ open, other })}\n`);
+  process.exit(0);
+}
 await guard.open(target);
 if (mode === 'crash') {
   process.stdout.write('open\n');

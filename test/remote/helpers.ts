@@ -77,9 +77,8 @@ export async function closeShell(sh: PtySession | undefined): Promise<void> {
 }
 
 /** Types a command, answers its prompts, and returns its output (up to the next prompt). */
-export async function cmd(sh: PtySession, line: string, ...answers: string[]): Promise<string> {
-  const out = await sh.command(line, ...answers);
-  return out;
+export function cmd(sh: PtySession, line: string, ...answers: string[]): Promise<string> {
+  return sh.command(line, ...answers);
 }
 
 /** The password `get` shows for an entry (the reveal is cleared with a key press). */
@@ -103,11 +102,12 @@ export async function assertGuardClosed(site: TestSite, after: string): Promise<
   assert.deepEqual(state.rules, [], `no OUTPUT rule is left after ${after}`);
 }
 
-/** Asserts an output is one error line (and returns it). */
+/** Asserts a command's output holds one error line, and no trace (returns the line). */
 export function oneError(out: string, pattern: RegExp): string {
   const lines = out.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('passtore>'));
   const errors = lines.filter((l) => /^error: /.test(l));
   assert.equal(errors.length, 1, `one error line in: ${out}`);
+  assert.ok(!lines.some((l) => /^at |node:internal|\w+Error: /.test(l)), `no stack trace in: ${out}`);
   assert.match(errors[0]!, pattern);
   return errors[0]!;
 }
@@ -158,9 +158,19 @@ export async function rekeyHost(site: TestSite, h: TestHost): Promise<void> {
   await site.startSshd(h);
 }
 
+/**
+ * Runs a command on a test host. The command first reads its (empty) standard input to
+ * the end: site.onHost writes to it, and a command that exits without reading it would
+ * make that write fail with EPIPE, an unhandled error in the test process.
+ */
+export function onHost(site: TestSite, h: TestHost, argv: string[], input?: string): Promise<string> {
+  if (input !== undefined) return site.onHost(h, argv, input);
+  return site.onHost(h, ['sh', '-c', 'cat >/dev/null; exec "$@"', 'sh', ...argv]);
+}
+
 /** What the host holds in its certificate directory: name → { sha256, mode, owner }. */
 export async function certDir(site: TestSite, h: TestHost): Promise<Map<string, { sha256: string; mode: string; owner: string }>> {
-  const out = await site.onHost(h, ['sh', '-c', 'cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do [ -f "$f" ] || continue; printf "%s %s %s\\n" "$(sha256sum < "$f" | cut -d" " -f1)" "$(stat -c "%a %U" "$f")" "$f"; done', 'sh', CRT_DIR]);
+  const out = await onHost(site, h, ['sh', '-c', 'cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do [ -f "$f" ] || continue; printf "%s %s %s\\n" "$(sha256sum < "$f" | cut -d" " -f1)" "$(stat -c "%a %U" "$f")" "$f"; done', 'sh', CRT_DIR]);
   const files = new Map<string, { sha256: string; mode: string; owner: string }>();
   for (const line of out.split('\n').filter(Boolean)) {
     const [hash, mode, owner, name] = line.split(' ') as [string, string, string, string];
@@ -172,7 +182,7 @@ export async function certDir(site: TestSite, h: TestHost): Promise<Map<string, 
 /** The SHA-256 of a public key (SubjectPublicKeyInfo DER) held in a PEM file on a host. */
 export async function spkiOnHost(site: TestSite, h: TestHost, file: string, kind: 'key' | 'cert'): Promise<string> {
   const script = kind === 'key' ? 'openssl pkey -in "$1" -pubout -outform DER | sha256sum' : 'openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum';
-  return (await site.onHost(h, ['sh', '-c', `set -e; ${script}`, 'sh', file])).split(' ')[0]!;
+  return (await onHost(site, h, ['sh', '-c', `set -e; ${script}`, 'sh', file])).split(' ')[0]!;
 }
 
 /** The SHA-256 of the public key in a local request or certificate file. */
@@ -256,13 +266,16 @@ export async function breakSftpAfter(site: TestSite, h: TestHost, bytes: number,
     [
       '#!/bin/sh',
       '# $1: how many bytes of SFTP requests to pass on; $2: sftp or connection; $3: the sshd listener pid file',
+      '# dd bs=1 passes each byte on at once (head -c and larger dd blocks hold them back).',
+      'exec 2>>"$0.log"',
       'listener=$(cat "$3")',
       'start=$PPID',
       '(',
-      '  dd iflag=count_bytes count="$1" bs=4096 status=none',
+      '  dd bs=1 count="$1" status=none',
       '  if [ "$2" = connection ]; then',
       '    pids=""',
       '    pid=$start',
+      '    # This connection\'s own sshd processes: the ancestors up to the listener.',
       '    while [ "$pid" -gt 1 ] && [ "$pid" != "$listener" ]; do',
       '      case "$(cat /proc/$pid/comm)" in sshd*) pids="$pids $pid";; esac',
       "      pid=$(sed -e 's/^.*) //' /proc/$pid/stat | cut -d' ' -f2)",
@@ -270,6 +283,7 @@ export async function breakSftpAfter(site: TestSite, h: TestHost, bytes: number,
       '    [ -n "$pids" ] && kill -9 $pids',
       '  fi',
       ') | /usr/lib/openssh/sftp-server',
+      'echo "sftp-server: status $?" >&2',
       '',
     ].join('\n'),
     { mode: 0o755 },

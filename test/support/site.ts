@@ -217,6 +217,7 @@ export class TestSite {
     if (!h.sshd?.pid) throw new Error(`${h.name} is not running`);
     return new Promise((resolve, reject) => {
       const child = execFile('nsenter', ['-t', String(h.sshd!.pid), '-m', '-n', '--', ...argv], (err, stdout, stderr) => (err ? reject(new Error(`${argv.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+      child.stdin!.on('error', () => undefined); // a command that does not read its input
       child.stdin!.end(input ?? '');
     });
   }

@@ -1,0 +1,90 @@
+/**
+ * The network guard seen from the vault namespace: closed, nothing is reachable; open to
+ * one host's SSH port, that port is reachable and another host is not; a guard left open
+ * by a process killed meanwhile is closed by the next start of passtore.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Home } from '../support/pty.js';
+import { siteSkip, TestSite } from '../support/site.js';
+import { assertGuardClosed, closeShell, createVault, dataDirOf, openVault, runInVault, vaultHome } from './helpers.js';
+
+interface Probe {
+  open: { outcome: string; ms: number };
+  other: { outcome: string; ms: number };
+}
+
+describe('the network guard', { skip: siteSkip() }, () => {
+  let site: TestSite | undefined;
+  let home: Home | undefined;
+  let stateDir: string | undefined;
+
+  before(async () => {
+    site = await TestSite.start(2);
+    home = vaultHome(site);
+    stateDir = mkdtempSync(join(tmpdir(), 'passtore-guard-state-'));
+    // A vault, so that a later start unlocks it (the recovery runs before that).
+    await closeShell(await createVault(site, home));
+  });
+
+  after(async () => {
+    await site?.stop();
+    home?.remove();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('closed, neither host can be reached from the vault namespace', async () => {
+    const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
+    await assertGuardClosed(site!, 'the site was built');
+    const r = await runInVault(site!, 'guard-probe', [home!.configFile, stateDir!, h1.address, h2.address, 'closed']);
+    assert.equal(r.code, 0, r.stderr);
+    const probe = JSON.parse(r.stdout) as Probe;
+    assert.notEqual(probe.open.outcome, 'connected', `host1:22 is not reachable while the guard is closed (${probe.open.outcome})`);
+    assert.notEqual(probe.other.outcome, 'connected', `host2:22 is not reachable while the guard is closed (${probe.other.outcome})`);
+  });
+
+  test('open to host1:22, host1 is reachable and host2 is not; closed again after', async () => {
+    const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
+    const r = await runInVault(site!, 'guard-probe', [home!.configFile, stateDir!, h1.address, h2.address, 'probe']);
+    assert.equal(r.code, 0, r.stderr);
+    const probe = JSON.parse(r.stdout) as Probe;
+    assert.equal(probe.open.outcome, 'connected', `host1:22 is reachable through the guard (${probe.open.outcome})`);
+    assert.notEqual(probe.other.outcome, 'connected', 'host2:22 is not reachable during the transfer to host1');
+    assert.ok(probe.other.ms < 1_500, `the attempt on host2 ends within about a second (${probe.other.ms} ms)`);
+    await assertGuardClosed(site!, 'the transfer to host1');
+    assert.ok(!existsSync(join(stateDir!, 'guard-open.json')), 'no guard marker is left');
+  });
+
+  test('a guard left open by a killed process is closed at the next start of passtore', async () => {
+    const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
+    const marker = join(dataDirOf(home!), 'guard-open.json');
+    const r = await runInVault(site!, 'guard-probe', [home!.configFile, dataDirOf(home!), h1.address, h2.address, 'crash']);
+    assert.equal(r.signal, 'SIGKILL', `the probe killed itself with the guard open: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stdout.trim(), 'open');
+    const left = await site!.vaultState();
+    assert.equal(left.linkUp, true, 'the crash left the link up');
+    assert.equal(left.rules.length, 1, 'the crash left the allow rule');
+    assert.ok(left.rules[0]!.includes(h1.address), left.rules[0]);
+    assert.ok(existsSync(marker), 'the guard marker records what is open');
+
+    const { sh, banner } = await openVault(site!, home!);
+    try {
+      assert.match(banner, /closed the network guard an earlier run left open \(1 target\)/);
+      await assertGuardClosed(site!, 'the recovery at start');
+      assert.ok(!existsSync(marker), 'the marker is removed');
+    } finally {
+      await closeShell(sh);
+    }
+    // A start with nothing left open says nothing about the guard.
+    const again = await openVault(site!, home!);
+    try {
+      assert.doesNotMatch(again.banner, /network guard/);
+    } finally {
+      await closeShell(again.sh);
+    }
+    await assertGuardClosed(site!, 'a clean start');
+  });
+});
