@@ -194,6 +194,11 @@ export class Session {
     await appendAudit(tx ?? this.store, this.#who(), event, this.#vault?.auditKey());
   }
 
+  /** Who stores what passtore-cron stores: the key file it unlocked with. */
+  get cronActor(): string {
+    return this.#who();
+  }
+
   #who(): string {
     return this.#vault?.unlockedWith?.kind === 'keyfile' ? `keyfile:${this.#vault.unlockedWith.name}` : this.operator;
   }

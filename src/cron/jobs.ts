@@ -140,11 +140,13 @@ export async function fetch(session: Session): Promise<JobReport> {
   const pending = await store.openRequests('*');
   if (pending.length === 0) {
     report.lines.push('fetch: no open request');
+    await redeploy(session, report);
     return report;
   }
   const fetchers = configuredFetchers(session);
   if (fetchers.length === 0) {
     report.lines.push(`fetch: ${pending.length} open requests, and no [ca] fetcher configured`);
+    await redeploy(session, report);
     return report;
   }
   const ctx = { config, guard: session.guard };
@@ -172,7 +174,11 @@ export async function fetch(session: Session): Promise<JobReport> {
 
 /** Deploys again the certificates an earlier run stored but could not deploy. */
 async function redeploy(session: Session, report: JobReport): Promise<void> {
-  const waiting = (await session.store.currentCertificates('*')).filter((c) => c.deployedAt === null && c.storedBy.startsWith('keyfile:') && !report.lines.some((l) => l.startsWith(`stored the certificate for ${c.fqdn} `)));
+  // Certificates stored since the host's last deploy: those passtore-cron stored (the
+  // request was made by passtore, so the operators expect it deployed), not yet deployed.
+  const waiting = (await session.store.currentCertificates('*')).filter(
+    (c) => c.deployedAt === null && c.storedBy === session.cronActor && !report.lines.some((l) => l.startsWith(`stored the certificate for ${c.fqdn} `)) && !report.failures.some((l) => l.startsWith(`deploy ${c.fqdn}:`)),
+  );
   for (const c of waiting) {
     const host = await session.store.getHost(c.fqdn);
     if (!host) continue;
@@ -188,8 +194,13 @@ type Mailer = (key: string | null, subject: string, body: string, attachments?: 
 
 async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer): Promise<Outcome> {
   const { store } = session;
-  const certs = readObjects(data).objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
-  if (certs.length === 0) return 'ignored';
+  const { objects, problems } = readObjects(data);
+  const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
+  if (certs.length === 0) {
+    if (problems.length === 0 || data.length === 0) return 'ignored';
+    report.failures.push(`refused: ${source}: ${problems[0]}`);
+    return 'refused';
+  }
   let outcome: Outcome = 'ignored';
   for (const c of certs) {
     const key = await store.getKeyBySpki(c.facts.spkiSha256);
@@ -201,7 +212,7 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
     if (!refusal) {
       try {
         const accepted = await session.store.transaction(async (tx) => {
-          const a = await acceptCertificate(tx, session.vault, c.cert, c.facts, { by: session.operator });
+          const a = await acceptCertificate(tx, session.vault, c.cert, c.facts, { by: session.cronActor });
           await session.audit({ action: 'fetch', target: a.fqdn, outcome: 'ok', detail: source.slice(0, 200) }, tx);
           return a;
         });

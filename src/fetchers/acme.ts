@@ -6,9 +6,10 @@
  * both accepted (the binding is signed here, since acme-client signs HS256 only).
  */
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { Agent } from 'node:https';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { Agent, get as httpsGet } from 'node:https';
+import { dirname, join } from 'node:path';
+import { readPrivateFile } from './fetcher.js';
 import * as acme from 'acme-client';
 import { PasstoreError } from '../errors.js';
 import { addressOf } from '../remote/remote.js';
@@ -29,9 +30,7 @@ export interface AcmeSettings {
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 function readEabKey(file: string): Buffer {
-  const mode = statSync(file).mode;
-  if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] acme_eab_hmac_file ${file} is readable by group or others; chmod 600 it`);
-  const text = readFileSync(file, 'utf8').trim();
+  const text = readPrivateFile(file, 'acme_eab_hmac_file').trim();
   const key = Buffer.from(text, 'base64url');
   if (key.length < 16) throw new PasstoreError('config', `[ca] acme_eab_hmac_file ${file} does not hold a base64url key`);
   return key;
@@ -51,6 +50,7 @@ export class AcmeFetcher implements Fetcher {
 
   async #accountKey(): Promise<Buffer> {
     if (existsSync(this.s.accountKeyFile)) return readFileSync(this.s.accountKeyFile);
+    mkdirSync(dirname(this.s.accountKeyFile), { recursive: true, mode: 0o700 });
     const key = await acme.crypto.createPrivateEcdsaKey('P-256');
     writeFileSync(this.s.accountKeyFile, key, { mode: 0o600, flag: 'wx' });
     return key;
@@ -59,12 +59,16 @@ export class AcmeFetcher implements Fetcher {
   async collect(pending: RequestRow[], ctx: FetchContext): Promise<Delivery[]> {
     if (pending.length === 0) return [];
     const url = new URL(this.s.directory);
+    if (url.protocol !== 'https:') throw new PasstoreError('config', `[ca] acme_directory: expected an https:// URL, not '${this.s.directory}'`);
     const port = Number(url.port || 443);
     const address = await addressOf(url.hostname, null);
     const ca = this.s.caBundle ? readFileSync(this.s.caBundle) : undefined;
     acme.axios.defaults.httpsAgent = new Agent({ ...(ca ? { ca } : {}) });
+    // A transport error is reported at once: acme-client would retry it for over a minute.
+    (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
     acme.setLogger(() => undefined);
     return ctx.guard.withAccess({ address, port }, async () => {
+      await probeDirectory(url, ca);
       const client = new acme.Client({ directoryUrl: this.s.directory, accountKey: await this.#accountKey() });
       await this.#register(client);
       const out: Delivery[] = [];
@@ -99,7 +103,12 @@ export class AcmeFetcher implements Fetcher {
     if (this.s.eabKid && this.s.eabHmacFile) {
       const key = readEabKey(this.s.eabHmacFile);
       try {
-        const newAccount = await api.http.getResourceUrl('newAccount');
+        let newAccount: string;
+        try {
+          newAccount = await api.http.getResourceUrl('newAccount');
+        } catch (e) {
+          throw new PasstoreError('io', `acme fetcher: ${this.s.directory}: no usable directory (${((e as Error).message ?? 'error').split('\n')[0]?.slice(0, 120)})`);
+        }
         const protectedHeader = b64url(JSON.stringify({ alg: this.s.eabAlg, kid: this.s.eabKid, url: newAccount }));
         const payload = b64url(JSON.stringify(api.http.getJwk()));
         const signature = createHmac(this.s.eabAlg === 'HS512' ? 'sha512' : 'sha256', key).update(`${protectedHeader}.${payload}`).digest('base64url');
@@ -114,6 +123,19 @@ export class AcmeFetcher implements Fetcher {
       throw new PasstoreError('io', `acme fetcher: account registration refused: ${((e as Error).message ?? '').split('\n')[0]?.slice(0, 200)}`);
     }
   }
+}
+
+/** Fetches the directory once, with a timeout, so an unreachable or untrusted server is named at once. */
+function probeDirectory(url: URL, ca: Buffer | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ...(ca ? { ca } : {}), timeout: 15_000 }, (res) => {
+      res.resume();
+      if (res.statusCode === 200) resolve();
+      else reject(new PasstoreError('io', `acme fetcher: ${url}: the directory answered ${res.statusCode}`));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(new PasstoreError('io', `acme fetcher: ${url}: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ').slice(0, 240))));
+  });
 }
 
 /** The account key file's default place. */

@@ -4,7 +4,9 @@
  * then stores a certificate only if it matches a pending key and names its host, whatever
  * the source. Every connection goes through the network guard.
  */
+import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config.js';
+import { PasstoreError } from '../errors.js';
 import type { NetworkGuard } from '../guard/guard.js';
 import type { RequestRow } from '../storage/store.js';
 
@@ -28,4 +30,16 @@ export interface Fetcher {
   collect(pending: RequestRow[], ctx: FetchContext): Promise<Delivery[]>;
   /** Called once every delivery is settled. */
   finish?(ctx: FetchContext): Promise<void>;
+}
+
+/** Reads a file holding a secret named by a `[ca]` key: it must exist and be private. */
+export function readPrivateFile(file: string, key: string): string {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch (e) {
+    throw new PasstoreError('config', `[ca] ${key} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
+  }
+  if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] ${key} ${file} is readable by group or others; chmod 600 it`);
+  return readFileSync(file, 'utf8');
 }

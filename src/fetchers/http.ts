@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { isIP } from 'node:net';
 import { PasstoreError } from '../errors.js';
 import { addressOf } from '../remote/remote.js';
 import type { Delivery, FetchContext, Fetcher } from './fetcher.js';
@@ -36,7 +37,7 @@ export class HttpFetcher implements Fetcher {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(
-        { host: address, servername: url.hostname, port: url.port || undefined, path: `${url.pathname}${url.search}`, method: 'GET', headers: { host: url.host }, ...(ca ? { ca } : {}), timeout: 20_000 },
+        { host: address, ...(isIP(url.hostname) ? {} : { servername: url.hostname }), port: url.port || undefined, path: `${url.pathname}${url.search}`, method: 'GET', headers: { host: url.host }, ...(ca ? { ca } : {}), timeout: 20_000 },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

@@ -4,12 +4,12 @@
  * message is parsed (mailparser); any attached or inline PEM certificate is a candidate.
  * Processed messages are marked \Seen afterwards, so they are not read twice.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { simpleParser } from 'mailparser';
 import { PasstoreError } from '../errors.js';
 import { addressOf } from '../remote/remote.js';
-import type { Delivery, FetchContext, Fetcher } from './fetcher.js';
+import { readPrivateFile, type Delivery, type FetchContext, type Fetcher } from './fetcher.js';
 
 interface ImapTarget {
   secure: boolean;
@@ -44,9 +44,7 @@ export class ImapFetcher implements Fetcher {
 
   #password(): string {
     if (!this.passwordFile) throw new PasstoreError('config', '[ca] imap_password_file is not set');
-    const mode = statSync(this.passwordFile).mode;
-    if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] imap_password_file ${this.passwordFile} is readable by group or others; chmod 600 it`);
-    return readFileSync(this.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    return readPrivateFile(this.passwordFile, 'imap_password_file').replace(/\r?\n$/, '');
   }
 
   async #with<T>(ctx: FetchContext, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
