@@ -1,4 +1,5 @@
 import { defineCommand } from '../src/command.js';
+import { PasstoreError } from '../src/errors.js';
 
 export default defineCommand({
   name: 'reconcile',
@@ -10,6 +11,8 @@ export default defineCommand({
   async run(ctx) {
     const lines = await ctx.session.reconcile();
     if (lines.length === 0) ctx.out.line('no interrupted password change');
-    for (const l of lines) ctx.out.line(l);
+    for (const l of lines) ctx.out.line(l.text);
+    const open = lines.filter((l) => !l.resolved).length;
+    if (open > 0) throw new PasstoreError('partial', `${open} password change${open === 1 ? '' : 's'} still unresolved (listed above)`);
   },
 });

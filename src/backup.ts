@@ -9,7 +9,7 @@
  * anything, and writes everything in one transaction into an empty store.
  */
 import { createHash, hkdfSync } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PasstoreError } from './errors.js';
 import { migrationsFor } from './storage/migrate.js';
@@ -90,11 +90,18 @@ function writeDurably(path: string, data: Buffer): void {
  * place, then reads it back and checks it. Returns the copy's path.
  */
 export function writeCopy(dir: string, bytes: Buffer, manifest: Manifest): string {
-  const stamp = manifest.createdAt.replace(/[-:]/g, '').replace(/\..*$/, 'Z');
+  const stamp = manifest.createdAt.replace(/[-:]/g, '');
   const final = join(dir, `passtore-${stamp}`);
   const tmp = join(dir, `.passtore-${stamp}.partial`);
+  // A missing directory is refused, not made: it is most likely an unmounted medium.
+  let isDir = false;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new PasstoreError('io', `${dir} is not a directory (is the medium mounted?)`);
+  try {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     writeDurably(join(tmp, SNAPSHOT), bytes);
@@ -121,7 +128,7 @@ export interface Copy {
 export function findCopy(dir: string): string {
   try {
     if (readdirSync(dir).includes(MANIFEST)) return dir;
-    const copies = readdirSync(dir).filter((n) => /^passtore-\d{8}T\d{6}Z$/.test(n)).sort();
+    const copies = readdirSync(dir).filter((n) => /^passtore-\d{8}T\d{6}(\.\d{3})?Z$/.test(n)).sort();
     if (copies.length === 0) throw new PasstoreError('not-found', `${dir}: no passtore backup in it`);
     return join(dir, copies.at(-1)!);
   } catch (e) {

@@ -106,7 +106,7 @@ export interface SessionActions {
   /** Runs one command line in this session as if typed (for `source`); returns its status. */
   runScriptLine(line: string): Promise<number>;
   /** Resolves interrupted password changes; a line per entry. */
-  reconcile(): Promise<string[]>;
+  reconcile(): Promise<Array<{ text: string; resolved: boolean }>>;
   /** Drops cached names (hosts, users) the completer keeps, after a change. */
   invalidateNames(): void;
 }

@@ -12,6 +12,7 @@ import { Session } from './session.js';
 import { openStore } from './storage/open.js';
 import { verifyChain } from './vault/audit.js';
 import { Vault } from './vault/vault.js';
+import type { Secret } from './secret.js';
 
 export interface RestoreResult {
   copy: string;
@@ -23,32 +24,36 @@ export async function restoreFromBackup(config: Config, dir: string, operator: s
   const copy = verifyCopy(findCopy(dir));
   out.line(`backup ${copy.path}: manifest and SHA-256 verified (${copy.manifest.createdAt}, vault ${copy.manifest.vaultId})`);
   const store = await openStore(config.db, config.dbPasswordFile);
+  let passphrase: Secret | undefined;
   try {
     if (copy.header.schema > currentSchema(store.dialect)) {
       throw new PasstoreError('storage', `the backup's schema is version ${copy.header.schema}, newer than this passtore knows; upgrade passtore first`);
     }
     if (await store.getVault()) throw new PasstoreError('exists', `${store.location} already holds a vault; restore only into an empty database`);
-    const passphrase = await prompt.secret(`Passphrase for ${operator} (of the backup)`);
+    passphrase = await prompt.secret(`Passphrase for ${operator} (of the backup)`);
     let rows;
+    const root = await Vault.rootFromSlots(copy.header.vaultId, copy.header.keySlots, operator, passphrase);
     try {
-      const root = await Vault.rootFromSlots(copy.header.vaultId, copy.header.keySlots, operator, passphrase);
-      try {
-        rows = openCopy(copy, root);
-      } finally {
-        root.fill(0);
-      }
+      rows = openCopy(copy, root);
     } finally {
-      passphrase.wipe();
+      root.fill(0);
     }
     const count = await store.importRows(rows);
     out.line(`restored ${count} rows into ${store.location}`);
+  } catch (e) {
+    passphrase?.wipe();
+    throw e;
   } finally {
     await store.close();
   }
-  // Open the restored vault as the operator would, and check its audit trail.
+  // Open the restored vault as the operator would (the same passphrase), and check its audit trail.
   const session = await Session.open({ config, prompt, out, terminal: false, operator, ...(options.stateDir ? { stateDir: options.stateDir } : {}) });
   try {
-    await session.unlock(1);
+    try {
+      await session.unlock(1, passphrase);
+    } finally {
+      passphrase.wipe();
+    }
     const rows = await session.store.listAudit();
     const report = verifyChain(rows, session.vault.auditKey()!, (await session.store.getVault())?.auditHead);
     if (report.problems.length > 0) throw new PasstoreError('integrity', `the restored audit trail does not verify: ${report.problems[0]}`);

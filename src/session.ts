@@ -13,11 +13,17 @@ import { Remote } from './remote/remote.js';
 import { ExitStatus, exitStatusOf, formatError, PasstoreError, usageError } from './errors.js';
 import { parseHost, parseHostPattern, parseOperatorName, parseSpec, parseSpecPattern, printable } from './names.js';
 import { registry as defaultRegistry, type Registry } from './registry.js';
-import type { Secret } from './secret.js';
+import { Secret } from './secret.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
 import { appendAudit, type AuditEvent } from './vault/audit.js';
 import { Vault, type UnlockOptions } from './vault/vault.js';
+
+/** One interrupted password change, and whether reconcile settled it. */
+export interface ReconcileLine {
+  text: string;
+  resolved: boolean;
+}
 
 export interface SessionOptions {
   config: Config;
@@ -33,6 +39,8 @@ export interface SessionOptions {
   store?: Store;
   /** Where the network guard keeps its marker (default: passtore's data directory). */
   stateDir?: string;
+  /** False: a missing SQLite vault file is an error, not created (passtore-cron). */
+  createStore?: boolean;
 }
 
 /** Codes of failures the audit trail records even for commands not marked `audited`. */
@@ -71,7 +79,7 @@ export class Session {
 
   /** Opens the store (migrating it) and loads the vault, still locked. */
   static async open(options: SessionOptions): Promise<Session> {
-    const store = options.store ?? (await openStore(options.config.db, options.config.dbPasswordFile));
+    const store = options.store ?? (await openStore(options.config.db, options.config.dbPasswordFile, { create: options.createStore ?? true }));
     try {
       return new Session(options, store, await Vault.load(store));
     } catch (e) {
@@ -116,10 +124,11 @@ export class Session {
   }
 
   /** Unlocks with the operator's passphrase, asked with no echo; up to `attempts` tries. */
-  async unlock(attempts = 3): Promise<void> {
+  async unlock(attempts = 3, given?: Secret): Promise<void> {
     const vault = this.vault;
     for (let i = 1; ; i++) {
-      const passphrase = await this.prompt.secret(`Passphrase for ${this.operator}`);
+      // A passphrase already given (restore) is used once and left to its owner to wipe.
+      const passphrase = i === 1 && given ? Secret.fromBytes(Buffer.from(given.bytes())) : await this.prompt.secret(`Passphrase for ${this.operator}`);
       try {
         await vault.unlockWithPassphrase(this.operator, passphrase, this.#unlockOptions);
         await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
@@ -158,17 +167,20 @@ export class Session {
    * Resolves password changes a crash or failure interrupted, by trying both passwords on
    * each host (unlocked vault needed). Returns a line per entry.
    */
-  async reconcile(): Promise<string[]> {
+  async reconcile(): Promise<ReconcileLine[]> {
     const { reconcileEntry } = await import('./remote/password.js');
-    const lines: string[] = [];
+    const lines: ReconcileLine[] = [];
     for (const entry of await this.store.pendingEntries()) {
       const host = await this.store.getHost(entry.fqdn);
       if (!host) continue;
+      const name = `${entry.user}@${entry.fqdn}:${entry.service}`;
       try {
         const r = await reconcileEntry({ store: this.store, vault: this.vault, remote: this.remote, operator: this.operator, audit: (e, tx) => this.audit(e, tx) }, host, entry);
-        lines.push(`${entry.user}@${entry.fqdn}:${entry.service}: ${r === 'pending-kept' ? 'the host has the new password; it is now current' : r === 'old-kept' ? 'the host kept the old password; the new one was dropped' : 'neither password logs in; both kept, check the host'}`);
+        if (r === 'pending-kept') lines.push({ text: `${name}: the host has the new password; it is now current`, resolved: true });
+        else if (r === 'old-kept') lines.push({ text: `${name}: the host kept the old password; the new one was dropped`, resolved: true });
+        else lines.push({ text: `${name}: neither password logs in; both kept, check the host`, resolved: false });
       } catch (e) {
-        lines.push(`${entry.user}@${entry.fqdn}:${entry.service}: ${formatError(e).replace(/^error: /, '')}`);
+        lines.push({ text: `${name}: ${formatError(e).replace(/^error: /, '')} (still pending)`, resolved: false });
       }
     }
     return lines;

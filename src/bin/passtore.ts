@@ -87,7 +87,7 @@ async function main(): Promise<number> {
       await session.unlock();
       if ((await session.store.pendingEntries()).length > 0) {
         terminal.line('password changes were interrupted; reconciling with the hosts:');
-        for (const line of await session.reconcile()) terminal.line(`  ${line}`);
+        for (const line of await session.reconcile()) terminal.line(`  ${line.text}`);
       }
     }
     await runShell(session, terminal);
@@ -102,6 +102,6 @@ async function main(): Promise<number> {
 
 main().then((status) => {
   process.exitCode = status;
-  // The REPL and the pool may hold the loop open; nothing is left to do.
-  setImmediate(() => process.exit(status));
+  // The REPL and the pool may hold the loop open; exit once what was written is flushed.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
 });

@@ -5,13 +5,9 @@
  */
 import { dataDir } from '../config.js';
 import { formatError, PasstoreError } from '../errors.js';
-import { AcmeFetcher, defaultAccountKeyFile } from '../fetchers/acme.js';
-import { DirFetcher } from '../fetchers/dir.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
-import { HttpFetcher } from '../fetchers/http.js';
-import { ImapFetcher } from '../fetchers/imap.js';
-import { sendOutbox } from '../mail/mailer.js';
 import { deployHost } from '../remote/deploy.js';
+import { runPool } from '../pool.js';
 import type { Session } from '../session.js';
 import type { CertRow, Store } from '../storage/store.js';
 import type { AuditEvent } from '../vault/audit.js';
@@ -40,13 +36,15 @@ function deps(session: Session) {
 }
 
 /** The fetchers `[ca]` configures, in a fixed order: dir, http, imap, acme. */
-export function configuredFetchers(session: Session): Fetcher[] {
+export async function configuredFetchers(session: Session): Promise<Fetcher[]> {
   const ca = session.config.ca;
   const out: Fetcher[] = [];
-  if (ca.dir) out.push(new DirFetcher(ca.dir));
-  if (ca.http_url) out.push(new HttpFetcher(ca.http_url, ca.http_ca_bundle));
-  if (ca.imap_url) out.push(new ImapFetcher(ca.imap_url, ca.imap_password_file, ca.imap_ca_bundle));
+  // Loaded on demand: the IMAP and ACME libraries are large, and most runs need neither.
+  if (ca.dir) out.push(new (await import('../fetchers/dir.js')).DirFetcher(ca.dir));
+  if (ca.http_url) out.push(new (await import('../fetchers/http.js')).HttpFetcher(ca.http_url, ca.http_ca_bundle));
+  if (ca.imap_url) out.push(new (await import('../fetchers/imap.js')).ImapFetcher(ca.imap_url, ca.imap_password_file, ca.imap_ca_bundle));
   if (ca.acme_directory) {
+    const { AcmeFetcher, defaultAccountKeyFile } = await import('../fetchers/acme.js');
     const alg = (ca.acme_eab_alg ?? 'HS256').toUpperCase();
     if (alg !== 'HS256' && alg !== 'HS512') throw new PasstoreError('config', `[ca] acme_eab_alg: expected HS256 or HS512, not '${ca.acme_eab_alg}'`);
     out.push(
@@ -86,13 +84,13 @@ export async function renew(session: Session, options: { dryRun?: boolean } = {}
   const now = Date.now();
   const window = Math.max(config.crtTtl, ...config.notifyDays);
   const soon = await store.expiringCertificates(new Date(now + window * DAY).toISOString());
+  const hostsWithOpenRequest = new Set((await store.openRequests('*')).map((r) => r.hostId));
   const acmeOnly = Boolean(config.ca.acme_directory) && !config.ca.dir && !config.ca.http_url && !config.ca.imap_url;
   const canMail = config.adminEmail.length > 0;
   for (const cert of soon) {
     const days = daysLeft(cert.notAfter, now);
     if (days <= config.crtTtl) {
-      const open = (await store.listRequests(cert.hostId)).find((r) => r.state === 'created' || r.state === 'sent');
-      if (!open) {
+      if (!hostsWithOpenRequest.has(cert.hostId)) {
         if (options.dryRun) report.lines.push(`would renew ${cert.fqdn}: expires ${cert.notAfter.slice(0, 10)} (${days} days)`);
         else {
           try {
@@ -100,12 +98,13 @@ export async function renew(session: Session, options: { dryRun?: boolean } = {}
             // The renewal keeps the certificate's other DNS names and its key's type.
             const extra = cert.sans.split(',').filter((n) => n && n !== cert.fqdn);
             const type = (['rsa-2048', 'rsa-4096', 'ec-p256'] as const).find((t) => t === cert.keyType) ?? config.keyType;
-            const made = await makeRequest(deps(session), host, type, extra, 'renew');
+            if (!acmeOnly && !canMail) report.failures.push(`renew ${cert.fqdn}: admin_email is not set; the request cannot be mailed`);
+            // The request mail is queued in the request's own transaction: no request without its mail.
+            const made = await makeRequest(deps(session), host, type, extra, 'renew', async (tx, r) => {
+              if (acmeOnly || !canMail) return;
+              await tx.queueMail({ dedupeKey: `request:${r.requestId}`, recipients: config.adminEmail, subject: `passtore: certificate request for ${cert.fqdn}`, body: requestMailBody(cert.fqdn, r.subject, r.sans, cert.notAfter), attachments: [{ filename: `${cert.fqdn}.req`, content: r.pem }] });
+            });
             report.lines.push(`renew ${cert.fqdn}: new ${made.keyType} key and request (expires ${cert.notAfter.slice(0, 10)}, ${days} days)`);
-            if (!acmeOnly) {
-              if (!canMail) report.failures.push(`renew ${cert.fqdn}: admin_email is not set; the request cannot be mailed`);
-              else await store.queueMail({ dedupeKey: `request:${made.requestId}`, recipients: config.adminEmail, subject: `passtore: certificate request for ${cert.fqdn}`, body: requestMailBody(cert.fqdn, made.subject, made.sans, cert.notAfter), attachments: [{ filename: `${cert.fqdn}.req`, content: made.pem }] });
-            }
           } catch (e) {
             report.failures.push(`renew ${cert.fqdn}: ${formatError(e).replace(/^error: /, '')}`);
           }
@@ -143,13 +142,14 @@ export async function fetch(session: Session): Promise<JobReport> {
     await redeploy(session, report);
     return report;
   }
-  const fetchers = configuredFetchers(session);
+  const fetchers = await configuredFetchers(session);
   if (fetchers.length === 0) {
     report.lines.push(`fetch: ${pending.length} open requests, and no [ca] fetcher configured`);
     await redeploy(session, report);
     return report;
   }
   const ctx = { config, guard: session.guard };
+  const stored: Stored[] = [];
   const mail = (key: string | null, subject: string, body: string, attachments: Array<{ filename: string; content: string }> = []) =>
     config.adminEmail.length ? store.queueMail({ dedupeKey: key, recipients: config.adminEmail, subject, body, attachments }) : Promise.resolve(false);
   for (const fetcher of fetchers) {
@@ -163,11 +163,12 @@ export async function fetch(session: Session): Promise<JobReport> {
       continue;
     }
     for (const d of deliveries) {
-      const outcome = await storeDelivery(session, d.source, d.data, report, mail);
+      const outcome = await storeDelivery(session, d.source, d.data, report, mail, stored);
       await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${d.source}: ${formatError(e).replace(/^error: /, '')}`));
     }
     await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${formatError(e).replace(/^error: /, '')}`));
   }
+  await deployStored(session, stored, report, mail);
   await redeploy(session, report);
   return report;
 }
@@ -183,7 +184,11 @@ async function redeploy(session: Session, report: JobReport): Promise<void> {
     const host = await session.store.getHost(c.fqdn);
     if (!host) continue;
     try {
-      report.lines.push(`${c.fqdn}: ${await deployHost(deps(session), host)} (retried)`);
+      const result = await deployHost(deps(session), host);
+      report.lines.push(`${c.fqdn}: ${result} (retried)`);
+      if (session.config.adminEmail.length) {
+        await session.store.queueMail({ dedupeKey: null, recipients: session.config.adminEmail, subject: `passtore: certificate for ${c.fqdn} deployed (retried)`, body: `The certificate of ${c.fqdn} (serial ${c.serial}), stored by an earlier run that could not deploy it, was ${result}.`, attachments: [] });
+      }
     } catch (e) {
       report.failures.push(`deploy ${c.fqdn} (retried): ${formatError(e).replace(/^error: /, '')}`);
     }
@@ -192,7 +197,7 @@ async function redeploy(session: Session, report: JobReport): Promise<void> {
 
 type Mailer = (key: string | null, subject: string, body: string, attachments?: Array<{ filename: string; content: string }>) => Promise<boolean>;
 
-async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer): Promise<Outcome> {
+async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[]): Promise<Outcome> {
   const { store } = session;
   const { objects, problems } = readObjects(data);
   const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
@@ -230,24 +235,40 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
     }
     if (outcome !== 'refused') outcome = 'stored';
     report.lines.push(`stored the certificate for ${fqdn} from ${source} (not after ${c.facts.notAfter.slice(0, 10)})`);
-    const host = (await store.getHost(fqdn!))!;
-    try {
-      const result = await deployHost({ ...deps(session) }, host);
-      report.lines.push(`${fqdn}: ${result}`);
-      await mail(null, `passtore: new certificate for ${fqdn} stored and deployed`, `The certificate of ${fqdn} (serial ${c.facts.serial}, not after ${c.facts.notAfter.slice(0, 10)}) from ${source} matched its key, was stored, and was ${result}.`, [{ filename: `${fqdn}.pem`, content: c.facts.pem }]);
-    } catch (e) {
-      const why = formatError(e).replace(/^error: /, '');
-      report.failures.push(`deploy ${fqdn}: ${why}`);
-      await mail(null, `passtore: WARNING: certificate for ${fqdn} stored but not deployed`, `The certificate of ${fqdn} from ${source} was stored, but deploying it failed: ${why}\nRun putcrt ${fqdn} once the host is reachable.`);
-    }
+    stored.push({ fqdn: fqdn!, source, serial: c.facts.serial, notAfter: c.facts.notAfter, pem: c.facts.pem });
   }
   return outcome;
+}
+
+interface Stored {
+  fqdn: string;
+  source: string;
+  serial: string;
+  notAfter: string;
+  pem: string;
+}
+
+/** Deploys what fetch stored, several hosts at once (as putcrt does), and mails each result. */
+async function deployStored(session: Session, stored: Stored[], report: JobReport, mail: Mailer): Promise<void> {
+  const results = await runPool(stored, 8, async (s) => deployHost(deps(session), (await session.store.getHost(s.fqdn))!));
+  for (const r of results) {
+    const s = r.item;
+    if (r.ok) {
+      report.lines.push(`${s.fqdn}: ${r.value}`);
+      await mail(null, `passtore: new certificate for ${s.fqdn} stored and deployed`, `The certificate of ${s.fqdn} (serial ${s.serial}, not after ${s.notAfter.slice(0, 10)}) from ${s.source} matched its key, was stored, and was ${r.value}.`, [{ filename: `${s.fqdn}.pem`, content: s.pem }]);
+    } else {
+      const why = formatError(r.error).replace(/^error: /, '');
+      report.failures.push(`deploy ${s.fqdn}: ${why}`);
+      await mail(null, `passtore: WARNING: certificate for ${s.fqdn} stored but not deployed`, `The certificate of ${s.fqdn} from ${s.source} was stored, but deploying it failed: ${why}\nThe next passtore-cron run tries again; or run putcrt ${s.fqdn} once the host is reachable.`);
+    }
+  }
 }
 
 /** Sends the outbox. */
 export async function send(session: Session): Promise<JobReport> {
   const report: JobReport = { lines: [], failures: [] };
   try {
+    const { sendOutbox } = await import('../mail/mailer.js');
     const r = await sendOutbox(session.config, session.store, session.guard);
     if (r.sent) report.lines.push(`mail: ${r.sent} sent`);
     report.failures.push(...r.failed);
@@ -261,7 +282,7 @@ export async function send(session: Session): Promise<JobReport> {
 /** renew, fetch (store and deploy), then send what is queued. */
 export async function run(session: Session): Promise<JobReport> {
   const reconciled: JobReport = { lines: [], failures: [] };
-  for (const line of await session.reconcile()) (/neither|cannot|failed/.test(line) ? reconciled.failures : reconciled.lines).push(`reconcile ${line}`);
+  for (const line of await session.reconcile()) (line.resolved ? reconciled.lines : reconciled.failures).push(`reconcile ${line.text}`);
   const parts = [reconciled, await renew(session), await fetch(session), await send(session)];
   return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures) };
 }

@@ -52,7 +52,7 @@ function stdoutOutput(): Output {
 
 async function openSession(config: Config): Promise<Session> {
   const out = stdoutOutput();
-  const session = await Session.open({ config, prompt: noPrompt, out, terminal: false });
+  const session = await Session.open({ config, prompt: noPrompt, out, terminal: false, createStore: false });
   try {
     const closed = await session.recoverGuard();
     if (closed > 0) out.line(`closed the network guard an earlier run left open (${closed})`);

@@ -47,7 +47,14 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
       ...(smtp.user ? { auth: { user: smtp.user, pass: password ?? '' } } : {}),
     });
     try {
+      let down: string | undefined;
       for (const m of queued) {
+        if (down) {
+          // The server is unreachable: the rest stay queued without waiting for each.
+          await store.markMailFailed(m.id, down);
+          report.failed.push(`mail ${m.id} "${m.subject}" not sent (${down}); it stays queued`);
+          continue;
+        }
         try {
           await transport.sendMail({
             from: smtp.from,
@@ -58,11 +65,16 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
             attachments: m.attachments.map((a) => ({ filename: a.filename, content: a.content })),
           });
           await store.markMailSent(m.id, new Date().toISOString());
+          // A request whose mail went out is marked sent.
+          const request = /^request:(\d+)$/.exec(m.dedupeKey ?? '');
+          if (request) await store.setRequestState(Number(request[1]), 'sent', new Date().toISOString()).catch(() => undefined);
           report.sent++;
         } catch (e) {
-          const why = (e as { code?: string; message?: string }).code ?? (e as Error).message ?? 'error';
-          await store.markMailFailed(m.id, String(why));
-          report.failed.push(`mail ${m.id} "${m.subject}" not sent (${String(why).slice(0, 120)}); it stays queued`);
+          const err = e as { code?: string; message?: string };
+          const why = `${err.code ? `${err.code}: ` : ''}${(err.message ?? 'error').split('\n')[0]}`.slice(0, 160);
+          await store.markMailFailed(m.id, why);
+          report.failed.push(`mail ${m.id} "${m.subject}" not sent (${why}); it stays queued`);
+          if (/^(ECONNECTION|ETIMEDOUT|ESOCKET|EDNS|ECONNREFUSED)$/.test(err.code ?? '')) down = why;
         }
       }
     } finally {

@@ -7,10 +7,10 @@ import { SqliteDriver } from './sqlite-driver.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
 
-/** Opens `sqlite:PATH` or `mysql://user@host[:port]/name` and migrates it. */
-export async function openStore(db: string, dbPasswordFile?: string): Promise<Store> {
+/** Opens `sqlite:PATH` or `mysql://user@host[:port]/name` and migrates it; `create: false` refuses a missing SQLite file. */
+export async function openStore(db: string, dbPasswordFile?: string, options: { create?: boolean } = {}): Promise<Store> {
   if (db.startsWith('sqlite:')) {
-    const driver = SqliteDriver.open(db.slice('sqlite:'.length));
+    const driver = SqliteDriver.open(db.slice('sqlite:'.length), options);
     await migrate(driver);
     return new SqlStore(driver, db);
   }

@@ -5,7 +5,7 @@
  * elsewhere in the process interleaves with it.
  */
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync, chmodSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, chmodSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PasstoreError } from '../errors.js';
 import { splitStatements, type Row, type RunResult, type SqlDriver, type SqlValue } from './driver.js';
@@ -20,7 +20,8 @@ export class SqliteDriver implements SqlDriver {
   }
 
   /** Opens (creating with mode 0600 if need be) the vault file at `path`. */
-  static open(path: string): SqliteDriver {
+  static open(path: string, options: { create?: boolean } = {}): SqliteDriver {
+    if (options.create === false && !existsSync(path)) throw new PasstoreError('locked', `no vault in sqlite:${path} (the file does not exist)`);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     try {
       closeSync(openSync(path, 'wx', 0o600));

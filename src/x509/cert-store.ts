@@ -66,7 +66,7 @@ export async function acceptCertificate(tx: Store, vault: Vault, cert: X509Certi
   }
   checkKey(cert, key, vault, options.key);
   if (Date.parse(facts.notAfter) <= Date.now() && !options.force) {
-    throw new PasstoreError('policy', `certificate for ${key.fqdn} expired on ${facts.notAfter.slice(0, 10)}; refused (use --force to store it anyway)`);
+    throw new PasstoreError('policy', `certificate for ${key.fqdn} expired on ${facts.notAfter.slice(0, 10)}; refused (getcrt --force stores it anyway)`);
   }
   if (await tx.getCertificateByFingerprint(facts.fingerprintSha256)) {
     throw new PasstoreError('exists', `this certificate for ${key.fqdn} is already in the vault`);

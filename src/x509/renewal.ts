@@ -28,7 +28,15 @@ export interface MadeRequest {
 }
 
 /** Generates a key, builds and stores the request; returns its PEM. */
-export async function makeRequest(deps: RequestDeps, host: HostRow, type: KeyType, extraSans: string[] = [], action = 'crtreq'): Promise<MadeRequest> {
+export async function makeRequest(
+  deps: RequestDeps,
+  host: HostRow,
+  type: KeyType,
+  extraSans: string[] = [],
+  action = 'crtreq',
+  /** Runs in the request's own transaction (the request mail is queued with it). */
+  withRequest?: (tx: Store, made: MadeRequest) => Promise<void>,
+): Promise<MadeRequest> {
   const key = await generateKey(type);
   try {
     const subject = subjectFor(deps.config.dnTemplate, host.fqdn);
@@ -45,6 +53,7 @@ export async function makeRequest(deps: RequestDeps, host: HostRow, type: KeyTyp
       const keyId = await storeKey(tx, deps.vault, host, key.pkcs8, key.facts, { state: 'pending', origin: 'generated', by: deps.operator });
       const id = await tx.insertRequest({ hostId: host.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now, updatedAt: now });
       await deps.audit({ action, target: host.fqdn, outcome: 'ok', detail: `${key.facts.type} ${key.facts.spkiSha256.slice(0, 16)}` }, tx);
+      await withRequest?.(tx, { requestId: id, keyType: key.facts.type, subject, sans, pem });
       return id;
     });
     return { requestId, keyType: key.facts.type, subject, sans, pem };

@@ -6,7 +6,7 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, mariadbSkip, type TestDatabase } from '../support/mariadb.js';
@@ -49,6 +49,14 @@ for (const backend of backends) {
         assert.equal(await tv.run('crtreq db-01'), 0);
         const a = join(media, 'a');
         const b = join(media, 'b');
+        mkdirSync(a);
+        mkdirSync(b);
+        // A medium that is not mounted (a missing directory) is refused, the other written.
+        assert.equal(await tv.run(`backup ${join(media, 'not-mounted')} ${a}`), 1);
+        assert.match(tv.io.text(), /not-mounted is not a directory \(is the medium mounted\?\)/);
+        assert.ok(!existsSync(join(media, 'not-mounted')), 'nothing created for a missing medium');
+        rmSync(a, { recursive: true });
+        mkdirSync(a);
         assert.equal(await tv.run(`backup ${a} ${b}`), 0, tv.io.text());
         assert.match(tv.io.text(), /written, read back, verified[\s\S]*written, read back, verified/);
         await tv.close();

@@ -149,7 +149,18 @@ test('passtore(1) names the version of the package and its SYNOPSIS the options 
   assert.match(page1, new RegExp(`^\\.TH PASSTORE 1 \\S+ "passtore ${VERSION.replace(/\./g, '\\.')}"`, 'm'));
   assert.match(page5, new RegExp(`^\\.TH PASSTORE\\.CONF 5 \\S+ "passtore ${VERSION.replace(/\./g, '\\.')}"`, 'm'));
   const synopsis = text(sections(page1).get('SYNOPSIS')!.lines).flat;
-  for (const word of ['--config', '--operator', 'init', '--help', '--version']) assert.ok(synopsis.includes(word), `SYNOPSIS lacks ${word}`);
+  for (const word of ['--config', '--operator', 'init', 'restore', '--help', '--version']) assert.ok(synopsis.includes(word), `SYNOPSIS lacks ${word}`);
+  // Every word of the usage text src/bin/passtore.ts prints (not exported: read from the source).
+  const source = readFileSync(new URL('src/bin/passtore.ts', ROOT), 'utf8');
+  const usage = /const USAGE = `([^`]*)`/.exec(source)?.[1];
+  assert.ok(usage, 'src/bin/passtore.ts has no USAGE text');
+  const lines = usage.split('\n').filter((l) => /^(usage:)?\s+passtore\b/.test(l));
+  assert.ok(lines.length >= 3, `unexpected USAGE: ${usage}`);
+  for (const line of lines) {
+    for (const word of line.replace(/^usage:/, '').split(/[\s[\]|]+/).filter((w) => w && w !== 'passtore')) {
+      assert.ok(new RegExp(`(^|[\\s[])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[\\s\\]])`).test(synopsis), `SYNOPSIS lacks '${word}' of the usage line '${line.trim()}'`);
+    }
+  }
 });
 
 /** The documented keys: top-level (KEYS and SANCTORUM.CONF KEYS) and per section. */
