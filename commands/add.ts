@@ -1,4 +1,5 @@
 import { defineCommand } from '../src/command.js';
+import { step } from '../src/faults.js';
 import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
 import { now, resolveHosts } from '../src/targets.js';
@@ -38,6 +39,7 @@ export default defineCommand({
           if (placeholder) await tx.updateEntry(placeholder.id, placeholder.version, row);
           else await tx.insertEntry({ hostId: host.id, user: spec.user, service: spec.service, ...row });
           await ctx.audit({ action: 'add', target: formatSpec(id), outcome: 'ok' }, tx);
+          step('add-in-transaction');
         }
       });
     } finally {

@@ -1,4 +1,5 @@
 import { defineCommand } from '../src/command.js';
+import { step } from '../src/faults.js';
 import { PasstoreError } from '../src/errors.js';
 import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
 import { now } from '../src/targets.js';
@@ -66,6 +67,7 @@ export default defineCommand({
         }
         await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key });
         await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
+        if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
       }
       for (const c of forStoredKeys) {
         const accepted = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.operator, force: input.flag('force') });

@@ -8,6 +8,7 @@
  * back and checked; restore checks the manifest and the passphrase before it writes
  * anything, and writes everything in one transaction into an empty store.
  */
+import { step } from './faults.js';
 import { createHash, hkdfSync } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,7 +107,9 @@ export function writeCopy(dir: string, bytes: Buffer, manifest: Manifest): strin
     mkdirSync(tmp, { mode: 0o700 });
     writeDurably(join(tmp, SNAPSHOT), bytes);
     writeDurably(join(tmp, MANIFEST), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    step('backup-written');
     renameSync(tmp, final);
+    step('backup-renamed');
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     if (e instanceof PasstoreError) throw e;
@@ -196,6 +199,7 @@ export async function restoreRows(db: SqlDriver, rows: Rows): Promise<number> {
         if (!cols.every((c) => /^[a-z][a-z0-9_]{0,63}$/.test(c))) throw new PasstoreError('integrity', `backup: a ${t} row has an unknown column`);
         await tx.run(`INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, cols.map((c) => decodeValue(row[c])));
         n++;
+        if (t === 'entries' && n > 0) step('restore-in-transaction');
       }
     }
     return n;

@@ -3,6 +3,7 @@
  * verify. Each returns the lines it has to say and the failures (one line each); nothing
  * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
+import { step } from '../faults.js';
 import { dataDir } from '../config.js';
 import { formatError, PasstoreError } from '../errors.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
@@ -283,7 +284,11 @@ export async function send(session: Session): Promise<JobReport> {
 export async function run(session: Session): Promise<JobReport> {
   const reconciled: JobReport = { lines: [], failures: [] };
   for (const line of await session.reconcile()) (line.resolved ? reconciled.lines : reconciled.failures).push(`reconcile ${line.text}`);
-  const parts = [reconciled, await renew(session), await fetch(session), await send(session)];
+  const renewed = await renew(session);
+  step('cron-renewed');
+  const fetched = await fetch(session);
+  step('cron-fetched');
+  const parts = [reconciled, renewed, fetched, await send(session)];
   return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures) };
 }
 

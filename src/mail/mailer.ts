@@ -4,6 +4,7 @@
  * run. Each message carries a Message-ID made from its outbox id, so a receiver can tell a
  * repeat should a crash fall between the server's acceptance and the mark.
  */
+import { step } from '../faults.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import nodemailer from 'nodemailer';
@@ -64,6 +65,7 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
             messageId: `<passtore-outbox-${m.id}-${m.createdAt.replace(/[^0-9]/g, '')}@${hostname()}>`,
             attachments: m.attachments.map((a) => ({ filename: a.filename, content: a.content })),
           });
+          step('mail-accepted');
           await store.markMailSent(m.id, new Date().toISOString());
           // A request whose mail went out is marked sent.
           const request = /^request:(\d+)$/.exec(m.dedupeKey ?? '');

@@ -7,6 +7,7 @@
  * `rekey` replaces the data key and re-encrypts every secret in one transaction.
  * Only this module turns a Secret into Ciphertext and back.
  */
+import { step } from '../faults.js';
 import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -347,6 +348,7 @@ export class Vault {
         else await tx.setEntryCiphertext(row.id, fresh);
         count++;
       }
+      step('rekey-in-transaction');
       const gen = current.dataKeyGeneration + 1;
       await tx.setDataKey(gen, seal(root, newData, associatedData(this.id, 'data-key', gen)));
       await inTransaction?.(tx, count);

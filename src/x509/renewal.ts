@@ -3,6 +3,7 @@
  * The host's earlier open request is cancelled (its key kept as history); the current
  * certificate and key stay in place until the new certificate arrives.
  */
+import { step } from '../faults.js';
 import type { Config, KeyType } from '../config.js';
 import type { HostRow, Store } from '../storage/store.js';
 import type { AuditEvent } from '../vault/audit.js';
@@ -38,6 +39,7 @@ export async function makeRequest(
   withRequest?: (tx: Store, made: MadeRequest) => Promise<void>,
 ): Promise<MadeRequest> {
   const key = await generateKey(type);
+  step('request-key-made');
   try {
     const subject = subjectFor(deps.config.dnTemplate, host.fqdn);
     const sans = [host.fqdn, ...extraSans.filter((s) => s !== host.fqdn)];
@@ -54,6 +56,7 @@ export async function makeRequest(
       const id = await tx.insertRequest({ hostId: host.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now, updatedAt: now });
       await deps.audit({ action, target: host.fqdn, outcome: 'ok', detail: `${key.facts.type} ${key.facts.spkiSha256.slice(0, 16)}` }, tx);
       await withRequest?.(tx, { requestId: id, keyType: key.facts.type, subject, sans, pem });
+      step('request-in-transaction');
       return id;
     });
     return { requestId, keyType: key.facts.type, subject, sans, pem };
