@@ -270,7 +270,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       assert.match(await openssl(['x509', '-in', cert, '-noout', '-enddate']), /Feb {1,2}1 00:00:00 2020 GMT/);
       const before = await snapshot(tv);
       const r = await run(tv, `getcrt ${cert}`);
-      assertRefused(r, /certificate for ce-03\.example\.org expired on 2020-02-01; refused \(use --force/);
+      assertRefused(r, /certificate for ce-03\.example\.org expired on 2020-02-01; refused \(getcrt --force stores it anyway\)/);
       assert.deepEqual(await snapshot(tv), before, 'nothing stored or changed');
 
       const f = await run(tv, `getcrt ${cert} --force`);
