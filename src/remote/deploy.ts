@@ -49,12 +49,13 @@ export interface Deployed {
 
 /** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
 export async function deployPair(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<Deployed> {
-  const mk = await conn.exec(['mkdir', '-p', '-m', '0755', dir]);
-  if (mk.code !== 0) throw new PasstoreError('io', `${conn.target.name}: cannot create ${dir}: ${mk.stderr.trim().split('\n')[0]}`);
-  // Left-overs of an interrupted deploy are never a pair in place: remove them first.
-  await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]);
+  // Over SFTP, not a remote shell: one shell per host (the install) is all a deploy costs.
   const sftp = await conn.sftp();
   try {
+    await sftp.mkdir(dir);
+    // Left-overs of an interrupted deploy are never a pair in place: remove them first.
+    await sftp.remove(`${dir}/${CERT}${NEW}`).catch(() => undefined);
+    await sftp.remove(`${dir}/${KEY}${NEW}`).catch(() => undefined);
     step('deploy-write-cert');
     await sftp.writeNew(`${dir}/${CERT}${NEW}`, certPem, 0o644);
     step('deploy-write-key');

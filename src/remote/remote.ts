@@ -66,7 +66,7 @@ export class Remote {
       try {
         return await fn(conn);
       } finally {
-        conn.close();
+        await conn.close();
       }
     });
   }

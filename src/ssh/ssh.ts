@@ -115,6 +115,8 @@ export class SshConnection {
             );
           },
         } as Parameters<Client['connect']>[0]);
+        // Small SSH packets must not wait for delayed acknowledgements (Nagle).
+        client.setNoDelay(true);
       } catch (e) {
         fail(new PasstoreError('io', `${target.name}: cannot connect (${(e as Error).message})`));
       }
@@ -151,8 +153,16 @@ export class SshConnection {
     });
   }
 
-  close(): void {
-    this.client.end();
+  /** Ends the session and waits (up to 2 s) for it to close, so the guard closes after it. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      this.client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.client.end();
+    });
   }
 }
 
@@ -193,6 +203,11 @@ export class Sftp {
     if (!st.isFile()) throw new PasstoreError('io', `${this.name}: ${path} is not a regular file`);
     if (st.size > limit) throw new PasstoreError('io', `${this.name}: ${path} is larger than ${limit} bytes`);
     return this.#wrap(`cannot read ${path}`, (cb) => this.sftp.readFile(path, (e: Error | null | undefined, d: Buffer) => cb(e, d)));
+  }
+
+  /** Makes a directory (mode 0755); one that exists already is fine. */
+  async mkdir(path: string): Promise<void> {
+    await this.#wrap(`cannot create ${path}`, (cb) => this.sftp.mkdir(path, { mode: 0o755 }, (e) => cb(e))).catch(() => undefined);
   }
 
   remove(path: string): Promise<void> {

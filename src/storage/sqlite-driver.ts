@@ -14,6 +14,8 @@ export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   #db: Database.Database;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Prepared statements by SQL text: preparing costs more than running. */
+  #statements = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -58,12 +60,22 @@ export class SqliteDriver implements SqlDriver {
     return this.#enqueue(() => this.#run(sql, params));
   }
 
+  #prepare(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      if (this.#statements.size > 500) this.#statements.clear();
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
   #all<T>(sql: string, params: SqlValue[]): T[] {
-    return this.#db.prepare(sql).all(...params) as T[];
+    return this.#prepare(sql).all(...params) as T[];
   }
 
   #run(sql: string, params: SqlValue[]): RunResult {
-    const r = this.#db.prepare(sql).run(...params);
+    const r = this.#prepare(sql).run(...params);
     return { changes: r.changes, lastId: Number(r.lastInsertRowid) };
   }
 
@@ -77,6 +89,7 @@ export class SqliteDriver implements SqlDriver {
         transaction: (inner) => inner(tx),
         script: async (sql: string) => {
           for (const s of splitStatements(sql)) this.#db.exec(s);
+          this.#statements.clear(); // the schema changed
         },
         close: async () => {},
       };
@@ -94,6 +107,7 @@ export class SqliteDriver implements SqlDriver {
   script(sql: string): Promise<void> {
     return this.#enqueue(() => {
       this.#db.exec(sql);
+      this.#statements.clear();
     });
   }
 

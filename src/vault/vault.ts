@@ -47,6 +47,7 @@ export class Vault {
   #root: Buffer | undefined;
   #data: Buffer | undefined;
   #slot: { kind: SlotKind; name: string } | undefined;
+  #auditKey: Buffer | undefined;
 
   private constructor(store: Store, row: VaultRow) {
     this.#store = store;
@@ -217,8 +218,10 @@ export class Vault {
   lock(): void {
     this.#root?.fill(0);
     this.#data?.fill(0);
+    this.#auditKey?.fill(0);
     this.#root = undefined;
     this.#data = undefined;
+    this.#auditKey = undefined;
     this.#slot = undefined;
   }
 
@@ -235,7 +238,8 @@ export class Vault {
   /** The key that seals audit records (derived from the root key; stable across rekey). */
   auditKey(): Buffer | undefined {
     if (!this.#root) return undefined;
-    return Buffer.from(hkdfSync('sha256', this.#root, Buffer.from(this.id), 'passtore audit', 32));
+    this.#auditKey ??= Buffer.from(hkdfSync('sha256', this.#root, Buffer.from(this.id), 'passtore audit', 32));
+    return this.#auditKey;
   }
 
   /** Encrypts a password for the row it will be stored in. Only ciphertext leaves. */
