@@ -5,7 +5,7 @@
  * remote shell, so host data never builds a command.
  */
 import { createHash } from 'node:crypto';
-import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { PasstoreError } from '../errors.js';
 import type { Secret } from '../secret.js';
 
@@ -63,9 +63,11 @@ export class SshConnection {
    * Connects and authenticates. With `pinnedKey` the host must present exactly that key;
    * without one, `onNewKey` decides (host trust), else the connection is refused.
    */
-  static connect(target: SshTarget, auth: SshAuth, options: { onNewKey?: NewKeyHandler; timeoutMs?: number } = {}): Promise<SshConnection> {
+  static async connect(target: SshTarget, auth: SshAuth, options: { onNewKey?: NewKeyHandler; timeoutMs?: number } = {}): Promise<SshConnection> {
+    // ssh2 is loaded on first use: most shell sessions never connect anywhere.
+    const { Client: SshClient } = await import('ssh2');
     return new Promise((resolve, reject) => {
-      const client = new Client();
+      const client = new SshClient();
       let presented: ReturnType<typeof describeHostKey> | undefined;
       let refusal: PasstoreError | undefined;
       let settled = false;

@@ -2,7 +2,6 @@
  * Opens the store the configuration names, and brings its schema up to date.
  */
 import { migrate } from './migrate.js';
-import { MysqlDriver, readDbPassword } from './mysql-driver.js';
 import { SqliteDriver } from './sqlite-driver.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
@@ -14,6 +13,8 @@ export async function openStore(db: string, dbPasswordFile?: string, options: { 
     await migrate(driver);
     return new SqlStore(driver, db);
   }
+  // mysql2 is loaded only for a MySQL vault: it is not needed to start on SQLite.
+  const { MysqlDriver, readDbPassword } = await import('./mysql-driver.js');
   const driver = await MysqlDriver.open(db, readDbPassword(dbPasswordFile));
   try {
     await migrate(driver);

@@ -5,18 +5,27 @@
  * the FQDN and any extra names.
  */
 import { createPublicKey, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { PasstoreError } from '../errors.js';
 import { loadPkcs8, type KeyFacts } from './keys.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+let x509: typeof X509 | undefined;
+
+/** @peculiar/x509, loaded on first use (it is large, and most commands make no request). */
+async function library(): Promise<typeof X509> {
+  if (!x509) {
+    x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  }
+  return x509;
+}
 
 /** The subject for a host: `/DC=org/O=Site/CN={fqdn}` (OpenSSL order) or RFC 4514 text. */
 export function subjectFor(template: string, fqdn: string): string {
   return template.replaceAll('{fqdn}', fqdn);
 }
 
-function toName(subject: string): x509.Name {
+function toName(x509: typeof X509, subject: string): X509.Name {
   try {
     // RFC 4514 text is written most specific first: the reverse of the encoded order.
     if (!subject.startsWith('/')) return new x509.Name(new x509.Name(subject).toJSON().reverse());
@@ -47,12 +56,13 @@ function algorithms(facts: KeyFacts): { importAlg: RsaHashedImportParams | EcKey
 
 /** Builds and signs a request; returns its PEM. */
 export async function buildRequest(pkcs8: Buffer, facts: KeyFacts, subject: string, sans: string[]): Promise<string> {
+  const x509 = await library();
   const { importAlg, signAlg } = algorithms(facts);
   const spki = createPublicKey(loadPkcs8(pkcs8)).export({ type: 'spki', format: 'der' });
   const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, importAlg, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', spki, importAlg, true, ['verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: toName(subject),
+    name: toName(x509, subject),
     keys: { privateKey, publicKey } as CryptoKeyPair,
     signingAlgorithm: signAlg,
     extensions: [new x509.SubjectAlternativeNameExtension(sans.map((value) => ({ type: 'dns' as const, value })))],
