@@ -52,6 +52,7 @@ export default defineCommand({
       for (const p of fresh) {
         if (++added % 250 === 0) ctx.out.progress(`storing: ${added} of ${fresh.length} pairs`);
         let host = await tx.getHost(p.host);
+        const freshHost = !host;
         if (!host) {
           host = await tx.addHost({ fqdn: p.host, address: null, port: 22, createdAt: now() });
           await tx.insertEntry({ hostId: host.id, user: DEFAULT_USER, service: DEFAULT_SERVICE, version: 1, state: 'unset', secretCiphertext: null, updatedAt: now(), updatedBy: ctx.operator });
@@ -65,7 +66,7 @@ export default defineCommand({
             pkcs8.fill(0);
           }
         }
-        await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key });
+        await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key, freshHost });
         await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
         if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
       }

@@ -42,6 +42,8 @@ export interface AcceptOptions {
   key?: KeyObject;
   /** Refuse unless the certificate's key belongs to this host. */
   expectHost?: string;
+  /** The host was added in this transaction: it has no earlier certificate, key or request. */
+  freshHost?: boolean;
 }
 
 export interface Accepted {
@@ -72,13 +74,13 @@ export async function acceptCertificate(tx: Store, vault: Vault, cert: X509Certi
     throw new PasstoreError('exists', `this certificate for ${key.fqdn} is already in the vault`);
   }
   let replaced = false;
-  for (const c of await tx.listCertificates(key.hostId)) {
+  for (const c of options.freshHost ? [] : await tx.listCertificates(key.hostId)) {
     if (c.state === 'current') {
       await tx.setCertificateState(c.id, 'history');
       replaced = true;
     }
   }
-  for (const k of await tx.listKeys(key.hostId)) {
+  for (const k of options.freshHost ? [] : await tx.listKeys(key.hostId)) {
     if (k.state === 'current' && k.id !== key.id) await tx.setKeyState(k.id, 'history');
   }
   if (key.state !== 'current') await tx.setKeyState(key.id, 'current');
@@ -99,7 +101,7 @@ export async function acceptCertificate(tx: Store, vault: Vault, cert: X509Certi
     storedBy: options.by,
     deployedAt: null,
   });
-  for (const r of await tx.listRequests(key.hostId)) {
+  for (const r of options.freshHost ? [] : await tx.listRequests(key.hostId)) {
     if (r.keyId === key.id && (r.state === 'created' || r.state === 'sent')) await tx.setRequestState(r.id, 'fulfilled', now());
   }
   return { fqdn: key.fqdn, certId, replaced };
