@@ -66,7 +66,7 @@ export default defineCommand({
             pkcs8.fill(0);
           }
         }
-        await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key, freshHost });
+        await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key, keyChecked: true, freshHost });
         await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
         if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
       }

@@ -40,6 +40,8 @@ export interface AcceptOptions {
   force?: boolean;
   /** The private key, when the caller already holds it (import); else it is decrypted. */
   key?: KeyObject;
+  /** The caller already checked `key` against this certificate (importcert's pairing). */
+  keyChecked?: boolean;
   /** Refuse unless the certificate's key belongs to this host. */
   expectHost?: string;
   /** The host was added in this transaction: it has no earlier certificate, key or request. */
@@ -66,7 +68,7 @@ export async function acceptCertificate(tx: Store, vault: Vault, cert: X509Certi
   if (!namesHost(cert, key.fqdn)) {
     throw new PasstoreError('mismatch', `certificate ${facts.subject} does not name ${key.fqdn}, the host its key belongs to`);
   }
-  checkKey(cert, key, vault, options.key);
+  if (!(options.key && options.keyChecked)) checkKey(cert, key, vault, options.key);
   if (Date.parse(facts.notAfter) <= Date.now() && !options.force) {
     throw new PasstoreError('policy', `certificate for ${key.fqdn} expired on ${facts.notAfter.slice(0, 10)}; refused (getcrt --force stores it anyway)`);
   }
