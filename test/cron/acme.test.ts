@@ -48,8 +48,8 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
   async function acmeVault(alg: string, kid: string, eabKey: string, options: { dataDir?: boolean; caBundle?: boolean; keyType?: 'ec-p256' | 'rsa-2048' } = {}): Promise<ExpiringVault> {
     const v = await expiringVault(ca, ['ui-01'], 10, options.keyType ?? 'ec-p256');
     vaults.push(v);
-    // passtore's data directory, as an earlier run (or a vault file there) leaves it: the
-    // acme fetcher does not create it itself (see the todo test at the end).
+    // passtore's data directory, as an earlier run (or a vault file there) leaves it; the
+    // acme fetcher also creates it itself (the test at the end).
     if (options.dataDir !== false) mkdirSync(join(v.dataHome, 'passtore'), { mode: 0o700 });
     const hmacFile = join(v.work, 'eab.key');
     writeFileSync(hmacFile, `${eabKey}\n`, { mode: 0o600 });
@@ -137,7 +137,7 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
     assert.equal(await v.tv.session.store.countQueuedMail(), 0);
   });
 
-  // Known bugs in src/ (see the report): these run, and are marked todo until fixed.
+  // Regressions of bugs found and fixed: a fresh data directory, an untrusted server.
 
   test('with a fresh data directory (the vault elsewhere), the account key is made and the order goes through', async () => {
     const v = await acmeVault('HS256', 'kid-1', pebble.eabKeys['kid-1']!, { dataDir: false });

@@ -18,7 +18,7 @@
  *   received exactly once (counted by Message-ID);
  * - a deploy that fails (sshd stopped) leaves the certificate stored, is a FAILED line and
  *   a warning mail; the next run deploys it (retried), with or without another request
- *   open, and the run after does not deploy it again; (todo) that retry is not mailed.
+ *   open, and the run after does not deploy it again; the retry is mailed.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

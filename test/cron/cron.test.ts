@@ -381,7 +381,7 @@ describe('key file, usage, dry run', () => {
   });
 });
 
-describe('known bugs (todo: these fail until src/ is fixed)', () => {
+describe('regressions: bugs found and fixed', () => {
   test('passtore-cron check with a mistyped database path creates nothing', async () => {
     const v = await vault([]);
     const typo = join(v.dir, 'no-such-dir', 'vault.db');

@@ -22,9 +22,9 @@
  *   nothing stored; those mails are \Seen too and not refused again at the next fetch;
  * - the refusals and the failed deploys are reported by mail.
  *
- * Later fetches are meant to retry the deploys that failed (`FAILED: deploy FQDN
- * (retried): ...`); they do not yet (see the todo test), so the other tests set such
- * lines aside and assert everything else.
+ * Later fetches retry the deploys that failed (`FAILED: deploy FQDN (retried): ...`, as
+ * the hosts stay unreachable here); the other tests set such lines aside, and the last
+ * test asserts them.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -158,7 +158,7 @@ describe('passtore-cron with the imap fetcher (dovecot)', { skip }, () => {
     assert.equal(r.status, r.failures.length > 0 ? 1 : 0, shown(r));
     return { lines: r.lines.filter((l) => !isRetry(l)), failures: r.failures.filter((l) => !isRetry(l)) };
   }
-  /** The second fetch, for the todo test. */
+  /** The second fetch, for the retry test. */
   let secondFetch: CronResult | undefined;
 
   /** The hosts whose failed deploys this fetch retried (and that failed again, before any connection). */
