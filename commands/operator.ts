@@ -1,5 +1,19 @@
 import { defineCommand } from '../src/command.js';
+import type { Output } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
+import { parseKdf } from '../src/vault/kdf.js';
+
+/** A slot's key derivation, with a weaker-than-default scrypt cost made visible. */
+function describeKdf(text: string, out: Output): string {
+  try {
+    const k = parseKdf(text);
+    if (k.alg !== 'scrypt') return 'HKDF-SHA256 (key file)';
+    const label = `scrypt N=2^${Math.log2(k.N)} r=${k.r} p=${k.p}`;
+    return k.N < 2 ** 17 ? out.paint(`${label} (below the default 2^17: passwd raises it)`, 'warn') : label;
+  } catch {
+    return out.paint('unreadable', 'bad');
+  }
+}
 
 export default defineCommand({
   name: 'operator',
@@ -58,8 +72,8 @@ export default defineCommand({
       async run(ctx) {
         const slots = await ctx.store.listSlots();
         ctx.out.table(
-          ['KIND', 'NAME', 'CREATED', 'BY', 'FAILED UNLOCKS'],
-          slots.map((s) => [s.kind, s.name, s.createdAt.slice(0, 16).replace('T', ' '), s.createdBy, String(s.failedAttempts)]),
+          ['KIND', 'NAME', 'KEY DERIVATION', 'CREATED', 'BY', 'FAILED UNLOCKS'],
+          slots.map((s) => [s.kind, s.name, describeKdf(s.kdf, ctx.out), s.createdAt.slice(0, 16).replace('T', ' '), s.createdBy, String(s.failedAttempts)]),
         );
       },
     },
