@@ -23,19 +23,15 @@
  * Each set directory holds set.json (its manifest) only once it is complete; the
  * manifest is kept beside the directory, not in it, so importcert never reads it.
  */
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import * as x509 from '@peculiar/x509';
+import { commitDir, DAY, fixtureNotAfter, loadOrMakeCa, newEcKey, newRsaKey, olderThan, partialDir, pool, progressPrinter, signPairs, writeJsonAtomic, type SigningCa } from './bench-kit.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-const generate = promisify(generateKeyPair);
-const DAY = 86_400_000;
 const FORMAT = 1;
 /** Certificates older than this are re-signed (keys kept). */
 const MAX_CERT_AGE_DAYS = 7;
+const CA_NAME = 'CN=passtore bench fixture CA, O=passtore bench';
 
 export type FixtureKeyType = 'ec-p256' | 'rsa-2048';
 
@@ -71,11 +67,6 @@ export interface Fixtures {
   seconds: number;
 }
 
-interface Ca {
-  key: CryptoKey;
-  name: string;
-}
-
 const EXTENSIONS = ['.pem', '.crt', '.key', '.cer', '.txt', '', '.der', '.bak'];
 
 function randomName(): string {
@@ -87,98 +78,12 @@ function bucket(): string {
   return randomBytes(1).toString('hex')[0]!;
 }
 
-async function pool<T>(count: number, width: number, fn: (i: number) => Promise<T>, progress?: (done: number) => void): Promise<T[]> {
-  const out = new Array<T>(count);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await fn(i);
-      done++;
-      progress?.(done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
-  return out;
-}
-
-function progressPrinter(label: string, total: number): (done: number) => void {
-  const t0 = performance.now();
-  let shown = 0;
-  return (done) => {
-    const tenth = Math.floor((done * 10) / total);
-    if (tenth > shown || done === total) {
-      shown = tenth;
-      process.stdout.write(`\r  ${label}: ${done}/${total} (${((performance.now() - t0) / 1000).toFixed(0)} s)   ${done === total ? '\n' : ''}`);
-    }
-  };
-}
-
-async function loadOrMakeCa(root: string): Promise<Ca> {
-  const dir = join(root, 'ca');
-  const keyFile = join(dir, 'ca-key.pk8');
-  const certFile = join(dir, 'ca.pem');
-  const name = 'CN=passtore bench fixture CA, O=passtore bench';
-  const alg = { name: 'ECDSA', namedCurve: 'P-256' };
-  if (existsSync(keyFile) && existsSync(certFile)) {
-    const key = await webcrypto.subtle.importKey('pkcs8', readFileSync(keyFile), alg, false, ['sign']);
-    return { key: key as CryptoKey, name };
-  }
-  mkdirSync(dir, { recursive: true });
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name,
-    keys,
-    notBefore: new Date(Date.now() - 400 * DAY),
-    notAfter: new Date(Date.now() + 20 * 365 * DAY),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
-  });
-  writeFileSync(certFile, cert.toString('pem'));
-  writeFileSync(keyFile, Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), { mode: 0o600 });
-  return { key: keys.privateKey, name };
-}
-
 /** notAfter for pair i of a set, counted from `base`: one in ten within 8–29 days. */
-function notAfterFor(i: number, base: number): Date {
-  const days = i % 10 === 3 ? 8 + ((i * 7919) % 22) : 45 + ((i * 104_729) % 780);
-  return new Date(base + days * DAY + ((i * 3_600_000) % DAY));
-}
+const notAfterFor = (i: number, base: number): Date => fixtureNotAfter(i, base, 10, 3);
 
 function keyPem(key: KeyObject, type: FixtureKeyType, i: number): string {
   if (i % 2 === 0) return key.export({ type: 'pkcs8', format: 'pem' }) as string;
   return key.export({ type: type === 'rsa-2048' ? 'pkcs1' : 'sec1', format: 'pem' }) as string;
-}
-
-async function signCert(ca: Ca, spki: Uint8Array<ArrayBuffer>, host: string, i: number, base: number): Promise<{ pem: string; notAfter: Date }> {
-  const notAfter = notAfterFor(i, base);
-  const notBefore = new Date(Math.min(base - DAY, notAfter.getTime() - 90 * DAY) - ((i * 7_777_777) % (200 * DAY)));
-  const short = host.split('.')[0]!;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: `01${randomBytes(15).toString('hex')}`,
-    subject: `CN=${host}, O=passtore bench, DC=example, DC=org`,
-    issuer: ca.name,
-    notBefore,
-    notAfter,
-    publicKey: spki,
-    signingKey: ca.key,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'dns', value: host },
-        { type: 'dns', value: `${short}-alias.example.org` },
-      ]),
-    ],
-  });
-  return { pem: cert.toString('pem'), notAfter };
-}
-
-function spkiOf(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ type: 'spki', format: 'der' });
 }
 
 /** Reads a set's manifest; its directory is taken as the one beside it (the cache may move). */
@@ -193,56 +98,37 @@ function readSet(path: string): FixtureSet | undefined {
   }
 }
 
-function writeSet(path: string, s: FixtureSet): void {
-  writeFileSync(`${path}.tmp`, JSON.stringify(s));
-  renameSync(`${path}.tmp`, path);
-}
-
 function certsStale(s: FixtureSet): boolean {
-  const now = Date.now();
-  if (now - Date.parse(s.certsGeneratedAt) > MAX_CERT_AGE_DAYS * DAY) return true;
-  return s.pairs.some((p) => Date.parse(p.notAfter) < now + 2 * DAY);
+  if (olderThan(s.certsGeneratedAt, MAX_CERT_AGE_DAYS)) return true;
+  return s.pairs.some((p) => Date.parse(p.notAfter) < Date.now() + 2 * DAY);
 }
 
-/** Signs (or re-signs) every certificate of a set from its keys on disk. */
-async function signSet(ca: Ca, s: FixtureSet, keys: KeyObject[] | undefined): Promise<void> {
-  const base = Date.now();
-  const t0 = performance.now();
-  const progress = progressPrinter(`${s.name}: signing certificates`, s.pairs.length);
-  await pool(
-    s.pairs.length,
-    16,
-    async (i) => {
-      const p = s.pairs[i]!;
-      const key = keys?.[i] ?? createPrivateKey(readFileSync(join(s.dir, p.keyFile)));
-      const { pem, notAfter } = await signCert(ca, new Uint8Array(spkiOf(key)), p.host, i, base);
+/** Signs (or re-signs) every certificate of a set, under a new random name each. */
+async function signSet(ca: SigningCa, s: FixtureSet, keys: KeyObject[] | undefined): Promise<void> {
+  await signPairs(ca, s, keys, {
+    label: `${s.name}: signing certificates`,
+    notAfter: notAfterFor,
+    usages: ['serverAuth', 'clientAuth'],
+    dnsNames: (host) => [host, `${host.split('.')[0]!}-alias.example.org`],
+    write: (p, pem) => {
       if (p.certFile) rmSync(join(s.dir, p.certFile), { force: true });
       const file = join(bucket(), randomName());
       p.certFile = file;
-      p.notAfter = notAfter.toISOString();
       writeFileSync(join(s.dir, file), pem);
     },
-    progress,
-  );
-  s.certsGeneratedAt = new Date(base).toISOString();
-  s.certSeconds = (performance.now() - t0) / 1000;
+  });
 }
 
-async function makeSet(root: string, ca: Ca, name: string, keyType: FixtureKeyType, prefix: string, count: number): Promise<FixtureSet> {
+async function makeSet(root: string, ca: SigningCa, name: string, keyType: FixtureKeyType, prefix: string, count: number): Promise<FixtureSet> {
   const dir = join(root, name);
-  const tmp = `${dir}.partial`;
-  rmSync(tmp, { recursive: true, force: true });
-  for (let b = 0; b < 16; b++) mkdirSync(join(tmp, b.toString(16)), { recursive: true });
+  const tmp = partialDir(dir);
   const t0 = performance.now();
   // Each key is one job on the libuv pool; 8 in flight keeps the pool busy without
   // holding thousands of pending callbacks.
   const keys = await pool(
     count,
     8,
-    async () => {
-      const pair = keyType === 'rsa-2048' ? await generate('rsa', { modulusLength: 2048, publicExponent: 0x10001 }) : await generate('ec', { namedCurve: 'prime256v1' });
-      return pair.privateKey;
-    },
+    () => (keyType === 'rsa-2048' ? newRsaKey() : newEcKey()),
     progressPrinter(`${name}: generating ${count} ${keyType} keys`, count),
   );
   const keygenSeconds = (performance.now() - t0) / 1000;
@@ -253,8 +139,7 @@ async function makeSet(root: string, ca: Ca, name: string, keyType: FixtureKeyTy
   });
   const s: FixtureSet = { format: FORMAT, name, keyType, dir: tmp, pairs, keysGeneratedAt: new Date().toISOString(), certsGeneratedAt: '', keygenSeconds, certSeconds: 0 };
   await signSet(ca, s, keys);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  commitDir(tmp, dir);
   s.dir = dir;
   return s;
 }
@@ -262,16 +147,13 @@ async function makeSet(root: string, ca: Ca, name: string, keyType: FixtureKeyTy
 /** A copy of the first `count` pairs of `from`, with the same file names. */
 function copySubset(root: string, from: FixtureSet, name: string, count: number): FixtureSet {
   const dir = join(root, name);
-  const tmp = `${dir}.partial`;
-  rmSync(tmp, { recursive: true, force: true });
-  for (let b = 0; b < 16; b++) mkdirSync(join(tmp, b.toString(16)), { recursive: true });
+  const tmp = partialDir(dir);
   const pairs = from.pairs.slice(0, count).map((p) => ({ ...p }));
   for (const p of pairs) {
     copyFileSync(join(from.dir, p.certFile), join(tmp, p.certFile));
     copyFileSync(join(from.dir, p.keyFile), join(tmp, p.keyFile));
   }
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  commitDir(tmp, dir);
   return {
     ...from,
     name,
@@ -292,7 +174,7 @@ export async function ensureFixtures(root = defaultFixtureRoot()): Promise<Fixtu
   mkdirSync(root, { recursive: true });
   const t0 = performance.now();
   const generated: string[] = [];
-  const ca = await loadOrMakeCa(root);
+  const ca = await loadOrMakeCa(root, CA_NAME);
   const full = async (name: string, keyType: FixtureKeyType, prefix: string, count: number): Promise<FixtureSet> => {
     const manifest = join(root, `${name}.json`);
     let s = readSet(manifest);
@@ -300,12 +182,12 @@ export async function ensureFixtures(root = defaultFixtureRoot()): Promise<Fixtu
       if (!certsStale(s)) return s;
       console.log(`  ${name}: certificates made ${s.certsGeneratedAt} are stale; re-signing them (keys kept)`);
       await signSet(ca, s, undefined);
-      writeSet(manifest, s);
+      writeJsonAtomic(manifest, s);
       generated.push(`${name} (certificates re-signed)`);
       return s;
     }
     s = await makeSet(root, ca, name, keyType, prefix, count);
-    writeSet(manifest, s);
+    writeJsonAtomic(manifest, s);
     generated.push(`${name} (keys ${s.keygenSeconds.toFixed(0)} s, certificates ${s.certSeconds.toFixed(0)} s)`);
     return s;
   };
@@ -316,7 +198,7 @@ export async function ensureFixtures(root = defaultFixtureRoot()): Promise<Fixtu
   let ec1000 = readSet(subsetManifest);
   if (!ec1000 || ec1000.copiedFrom?.certsGeneratedAt !== ec5000.certsGeneratedAt || !existsSync(ec1000.dir)) {
     ec1000 = copySubset(root, ec5000, 'ec-1000', 1000);
-    writeSet(subsetManifest, ec1000);
+    writeJsonAtomic(subsetManifest, ec1000);
     generated.push('ec-1000 (copied from ec-5000)');
   }
   return { root, sets: { ec5000, ec1000, ec5000b, rsa1000 }, generated, seconds: (performance.now() - t0) / 1000 };

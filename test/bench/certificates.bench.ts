@@ -34,19 +34,16 @@
  * (adds 5–15 min: 12–50 ms per openssl process here, depending on the machine's load). Temp vaults are removed at the end, on failure and on Ctrl-C; the
  * fixtures are kept.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { pairByKey, scanDirectory } from '../../src/x509/import.js';
 import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
+import { commandOutput, DAY, disposedAtEnd, execFileP, fmt, fsType, noteLoad, printLoadAtStart, printLoads, printMachine, results, runBench, sqliteVersion, stat, timeAsync, type Check } from './bench-kit.js';
 import { defaultFixtureRoot, ensureFixtures, type FixtureSet, type Fixtures } from './cert-fixtures.js';
 
-const execFileP = promisify(execFile);
-const DAY = 86_400_000;
 const FULL_BASELINE = process.env.BENCH_FULL_BASELINE === '1';
 
 const RUNS = {
@@ -62,37 +59,15 @@ const RSA_PAIRING_SAMPLE = 500;
 const ENDDATE_SAMPLE = 1000;
 
 // ---------------------------------------------------------------------------------------
-// Statistics and output
+// Figures and targets
 
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
+/** A target: met or not; `info` ones are shown, not counted in the summary. */
+interface TargetCheck extends Check {
+  met: boolean;
+  info?: boolean;
 }
 
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
-}
-
-interface Row {
-  figure: string;
-  stat: Stat;
-  /** CPU time of this process (user + system), where measured: it moves less than wall time on a shared machine. */
-  cpu?: Stat;
-  note?: string;
-}
-
-const rows: Row[] = [];
-
-function record(figure: string, xs: number[] | Stat, note?: string, cpu?: number[]): Stat {
-  const s = Array.isArray(xs) ? stat(xs) : xs;
-  rows.push({ figure, stat: s, note, cpu: cpu ? stat(cpu) : undefined });
-  return s;
-}
+const { rows, checks, record, print } = results<TargetCheck>();
 
 /** CPU milliseconds (user + system) of this process so far. */
 function cpuMs(): number {
@@ -100,30 +75,17 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-interface Check {
-  name: string;
-  measured: string;
-  required: string;
-  /** measured / required for "× faster"; median / limit for "< limit". */
-  ratio: number;
-  met: boolean;
-  /** Shown, not counted in the summary. */
-  info?: boolean;
-  verdict?: string;
-  note?: string;
-}
-
-const checks: Check[] = [];
-
-function speedTarget(name: string, baselineMs: number, passtoreMs: number, required: number, note?: string): Check {
+function speedTarget(name: string, baselineMs: number, passtoreMs: number, required: number, note?: string): TargetCheck {
   const speedup = baselineMs / passtoreMs;
-  const c = { name, measured: `${speedup.toFixed(0)}× faster`, required: `≥ ${required}×`, ratio: speedup / required, met: speedup >= required, note };
+  const met = speedup >= required;
+  const c = { name, measured: `${speedup.toFixed(0)}× faster`, required: `≥ ${required}×`, ratio: speedup / required, met, verdict: met ? 'met' : 'MISSED', note };
   checks.push(c);
   return c;
 }
 
-function limitTarget(name: string, ms: number, limitMs: number, note?: string): Check {
-  const c = { name, measured: `${fmt(ms)} ms`, required: `< ${limitMs} ms`, ratio: ms / limitMs, met: ms < limitMs, note };
+function limitTarget(name: string, ms: number, limitMs: number, note?: string): TargetCheck {
+  const met = ms < limitMs;
+  const c = { name, measured: `${fmt(ms)} ms`, required: `< ${limitMs} ms`, ratio: ms / limitMs, met, verdict: met ? 'met' : 'MISSED', note };
   checks.push(c);
   return c;
 }
@@ -131,87 +93,13 @@ function limitTarget(name: string, ms: number, limitMs: number, note?: string): 
 /** "27% less" / "12% more": `a` against `b`. */
 const change = (a: number, b: number): string => (a <= b ? `${(100 * (1 - a / b)).toFixed(0)}% less` : `${(100 * (a / b - 1)).toFixed(0)}% more`);
 
-const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
-
-function table(head: string[], body: string[][], right: Set<number>): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
-function printResults(): void {
-  table(
-    ['figure', 'median ms', 'min–max ms', 'runs', 'CPU ms'],
-    rows.map((r) => [r.figure, fmt(r.stat.median), r.stat.n ? `${fmt(r.stat.min)}–${fmt(r.stat.max)}` : 'derived', r.stat.n ? String(r.stat.n) : '', r.cpu ? fmt(r.cpu.median) : '']),
-    new Set([1, 2, 3, 4]),
-  );
-  const notes = rows.filter((r) => r.note);
-  if (notes.length) {
-    console.log('');
-    for (const r of notes) console.log(`  ${r.figure.trim()}: ${r.note}`);
-  }
-  console.log('');
-  table(
-    ['target', 'measured', 'required', 'ratio', 'verdict'],
-    checks.map((c) => [c.name, c.measured, c.required, c.ratio.toFixed(2), c.verdict ?? (c.met ? 'met' : 'MISSED')]),
-    new Set([1, 3]),
-  );
-  const cNotes = checks.filter((c) => c.note);
-  if (cNotes.length) {
-    console.log('');
-    for (const c of cNotes) console.log(`  ${c.name}: ${c.note}`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Clean-up, on every way out
-
-const cleanups: Array<() => Promise<void> | void> = [];
-let cleaned = false;
-
-async function cleanUp(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      console.error(`clean-up: ${(e as Error).message}`);
-    }
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
 /** A fresh vault on SQLite in a temp dir, closed and removed at the end. */
 async function freshVault(): Promise<TestVault & { dispose(): Promise<void> }> {
   const tv = await createTestVault();
-  let disposed = false;
-  const dispose = async () => {
-    if (disposed) return;
-    disposed = true;
+  return disposedAtEnd(tv, async () => {
     await tv.close().catch(() => undefined);
     removeTestDir(tv);
-  };
-  cleanups.push(dispose);
-  return Object.assign(tv, { dispose });
-}
-
-async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -354,31 +242,11 @@ async function opensslEnddates(paths: string[]): Promise<{ ms: number; dates: Ma
 
 // ---------------------------------------------------------------------------------------
 
-const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-
-/** Load averages seen during the run: another busy process on the machine skews every figure. */
-const loads: string[] = [];
-function noteLoad(when: string): void {
-  loads.push(`${when} ${load()}`);
-}
-
 function machineInfo(f: Fixtures): void {
-  const cpus = os.cpus();
-  const df = (p: string) => {
-    try {
-      return execFileSync('df', ['--output=fstype', p], { encoding: 'utf8' }).trim().split('\n').at(-1) ?? '?';
-    } catch {
-      return '?';
-    }
-  };
-  const mem = new Database(':memory:');
-  const sqliteVersion = (mem.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-  mem.close();
-  const openssl = execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim();
-  console.log(`machine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`);
-  console.log(`node ${process.version} (crypto: OpenSSL ${process.versions.openssl}), SQLite ${sqliteVersion} (better-sqlite3), ${openssl}`);
-  console.log(`load average (1/5/15 min) at start: ${load()}${os.loadavg()[0]! > os.availableParallelism() / 2 ? ' — the machine is busy; figures will be slower and noisier' : ''}`);
-  console.log(`vaults in ${os.tmpdir()} (${df(os.tmpdir())}), PASSTORE_SCRYPT_LOG_N=${process.env.PASSTORE_SCRYPT_LOG_N}; fixtures in ${f.root} (${df(f.root)})`);
+  printMachine();
+  console.log(`node ${process.version} (crypto: OpenSSL ${process.versions.openssl}), SQLite ${sqliteVersion()} (better-sqlite3), ${commandOutput(['openssl', 'version'])}`);
+  printLoadAtStart();
+  console.log(`vaults in ${os.tmpdir()} (${fsType(os.tmpdir())}), PASSTORE_SCRYPT_LOG_N=${process.env.PASSTORE_SCRYPT_LOG_N}; fixtures in ${f.root} (${fsType(f.root)})`);
 }
 
 function describeFixtures(f: Fixtures): void {
@@ -597,9 +465,9 @@ async function main(): Promise<number> {
 
   // ---- Results ------------------------------------------------------------------------
   console.log('');
-  printResults();
+  print({ cpuColumn: true });
   console.log('');
-  console.log(`load average (1/5/15 min): ${loads.join('; ')}`);
+  printLoads();
   const counted = checks.filter((c) => !c.info);
   const met = counted.filter((c) => c.met).length;
   const total = (performance.now() - started) / 1000;
@@ -615,13 +483,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let status = 1;
-try {
-  status = await main();
-} catch (e) {
-  console.error(`\nbenchmark failed: ${(e as Error).stack ?? e}`);
-  status = 2;
-} finally {
-  await cleanUp();
-}
-setImmediate(() => process.exit(status));
+await runBench(main);

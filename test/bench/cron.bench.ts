@@ -61,13 +61,11 @@
  * Clean-up (the site, its namespaces and sshd, the SMTP receiver, temp dirs) runs at the
  * end, on failure and on Ctrl-C; the fixtures and the cached vault are kept.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPair } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
@@ -76,15 +74,13 @@ import { loadConfig } from '../../src/config.js';
 import { renew } from '../../src/cron/jobs.js';
 import { Session } from '../../src/session.js';
 import { daysLeft } from '../../src/x509/certificate.js';
-import { siteUnavailable, TestSite, type TestHost } from '../support/site.js';
+import { siteUnavailable, TestSite } from '../support/site.js';
 import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
+import { cleanups, commandOutput, DAY, derived, disposedAtEnd, execFileP, fmt, fsType, loadAvg, netnsList, newEcKey, noteLoad, onHost, pool, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sqliteVersion, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import { defaultCronFixtureRoot, ensureCronFixtures, type CronFixtures } from './cron-fixtures.js';
 import type { TraceEvent } from './putcrt-trace.js';
 
-const execFileP = promisify(execFile);
-const generateKeyPairP = promisify(generateKeyPair);
-const DAY = 86_400_000;
 const SELF = fileURLToPath(import.meta.url);
 const CRON_BIN = fileURLToPath(new URL('../../src/bin/passtore-cron.js', import.meta.url));
 const TRACER = fileURLToPath(new URL('./putcrt-trace.js', import.meta.url));
@@ -128,137 +124,15 @@ async function smtpSink(port: number, dir: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Statistics and output (as in the other benchmarks)
+// Figures, targets and findings
 
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
-}
-
-interface Row {
-  figure: string;
-  stat: Stat;
-  note?: string;
-}
-
-const rows: Row[] = [];
-
-function record(figure: string, xs: number[] | Stat, note?: string): Stat {
-  const s = Array.isArray(xs) ? stat(xs) : xs;
-  rows.push({ figure, stat: s, note });
-  return s;
-}
-
-const derived = (ms: number): Stat => ({ median: ms, min: ms, max: ms, n: 0 });
-
-interface Check {
-  name: string;
-  measured: string;
-  required: string;
-  ratio: number;
-  verdict: string;
-  note?: string;
-}
-
-const checks: Check[] = [];
+const { checks, record, print: printResults } = results();
 
 /** Performance bugs and other findings, printed before the SUMMARY (nothing is fixed here). */
 const findings: string[] = [];
 
-const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
-
-function table(head: string[], body: string[][], right: Set<number>): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
-function printResults(): void {
-  table(
-    ['figure', 'median ms', 'min–max ms', 'runs'],
-    rows.map((r) => [r.figure, fmt(r.stat.median), r.stat.n ? `${fmt(r.stat.min)}–${fmt(r.stat.max)}` : 'derived', r.stat.n ? String(r.stat.n) : '']),
-    new Set([1, 2, 3]),
-  );
-  const notes = rows.filter((r) => r.note);
-  if (notes.length) {
-    console.log('');
-    for (const r of notes) console.log(`  ${r.figure.trim()}: ${r.note}`);
-  }
-  console.log('');
-  table(
-    ['target', 'measured', 'required', 'ratio', 'verdict'],
-    checks.map((c) => [c.name, c.measured, c.required, c.ratio.toFixed(2), c.verdict]),
-    new Set([1, 3]),
-  );
-  const cNotes = checks.filter((c) => c.note);
-  if (cNotes.length) {
-    console.log('');
-    for (const c of cNotes) console.log(`  ${c.name}: ${c.note}`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Clean-up, on every way out
-
-const cleanups: Array<() => Promise<void> | void> = [];
-let cleaned = false;
-
-async function cleanUp(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      console.error(`clean-up: ${(e as Error).message}`);
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
-
-const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-const loads: string[] = [];
-function noteLoad(when: string): void {
-  loads.push(`${when} ${load()}`);
-}
-
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
-async function pool<T>(count: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out = new Array<T>(count);
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
-  return out;
-}
 
 /** Packages passtore-cron's entry module loads at start, whatever the command (see part 1). */
 const IMPORT_PACKAGES = ['acme-client', 'imapflow', 'mailparser', 'mysql2/promise', 'nodemailer', 'ssh2', '@peculiar/x509', 'better-sqlite3', 'node-schedule'];
@@ -342,15 +216,10 @@ const quietOut: Output = { line: () => undefined, table: () => undefined, progre
 /** A fresh test vault, closed and its directory removed at the end. */
 async function freshVault(domain?: string): Promise<TestVault & { dispose(): Promise<void> }> {
   const tv = await createTestVault({ operator: 'bench', ...(domain ? { domain } : {}) });
-  let disposed = false;
-  const dispose = async () => {
-    if (disposed) return;
-    disposed = true;
+  return disposedAtEnd(tv, async () => {
     await tv.close().catch(() => undefined);
     removeTestDir(tv);
-  };
-  cleanups.push(dispose);
-  return Object.assign(tv, { dispose });
+  });
 }
 
 async function mustRun(tv: TestVault, line: string, ...answers: string[]): Promise<string> {
@@ -361,31 +230,11 @@ async function mustRun(tv: TestVault, line: string, ...answers: string[]): Promi
   return out;
 }
 
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(os.tmpdir(), prefix));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 function machineInfo(): void {
-  const cpus = os.cpus();
-  const out = (argv: string[]): string => {
-    try {
-      return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-    } catch (e) {
-      const err = e as { stderr?: string; stdout?: string };
-      return `${err.stdout ?? ''}${err.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
-    }
-  };
-  const mem = new Database(':memory:');
-  const sqliteVersion = (mem.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-  mem.close();
-  const sshV = execFileSync('sh', ['-c', 'ssh -V 2>&1'], { encoding: 'utf8' }).trim();
-  console.log(`machine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`);
-  console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}), SQLite ${sqliteVersion} (better-sqlite3), ${out(['openssl', 'version'])}, ${sshV}`);
-  console.log(`tmp: ${os.tmpdir()} (${out(['df', '--output=fstype', os.tmpdir()]).split('\n').at(-1)}); fixtures: ${defaultCronFixtureRoot()} (${out(['df', '--output=fstype', '/var/tmp']).split('\n').at(-1)})`);
-  const busy = os.loadavg()[0]! > os.availableParallelism() / 2;
-  console.log(`load average (1/5/15 min) at start: ${load()}${busy ? ' — the machine is busy (other processes); figures will be slower and noisier' : ''}`);
+  printMachine();
+  console.log(`node ${process.version} (OpenSSL ${process.versions.openssl}), SQLite ${sqliteVersion()} (better-sqlite3), ${commandOutput(['openssl', 'version'])}, ${sshVersion()}`);
+  console.log(`tmp: ${os.tmpdir()} (${fsType(os.tmpdir())}); fixtures: ${defaultCronFixtureRoot()} (${fsType('/var/tmp')})`);
+  printLoadAtStart('the machine is busy (other processes); figures will be slower and noisier');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -528,7 +377,7 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
     if (i < RUNS.nodeStart) nodeTimes.push(await nodeOnce());
     if (i < RUNS.version) versionTimes.push(await versionOnce());
   }
-  console.log(`  binary runs (execFile): ${binTimes.map(fmt).join(', ')} ms; stdout to a file: ${fileTimes.map(fmt).join(', ')} ms (load ${load()})`);
+  console.log(`  binary runs (execFile): ${binTimes.map(fmt).join(', ')} ms; stdout to a file: ${fileTimes.map(fmt).join(', ')} ms (load ${loadAvg()})`);
   const truncated = received.filter((n) => n < due).length;
   if (truncated) {
     findings.push(
@@ -679,28 +528,9 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
 // ---------------------------------------------------------------------------------------
 // Part 2: a full passtore-cron run over real hosts
 
-/** Runs a command on a test host with standard input closed (see putcrt.bench.ts). */
-function onHost(h: TestHost, argv: string[]): Promise<string> {
-  if (!h.sshd?.pid) throw new Error(`${h.name} is not running`);
-  return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', ['-t', String(h.sshd!.pid), '-m', '-n', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${argv.join(' ')} on ${h.name}: status ${code}: ${stderr.trim()}`))));
-  });
-}
-
 function leftovers(site: TestSite): string {
-  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).trim();
-  let sshd = '';
-  try {
-    sshd = execFileSync('pgrep', ['-a', 'sshd'], { encoding: 'utf8' }).trim();
-  } catch {
-    sshd = '';
-  }
+  const ns = netnsList();
+  const sshd = sshdProcesses();
   const ours = ns.split('\n').filter((l) => l.includes(site.id)).length;
   const ourSshd = sshd.split('\n').filter((l) => l.includes(site.dir)).length;
   return `namespaces of this run left: ${ours}; sshd of this run left: ${ourSshd} (others on the machine: ${ns ? ns.split('\n').length - ours : 0} namespaces)`;
@@ -758,14 +588,6 @@ async function readMails(dir: string, seen: Set<string>): Promise<Mail[]> {
   return out;
 }
 
-function readTrace(file: string): TraceEvent[] {
-  try {
-    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TraceEvent);
-  } catch {
-    return [];
-  }
-}
-
 interface Part2 {
   hosts: number;
   deploy: number;
@@ -803,7 +625,7 @@ async function part2(): Promise<Part2> {
   mkdirSync(initDir);
   await pool(site.hosts.length, 4, async (i) => {
     const h = site.hosts[i]!;
-    const { privateKey } = await generateKeyPairP('ec', { namedCurve: 'prime256v1' });
+    const privateKey = await newEcKey();
     const keyPath = join(initDir, `${h.name}.key`);
     writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
     await ca.issue(keyPath, h.fqdn, { days: 20, out: join(initDir, `${h.name}.crt`) });
@@ -894,7 +716,7 @@ async function part2(): Promise<Part2> {
     const stored = countLines(r2.stdout, /^stored the certificate for /);
     const deployed = countLines(r2.stdout, new RegExp(`^\\S+: deployed to ${CRT_PATH.replace(/\//g, '\\/')} `));
     const sent2 = Number(/^mail: (\d+) sent$/m.exec(r2.stdout)?.[1] ?? 0);
-    console.log(`    run (fetch + deploy): ${fmt(r2.ms)} ms, status ${r2.code}; ${stored} stored, ${deployed} deployed, ${sent2} mails sent (load ${load()})`);
+    console.log(`    run (fetch + deploy): ${fmt(r2.ms)} ms, status ${r2.code}; ${stored} stored, ${deployed} deployed, ${sent2} mails sent (load ${loadAvg()})`);
     if (r2.code !== 0 || stored !== HOSTS || deployed !== HOSTS || sent2 !== HOSTS) throw new Error(`passtore-cron run (fetch): unexpected result:\n${r2.stdout.slice(-4000)}${r2.stderr}`);
     if (sink.count() - mailsBefore !== HOSTS) throw new Error(`the SMTP receiver got ${sink.count() - mailsBefore} mails, expected ${HOSTS}`);
     (trace ? tracedTimes : deployTimes).push(r2.ms);
@@ -930,15 +752,15 @@ async function part2(): Promise<Part2> {
     console.log('\n  where the time of the traced run goes (putcrt-trace.js events):');
     const sum = (xs: TraceEvent[]) => xs.reduce((a, e) => a + e.ms, 0);
     const phases: Array<[string, (e: TraceEvent) => boolean]> = [
-      ['guard: ip link set vault0 up|down', (e) => e.ev === 'guard' && e.what!.startsWith('ip ')],
-      ['guard: iptables -I|-D OUTPUT', (e) => e.ev === 'guard' && e.what!.startsWith('iptables')],
-      ['ssh connect (TCP, kex, password auth)', (e) => e.ev === 'connect'],
-      ['exec mkdir -p', (e) => e.ev === 'exec' && e.what === 'mkdir'],
-      ['exec rm -f (left-overs)', (e) => e.ev === 'exec' && e.what === 'rm'],
-      ['sftp open', (e) => e.ev === 'sftp'],
-      ['sftp writeFile (cert, key)', (e) => e.ev === 'write'],
-      ['exec install script', (e) => e.ev === 'exec' && e.what === 'install'],
-      ['connection lifetime (connect → close)', (e) => e.ev === 'session'],
+      ['guard: ip link set vault0 up|down', TRACE_PICK.guardIp],
+      ['guard: iptables -I|-D OUTPUT', TRACE_PICK.guardIptables],
+      ['ssh connect (TCP, kex, password auth)', TRACE_PICK.connect],
+      ['exec mkdir -p', TRACE_PICK.mkdir],
+      ['exec rm -f (left-overs)', TRACE_PICK.rm],
+      ['sftp open', TRACE_PICK.sftp],
+      ['sftp writeFile (cert, key)', TRACE_PICK.write],
+      ['exec install script', TRACE_PICK.install],
+      ['connection lifetime (connect → close)', TRACE_PICK.session],
     ];
     const body = phases.map(([label, pick]) => {
       const xs = traced.filter(pick);
@@ -1000,7 +822,7 @@ async function main(): Promise<number> {
   console.log('');
   printResults();
   console.log('');
-  console.log(`load average (1/5/15 min): ${loads.join('; ')}`);
+  printLoads();
   if (findings.length) {
     console.log('');
     console.log('findings (reported, not fixed):');
@@ -1028,20 +850,5 @@ async function main(): Promise<number> {
 if (process.argv[2] === '--smtp-sink') {
   await smtpSink(Number(process.argv[3]), process.argv[4]!);
 } else {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`\n${signal}: cleaning up`);
-      void cleanUp().finally(() => process.exit(130));
-    });
-  }
-  let status = 1;
-  try {
-    status = await main();
-  } catch (e) {
-    console.error(`\nbenchmark failed: ${(e as Error).stack ?? e}`);
-    status = 2;
-  } finally {
-    await cleanUp();
-  }
-  setImmediate(() => process.exit(status));
+  await runBench(main);
 }

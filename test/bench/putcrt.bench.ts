@@ -41,19 +41,15 @@
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
  * its namespaces; what is left afterwards (nothing expected) is printed.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
-import { siteUnavailable, TestSite, type TestHost } from '../support/site.js';
+import { siteUnavailable, TestSite } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
+import { cleanups, commandOutput, execFileP, fmt, fsType, loadAvg, netnsList, noteLoad, onHost, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import type { TraceEvent } from './putcrt-trace.js';
-
-const execFileP = promisify(execFile);
 
 const HOSTS = 20;
 const PASSPHRASE = 'bench passphrase 5172';
@@ -62,110 +58,7 @@ const TARGET_SPEEDUP = 4;
 const CRT_PATH = '/etc/grid-security';
 const TRACER = fileURLToPath(new URL('./putcrt-trace.js', import.meta.url));
 
-// ---------------------------------------------------------------------------------------
-// Statistics and output (as in the other benchmarks)
-
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
-}
-
-interface Row {
-  figure: string;
-  stat: Stat;
-  note?: string;
-}
-
-const rows: Row[] = [];
-
-function record(figure: string, xs: number[] | Stat, note?: string): Stat {
-  const s = Array.isArray(xs) ? stat(xs) : xs;
-  rows.push({ figure, stat: s, note });
-  return s;
-}
-
-interface Check {
-  name: string;
-  measured: string;
-  required: string;
-  ratio: number;
-  verdict: string;
-  note?: string;
-}
-
-const checks: Check[] = [];
-
-const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
-
-function table(head: string[], body: string[][], right: Set<number>): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const b of body) console.log(line(b));
-}
-
-function printResults(): void {
-  table(
-    ['figure', 'median ms', 'min–max ms', 'runs'],
-    rows.map((r) => [r.figure, fmt(r.stat.median), r.stat.n ? `${fmt(r.stat.min)}–${fmt(r.stat.max)}` : 'derived', r.stat.n ? String(r.stat.n) : '']),
-    new Set([1, 2, 3]),
-  );
-  const notes = rows.filter((r) => r.note);
-  if (notes.length) {
-    console.log('');
-    for (const r of notes) console.log(`  ${r.figure.trim()}: ${r.note}`);
-  }
-  console.log('');
-  table(
-    ['target', 'measured', 'required', 'ratio', 'verdict'],
-    checks.map((c) => [c.name, c.measured, c.required, c.ratio.toFixed(2), c.verdict]),
-    new Set([1, 3]),
-  );
-  const cNotes = checks.filter((c) => c.note);
-  if (cNotes.length) {
-    console.log('');
-    for (const c of cNotes) console.log(`  ${c.name}: ${c.note}`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Clean-up, on every way out
-
-const cleanups: Array<() => Promise<void> | void> = [];
-let cleaned = false;
-
-async function cleanUp(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      console.error(`clean-up: ${(e as Error).message}`);
-    }
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const { checks, record, print: printResults } = results();
 
 // ---------------------------------------------------------------------------------------
 // Driving the shell
@@ -187,6 +80,18 @@ async function shell(sh: PtySession, text: string, options: { answers?: string[]
   return { out: plain(sh.transcript).slice(start, end), ms };
 }
 
+/** The binary on a pseudo-terminal inside the vault namespace; exited (or killed) at the end. */
+function vaultShell(env: Record<string, string>, vaultNs: string): PtySession {
+  const sh = new PtySession([], env, { prefix: ['ip', 'netns', 'exec', vaultNs] });
+  cleanups.push(async () => {
+    if (sh.exitCode === undefined) {
+      sh.line('exit');
+      await sh.exited(5000).catch(() => sh.kill());
+    }
+  });
+  return sh;
+}
+
 /** Starts the binary on the existing vault and unlocks it. */
 async function unlock(sh: PtySession): Promise<void> {
   await sh.expect('Passphrase for bench: ', { timeoutMs: 30_000 });
@@ -200,49 +105,13 @@ function expectOut(what: string, out: string, want: RegExp | string): void {
   if (!ok) throw new Error(`${what}: expected ${String(want)}; output:\n${out.slice(-2000)}`);
 }
 
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
-/**
- * Runs a command on a test host, as site.onHost does (its mount and network namespaces),
- * but with standard input closed: onHost writes its input after spawning, and a command
- * that exits without reading it (cat FILE) races that write into an unhandled EPIPE.
- */
-function onHost(h: TestHost, argv: string[]): Promise<string> {
-  if (!h.sshd?.pid) throw new Error(`${h.name} is not running`);
-  return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', ['-t', String(h.sshd!.pid), '-m', '-n', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${argv.join(' ')} on ${h.name}: status ${code}: ${stderr.trim()}`))));
-  });
-}
-
 async function inNs(ns: string, argv: string[]): Promise<string> {
   const { stdout } = await execFileP('ip', ['netns', 'exec', ns, ...argv]);
   return stdout;
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
-
 // ---------------------------------------------------------------------------------------
 // Where the time goes: the traced runs (putcrt-trace.js inside the binary)
-
-function readTrace(file: string): TraceEvent[] {
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as TraceEvent);
-}
 
 interface Phase {
   label: string;
@@ -250,15 +119,15 @@ interface Phase {
 }
 
 const PHASES: Phase[] = [
-  { label: 'guard: ip link set vault0 up|down', pick: (e) => e.ev === 'guard' && e.what!.startsWith('ip ') },
-  { label: 'guard: iptables -I|-D OUTPUT (allow, revoke)', pick: (e) => e.ev === 'guard' && e.what!.startsWith('iptables') },
-  { label: 'ssh connect (TCP, kex, password auth)', pick: (e) => e.ev === 'connect' },
-  { label: 'exec mkdir -p', pick: (e) => e.ev === 'exec' && e.what === 'mkdir' },
-  { label: 'exec rm -f (left-overs)', pick: (e) => e.ev === 'exec' && e.what === 'rm' },
-  { label: 'sftp subsystem open', pick: (e) => e.ev === 'sftp' },
-  { label: 'sftp writeFile (cert, key)', pick: (e) => e.ev === 'write' },
-  { label: 'exec install script (… sync, mv, sync, sha256sum, stat)', pick: (e) => e.ev === 'exec' && e.what === 'install' },
-  { label: 'connection lifetime (connect → close)', pick: (e) => e.ev === 'session' },
+  { label: 'guard: ip link set vault0 up|down', pick: TRACE_PICK.guardIp },
+  { label: 'guard: iptables -I|-D OUTPUT (allow, revoke)', pick: TRACE_PICK.guardIptables },
+  { label: 'ssh connect (TCP, kex, password auth)', pick: TRACE_PICK.connect },
+  { label: 'exec mkdir -p', pick: TRACE_PICK.mkdir },
+  { label: 'exec rm -f (left-overs)', pick: TRACE_PICK.rm },
+  { label: 'sftp subsystem open', pick: TRACE_PICK.sftp },
+  { label: 'sftp writeFile (cert, key)', pick: TRACE_PICK.write },
+  { label: 'exec install script (… sync, mv, sync, sha256sum, stat)', pick: TRACE_PICK.install },
+  { label: 'connection lifetime (connect → close)', pick: TRACE_PICK.session },
 ];
 
 /** Most intervals open at once among `spans` ([start, end]). */
@@ -320,28 +189,11 @@ function breakdown(serial: TracedRun, parallel: TracedRun, syncAlone: Stat, sync
 
 // ---------------------------------------------------------------------------------------
 
-const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-const loads: string[] = [];
-function noteLoad(when: string): void {
-  loads.push(`${when} ${load()}`);
-}
-
 function machineInfo(): void {
-  const cpus = os.cpus();
-  const version = (argv: string[]): string => {
-    try {
-      const r = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      return r.trim();
-    } catch (e) {
-      const err = e as { stderr?: string; stdout?: string };
-      return `${err.stdout ?? ''}${err.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
-    }
-  };
-  const sshV = execFileSync('sh', ['-c', 'ssh -V 2>&1'], { encoding: 'utf8' }).trim();
-  console.log(`machine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`);
-  console.log(`node ${process.version}, ${sshV} (client and sshd), ${version(['openssl', 'version'])}, ${version(['iptables', '--version'])}`);
-  console.log(`tmp: ${os.tmpdir()} (${version(['df', '--output=fstype', os.tmpdir()]).split('\n').at(-1)}); hosts' /etc: overlay over /etc (${version(['df', '--output=fstype', '/etc']).split('\n').at(-1)})`);
-  console.log(`load average (1/5/15 min) at start: ${load()}${os.loadavg()[0]! > os.availableParallelism() / 2 ? ' — the machine is busy; figures will be slower and noisier' : ''}`);
+  printMachine();
+  console.log(`node ${process.version}, ${sshVersion()} (client and sshd), ${commandOutput(['openssl', 'version'])}, ${commandOutput(['iptables', '--version'])}`);
+  console.log(`tmp: ${os.tmpdir()} (${fsType(os.tmpdir())}); hosts' /etc: overlay over /etc (${fsType('/etc')})`);
+  printLoadAtStart();
 }
 
 /** Every process in the site's namespaces but the sshd listeners (which site.stop ends). */
@@ -384,15 +236,10 @@ const alive = (pid: number): boolean => {
 
 /** Our namespaces and processes still there after the clean-up (none expected). */
 function leftovers(site: TestSite, pids: number[]): string {
-  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).trim();
+  const ns = netnsList();
   const ours = ns ? ns.split('\n').filter((l) => l.includes(site.id)) : [];
   const processes = [...pids, ...site.hosts.map((h) => h.sshd?.pid ?? 0)].filter((p) => p && alive(p));
-  let sshd = '';
-  try {
-    sshd = execFileSync('pgrep', ['-a', 'sshd'], { encoding: 'utf8' }).trim();
-  } catch {
-    sshd = '';
-  }
+  const sshd = sshdProcesses();
   return (
     `namespaces of this run left: ${ours.length}; its sshd and other processes left: ${processes.length}` +
     ` (ip netns list: ${ns ? ns.replace(/\n/g, '; ') : 'empty'}; pgrep sshd: ${sshd ? sshd.split('\n').length : 0}${sshd && !ours.length && !processes.length ? ', none of them this run\'s' : ''})`
@@ -434,8 +281,7 @@ async function main(): Promise<number> {
   });
   console.log(`site: ${HOSTS} hosts up in ${((performance.now() - t) / 1000).toFixed(1)} s (vault namespace ${site.vaultNs}, hosts ${site.hosts[0]!.address}–${site.hosts.at(-1)!.address})`);
 
-  const work = mkdtempSync(join(os.tmpdir(), 'passtore-putcrt-bench-'));
-  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+  const work = tempDir('passtore-putcrt-bench-');
   const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...site.networkConfig()]);
   cleanups.push(() => home.remove());
   const ca = await FixtureCa.create();
@@ -443,13 +289,7 @@ async function main(): Promise<number> {
 
   // ---- The vault, through the real binary in the vault namespace ------------------------
   t = performance.now();
-  const sh = new PtySession([], home.env, { prefix: ['ip', 'netns', 'exec', site.vaultNs] });
-  cleanups.push(async () => {
-    if (sh.exitCode === undefined) {
-      sh.line('exit');
-      await sh.exited(5000).catch(() => sh.kill());
-    }
-  });
+  const sh = vaultShell(home.env, site.vaultNs);
   await sh.expect('Create one now? [y/N] ');
   sh.line('y');
   await sh.expect('New vault passphrase for ');
@@ -504,7 +344,7 @@ async function main(): Promise<number> {
       if (jobs === undefined && par.length < RUNS.parallel) par.push(await putcrt(undefined));
       if (jobs === 1 && ser.length < RUNS.serial) ser.push(await putcrt(1));
     }
-    console.log(`  run ${i + 1}: default ${par[i] !== undefined ? fmt(par[i]!) : '—'} ms, --jobs 1 ${ser[i] !== undefined ? fmt(ser[i]!) : '—'} ms   (load ${load()})`);
+    console.log(`  run ${i + 1}: default ${par[i] !== undefined ? fmt(par[i]!) : '—'} ms, --jobs 1 ${ser[i] !== undefined ? fmt(ser[i]!) : '—'} ms   (load ${loadAvg()})`);
   }
   noteLoad('after putcrt runs');
   // After each phase: SSH sessions the hosts still hold, and the vault side's TCP sockets.
@@ -562,19 +402,19 @@ async function main(): Promise<number> {
   const closeGuard = async () => {
     if (!opened) return;
     opened = false;
-    guardMs.revoke = await timed(() => inNs(site.vaultNs, ['iptables', '-D', 'OUTPUT', ...rule]));
-    guardMs.down = await timed(() => inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'down']));
+    guardMs.revoke = await timeAsync(() => inNs(site.vaultNs, ['iptables', '-D', 'OUTPUT', ...rule]));
+    guardMs.down = await timeAsync(() => inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'down']));
   };
   cleanups.push(closeGuard);
   opened = true;
-  guardMs.up = await timed(() => inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'up']));
-  guardMs.allow = await timed(() => inNs(site.vaultNs, ['iptables', '-I', 'OUTPUT', ...rule]));
+  guardMs.up = await timeAsync(() => inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'up']));
+  guardMs.allow = await timeAsync(() => inNs(site.vaultNs, ['iptables', '-I', 'OUTPUT', ...rule]));
   const scpTimes: number[] = [];
   const nsTrue: number[] = [];
   try {
     await inNs(site.vaultNs, scpArgv); // warm-up: accepts and records the host key
-    for (let i = 0; i < RUNS.scp; i++) scpTimes.push(await timed(() => inNs(site.vaultNs, scpArgv)));
-    for (let i = 0; i < RUNS.netnsExec; i++) nsTrue.push(await timed(() => inNs(site.vaultNs, ['true'])));
+    for (let i = 0; i < RUNS.scp; i++) scpTimes.push(await timeAsync(() => inNs(site.vaultNs, scpArgv)));
+    for (let i = 0; i < RUNS.netnsExec; i++) nsTrue.push(await timeAsync(() => inNs(site.vaultNs, ['true'])));
   } finally {
     await closeGuard();
   }
@@ -596,13 +436,7 @@ async function main(): Promise<number> {
   sh.line('exit');
   await sh.exited(10_000);
   const traceFile = join(work, 'trace.jsonl');
-  const tsh = new PtySession([], { ...home.env, NODE_OPTIONS: `--import ${TRACER}`, PASSTORE_BENCH_TRACE: traceFile }, { prefix: ['ip', 'netns', 'exec', site.vaultNs] });
-  cleanups.push(async () => {
-    if (tsh.exitCode === undefined) {
-      tsh.line('exit');
-      await tsh.exited(5000).catch(() => tsh.kill());
-    }
-  });
+  const tsh = vaultShell({ ...home.env, NODE_OPTIONS: `--import ${TRACER}`, PASSTORE_BENCH_TRACE: traceFile }, site.vaultNs);
   await unlock(tsh);
   const tracedRun = async (jobs: number | undefined): Promise<TracedRun> => {
     rmSync(traceFile, { force: true });
@@ -618,9 +452,9 @@ async function main(): Promise<number> {
   console.log(`  traced: --jobs 1 ${fmt(tSerial.wall)} ms, default ${fmt(tParallel.wall)} ms (${tSerial.events.length} + ${tParallel.events.length} events)`);
   await countOrphans('the scp runs (openssh) and the traced runs', 2 * HOSTS + RUNS.scp + 1);
   const syncAlone: number[] = [];
-  for (let i = 0; i < 5; i++) syncAlone.push(await timed(() => onHost(site.hosts[i]!, ['sync'])));
+  for (let i = 0; i < 5; i++) syncAlone.push(await timeAsync(() => onHost(site.hosts[i]!, ['sync'])));
   const syncEight: number[] = [];
-  for (let i = 0; i < 3; i++) syncEight.push(await timed(() => Promise.all(site.hosts.slice(0, 8).map((h) => onHost(h, ['sync'])))));
+  for (let i = 0; i < 3; i++) syncEight.push(await timeAsync(() => Promise.all(site.hosts.slice(0, 8).map((h) => onHost(h, ['sync'])))));
 
   // ---- What-if: the hosts' root with a default shell start-up ---------------------------
   // The test hosts have a private /etc but share this machine's /root, whose .bashrc runs
@@ -631,22 +465,16 @@ async function main(): Promise<number> {
   tsh.line('exit');
   await tsh.exited(10_000);
   const rcCost: number[] = [];
-  for (let i = 0; i < 5; i++) rcCost.push(await timed(() => onHost(h1, ['bash', '-c', '. /root/.bashrc'])));
+  for (let i = 0; i < 5; i++) rcCost.push(await timeAsync(() => onHost(h1, ['bash', '-c', '. /root/.bashrc'])));
   const rcNone: number[] = [];
-  for (let i = 0; i < 5; i++) rcNone.push(await timed(() => onHost(h1, ['bash', '-c', 'true'])));
+  for (let i = 0; i < 5; i++) rcNone.push(await timeAsync(() => onHost(h1, ['bash', '-c', 'true'])));
   const stockHome = '/etc/passtore-bench-root';
   for (const h of site.hosts) {
     await onHost(h, ['sh', '-c', `set -e; mkdir -p -m 0700 ${stockHome}; cp /etc/skel/.bashrc /etc/skel/.profile ${stockHome}/; sed -i 's#^\\(root:[^:]*:0:0:[^:]*:\\)/root:#\\1${stockHome}:#' /etc/passwd; grep -q '^root:[^:]*:0:0:[^:]*:${stockHome}:' /etc/passwd`]);
   }
   /** Repeats both kinds of run in a fresh shell (env added); default warm-up first, uncounted. */
   const whatIfRuns = async (label: string, env: Record<string, string>, runs: number, parallel = true): Promise<{ par: number[]; ser: number[] }> => {
-    const wsh = new PtySession([], { ...home.env, ...env }, { prefix: ['ip', 'netns', 'exec', site.vaultNs] });
-    cleanups.push(async () => {
-      if (wsh.exitCode === undefined) {
-        wsh.line('exit');
-        await wsh.exited(5000).catch(() => wsh.kill());
-      }
-    });
+    const wsh = vaultShell({ ...home.env, ...env }, site.vaultNs);
     await unlock(wsh);
     await putcrtOn(wsh, undefined);
     const wPar: number[] = [];
@@ -659,7 +487,7 @@ async function main(): Promise<number> {
         wPar.push(await putcrtOn(wsh, undefined));
         wSer.push(await putcrtOn(wsh, 1));
       }
-      console.log(`  ${label} run ${i + 1}: ${parallel ? `default ${fmt(wPar[i]!)} ms, ` : ''}--jobs 1 ${fmt(wSer[i]!)} ms   (load ${load()})`);
+      console.log(`  ${label} run ${i + 1}: ${parallel ? `default ${fmt(wPar[i]!)} ms, ` : ''}--jobs 1 ${fmt(wSer[i]!)} ms   (load ${loadAvg()})`);
     }
     wsh.line('exit');
     await wsh.exited(10_000);
@@ -734,7 +562,7 @@ async function main(): Promise<number> {
   console.log('SSH teardown, 1.5 s after each phase (sshd "root@notty" processes on the hosts; the vault namespace\'s sockets, its link down and firewall closed):');
   for (const l of snapshots) console.log(`  ${l}`);
   console.log(`host1 after ${deploys} deploys: ${modes}; ${listing.length} files in ${CRT_PATH} (${listing.filter((f) => /\.pem\.\d{8}T\d{6}(\.\d{3})?Z$/.test(f)).length} dated backups)`);
-  console.log(`load average (1/5/15 min): ${loads.join('; ')}`);
+  printLoads();
   const total = (performance.now() - started) / 1000;
   console.log('');
   console.log(
@@ -746,13 +574,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let status = 1;
-try {
-  status = await main();
-} catch (e) {
-  console.error(`\nbenchmark failed: ${(e as Error).stack ?? e}`);
-  status = 2;
-} finally {
-  await cleanUp();
-}
-setImmediate(() => process.exit(status));
+await runBench(main);

@@ -28,14 +28,13 @@
  * The vault is filled through the Store and Vault APIs in one transaction. Temp dirs are
  * removed and the MariaDB database dropped at the end, on failure and on Ctrl-C.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import pty from 'node-pty';
 import { defaultConfig, type Config } from '../../src/config.js';
 import { Secret } from '../../src/secret.js';
@@ -46,6 +45,7 @@ import { parseKdf } from '../../src/vault/kdf.js';
 import { createTestDatabase, mariadbUnavailable, type TestDatabase } from '../support/mariadb.js';
 import { BIN, plain } from '../support/pty.js';
 import { ScriptedIo } from '../support/scripted.js';
+import { cleanups, fmt, fsType, loadAvg, printMachine, runBench, sqliteVersion, stat, table, tempDir, timeAsync, type Stat } from './bench-kit.js';
 
 // scripted.ts lowers the scrypt cost for test vaults; this benchmark needs the real one.
 delete process.env.PASSTORE_SCRYPT_LOG_N;
@@ -86,21 +86,7 @@ const RUNS = {
 };
 
 // ---------------------------------------------------------------------------------------
-// Statistics and the result table
-
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
-}
+// The result table (by back end, each figure against its target)
 
 interface Target {
   op: '<' | '≈';
@@ -129,8 +115,6 @@ function info(backend: string, figure: string, note: string): void {
   rows.push({ backend, figure, note });
 }
 
-const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
-
 /** ≈ targets are met within 0.5×–1.5× of the target. */
 function verdict(r: Row): string {
   if (!r.stat || !r.target) return '';
@@ -155,50 +139,13 @@ function printTable(): void {
       r.target ? verdict(r) : '',
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i >= 2 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  let last = '';
-  for (const [i, b] of body.entries()) {
-    if (last && rows[i]!.backend !== last) console.log('');
-    last = rows[i]!.backend;
-    console.log(line(b));
-  }
+  // A blank line between back ends.
+  table(head, body, new Set([2, 3, 4, 5, 6]), (i) => i > 0 && rows[i]!.backend !== rows[i - 1]!.backend);
   const notes = rows.filter((r) => r.stat && r.note);
   if (notes.length) {
     console.log('');
     for (const r of notes) console.log(`  [${r.backend}] ${r.figure}: ${r.note}`);
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// Clean-up, on every way out
-
-const cleanups: Array<() => Promise<void> | void> = [];
-let cleaned = false;
-
-async function cleanUp(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      console.error(`clean-up: ${(e as Error).message}`);
-    }
-  }
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -445,12 +392,6 @@ function shellHome(b: Backend): { env: Record<string, string>; scryptLog: string
 // ---------------------------------------------------------------------------------------
 // One back end
 
-async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
-
 async function benchBackend(b: Backend): Promise<void> {
   const meter = cpuMeter(b.name);
   const io = new BenchIo();
@@ -682,26 +623,15 @@ async function baselines(tmp: string): Promise<void> {
 // ---------------------------------------------------------------------------------------
 
 function machineInfo(tmp: string): void {
-  const cpus = os.cpus();
-  let fsType = '?';
-  try {
-    fsType = execFileSync('df', ['--output=fstype', tmp], { encoding: 'utf8' }).trim().split('\n').at(-1) ?? '?';
-  } catch {
-    // no df: leave it unknown
-  }
-  const mem = new Database(':memory:');
-  const sqliteVersion = (mem.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-  mem.close();
   console.log('passtore benchmark: vault and shell at 10,000 hosts / 30,000 entries');
-  console.log(`machine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`);
-  console.log(`node ${process.version}, SQLite ${sqliteVersion} (better-sqlite3), temp dir ${tmp} on ${fsType}`);
-  console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')} (1 / 5 / 15 min; other work on these CPUs skews every figure, see "others' CPU" below)`);
+  printMachine();
+  console.log(`node ${process.version}, SQLite ${sqliteVersion()} (better-sqlite3), temp dir ${tmp} on ${fsType(tmp)}`);
+  console.log(`load average at start: ${loadAvg(' / ')} (1 / 5 / 15 min; other work on these CPUs skews every figure, see "others' CPU" below)`);
 }
 
 async function main(): Promise<number> {
   const started = performance.now();
-  const tmp = mkdtempSync(join(os.tmpdir(), 'passtore-bench-'));
-  cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tempDir('passtore-bench-');
   machineInfo(tmp);
 
   const baseMeter = cpuMeter('node baselines');
@@ -761,14 +691,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let status = 1;
-try {
-  status = await main();
-} catch (e) {
-  console.error(`\nbenchmark failed: ${(e as Error).stack ?? e}`);
-  status = 2;
-} finally {
-  await cleanUp();
-}
-// The pty module and the pool may hold the loop open.
-setImmediate(() => process.exit(status));
+await runBench(main);
