@@ -19,15 +19,36 @@ export class HttpFetcher implements Fetcher {
     private readonly caBundle: string | undefined,
   ) {}
 
+  #errors: string[] = [];
+
+  /** Reports the downloads that failed while others succeeded. */
+  async finish(): Promise<void> {
+    const errors = this.#errors;
+    this.#errors = [];
+    if (errors.length > 0) throw new PasstoreError('io', `http fetcher: ${errors.join('; ')}`);
+  }
+
   async collect(pending: RequestRow[], ctx: FetchContext): Promise<Delivery[]> {
     const out: Delivery[] = [];
+    this.#errors = [];
     const hosts = [...new Set(pending.map((r) => r.fqdn))];
     for (const fqdn of hosts) {
       const url = new URL(this.template.replaceAll('{fqdn}', encodeURIComponent(fqdn)));
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-      const address = await addressOf(url.hostname, null);
-      const data = await ctx.guard.withAccess({ address, port }, () => this.#get(url, address));
-      if (data) out.push({ source: url.toString(), data, settle: async () => undefined });
+      try {
+        const address = await addressOf(url.hostname, null);
+        const data = await ctx.guard.withAccess({ address, port }, () => this.#get(url, address));
+        if (data) out.push({ source: url.toString(), data, settle: async () => undefined });
+      } catch (e) {
+        // One failed download does not drop the certificates the other hosts got.
+        if (e instanceof PasstoreError && e.code !== 'io') throw e;
+        this.#errors.push(e instanceof PasstoreError ? e.message.replace(/^http fetcher: /, '') : `${url}: ${(e as Error).message}`);
+      }
+    }
+    if (out.length === 0 && this.#errors.length > 0) {
+      const errors = this.#errors;
+      this.#errors = [];
+      throw new PasstoreError('io', `http fetcher: ${errors.join('; ')}`);
     }
     return out;
   }
@@ -35,6 +56,7 @@ export class HttpFetcher implements Fetcher {
   #get(url: URL, address: string): Promise<Buffer | undefined> {
     const ca = this.caBundle ? readFileSync(this.caBundle) : undefined;
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const fail = (what: string) => new PasstoreError('io', `http fetcher: ${url}: ${what}`);
     return new Promise((resolve, reject) => {
       const req = request(
         { host: address, ...(isIP(url.hostname) ? {} : { servername: url.hostname }), port: url.port || undefined, path: `${url.pathname}${url.search}`, method: 'GET', headers: { host: url.host }, ...(ca ? { ca } : {}), timeout: 20_000 },
@@ -43,18 +65,30 @@ export class HttpFetcher implements Fetcher {
           let size = 0;
           res.on('data', (c: Buffer) => {
             size += c.length;
-            if (size > 1024 * 1024) req.destroy(new Error('response larger than 1 MiB'));
+            if (size > 1024 * 1024) {
+              reject(fail('the answer is larger than 1 MiB'));
+              req.destroy();
+            }
             else chunks.push(c);
           });
+          // A connection cut after the headers ends the response early: 'aborted' and a
+          // response 'error' (ECONNRESET), or a 'close' before 'end'. Each settles the
+          // promise, so a cut download is a failure, never a hang or a silent success.
+          res.on('aborted', () => reject(fail('the connection was cut before the whole answer arrived')));
+          res.on('error', (e) => reject(fail(`the connection was cut before the whole answer arrived (${(e as NodeJS.ErrnoException).code ?? e.message})`)));
+          res.on('close', () => {
+            if (!res.complete) reject(fail('the connection was cut before the whole answer arrived'));
+          });
           res.on('end', () => {
-            if (res.statusCode === 404) resolve(undefined);
+            if (!res.complete) reject(fail('the connection was cut before the whole answer arrived'));
+            else if (res.statusCode === 404) resolve(undefined);
             else if (res.statusCode !== 200) reject(new PasstoreError('io', `http fetcher: ${url} answered ${res.statusCode}`));
             else resolve(Buffer.concat(chunks));
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (e) => reject(new PasstoreError('io', `http fetcher: ${url}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+      req.on('error', (e) => reject(fail((e as NodeJS.ErrnoException).code ?? e.message)));
       req.end();
     });
   }

@@ -62,14 +62,29 @@ export class ImapFetcher implements Fetcher {
         connectionTimeout: 20_000,
         greetingTimeout: 20_000,
       } as ConstructorParameters<typeof ImapFlow>[0]);
+      // ImapFlow emits 'error' for a connection that fails between commands (a reset
+      // after login); unheard, that event would end the process. It is kept and named
+      // in the one failure line instead.
+      let lost: { code?: string; message?: string } | undefined;
+      client.on('error', (e: { code?: string; message?: string }) => {
+        lost ??= e;
+      });
+      const failure = (e: unknown, doing: string) => {
+        if (e instanceof PasstoreError) return e;
+        const err = (lost ?? e) as { authenticationFailed?: boolean; code?: string; message?: string };
+        const why = err.authenticationFailed ? 'authentication failed' : (err.code ?? err.message ?? 'failed');
+        return new PasstoreError('io', `imap fetcher: ${t.user}@${t.host}: ${doing}: ${why}`, { cause: e });
+      };
       try {
         await client.connect();
       } catch (e) {
-        const err = e as { authenticationFailed?: boolean; code?: string; message?: string };
-        throw new PasstoreError('io', `imap fetcher: ${t.user}@${t.host}: ${err.authenticationFailed ? 'authentication failed' : (err.code ?? err.message ?? 'cannot connect')}`);
+        client.close();
+        throw failure(e, 'cannot log in');
       }
       try {
         return await fn(client);
+      } catch (e) {
+        throw failure(e, lost || !client.usable ? 'the connection was lost' : `reading ${t.mailbox}`);
       } finally {
         await client.logout().catch(() => client.close());
       }
