@@ -47,7 +47,9 @@ export function readDbPassword(file: string | undefined): string | undefined {
 function wrapError(e: unknown): never {
   if (e instanceof PasstoreError) throw e;
   const err = e as { code?: string; sqlMessage?: string; message?: string };
-  if (err.code && /^(ECONNREFUSED|ENOENT|ETIMEDOUT|PROTOCOL_CONNECTION_LOST|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|ER_DBACCESS_DENIED_ERROR)$/.test(err.code)) {
+  // The server gone, refusing, or shutting down (a connection cut mid-statement, a
+  // restart): one line naming the database, not an internal error.
+  if (err.code && /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR|PROTOCOL_SEQUENCE_TIMEOUT|ER_SERVER_SHUTDOWN|ER_CONNECTION_KILLED|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|ER_DBACCESS_DENIED_ERROR)$/.test(err.code)) {
     throw new PasstoreError('storage', `database: ${err.code}${err.sqlMessage ? ` (${err.sqlMessage})` : ''}`, { cause: e });
   }
   throw e;

@@ -53,7 +53,9 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
     await store.appendAudit(row);
     if (macKey) await advanceHead(store, macKey, row);
   } catch (e) {
-    throw new PasstoreError('audit', 'cannot write the audit record; nothing was done', { cause: e });
+    // A storage failure (the database gone) is named, so the operator knows where to look.
+    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
   }
   return row;
 }
