@@ -4,6 +4,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
+import { tlv } from './der.js';
 import { spkiSha256 } from './keys.js';
 
 export interface CertFacts {
@@ -60,22 +61,6 @@ export function namesHost(cert: X509Certificate, fqdn: string): boolean {
 /** Whole days from now until `iso` (negative once passed). */
 export function daysLeft(iso: string, now = Date.now()): number {
   return Math.floor((Date.parse(iso) - now) / 86_400_000);
-}
-
-/** One DER element: where its content starts and where it ends. */
-function tlv(der: Buffer, at: number): { tag: number; start: number; end: number } {
-  const tag = der[at]!;
-  let len = der[at + 1]!;
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 4) throw new Error('bad DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
-    start += n;
-  }
-  if (start + len > der.length) throw new Error('truncated DER');
-  return { tag, start, end: start + len };
 }
 
 /**

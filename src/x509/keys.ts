@@ -8,6 +8,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type Ke
 import { promisify } from 'node:util';
 import type { KeyType } from '../config.js';
 import { PasstoreError } from '../errors.js';
+import { bytesOf, children, contentOf, encode, lengthOf, TAG, unsignedInteger, whole } from './der.js';
 
 const generate = promisify(generateKeyPair);
 
@@ -19,10 +20,99 @@ export interface KeyFacts {
   spkiSha256: string;
 }
 
+const RSA_ENCRYPTION = Buffer.from('2a864886f70d010101', 'hex');
+const EC_PUBLIC_KEY = Buffer.from('2a8648ce3d0201', 'hex');
+/** The SPKI of an EC key on each named curve, up to the uncompressed point's 0x04. */
+const EC_SPKI_PREFIX: Record<string, Buffer> = {
+  'P-256': Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'),
+  'P-384': Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'),
+  'P-521': Buffer.from('30819b301006072a8648ce3d020106052b8104002303818600', 'hex'),
+};
+
+/**
+ * A public key's DER SubjectPublicKeyInfo. Built from the key's JWK components (RSA n and
+ * e, EC x and y): byte for byte what `export({ type: 'spki' })` gives, without OpenSSL's
+ * encoder, which costs twenty times as much (a bulk import hashes every key).
+ */
+export function spkiDer(key: KeyObject): Buffer {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const jwk = pub.export({ format: 'jwk' });
+  if (jwk.kty === 'EC' && jwk.crv && EC_SPKI_PREFIX[jwk.crv] && jwk.x && jwk.y) {
+    return Buffer.concat([EC_SPKI_PREFIX[jwk.crv]!, Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
+  }
+  if (jwk.kty === 'RSA' && jwk.n && jwk.e && pub.asymmetricKeyType === 'rsa') {
+    const rsaPublicKey = encode(TAG.sequence, unsignedInteger(Buffer.from(jwk.n, 'base64url')), unsignedInteger(Buffer.from(jwk.e, 'base64url')));
+    return encode(TAG.sequence, encode(TAG.sequence, encode(TAG.oid, RSA_ENCRYPTION), encode(TAG.null)), encode(TAG.bitString, Buffer.from([0]), rsaPublicKey));
+  }
+  return pub.export({ type: 'spki', format: 'der' });
+}
+
 /** Hex SHA-256 of a public key's DER SubjectPublicKeyInfo. */
 export function spkiSha256(key: KeyObject): string {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256').update(spkiDer(key)).digest('hex');
+}
+
+/**
+ * Loads a private key from DER: `pkcs8`, `pkcs1` (RSA) or `sec1` (EC). A PKCS#8 RSA or
+ * EC key is unwrapped and loaded by OpenSSL's legacy PKCS#1 or SEC1 reader (the curve
+ * from the PKCS#8 algorithm put into the SEC1 structure when it lacks one): the same key,
+ * at a third of the cost of the generic PKCS#8 decoder. Any other shape, or anything that
+ * does not parse, goes to the generic decoder, which decides.
+ * @throws whatever createPrivateKey throws for a key it cannot read
+ */
+export function loadPrivateKeyDer(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): KeyObject {
+  if (type === 'pkcs8') {
+    const inner = unwrapPkcs8(der);
+    if (inner) {
+      try {
+        return createPrivateKey({ key: inner.der, format: 'der', type: inner.type });
+      } catch {
+        // not what it seemed: the generic decoder below decides
+      } finally {
+        if (inner.copy) inner.der.fill(0);
+      }
+    }
+  }
+  return createPrivateKey({ key: der, format: 'der', type });
+}
+
+/**
+ * The PKCS#1 or SEC1 key inside a PKCS#8 structure, or undefined for any other shape.
+ * `copy`: the bytes were rebuilt (secret: the caller wipes them); else they are a view.
+ */
+function unwrapPkcs8(der: Buffer): { der: Buffer; type: 'pkcs1' | 'sec1'; copy?: boolean } | undefined {
+  try {
+    const [version, algorithm, privateKey] = children(der, whole(der));
+    if (!version || version.tag !== TAG.integer || version.end - version.start !== 1 || der[version.start]! > 1 || !algorithm || algorithm.tag !== TAG.sequence || !privateKey || privateKey.tag !== TAG.octetString) return undefined;
+    const [oid, params] = children(der, algorithm);
+    if (!oid || oid.tag !== TAG.oid) return undefined;
+    const inner = contentOf(der, privateKey);
+    if (contentOf(der, oid).equals(RSA_ENCRYPTION)) return { der: inner, type: 'pkcs1' };
+    if (!contentOf(der, oid).equals(EC_PUBLIC_KEY) || !params || params.tag !== TAG.oid) return undefined;
+    // ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING, [0] parameters OPTIONAL, [1] publicKey OPTIONAL }
+    const fields = children(inner, whole(inner));
+    const [ecVersion, ecKey, ...rest] = fields;
+    if (!ecVersion || ecVersion.tag !== TAG.integer || !inner.subarray(ecVersion.start, ecVersion.end).equals(Buffer.from([1])) || !ecKey || ecKey.tag !== TAG.octetString) return undefined;
+    const curve = bytesOf(der, params);
+    const given = rest.find((f) => f.tag === TAG.context0);
+    if (given) return contentOf(inner, given).equals(curve) ? { der: inner, type: 'sec1' } : undefined;
+    // Rebuilt in one buffer, so no stray copy of the private scalar is left to the collector.
+    const context0 = encode(TAG.context0, curve);
+    const parts = [bytesOf(inner, ecVersion), bytesOf(inner, ecKey), context0, ...rest.map((f) => bytesOf(inner, f))];
+    const bodyLength = parts.reduce((n, b) => n + b.length, 0);
+    const length = lengthOf(bodyLength);
+    const out = Buffer.alloc(1 + length.length + bodyLength);
+    out[0] = TAG.sequence;
+    out.set(length, 1);
+    let at = 1 + length.length;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return { der: out, type: 'sec1', copy: true };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Describes a key and refuses a weak one (RSA under 2048 bits, EC other than P-256/384/521). */
@@ -59,7 +149,7 @@ export async function generateKey(type: KeyType): Promise<GeneratedKey> {
 
 /** Loads PKCS#8 DER back into a key object (for signing requests and checks). */
 export function loadPkcs8(pkcs8: Buffer): KeyObject {
-  return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  return loadPrivateKeyDer(pkcs8, 'pkcs8');
 }
 
 /** PEM of a PKCS#8 private key (for deployment; the caller wipes it). */

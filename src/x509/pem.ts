@@ -6,7 +6,7 @@
 import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
 import { parseCertificate, type CertFacts } from './certificate.js';
-import { keyFacts, type KeyFacts } from './keys.js';
+import { keyFacts, loadPrivateKeyDer, type KeyFacts } from './keys.js';
 
 export type Found =
   | { kind: 'certificate'; cert: X509Certificate; facts: CertFacts }
@@ -33,9 +33,27 @@ export function decryptKey(pem: string, passphrase: Buffer): { key: KeyObject; f
   return { key, facts: keyFacts(key) };
 }
 
-function keyFrom(input: Parameters<typeof createPrivateKey>[0]): { key: KeyObject; facts: KeyFacts } {
-  const key = createPrivateKey(input);
-  return { key, facts: keyFacts(key) };
+const DER_TYPE = { 'PRIVATE KEY': 'pkcs8', 'RSA PRIVATE KEY': 'pkcs1', 'EC PRIVATE KEY': 'sec1' } as const;
+
+/** A private key from its DER (wiped afterwards when `wipe`), with its facts. */
+function keyFrom(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1', wipe: boolean): { key: KeyObject; facts: KeyFacts } {
+  try {
+    const key = loadPrivateKeyDer(der, type);
+    return { key, facts: keyFacts(key) };
+  } finally {
+    if (wipe) der.fill(0);
+  }
+}
+
+/**
+ * The DER inside an unencrypted PEM key block (base64 between the armour lines), or
+ * undefined when the block carries headers or is not clean base64: OpenSSL's PEM
+ * reader takes those.
+ */
+function pemBody(pem: string): Buffer | undefined {
+  const body = pem.slice(pem.indexOf('\n') + 1, pem.lastIndexOf('-----END '));
+  if (!/^[A-Za-z0-9+/=\r\n]+$/.test(body)) return undefined;
+  return Buffer.from(body, 'base64');
 }
 
 function policyOr(e: unknown, fallback: string): string {
@@ -66,7 +84,12 @@ export function readObjects(data: Buffer): FileContents {
       objects.push({ kind: 'encrypted-key', pem });
     } else if (label === 'PRIVATE KEY' || label === 'RSA PRIVATE KEY' || label === 'EC PRIVATE KEY') {
       try {
-        objects.push({ kind: 'key', ...keyFrom({ key: pem, format: 'pem' }) });
+        const der = pemBody(pem);
+        if (der) objects.push({ kind: 'key', ...keyFrom(der, DER_TYPE[label], true) });
+        else {
+          const key = createPrivateKey({ key: pem, format: 'pem' });
+          objects.push({ kind: 'key', key, facts: keyFacts(key) });
+        }
       } catch (e) {
         problems.push(policyOr(e, `damaged ${label} block`));
       }
@@ -85,7 +108,7 @@ function readDer(data: Buffer): FileContents {
   }
   for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
     try {
-      return { objects: [{ kind: 'key', ...keyFrom({ key: data, format: 'der', type }) }], problems: [] };
+      return { objects: [{ kind: 'key', ...keyFrom(data, type, false) }], problems: [] };
     } catch (e) {
       if (e instanceof PasstoreError) return { objects: [], problems: [e.message] };
     }
