@@ -1,11 +1,11 @@
-import { defineCommand } from '../src/command.js';
+import { defineCommand, type Context, type Input } from '../src/command.js';
 import { step } from '../src/faults.js';
 import { PasstoreError } from '../src/errors.js';
 import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
 import { now } from '../src/targets.js';
 import { acceptCertificate, storeKey } from '../src/x509/cert-store.js';
 import { namesHost } from '../src/x509/certificate.js';
-import { pairByKey, scanDirectory, unlockEncryptedKeys, type FileProblem, type FoundCert, type Pair } from '../src/x509/import.js';
+import { pairByKey, scanDirectory, unlockEncryptedKeys, wipeScan, type FileProblem, type FoundCert, type Pair, type Scan } from '../src/x509/import.js';
 
 export default defineCommand({
   name: 'importcert',
@@ -19,70 +19,74 @@ export default defineCommand({
   audited: true,
   async run(ctx, input) {
     const dir = input.word('dir');
-    const scan = scanDirectory(dir, (n) => ctx.out.progress(`reading ${dir}: ${n} files`));
-    if (scan.files === 0 && scan.unreadable.length === 0) {
-      ctx.out.line(`${dir}: no files; nothing to import`);
-      return;
-    }
-    await unlockEncryptedKeys(scan, ctx.scripted ? undefined : (file) => ctx.prompt.secret(`Passphrase for the encrypted key in ${file} (empty to skip)`));
-    const { pairs, skipped, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
-    const problems: FileProblem[] = [...scan.unreadable, ...unmatched];
-
-    // Certificates already stored, or whose key is already in the vault, are decided now,
-    // so that the transaction below only fails on the unexpected.
-    const fresh: Pair[] = [];
-    for (const p of pairs) {
-      const stored = await ctx.store.getKeyBySpki(p.key.facts.spkiSha256);
-      if (await ctx.store.getCertificateByFingerprint(p.cert.facts.fingerprintSha256)) problems.push({ file: p.cert.file, reason: `already in the vault (${p.host})` });
-      else if (stored && !namesHost(p.cert.cert, stored.fqdn)) problems.push({ file: p.cert.file, reason: `its private key belongs to ${stored.fqdn}, which the certificate does not name` });
-      else fresh.push(stored ? { ...p, host: stored.fqdn } : p);
-    }
-    const forStoredKeys: FoundCert[] = [];
-    for (const c of lonelyCerts) {
-      const key = await ctx.store.getKeyBySpki(c.facts.spkiSha256);
-      if (!key) problems.push({ file: c.file, reason: 'certificate without its private key' });
-      else if (await ctx.store.getCertificateByFingerprint(c.facts.fingerprintSha256)) problems.push({ file: c.file, reason: `already in the vault (${key.fqdn})` });
-      else if (!namesHost(c.cert, key.fqdn)) problems.push({ file: c.file, reason: `its private key belongs to ${key.fqdn}, which the certificate does not name` });
-      else forStoredKeys.push(c);
-    }
-
-    const newHosts: string[] = [];
-    let added = 0;
-    await ctx.change(async (tx) => {
-      for (const p of fresh) {
-        if (++added % 250 === 0) ctx.out.progress(`storing: ${added} of ${fresh.length} pairs`);
-        let host = await tx.getHost(p.host);
-        const freshHost = !host;
-        if (!host) {
-          host = await tx.addHost({ fqdn: p.host, address: null, port: 22, createdAt: now() });
-          await tx.insertEntry({ hostId: host.id, user: DEFAULT_USER, service: DEFAULT_SERVICE, version: 1, state: 'unset', secretCiphertext: null, updatedAt: now(), updatedBy: ctx.operator });
-          newHosts.push(p.host);
-        }
-        if (!(await tx.getKeyBySpki(p.key.facts.spkiSha256))) {
-          const pkcs8 = p.key.key.export({ type: 'pkcs8', format: 'der' });
-          try {
-            await storeKey(tx, ctx.vault, host, pkcs8, p.key.facts, { state: 'pending', origin: 'imported', by: ctx.operator });
-          } finally {
-            pkcs8.fill(0);
-          }
-        }
-        await acceptCertificate(tx, ctx.vault, p.cert.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), key: p.key.key, keyChecked: true, freshHost });
-        await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
-        if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
-      }
-      for (const c of forStoredKeys) {
-        const accepted = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.operator, force: input.flag('force') });
-        await ctx.audit({ action: 'import', target: accepted.fqdn, outcome: 'ok', detail: c.file }, tx);
-      }
-    });
-    ctx.session.invalidateNames();
-    const stored = fresh.length + forStoredKeys.length;
-    ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
-    if (skipped.length > 0) ctx.out.line(`passed over ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (chain files): ${skipped.slice(0, 5).map((s) => s.file).join(' ')}${skipped.length > 5 ? ' …' : ''}`);
-    if (problems.length > 0) {
-      problems.sort((a, b) => a.file.localeCompare(b.file));
-      ctx.out.table(['FILE', 'NOT IMPORTED BECAUSE'], problems.map((p) => [p.file, p.reason]));
-      throw new PasstoreError('mismatch', `${problems.length} item${problems.length === 1 ? ' was' : 's were'} not imported (listed above)${stored ? `; the ${stored} valid ones were` : ''}`);
+    const scan = await scanDirectory(dir, { progress: (n) => ctx.out.progress(`reading ${dir}: ${n} files`) });
+    try {
+      await importScan(ctx, input, dir, scan);
+    } finally {
+      wipeScan(scan);
     }
   },
 });
+
+/** Pairs, checks and stores what the scan found, in one transaction, and reports. */
+async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): Promise<void> {
+  if (scan.files === 0 && scan.unreadable.length === 0) {
+    ctx.out.line(`${dir}: no files; nothing to import`);
+    return;
+  }
+  await unlockEncryptedKeys(scan, ctx.scripted ? undefined : (file) => ctx.prompt.secret(`Passphrase for the encrypted key in ${file} (empty to skip)`));
+  const { pairs, skipped, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
+  const problems: FileProblem[] = [...scan.unreadable, ...unmatched];
+
+  // Certificates already stored, or whose key is already in the vault, are decided now,
+  // so that the transaction below only fails on the unexpected.
+  const fresh: Pair[] = [];
+  for (const p of pairs) {
+    const stored = await ctx.store.getKeyBySpki(p.key.facts.spkiSha256);
+    if (await ctx.store.getCertificateByFingerprint(p.cert.facts.fingerprintSha256)) problems.push({ file: p.cert.file, reason: `already in the vault (${p.host})` });
+    else if (stored && !namesHost(p.cert.cert, stored.fqdn)) problems.push({ file: p.cert.file, reason: `its private key belongs to ${stored.fqdn}, which the certificate does not name` });
+    else fresh.push(stored ? { ...p, host: stored.fqdn } : p);
+  }
+  const forStoredKeys: FoundCert[] = [];
+  for (const c of lonelyCerts) {
+    const key = await ctx.store.getKeyBySpki(c.facts.spkiSha256);
+    if (!key) problems.push({ file: c.file, reason: 'certificate without its private key' });
+    else if (await ctx.store.getCertificateByFingerprint(c.facts.fingerprintSha256)) problems.push({ file: c.file, reason: `already in the vault (${key.fqdn})` });
+    else if (!namesHost(c.cert, key.fqdn)) problems.push({ file: c.file, reason: `its private key belongs to ${key.fqdn}, which the certificate does not name` });
+    else forStoredKeys.push(c);
+  }
+
+  const newHosts: string[] = [];
+  let added = 0;
+  await ctx.change(async (tx) => {
+    for (const p of fresh) {
+      if (++added % 250 === 0) ctx.out.progress(`storing: ${added} of ${fresh.length} pairs`);
+      let host = await tx.getHost(p.host);
+      const freshHost = !host;
+      if (!host) {
+        host = await tx.addHost({ fqdn: p.host, address: null, port: 22, createdAt: now() });
+        await tx.insertEntry({ hostId: host.id, user: DEFAULT_USER, service: DEFAULT_SERVICE, version: 1, state: 'unset', secretCiphertext: null, updatedAt: now(), updatedBy: ctx.operator });
+        newHosts.push(p.host);
+      }
+      if (!(await tx.getKeyBySpki(p.key.facts.spkiSha256))) {
+        await storeKey(tx, ctx.vault, host, p.key.pkcs8, p.key.facts, { state: 'pending', origin: 'imported', by: ctx.operator });
+      }
+      await acceptCertificate(tx, ctx.vault, p.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), keyChecked: true, namesChecked: p.cert.host, freshHost });
+      await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
+      if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
+    }
+    for (const c of forStoredKeys) {
+      const accepted = await acceptCertificate(tx, ctx.vault, c, c.facts, { by: ctx.operator, force: input.flag('force') });
+      await ctx.audit({ action: 'import', target: accepted.fqdn, outcome: 'ok', detail: c.file }, tx);
+    }
+  });
+  ctx.session.invalidateNames();
+  const stored = fresh.length + forStoredKeys.length;
+  ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
+  if (skipped.length > 0) ctx.out.line(`passed over ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (chain files): ${skipped.slice(0, 5).map((s) => s.file).join(' ')}${skipped.length > 5 ? ' …' : ''}`);
+  if (problems.length > 0) {
+    problems.sort((a, b) => a.file.localeCompare(b.file));
+    ctx.out.table(['FILE', 'NOT IMPORTED BECAUSE'], problems.map((p) => [p.file, p.reason]));
+    throw new PasstoreError('mismatch', `${problems.length} item${problems.length === 1 ? ' was' : 's were'} not imported (listed above)${stored ? `; the ${stored} valid ones were` : ''}`);
+  }
+}

@@ -38,10 +38,12 @@ export interface AcceptOptions {
   by: string;
   /** Store an expired certificate anyway. */
   force?: boolean;
-  /** The private key, when the caller already holds it (import); else it is decrypted. */
+  /** The private key, when the caller already holds it; else it is decrypted. */
   key?: KeyObject;
-  /** The caller already checked `key` against this certificate (importcert's pairing). */
+  /** The caller already checked the private key against this certificate (importcert's pairing). */
   keyChecked?: boolean;
+  /** The host the caller already found the certificate names (importcert's pairing). */
+  namesChecked?: string;
   /** Refuse unless the certificate's key belongs to this host. */
   expectHost?: string;
   /** The host was added in this transaction: it has no earlier certificate, key or request. */
@@ -59,16 +61,18 @@ export interface Accepted {
  * Checks a certificate against the vault and stores it as its host's current one.
  * @throws PasstoreError naming why it was refused; nothing is stored then.
  */
-export async function acceptCertificate(tx: Store, vault: Vault, cert: X509Certificate, facts: CertFacts, options: AcceptOptions): Promise<Accepted> {
+export async function acceptCertificate(tx: Store, vault: Vault, certificate: X509Certificate | { readonly cert: X509Certificate }, facts: CertFacts, options: AcceptOptions): Promise<Accepted> {
+  // A certificate importcert found is parsed again only if a check below needs it.
+  const cert = () => ('cert' in certificate ? certificate.cert : certificate);
   const key = await tx.getKeyBySpki(facts.spkiSha256);
   if (!key) throw new PasstoreError('mismatch', `certificate ${facts.subject} matches no private key in the vault`);
   if (options.expectHost && key.fqdn !== options.expectHost) {
     throw new PasstoreError('mismatch', `certificate ${facts.subject} belongs to the key of ${key.fqdn}, not ${options.expectHost}`);
   }
-  if (!namesHost(cert, key.fqdn)) {
+  if (options.namesChecked !== key.fqdn && !namesHost(cert(), key.fqdn)) {
     throw new PasstoreError('mismatch', `certificate ${facts.subject} does not name ${key.fqdn}, the host its key belongs to`);
   }
-  if (!(options.key && options.keyChecked)) checkKey(cert, key, vault, options.key);
+  if (!options.keyChecked) checkKey(cert(), key, vault, options.key);
   if (Date.parse(facts.notAfter) <= Date.now() && !options.force) {
     throw new PasstoreError('policy', `certificate for ${key.fqdn} expired on ${facts.notAfter.slice(0, 10)}; refused (getcrt --force stores it anyway)`);
   }

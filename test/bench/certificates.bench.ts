@@ -312,15 +312,15 @@ async function main(): Promise<number> {
   const scanCpu: number[] = [];
   const pairCpu: number[] = [];
   for (let i = 0; i < RUNS.phases; i++) {
-    let scan: ReturnType<typeof scanDirectory> | undefined;
+    let scan: Awaited<ReturnType<typeof scanDirectory>> | undefined;
     let c0 = cpuMs();
-    scanTimes.push(await timeAsync(async () => (scan = scanDirectory(ec5000.dir))));
+    scanTimes.push(await timeAsync(async () => (scan = await scanDirectory(ec5000.dir))));
     scanCpu.push(cpuMs() - c0);
     c0 = cpuMs();
     pairTimes.push(await timeAsync(async () => pairByKey(scan!)));
     pairCpu.push(cpuMs() - c0);
   }
-  const scanStat = record('   2b. of which scanDirectory (read + parse 10,000 files)', scanTimes, 'src/x509/import.ts, in-process', scanCpu);
+  const scanStat = record('   2b. of which scanDirectory (read + parse 10,000 files)', scanTimes, 'src/x509/import.ts, reader threads (CPU: all threads)', scanCpu);
   const pairStat = record('   2c. of which pairByKey (5,000 pairs)', pairTimes, 'src/x509/import.ts, in-process', pairCpu);
   const rest = t5000.median - scanStat.median - pairStat.median;
   const restCpu = stat(cpu.t5000).median - stat(scanCpu).median - stat(pairCpu).median;

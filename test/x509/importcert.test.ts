@@ -24,6 +24,7 @@ import Database from 'better-sqlite3';
 import { createTestDatabase, mariadbSkip, type TestDatabase } from '../support/mariadb.js';
 import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
 import { assertNoKeyMaterial, corruptPem, FixtureCa, openssl, pemLinesOf, unescapeDump } from './fixture-ca.js';
+import { pairByKey, scanDirectory, wipeScan, type Scan } from '../../src/x509/import.js';
 
 const DOMAIN = 'example.org';
 const fq = (short: string): string => `${short}.${DOMAIN}`;
@@ -162,6 +163,51 @@ async function counts(tv: TestVault): Promise<Record<string, number>> {
   for (const h of hosts) certs += (await s.listCertificates(h.id)).length;
   return { hosts: hosts.length, entries: entries.length, keys: keys.length, certs, audit: (await s.listAudit()).filter((a) => a.action === 'import' && a.outcome === 'ok').length };
 }
+
+// A large directory (over the 400 files from which reader threads read): the mixed
+// directory's top level and 220 copies of web-21's pair, in two files each.
+const LARGE = join(root, 'large');
+mkdirSync(LARGE);
+for (const f of ['ui-02.key', 'ui-01.crt', 'bundle.pem', 'web-03.pem', 'web-04.cer', 'lonely.crt', 'orphan.key', 'corrupt.pem', 'empty.pem', 'ca-chain.pem']) writeFileSync(join(LARGE, f), readFileSync(join(MIXED, f)));
+mkdirSync(join(LARGE, 'copies'));
+{
+  const [cert, keyPem] = readFileSync(join(FAULT, 'web-21.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/);
+  for (let i = 0; i < 220; i++) {
+    writeFileSync(join(LARGE, 'copies', `c${i}.pem`), cert!);
+    writeFileSync(join(LARGE, 'copies', `k${i}.pem`), keyPem!);
+  }
+}
+
+/** What a scan found, in a form to compare (the private keys by hash). */
+function scanned(scan: Scan) {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  return {
+    files: scan.files,
+    certs: scan.certs.map((c) => [c.file, c.facts.fingerprintSha256, c.facts.spkiSha256, c.host, c.ca, sha(c.der), c.cert.fingerprint256]),
+    keys: scan.keys.map((k) => [k.file, k.facts.type, k.facts.spkiSha256, sha(k.pkcs8)]),
+    encrypted: scan.encrypted.map((e) => e.file),
+    unreadable: scan.unreadable.map((u) => `${u.file}: ${u.reason}`).sort(),
+  };
+}
+
+test('reader threads find exactly what one thread finds, in the same order', async () => {
+  for (const [dir, threads] of [[MIXED, 3], [LARGE, undefined]] as const) {
+    const one = await scanDirectory(dir, { threads: 1 });
+    const progress: number[] = [];
+    const many = await scanDirectory(dir, { threads, progress: (n) => progress.push(n) });
+    assert.deepEqual(scanned(many), scanned(one), dir);
+    if (dir === LARGE) {
+      assert.equal(one.files, 450);
+      assert.deepEqual(progress, [], 'no progress line below 500 files');
+      const { pairs, unmatched } = pairByKey(many);
+      assert.deepEqual(pairs.map((p) => p.host).sort(), ['web-01', 'web-02', 'web-21'].map(fq));
+      assert.equal(unmatched.filter((u) => /^the same (private key|certificate) as /.test(u.reason)).length, 438, 'each copy reported as a copy');
+    }
+    wipeScan(one);
+    wipeScan(many);
+    assert.ok(many.keys.every((k) => k.pkcs8.every((b) => b === 0)), 'wiped');
+  }
+});
 
 for (const backend of ['sqlite', 'mariadb'] as const) {
   describe(`importcert on ${backend}`, { skip: backend === 'mariadb' ? mariaSkip : false }, () => {
