@@ -29,12 +29,16 @@ const INSTALL = [
   `chmod 0644 ${CERT}${NEW}`,
   `chmod 0400 ${KEY}${NEW}`,
   `backup=no`,
-  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; backup=yes; fi`,
-  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; backup=yes; fi`,
-  'sync',
+  `files="${CERT}${NEW} ${KEY}${NEW}"`,
+  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi`,
+  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; fi`,
+  // The new files and the backups on disk before the renames, the renames after: only
+  // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
+  // $files holds our fixed names and the stamp only: its word splitting is intended.
+  'sync -- $files',
   `mv -f ${KEY}${NEW} ${KEY}`,
   `mv -f ${CERT}${NEW} ${CERT}`,
-  'sync',
+  'sync -- .',
   `sha256sum ${CERT} ${KEY}`,
   `stat -c '%n %a %U' ${CERT} ${KEY}`,
   'echo "backup=$backup"',
