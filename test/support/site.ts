@@ -3,12 +3,13 @@
  * tests. A bridge namespace joins a vault namespace (its link down and its firewall
  * dropping everything, loopback aside, until the network guard opens it) and several host
  * namespaces, each running its own OpenSSH sshd with a private /etc: an overlay mounted
- * inside `unshare -m`, so chpasswd and /etc/grid-security change the test host only.
- * Only these namespaces' addresses are ever contacted. Needs root.
+ * inside `unshare -m`, so chpasswd and /etc/grid-security change the test host only, and
+ * a /root of its own (bind-mounted there, with /etc/skel's files). Only these namespaces'
+ * addresses are ever contacted. Needs root.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -181,9 +182,18 @@ export class TestSite {
   async startSshd(h: TestHost): Promise<void> {
     const base = join(this.dir, h.name);
     // The overlay gives the host its own /etc; the script's only inputs are our own paths.
+    // A root home of its own too (Debian's /etc/skel files, as on a stock server): the
+    // host never reads or writes this machine's /root, whose shell start-up files are not
+    // a server's (sshd's bash sources ~/.bashrc for every remote command).
+    const home = join(base, 'root');
+    if (!existsSync(home)) {
+      mkdirSync(home, { mode: 0o700 });
+      for (const f of ['.bashrc', '.profile']) if (existsSync(join('/etc/skel', f))) copyFileSync(join('/etc/skel', f), join(home, f));
+    }
     const script = [
       'set -e',
       'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc',
+      'mount --bind "$6" /root',
       'mkdir -p /etc/ssh/passtore_authorized_keys',
       'chpasswd < "$3"',
       'rm -f "$3"',
@@ -192,7 +202,7 @@ export class TestSite {
     const pwFile = join(base, 'initial-password');
     if (!existsSync(join(h.etcUpper, 'shadow'))) writeFileSync(pwFile, `root:${h.rootPassword}\n`, { mode: 0o600 });
     else writeFileSync(pwFile, '', { mode: 0o600 });
-    const child = spawn('ip', ['netns', 'exec', h.ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', h.etcUpper, join(base, 'work'), pwFile, SSHD, join(base, 'sshd_config')], {
+    const child = spawn('ip', ['netns', 'exec', h.ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', h.etcUpper, join(base, 'work'), pwFile, SSHD, join(base, 'sshd_config'), home], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
