@@ -11,9 +11,6 @@
  *
  * with the target address, so the benchmark can say where a host's time goes. It
  * changes nothing else, and does nothing without the variable.
- *
- * With $PASSTORE_BENCH_NODELAY=1 (the benchmark's what-if, never its counted runs) it
- * also sets TCP_NODELAY on each ssh2 connection's socket, which passtore does not do.
  */
 import childProcess from 'node:child_process';
 import { appendFileSync } from 'node:fs';
@@ -108,16 +105,5 @@ if (log) {
       }
       cb(err, s);
     });
-  };
-}
-
-if (process.env.PASSTORE_BENCH_NODELAY === '1') {
-  const proto = ssh2.Client.prototype as unknown as { connect: (...a: unknown[]) => unknown };
-  const connect = proto.connect;
-  proto.connect = function (this: ssh2.Client, ...a: unknown[]) {
-    const r = connect.apply(this, a);
-    // The socket exists now and connects later; Node applies the option once it does.
-    this.setNoDelay(true);
-    return r;
   };
 }

@@ -65,6 +65,11 @@ export class PtySession {
     });
   }
 
+  /** The process id (the binary itself: `ip netns exec` execs it). */
+  get pid(): number {
+    return this.#proc.pid;
+  }
+
   /** Waits until `what` appears after `from` in the (plain) transcript; returns its end. */
   async expect(what: string | RegExp, options: { from?: number; timeoutMs?: number } = {}): Promise<number> {
     const from = options.from ?? 0;
