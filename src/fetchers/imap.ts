@@ -29,9 +29,31 @@ export function parseImapUrl(text: string): ImapTarget {
 
 const PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
+/**
+ * The certificates a mail may hold: PEM blocks in any attachment or in the text and HTML
+ * bodies, and DER attachments by their file name (.der, .cer, .crt). The mail is the CA's,
+ * or anyone's: nothing found is trusted until it matches a pending key.
+ */
+export async function certificatesInMail(source: Buffer): Promise<{ subject: string; pems: string[] }> {
+  const parsed = await simpleParser(source);
+  const pems: string[] = [];
+  for (const a of parsed.attachments ?? []) {
+    const text = a.content.toString('latin1');
+    const found = text.match(PEM);
+    if (found) pems.push(...found);
+    else if (/\.(der|cer|crt)$/i.test(a.filename ?? '')) pems.push(`-----BEGIN CERTIFICATE-----\n${a.content.toString('base64')}\n-----END CERTIFICATE-----`);
+  }
+  pems.push(...(`${parsed.text ?? ''}\n${typeof parsed.html === 'string' ? parsed.html : ''}`.match(PEM) ?? []));
+  return { subject: parsed.subject ?? '(no subject)', pems };
+}
+
+/** Larger mails are not read: a CA's mail with a certificate is a few kilobytes. */
+const MAX_MAIL = 5 * 1024 * 1024;
+
 export class ImapFetcher implements Fetcher {
   readonly name = 'imap';
   #processed: number[] = [];
+  #errors: string[] = [];
   readonly #target: ImapTarget;
 
   constructor(
@@ -93,24 +115,21 @@ export class ImapFetcher implements Fetcher {
 
   async collect(_pending: unknown, ctx: FetchContext): Promise<Delivery[]> {
     this.#processed = [];
+    this.#errors = [];
     return this.#with(ctx, async (client) => {
       const lock = await client.getMailboxLock(this.#target.mailbox);
       try {
         const out: Delivery[] = [];
-        const uids = (await client.search({ seen: false }, { uid: true })) || [];
+        // A mail too large to be a CA's is not downloaded: reported once, and marked read.
+        for (const uid of (await client.search({ seen: false, larger: MAX_MAIL }, { uid: true })) || []) {
+          this.#errors.push(`mail ${uid} is larger than ${MAX_MAIL / 1024 / 1024} MiB: not read, marked read`);
+          this.#processed.push(Number(uid));
+        }
+        const uids = (await client.search({ seen: false, smaller: MAX_MAIL + 1 }, { uid: true })) || [];
         for (const uid of uids) {
           const msg = await client.fetchOne(String(uid), { source: true }, { uid: true });
           if (!msg || !msg.source) continue;
-          const parsed = await simpleParser(msg.source);
-          const pems: string[] = [];
-          for (const a of parsed.attachments ?? []) {
-            const text = a.content.toString('latin1');
-            const found = text.match(PEM);
-            if (found) pems.push(...found);
-            else if (/\.(der|cer|crt)$/i.test(a.filename ?? '')) pems.push(`-----BEGIN CERTIFICATE-----\n${a.content.toString('base64')}\n-----END CERTIFICATE-----`);
-          }
-          pems.push(...(`${parsed.text ?? ''}\n${typeof parsed.html === 'string' ? parsed.html : ''}`.match(PEM) ?? []));
-          const subject = parsed.subject ?? '(no subject)';
+          const { subject, pems } = await certificatesInMail(msg.source);
           out.push({
             source: `mail ${uid} "${subject.slice(0, 60)}"`,
             data: Buffer.from(pems.join('\n')),
@@ -126,7 +145,15 @@ export class ImapFetcher implements Fetcher {
     });
   }
 
+  /** Marks the processed mails read; then reports the mails that were not read. */
   async finish(ctx: FetchContext): Promise<void> {
+    const errors = this.#errors;
+    this.#errors = [];
+    await this.#markRead(ctx);
+    if (errors.length > 0) throw new PasstoreError('io', `imap fetcher: ${errors.join('; ')}`);
+  }
+
+  async #markRead(ctx: FetchContext): Promise<void> {
     if (this.#processed.length === 0) return;
     const uids = this.#processed.join(',');
     await this.#with(ctx, async (client) => {

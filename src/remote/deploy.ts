@@ -79,18 +79,37 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
     await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
     throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
   }
-  const sums = new Map(r.stdout.split('\n').flatMap((l) => {
-    const m = /^([0-9a-f]{64})\s+(\S+)$/.exec(l.trim());
-    return m ? [[m[2]!, m[1]!] as const] : [];
-  }));
-  if (sums.get(CERT) !== sha256(certPem) || sums.get(KEY) !== sha256(keyPem)) {
-    throw new PasstoreError('mismatch', `${conn.target.name}: the deployed files do not read back equal to the vault's pair`);
+  const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
+  return { backupStamp: backup ? stamp : undefined };
+}
+
+/**
+ * Checks what the host printed after the install (its `sha256sum` and `stat` lines, and
+ * whether it made backups) against the vault's pair: the host's output is outside input.
+ * @throws PasstoreError ('mismatch') unless both files read back equal, mode 0644/0400, owner root
+ */
+export function checkReadBack(name: string, stdout: string, certPem: string, keyPem: Buffer): { backup: boolean } {
+  const lines = stdout.split('\n').map((l) => l.trim());
+  // Each file must be named once in each kind of line, with exactly the expected value.
+  const seen = new Map<string, { sums: string[]; modes: string[] }>();
+  const of = (file: string) => seen.get(file) ?? seen.set(file, { sums: [], modes: [] }).get(file)!;
+  for (const l of lines) {
+    const sum = /^([0-9a-f]{64})\s+(\S+)$/.exec(l);
+    if (sum) of(sum[2]!).sums.push(sum[1]!);
+    const mode = /^(\S+) (\d+ \S+)$/.exec(l);
+    if (mode) of(mode[1]!).modes.push(mode[2]!);
   }
-  const modes = r.stdout.split('\n').filter((l) => /^(hostcert|hostkey)\.pem \d+ \S+$/.test(l.trim()));
-  if (!modes.includes(`${CERT} 644 root`) || !modes.includes(`${KEY} 400 root`)) {
-    throw new PasstoreError('mismatch', `${conn.target.name}: the deployed files do not have mode 0644/0400 and owner root`);
+  const want = [
+    { file: CERT, sum: sha256(certPem), mode: '644 root' },
+    { file: KEY, sum: sha256(keyPem), mode: '400 root' },
+  ];
+  if (!want.every((w) => seen.get(w.file)?.sums.join() === w.sum)) {
+    throw new PasstoreError('mismatch', `${name}: the deployed files do not read back equal to the vault's pair`);
   }
-  return { backupStamp: /^backup=yes$/m.test(r.stdout) ? stamp : undefined };
+  if (!want.every((w) => seen.get(w.file)?.modes.join() === w.mode)) {
+    throw new PasstoreError('mismatch', `${name}: the deployed files do not have mode 0644/0400 and owner root`);
+  }
+  return { backup: lines.includes('backup=yes') };
 }
 
 /** What deploying a host's current pair needs. */

@@ -275,18 +275,21 @@ describe('passtore-cron with the imap fetcher (dovecot)', { skip }, () => {
     assert.ok(flags.get(`Old-key certificate for ${u1}`)?.includes('\\Seen'));
   });
 
-  test('a DER .crt attachment is stored; the refused mails are not read (nor refused) again', async () => {
+  test('a DER .crt attachment is stored; a mail over 5 MiB is reported, not downloaded, marked read; the refused mails are not read (nor refused) again', async () => {
     const u3 = fq('ui-03');
     const der = await ca.certDer(issued.get(u3)!);
+    dovecot.deliver(caMail('A very large mail', 'x'.repeat(6 * 1024 * 1024), { filename: 'cert.pem', contentType: 'application/x-pem-file', content: readFileSync(issued.get(u3)!) }));
     dovecot.deliver(caMail(`Certificate for ${u3}`, 'Your certificate (DER) is attached.\n', { filename: `${u3}.crt`, contentType: 'application/pkix-cert', content: der }));
     const { r, bodies } = await cronWithImapLog('fetch');
     assert.equal(r.status, 1, shown(r));
     assert.ok(r.lines.some((l) => l.startsWith(`stored the certificate for ${u3} from mail `)), shown(r));
     const w = withoutRetries(r);
-    assert.equal(w.failures.length, 1, shown(r));
-    assert.ok(w.failures[0]!.startsWith(`FAILED: deploy ${u3}: `) && w.failures[0]!.includes('no pinned SSH host key'), shown(r));
+    assert.equal(w.failures.length, 2, shown(r));
+    assert.ok(w.failures.some((f) => f.startsWith(`FAILED: deploy ${u3}: `) && f.includes('no pinned SSH host key')), shown(r));
+    assert.ok(w.failures.some((f) => /^FAILED: fetch imap: imap fetcher: mail \d+ is larger than 5 MiB: not read, marked read$/.test(f)), shown(r));
     assert.ok(!r.stdout.includes('refused'), shown(r));
-    assert.equal(bodies, 1, 'only the new mail was read');
+    assert.equal(bodies, 1, 'only the new mail of a usual size was read');
+    assert.ok((await flagsBySubject()).get('A very large mail')?.includes('\\Seen'), 'the large mail is marked read');
     assert.equal((await v.current(u3)).serial, new X509Certificate(der).serialNumber.toLowerCase());
     assert.equal((await v.tv.session.store.openRequests('*')).length, 0, 'no request is open any more');
   });
