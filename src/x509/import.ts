@@ -41,10 +41,10 @@ export class FoundCert implements CertRecord {
   readonly der: Buffer;
   #cert: X509Certificate | undefined;
 
-  constructor(r: CertRecord, cert?: X509Certificate) {
+  constructor(r: CertRecord) {
     ({ file: this.file, facts: this.facts, ca: this.ca, host: this.host } = r);
+    // From a reader thread a Buffer arrives as a plain Uint8Array.
     this.der = Buffer.from(r.der.buffer, r.der.byteOffset, r.der.byteLength);
-    this.#cert = cert;
   }
 
   get cert(): X509Certificate {
