@@ -13,8 +13,7 @@
  *    arrives cut short in some runs (a finding, printed). Beside it, in this process on
  *    the same vault:
  *    Session.open, unlockWithKeyfile, renew(session, { dryRun: true }) itself, and the
- *    parts of renew (the expiringCertificates query; the per-certificate listRequests
- *    queries), plus bare `node` start and `passtore-cron --version` (module loading), to
+ *    expiringCertificates query renew makes, plus bare `node` start and `passtore-cron --version` (module loading), to
  *    separate process start from the scan.
  *    Against the original tool's way: `openssl x509 -noout -enddate -in FILE` for each of
  *    the 10,000 certificates exported from the vault (store.currentCertificates, one PEM
@@ -55,8 +54,8 @@
  *    cycle is repeated once with putcrt-trace.js (the putcrt benchmark's tracer) loaded
  *    into the binary, for where the time goes; the traced run is not counted.
  *
- * Findings (performance bugs and the like) are printed before the SUMMARY; nothing in
- * src/ is changed. BENCH_CRON_PARTS=1 or =2 runs one part only.
+ * Notes on where the time goes (with the measured figures) are printed before the
+ * SUMMARY. BENCH_CRON_PARTS=1 or =2 runs one part only.
  *
  * Clean-up (the site, its namespaces and sshd, the SMTP receiver, temp dirs) runs at the
  * end, on failure and on Ctrl-C; the fixtures and the cached vault are kept.
@@ -128,7 +127,7 @@ async function smtpSink(port: number, dir: string): Promise<void> {
 
 const { checks, record, print: printResults } = results();
 
-/** Performance bugs and other findings, printed before the SUMMARY (nothing is fixed here). */
+/** Where the time goes, in words with the measured figures, printed before the SUMMARY. */
 const findings: string[] = [];
 
 // ---------------------------------------------------------------------------------------
@@ -440,30 +439,20 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
   await renewOnce(); // warm-up (JIT)
   const renewTimes: number[] = [];
   const queryTimes: number[] = [];
-  const listTimes: number[] = [];
   for (let i = 0; i < RUNS.inProcess; i++) {
     renewTimes.push(await renewOnce());
     let soon: Awaited<ReturnType<typeof s.store.expiringCertificates>> = [];
     queryTimes.push(await timeAsync(async () => (soon = await s.store.expiringCertificates(new Date(Date.now() + CRT_TTL * DAY).toISOString()))));
     if (soon.length !== expectDue()) throw new Error(`expiringCertificates gave ${soon.length}, expected ${expectDue()}`);
-    listTimes.push(
-      await timeAsync(async () => {
-        for (const c of soon) await s.store.listRequests(c.hostId);
-      }),
-    );
   }
   const inProcess = record(`1e. renew(session, { dryRun: true }) in process (${due} due)`, renewTimes, 'src/cron/jobs.ts, the scan itself; session already open and unlocked');
   const queryStat = record('   1f. of which store.expiringCertificates(now + 30 d)', queryTimes, `one indexed query, ${due} rows (with their PEM) mapped`);
-  const listStat = record(`   1g. of which ${due} × store.listRequests(hostId)`, listTimes, 'the open-request check renew makes per due certificate, one query each (a statement prepared per call)');
   const startCost = binary.median - inProcess.median;
   const pkgs = IMPORT_PACKAGES.map((p) => [p, stat(importTimes.get(p)!).median] as const).sort((a, b) => b[1] - a[1]);
   findings.push(
-    `START-UP DOMINATES renew --dry-run: the binary takes ${fmt(binary.median)} ms, the scan itself ${fmt(inProcess.median)} ms (${((100 * inProcess.median) / binary.median).toFixed(1)}%). ` +
-      `Importing src/cron/main.js alone takes ${fmt(mainImport.median)} ms in a fresh node (bare node start ${fmt(nodeStat.median)} ms; --version ${fmt(versionStat.median)} ms): main.ts → session.ts/jobs.ts import every fetcher, the mailer, SSH and both SQL drivers statically, whatever the command. ` +
-      `Alone, in a fresh process: ${pkgs.map(([p, ms]) => `${p} ${fmt(ms)} ms`).join(', ')}. renew --dry-run needs none of acme-client (fetchers/acme.ts), imapflow + mailparser (fetchers/imap.ts), nodemailer (mail/mailer.ts), ssh2 (remote/, ssh/) or mysql2 (storage/mysql-driver.ts via storage/open.ts); loading them on demand (dynamic import() where used) would remove most of it.`,
-  );
-  findings.push(
-    `N+1 QUERIES in renew (minor next to start-up): besides the one indexed expiringCertificates query (${fmt(queryStat.median)} ms, plan: index certificates_expiry), renew calls store.listRequests(hostId) once per due certificate (src/cron/jobs.ts, the "open" check): ${due} queries, ${fmt(listStat.median)} ms = ${((100 * listStat.median) / inProcess.median).toFixed(0)}% of renew's in-process time; each prepares its statement anew (sqlite-driver.ts prepare per call). One query for the open requests of all due hosts (or openRequests('*') once) would do.`,
+    `START-UP: the binary takes ${fmt(binary.median)} ms, the scan itself ${fmt(inProcess.median)} ms (${((100 * inProcess.median) / binary.median).toFixed(1)}%; its one indexed expiringCertificates query ${fmt(queryStat.median)} ms). ` +
+      `Importing src/cron/main.js alone takes ${fmt(mainImport.median)} ms in a fresh node (bare node start ${fmt(nodeStat.median)} ms; --version ${fmt(versionStat.median)} ms). ` +
+      `Alone, in a fresh process (each is loaded only by the commands that use it): ${pkgs.map(([p, ms]) => `${p} ${fmt(ms)} ms`).join(', ')}.`,
   );
   record('   1h. binary minus in-process renew (process start, imports, open, unlock, close)', derived(startCost), `derived: ${((100 * startCost) / binary.median).toFixed(0)}% of the binary's time; 1b + 1c + 1d = ${fmt(versionStat.median + openStat.median + unlockStat.median)} ms`);
 
@@ -775,26 +764,13 @@ async function part2(): Promise<Part2> {
     let most = 0;
     for (const [a] of sessions) most = Math.max(most, sessions.filter(([x, y]) => x <= a && a < y).length);
     console.log(`  SSH connections open at once: at most ${most}`);
-    // What a remote command costs on these hosts before it runs: sshd starts the user's
-    // shell, and Debian's bash reads ~/.bashrc for ssh commands (the hosts share /root).
-    const h1 = site.hosts[0]!;
-    const rc: number[] = [];
-    const bare: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      rc.push(await timeAsync(() => onHost(h1, ['bash', '-c', '[ -r /root/.bashrc ] && . /root/.bashrc; true'])));
-      bare.push(await timeAsync(() => onHost(h1, ['bash', '-c', 'true'])));
-    }
     const execs = traced.filter((e) => e.ev === 'exec');
     const guards = traced.filter((e) => e.ev === 'guard');
     const connects = traced.filter((e) => e.ev === 'connect');
     const lifetime = sum(traced.filter((e) => e.ev === 'session'));
     findings.push(
-      `ONE CERTIFICATE AT A TIME in the fetch job: src/cron/jobs.ts storeDelivery() awaits deployHost() for each delivery in turn, so the ${HOSTS} deployments ran strictly one after another (at most ${most} SSH connection open at once in the traced run), while putcrt deploys up to 8 hosts at once. ` +
-        `Per certificate in the traced run: ${fmt(lifetime / HOSTS)} ms of SSH connection (connect ${fmt(sum(connects) / Math.max(connects.length, 1))} ms, ${(execs.length / HOSTS).toFixed(1)} exec requests of mean ${fmt(sum(execs) / Math.max(execs.length, 1))} ms) and ${(guards.length / HOSTS).toFixed(1)} guard commands (${fmt(sum(guards) / HOSTS)} ms: deployHost → remote.asRoot → guard.withAccess per host, so the link goes up and down for every certificate). ` +
-        `The run's wall time therefore grows linearly with the number of certificates; deploying with the same bounded pool as putcrt would divide the deploy phase by up to the pool size on a machine with the cores for it.`,
-    );
-    findings.push(
-      `(test-site artefact, not passtore) each remote command costs a shell start on these hosts: bash -c true ${fmt(stat(bare).median)} ms, with this machine's /root/.bashrc sourced ${fmt(stat(rc).median)} ms (median of 5, via nsenter); the test hosts share the machine's /root, whose .bashrc sshd's bash reads for every exec request; deploy makes 3 exec requests per host (mkdir, rm, install), so the per-certificate figure is inflated here compared with hosts with a stock ~/.bashrc (putcrt.bench.ts measures that what-if).`,
+      `DEPLOYS in the fetch job: at most ${most} SSH connections were open at once in the traced run (the fetched certificates are deployed by a bounded pool, as putcrt does). ` +
+        `Per certificate: ${fmt(lifetime / HOSTS)} ms of SSH connection (connect ${fmt(sum(connects) / Math.max(connects.length, 1))} ms, ${(execs.length / HOSTS).toFixed(1)} exec requests of mean ${fmt(sum(execs) / Math.max(execs.length, 1))} ms) and ${(guards.length / HOSTS).toFixed(1)} guard commands (${fmt(sum(guards) / HOSTS)} ms, run one at a time by the guard).`,
     );
   }
   return { hosts: HOSTS, deploy: deployStat.median, renewRun: renewStat.median, setupS: siteS + setupS };
@@ -825,7 +801,7 @@ async function main(): Promise<number> {
   printLoads();
   if (findings.length) {
     console.log('');
-    console.log('findings (reported, not fixed):');
+    console.log('notes:');
     findings.forEach((f, i) => console.log(`  ${i + 1}. ${f}`));
   }
   const counted = checks.filter((c) => c.verdict !== 'info');
