@@ -433,6 +433,15 @@ export async function tableCounts(place: Pick<Place, 'db' | 'passwordFile'>): Pr
 // ---------------------------------------------------------------------------------------
 // Tallies and the summary
 
+/** What every file of the suite does last: its clean-ups (newest first), then its report. */
+export async function endOfFile(tally: Tally, cleanups: Array<() => Promise<unknown> | unknown>): Promise<void> {
+  try {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  } finally {
+    tally.report();
+  }
+}
+
 export interface KillPoint {
   operation: string;
   step: string;

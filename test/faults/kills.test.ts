@@ -29,7 +29,7 @@ import { Session } from '../../src/session.js';
 import { defaultConfig } from '../../src/config.js';
 import { openStore } from '../../src/storage/open.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { fq, homeFor, inspect, newPlace, rootSpec, runChild, Shell, tableCounts, Tally, type Backend, type Expectation, type Place } from './harness.js';
+import { endOfFile, fq, homeFor, inspect, newPlace, rootSpec, runChild, Shell, tableCounts, Tally, type Backend, type Expectation, type Place } from './harness.js';
 
 const tally = new Tally('kills.test');
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -42,15 +42,9 @@ const backends: Array<{ backend: Backend; skip: string | false }> = [
 
 before(async () => {
   ca = await FixtureCa.create();
+  cleanups.push(() => ca.remove());
 });
-after(async () => {
-  try {
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-    ca?.remove();
-  } finally {
-    tally.report();
-  }
-});
+after(() => endOfFile(tally, cleanups));
 
 async function place(backend: Backend, name: string): Promise<Place> {
   const p = await newPlace(backend, name);

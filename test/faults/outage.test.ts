@@ -30,7 +30,7 @@ import { createTestVault, PASSPHRASE, removeTestDir, ScriptedIo } from '../suppo
 import { Secret } from '../../src/secret.js';
 import { defaultConfig } from '../../src/config.js';
 import { Session } from '../../src/session.js';
-import { fq, homeFor, inspect, newPlace, pause, rootSpec, Shell, Tally, type Expectation, type Place } from './harness.js';
+import { endOfFile, fq, homeFor, inspect, newPlace, pause, rootSpec, Shell, Tally, type Expectation, type Place } from './harness.js';
 
 const run = promisify(execFile);
 const tally = new Tally('outage.test');
@@ -124,8 +124,7 @@ after(async () => {
   try {
     if (!skip) await ensureMariadb();
   } finally {
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-    tally.report();
+    await endOfFile(tally, cleanups);
   }
 });
 

@@ -37,7 +37,7 @@ import { dovecotSkip, TestDovecot } from '../cron/dovecot.js';
 import { expiringVault, type CronResult, type ExpiringVault } from '../cron/fetch-vault.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { DropProxy, type DropRule } from './proxy.js';
-import { fq, inspect, rootSpec, Tally, type Expectation } from './harness.js';
+import { endOfFile, fq, inspect, rootSpec, Tally, type Expectation } from './harness.js';
 
 const tally = new Tally('peers.test');
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -45,15 +45,9 @@ let ca: FixtureCa;
 
 before(async () => {
   ca = await FixtureCa.create();
+  cleanups.push(() => ca.remove());
 });
-after(async () => {
-  try {
-    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
-    ca?.remove();
-  } finally {
-    tally.report();
-  }
-});
+after(() => endOfFile(tally, cleanups));
 
 const PW = (n: number) => `Peer-Pw-${n}-h2`;
 
