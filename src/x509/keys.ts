@@ -8,7 +8,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type Ke
 import { promisify } from 'node:util';
 import type { KeyType } from '../config.js';
 import { PasstoreError } from '../errors.js';
-import { bytesOf, children, contentOf, encode, lengthOf, TAG, unsignedInteger, whole } from './der.js';
+import { bytesOf, children, contentOf, encode, lengthOf, TAG, unsignedInteger, whole, type Tlv } from './der.js';
 
 const generate = promisify(generateKeyPair);
 
@@ -36,11 +36,13 @@ const EC_SPKI_PREFIX: Record<string, Buffer> = {
  */
 export function spkiDer(key: KeyObject): Buffer {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
+  // JWK export exists for RSA and EC (and the EdDSA/X curves); other types go to OpenSSL.
+  if (pub.asymmetricKeyType !== 'rsa' && pub.asymmetricKeyType !== 'ec') return pub.export({ type: 'spki', format: 'der' });
   const jwk = pub.export({ format: 'jwk' });
   if (jwk.kty === 'EC' && jwk.crv && EC_SPKI_PREFIX[jwk.crv] && jwk.x && jwk.y) {
     return Buffer.concat([EC_SPKI_PREFIX[jwk.crv]!, Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
   }
-  if (jwk.kty === 'RSA' && jwk.n && jwk.e && pub.asymmetricKeyType === 'rsa') {
+  if (jwk.kty === 'RSA' && jwk.n && jwk.e) {
     const rsaPublicKey = encode(TAG.sequence, unsignedInteger(Buffer.from(jwk.n, 'base64url')), unsignedInteger(Buffer.from(jwk.e, 'base64url')));
     return encode(TAG.sequence, encode(TAG.sequence, encode(TAG.oid, RSA_ENCRYPTION), encode(TAG.null)), encode(TAG.bitString, Buffer.from([0]), rsaPublicKey));
   }
@@ -76,23 +78,42 @@ export function loadPrivateKeyDer(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1')
   return createPrivateKey({ key: der, format: 'der', type });
 }
 
+/** Whether `fields` are some of the optional fields tagged `tags`, each at most once, in that order. */
+function optionalInOrder(fields: Tlv[], tags: number[]): boolean {
+  let i = 0;
+  for (const t of tags) if (fields[i]?.tag === t) i++;
+  return i === fields.length;
+}
+
 /**
  * The PKCS#1 or SEC1 key inside a PKCS#8 structure, or undefined for any other shape.
  * `copy`: the bytes were rebuilt (secret: the caller wipes them); else they are a view.
  */
 function unwrapPkcs8(der: Buffer): { der: Buffer; type: 'pkcs1' | 'sec1'; copy?: boolean } | undefined {
   try {
-    const [version, algorithm, privateKey] = children(der, whole(der));
+    // Only the exact shape is taken here; anything else is the generic decoder's to judge.
+    // OneAsymmetricKey ::= SEQUENCE { version 0|1, algorithm, privateKey OCTET STRING, [0] attributes OPTIONAL, [1] publicKey OPTIONAL }
+    const top = whole(der);
+    if (top.tag !== TAG.sequence) return undefined;
+    const [version, algorithm, privateKey, ...after] = children(der, top);
     if (!version || version.tag !== TAG.integer || version.end - version.start !== 1 || der[version.start]! > 1 || !algorithm || algorithm.tag !== TAG.sequence || !privateKey || privateKey.tag !== TAG.octetString) return undefined;
-    const [oid, params] = children(der, algorithm);
-    if (!oid || oid.tag !== TAG.oid) return undefined;
+    if (!optionalInOrder(after, [TAG.context0, 0x81])) return undefined;
+    const [oid, params, ...more] = children(der, algorithm);
+    if (!oid || oid.tag !== TAG.oid || more.length > 0) return undefined;
     const inner = contentOf(der, privateKey);
-    if (contentOf(der, oid).equals(RSA_ENCRYPTION)) return { der: inner, type: 'pkcs1' };
+    if (contentOf(der, oid).equals(RSA_ENCRYPTION)) {
+      // rsaEncryption's parameters are NULL (or absent); its key an RSAPrivateKey SEQUENCE.
+      if (params && (params.tag !== TAG.null || params.end !== params.start)) return undefined;
+      return whole(inner).tag === TAG.sequence ? { der: inner, type: 'pkcs1' } : undefined;
+    }
     if (!contentOf(der, oid).equals(EC_PUBLIC_KEY) || !params || params.tag !== TAG.oid) return undefined;
-    // ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING, [0] parameters OPTIONAL, [1] publicKey OPTIONAL }
-    const fields = children(inner, whole(inner));
+    // ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] parameters OPTIONAL, [1] publicKey OPTIONAL }
+    const ecTop = whole(inner);
+    if (ecTop.tag !== TAG.sequence) return undefined;
+    const fields = children(inner, ecTop);
     const [ecVersion, ecKey, ...rest] = fields;
     if (!ecVersion || ecVersion.tag !== TAG.integer || !inner.subarray(ecVersion.start, ecVersion.end).equals(Buffer.from([1])) || !ecKey || ecKey.tag !== TAG.octetString) return undefined;
+    if (!optionalInOrder(rest, [TAG.context0, TAG.context1])) return undefined;
     const curve = bytesOf(der, params);
     const given = rest.find((f) => f.tag === TAG.context0);
     if (given) return contentOf(inner, given).equals(curve) ? { der: inner, type: 'sec1' } : undefined;
