@@ -196,8 +196,17 @@ export async function scanDirectory(dir: string, options: ScanOptions = {}): Pro
     }
   } else {
     const share = Math.ceil(candidates.length / threads);
+    const workers: Worker[] = [];
     const parts = Array.from({ length: threads }, (_, i) => candidates.slice(i * share, (i + 1) * share));
-    for (const part of await Promise.all(parts.map((p) => readInThread(p, tick)))) results.push(...part);
+    const settled = await Promise.allSettled(parts.map((p) => readInThread(p, tick, workers)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // The keys the other threads read are wiped, and the threads still reading stopped.
+      for (const r of settled) if (r.status === 'fulfilled') for (const f of r.value) for (const k of f.keys) k.pkcs8.fill(0);
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw failed.reason;
+    }
+    for (const r of settled) if (r.status === 'fulfilled') results.push(...r.value);
   }
   const scan: Scan = { certs: [], keys: [], encrypted: [], unreadable: [], files: candidates.length };
   scan.unreadable.push(...unreadable);
@@ -213,9 +222,10 @@ export async function scanDirectory(dir: string, options: ScanOptions = {}): Pro
 const READER = new URL('./import-reader.js', import.meta.url);
 
 /** Reads and parses `part` in a worker thread; private keys come back in transferred buffers. */
-function readInThread(part: Candidate[], tick: (n: number) => void): Promise<FileResult[]> {
+function readInThread(part: Candidate[], tick: (n: number) => void, workers: Worker[]): Promise<FileResult[]> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(READER, { workerData: { part } });
+    workers.push(worker);
     let settled = false;
     worker.on('message', (m: { progress: number } | { results: FileResult[] }) => {
       if ('progress' in m) tick(m.progress);
@@ -225,9 +235,10 @@ function readInThread(part: Candidate[], tick: (n: number) => void): Promise<Fil
         resolve(m.results);
       }
     });
-    worker.on('error', (e) => {
+    worker.on('error', (e: unknown) => {
       settled = true;
-      reject(new PasstoreError('io', `reading the files failed in a reader thread (${e.message.split('\n')[0]})`, { cause: e }));
+      const why = String((e as Error | undefined)?.message ?? e).split('\n')[0]!.slice(0, 200);
+      reject(new PasstoreError('io', `reading the files failed in a reader thread (${why})`, { cause: e }));
     });
     worker.on('exit', (code) => {
       if (!settled) reject(new PasstoreError('io', `a reader thread ended (status ${code}) before it had read its files`));
@@ -268,7 +279,7 @@ export async function unlockEncryptedKeys(scan: Scan, ask: ((file: string) => Pr
 export function hostOfCertificate(cert: X509Certificate, facts: CertFacts): string | undefined {
   const cn = /\/CN=([^/]+)$/.exec(facts.subject)?.[1]?.toLowerCase();
   if (cn && isFqdn(cn) && cert.checkHost(cn, { wildcards: false }) !== undefined) return cn;
-  return facts.sans.find((s) => isFqdn(s));
+  return facts.sans.find((s) => isFqdn(s) && cert.checkHost(s, { wildcards: false }) !== undefined);
 }
 
 export interface Pair {
