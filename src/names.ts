@@ -40,10 +40,10 @@ function bad(what: string, input: string, why: string): PasstoreError {
   return new PasstoreError('bad-name', `bad ${what} '${printable(input)}': ${why}`);
 }
 
-/** Renders operator input for an error message: control characters escaped, length capped. */
-export function printable(input: string): string {
-  const shown = input.length > 60 ? `${input.slice(0, 57)}...` : input;
-  return shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** Renders outside input for a message: control characters escaped, length capped (60 by default). */
+export function printable(input: string, max = 60): string {
+  const shown = input.length > max ? `${input.slice(0, max - 3)}...` : input;
+  return shown.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** Checks a DNS name (RFC 1123 labels, lowercase, at most 253 characters). */

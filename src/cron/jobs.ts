@@ -6,6 +6,7 @@
 import { step } from '../faults.js';
 import { dataDir } from '../config.js';
 import { formatError, PasstoreError } from '../errors.js';
+import { printable } from '../names.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
 import { deployHost } from '../remote/deploy.js';
 import { runPool } from '../pool.js';
@@ -164,8 +165,10 @@ export async function fetch(session: Session): Promise<JobReport> {
       continue;
     }
     for (const d of deliveries) {
-      const outcome = await storeDelivery(session, d.source, d.data, report, mail, stored);
-      await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${d.source}: ${formatError(e).replace(/^error: /, '')}`));
+      // A file name, URL or mail subject is outside input: one line in every report and mail.
+      const source = printable(d.source, 300);
+      const outcome = await storeDelivery(session, source, d.data, report, mail, stored);
+      await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${source}: ${formatError(e).replace(/^error: /, '')}`));
     }
     await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${formatError(e).replace(/^error: /, '')}`));
   }

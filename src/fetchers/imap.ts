@@ -44,7 +44,9 @@ export async function certificatesInMail(source: Buffer): Promise<{ subject: str
     else if (/\.(der|cer|crt)$/i.test(a.filename ?? '')) pems.push(`-----BEGIN CERTIFICATE-----\n${a.content.toString('base64')}\n-----END CERTIFICATE-----`);
   }
   pems.push(...(`${parsed.text ?? ''}\n${typeof parsed.html === 'string' ? parsed.html : ''}`.match(PEM) ?? []));
-  return { subject: parsed.subject ?? '(no subject)', pems };
+  // The subject is the sender's text (RFC 2047 may encode a newline in it): one line, printable.
+  const subject = (parsed.subject ?? '(no subject)').replace(/[\p{Cc}\p{Cf}\u2028\u2029]+/gu, ' ');
+  return { subject, pems };
 }
 
 /** Larger mails are not read: a CA's mail with a certificate is a few kilobytes. */

@@ -111,9 +111,10 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     const reqB = join(reqDir, `${fq('b')}.req`);
     const before = snapshot(v, { tables: ['audit'] });
 
-    // 1. A certificate naming a, whose key the vault never held.
+    // 1. A certificate naming a, whose key the vault never held, in a file whose name
+    // holds a newline (outside input: it must not forge a line of the report).
     const stranger = await ca.genKey('ec-p256');
-    writeFileSync(join(drop, '1-stranger.pem'), readText(await ca.issue(stranger, fq('a'))));
+    writeFileSync(join(drop, '1-stranger\nFAILED: forged.pem'), readText(await ca.issue(stranger, fq('a'))));
     // 2. A certificate naming a (subject and DNS name), with the pending key of b: over HTTPS, at b's URL.
     const crossed = await ca.sign(reqB, { subject: `/DC=org/DC=example/O=Test/CN=${fq('a')}`, sans: [fq('a')] });
     writeFileSync(join(www, `${fq('b')}.pem`), readText(crossed));
@@ -127,7 +128,8 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     const failed = failures(r);
     assert.equal(failed.length, 3, show(r));
     assert.ok(failed.every((l) => l.startsWith('FAILED: refused: ')), show(r));
-    assert.match(failed.find((l) => l.includes('1-stranger.pem')) ?? '', /matches no key in the vault/, show(r));
+    assert.match(failed.find((l) => l.includes('1-stranger\\x0aFAILED: forged.pem')) ?? '', /matches no key in the vault/, show(r));
+    assert.ok(!r.stdout.split('\n').some((l) => l.startsWith('FAILED: forged')), show(r));
     assert.match(failed.find((l) => l.includes(`certs/${fq('b')}.pem`)) ?? '', new RegExp(`does not name ${fq('b')}`), show(r));
     assert.match(failed.find((l) => l.includes('3-expired.pem')) ?? '', new RegExp(`${fq('a')} expired on \\d{4}-\\d{2}-\\d{2}`), show(r));
     // Nothing on stderr (an HTTPS fetch from an IP address URL once printed Node's DEP0123).
@@ -153,7 +155,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     assert.ok(got.some((m) => new RegExp(`does not name ${fq('b')}`).test(m.text)));
     assert.ok(got.some((m) => /expired on/.test(m.text)));
     // The drop folder's refused files moved aside, so they are not read again.
-    assert.deepEqual(readdirSync(join(drop, 'refused')).sort(), ['1-stranger.pem', '3-expired.pem']);
+    assert.deepEqual(readdirSync(join(drop, 'refused')).sort(), ['1-stranger\nFAILED: forged.pem', '3-expired.pem']);
     assert.deepEqual(readdirSync(drop).filter((f) => f.endsWith('.pem')), []);
 
     // 2nd run: the HTTPS point still serves the crossed certificate: refused again (exit 1,

@@ -199,6 +199,9 @@ test('mails: random and mutated CA mails give a subject and PEM certificate bloc
       const { pems } = await certificatesInMail(mail);
       assert.ok(pems.some((p) => new X509Certificate(p).fingerprint256 === fingerprint), `the ${how} certificate is found`);
     }
+    // A subject with an encoded newline (RFC 2047) cannot forge a line in a report.
+    const forged = Buffer.from(['Subject: =?UTF-8?Q?hello=0AFAILED:_forged_line?=', 'MIME-Version: 1.0', 'Content-Type: text/plain', '', 'no certificate', ''].join('\r\n'));
+    assert.equal((await certificatesInMail(forged)).subject, 'hello FAILED: forged line');
     const PEM = /^-----BEGIN CERTIFICATE-----[\s\S]*-----END CERTIFICATE-----$/;
     await fc.assert(
       fc.asyncProperty(
@@ -219,6 +222,7 @@ test('mails: random and mutated CA mails give a subject and PEM certificate bloc
           try {
             const { subject, pems } = await Promise.race([certificatesInMail(mail), hang]);
             assert.equal(typeof subject, 'string');
+            assert.doesNotMatch(subject, /[\p{Cc}\p{Cf}\u2028\u2029]/u, 'the subject is one printable line');
             for (const p of pems) assert.match(p, PEM);
             // Whatever was found goes through the same reader as a file's bytes.
             const r = readObjects(Buffer.from(pems.join('\n')));
