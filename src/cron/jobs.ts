@@ -150,11 +150,11 @@ export async function fetch(session: Session): Promise<JobReport> {
     await redeploy(session, report);
     return report;
   }
-  const ctx = { config, guard: session.guard };
   const stored: Stored[] = [];
   const mail = (key: string | null, subject: string, body: string, attachments: Array<{ filename: string; content: string }> = []) =>
     config.adminEmail.length ? store.queueMail({ dedupeKey: key, recipients: config.adminEmail, subject, body, attachments }) : Promise.resolve(false);
   for (const fetcher of fetchers) {
+    const ctx = { config, guard: session.guard, problem: (text: string) => report.failures.push(`fetch ${fetcher.name}: ${fetcher.name} fetcher: ${printable(text, 300)}`) };
     let deliveries;
     try {
       deliveries = await fetcher.collect(pending, ctx);

@@ -38,15 +38,7 @@ function readEabKey(file: string): Buffer {
 
 export class AcmeFetcher implements Fetcher {
   readonly name = 'acme';
-  #errors: string[] = [];
   constructor(private readonly s: AcmeSettings) {}
-
-  /** Reports the orders that failed while others succeeded. */
-  async finish(): Promise<void> {
-    const errors = this.#errors;
-    this.#errors = [];
-    if (errors.length > 0) throw new PasstoreError('io', `acme fetcher: ${errors.join('; ')}`);
-  }
 
   async #accountKey(): Promise<Buffer> {
     if (existsSync(this.s.accountKeyFile)) return readFileSync(this.s.accountKeyFile);
@@ -72,7 +64,7 @@ export class AcmeFetcher implements Fetcher {
       const client = new acme.Client({ directoryUrl: this.s.directory, accountKey: await this.#accountKey() });
       await this.#register(client);
       const out: Delivery[] = [];
-      this.#errors = [];
+      const errors: string[] = [];
       for (const r of pending) {
         try {
           const cert = await client.auto({
@@ -88,10 +80,11 @@ export class AcmeFetcher implements Fetcher {
         } catch (e) {
           // One failed order does not drop the certificates the others got.
           const detail = (e as { message?: string }).message?.split('\n')[0] ?? 'error';
-          this.#errors.push(`the order for ${r.fqdn} failed: ${detail.slice(0, 200)}`);
+          errors.push(`the order for ${r.fqdn} failed: ${detail.slice(0, 200)}`);
         }
       }
-      if (out.length === 0 && this.#errors.length > 0) throw new PasstoreError('io', `acme fetcher: ${this.#errors.join('; ')}`);
+      if (out.length === 0 && errors.length > 0) throw new PasstoreError('io', `acme fetcher: ${errors.join('; ')}`);
+      for (const e of errors) ctx.problem(e);
       return out;
     });
   }

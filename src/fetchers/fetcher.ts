@@ -23,6 +23,12 @@ export interface Delivery {
 export interface FetchContext {
   config: Config;
   guard: NetworkGuard;
+  /**
+   * Reports one part that failed while the fetcher goes on with the others (a host's
+   * download, an order, a mail not read): one failure line of the run. A fetcher that
+   * got nothing because everything failed throws instead.
+   */
+  problem(text: string): void;
 }
 
 export interface Fetcher {

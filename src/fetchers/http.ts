@@ -19,18 +19,9 @@ export class HttpFetcher implements Fetcher {
     private readonly caBundle: string | undefined,
   ) {}
 
-  #errors: string[] = [];
-
-  /** Reports the downloads that failed while others succeeded. */
-  async finish(): Promise<void> {
-    const errors = this.#errors;
-    this.#errors = [];
-    if (errors.length > 0) throw new PasstoreError('io', `http fetcher: ${errors.join('; ')}`);
-  }
-
   async collect(pending: RequestRow[], ctx: FetchContext): Promise<Delivery[]> {
     const out: Delivery[] = [];
-    this.#errors = [];
+    const errors: string[] = [];
     const hosts = [...new Set(pending.map((r) => r.fqdn))];
     for (const fqdn of hosts) {
       const url = new URL(this.template.replaceAll('{fqdn}', encodeURIComponent(fqdn)));
@@ -42,14 +33,11 @@ export class HttpFetcher implements Fetcher {
       } catch (e) {
         // One failed download does not drop the certificates the other hosts got.
         if (e instanceof PasstoreError && e.code !== 'io') throw e;
-        this.#errors.push(e instanceof PasstoreError ? e.message.replace(/^http fetcher: /, '') : `${url}: ${(e as Error).message}`);
+        errors.push(e instanceof PasstoreError ? e.message.replace(/^http fetcher: /, '') : `${url}: ${(e as Error).message}`);
       }
     }
-    if (out.length === 0 && this.#errors.length > 0) {
-      const errors = this.#errors;
-      this.#errors = [];
-      throw new PasstoreError('io', `http fetcher: ${errors.join('; ')}`);
-    }
+    if (out.length === 0 && errors.length > 0) throw new PasstoreError('io', `http fetcher: ${errors.join('; ')}`);
+    for (const e of errors) ctx.problem(e);
     return out;
   }
 

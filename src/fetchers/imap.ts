@@ -55,7 +55,6 @@ const MAX_MAIL = 5 * 1024 * 1024;
 export class ImapFetcher implements Fetcher {
   readonly name = 'imap';
   #processed: number[] = [];
-  #errors: string[] = [];
   readonly #target: ImapTarget;
 
   constructor(
@@ -117,14 +116,13 @@ export class ImapFetcher implements Fetcher {
 
   async collect(_pending: unknown, ctx: FetchContext): Promise<Delivery[]> {
     this.#processed = [];
-    this.#errors = [];
     return this.#with(ctx, async (client) => {
       const lock = await client.getMailboxLock(this.#target.mailbox);
       try {
         const out: Delivery[] = [];
         // A mail too large to be a CA's is not downloaded: reported once, and marked read.
         for (const uid of (await client.search({ seen: false, larger: MAX_MAIL }, { uid: true })) || []) {
-          this.#errors.push(`mail ${uid} is larger than ${MAX_MAIL / 1024 / 1024} MiB: not read, marked read`);
+          ctx.problem(`mail ${uid} is larger than ${MAX_MAIL / 1024 / 1024} MiB: not read, marked read`);
           this.#processed.push(Number(uid));
         }
         const uids = (await client.search({ seen: false, smaller: MAX_MAIL + 1 }, { uid: true })) || [];
@@ -147,15 +145,8 @@ export class ImapFetcher implements Fetcher {
     });
   }
 
-  /** Marks the processed mails read; then reports the mails that were not read. */
+  /** Marks the processed mails read (those not downloaded for their size included). */
   async finish(ctx: FetchContext): Promise<void> {
-    const errors = this.#errors;
-    this.#errors = [];
-    await this.#markRead(ctx);
-    if (errors.length > 0) throw new PasstoreError('io', `imap fetcher: ${errors.join('; ')}`);
-  }
-
-  async #markRead(ctx: FetchContext): Promise<void> {
     if (this.#processed.length === 0) return;
     const uids = this.#processed.join(',');
     await this.#with(ctx, async (client) => {
