@@ -46,10 +46,10 @@ export function readDbPassword(file: string | undefined): string | undefined {
 
 function wrapError(e: unknown): never {
   if (e instanceof PasstoreError) throw e;
-  const err = e as { code?: string; sqlMessage?: string; message?: string };
+  const err = e as { code?: string; sqlMessage?: string; message?: string; fatal?: boolean };
   // The server gone, refusing, or shutting down (a connection cut mid-statement, a
-  // restart): one line naming the database, not an internal error.
-  if (err.code && /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR|PROTOCOL_SEQUENCE_TIMEOUT|ER_SERVER_SHUTDOWN|ER_CONNECTION_KILLED|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|ER_DBACCESS_DENIED_ERROR)$/.test(err.code)) {
+  // restart; mysql2 marks each such error fatal): one line naming the database.
+  if (err.code && (err.fatal || /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR|PROTOCOL_SEQUENCE_TIMEOUT|ER_SERVER_SHUTDOWN|ER_CONNECTION_KILLED|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|ER_DBACCESS_DENIED_ERROR)$/.test(err.code))) {
     throw new PasstoreError('storage', `database: ${err.code}${err.sqlMessage ? ` (${err.sqlMessage})` : ''}`, { cause: e });
   }
   throw e;
@@ -59,14 +59,24 @@ class ConnectionDriver implements SqlDriver {
   readonly dialect = 'mysql' as const;
   constructor(private readonly conn: PoolConnection) {}
 
+  // Inside a transaction too, a server gone is a storage error naming the database, also
+  // when a caller (the audit trail) wraps it before the transaction sees it.
   async all<T extends Row = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    const [rows] = await this.conn.query(sql, params);
-    return rows as T[];
+    try {
+      const [rows] = await this.conn.query(sql, params);
+      return rows as T[];
+    } catch (e) {
+      return wrapError(e);
+    }
   }
 
   async run(sql: string, params: SqlValue[] = []): Promise<RunResult> {
-    const [r] = await this.conn.query<ResultSetHeader>(sql, params);
-    return { changes: r.affectedRows, lastId: Number(r.insertId) };
+    try {
+      const [r] = await this.conn.query<ResultSetHeader>(sql, params);
+      return { changes: r.affectedRows, lastId: Number(r.insertId) };
+    } catch (e) {
+      return wrapError(e);
+    }
   }
 
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T> {
