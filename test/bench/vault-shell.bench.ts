@@ -42,7 +42,7 @@ import { Session } from '../../src/session.js';
 import { Completer } from '../../src/shell/completer.js';
 import { Terminal } from '../../src/shell/terminal.js';
 import { parseKdf } from '../../src/vault/kdf.js';
-import { createTestDatabase, mariadbUnavailable, type TestDatabase } from '../support/mariadb.js';
+import { createTestDatabase, mariadbUnavailable, privateMariadb, type PrivateServer, type TestDatabase } from '../support/mariadb.js';
 import { BIN, plain } from '../support/pty.js';
 import { ScriptedIo } from '../support/scripted.js';
 import { cleanups, fmt, fsType, loadAvg, printMachine, runBench, sqliteVersion, stat, table, tempDir, timeAsync, type Stat } from './bench-kit.js';
@@ -174,12 +174,11 @@ function processTicks(pid: number | 'self'): number {
   }
 }
 
+/** The benchmark's own MariaDB server (test/support/mariadb.ts), once it runs. */
+let privateServer: PrivateServer | undefined;
+
 function mariadbPid(): number | undefined {
-  try {
-    return Number(readFileSync('/run/mysqld/mysqld.pid', 'utf8').trim()) || undefined;
-  } catch {
-    return undefined;
-  }
+  return privateServer?.pid();
 }
 
 /** Starts measuring; the returned function records the others' share for `section`. */
@@ -650,6 +649,7 @@ async function main(): Promise<number> {
     info('mariadb', 'all figures', `skipped: ${why}`);
   } else {
     const db: TestDatabase = await createTestDatabase();
+    privateServer = await privateMariadb();
     cleanups.push(() => db.drop());
     const version = (await db.sql('SELECT VERSION() AS v')).trim().split('\n').at(-1);
     console.log(`\nMariaDB ${version}, database ${db.name} (dropped at the end)`);

@@ -5,119 +5,37 @@
  * the outage every command fails with one line and status 1, within seconds: in the open
  * shell, in the looping session, a `passtore` started then (status 1), and passtore-cron
  * (status 3, "the database cannot be opened", as its manual says). The server is started
- * again (start-stop-daemon, as .ci/run does); the same shell and session go on working,
+ * again on the same socket and port; the same shell and session go on working,
  * and the vault is complete: every add that reported success holds its password, every
  * add that failed holds nothing or exactly its password (the commit may have landed with
  * its answer lost), the other passwords are intact, and the audit chain verifies. A rekey
  * of 3,000 secrets in a second vault is under way when the server stops: it fails with
  * one line (or completes), and every secret opens with the data key the vault records.
  *
- * The server is shared with the other tests: the shutdown waits until no other test file
- * of the same run that uses MariaDB is running (up to 2 minutes) and for a moment when no
- * other client is connected (up to 15 s); the outage lasts a second or two; the server is
- * started again in a finally block, failing that in the after hook, and on SIGINT or
- * SIGTERM during the outage.
+ * The server is this test process's own (test/support/mariadb.ts starts a private one per
+ * process): the outage stops and restarts that server only, never the machine's MariaDB
+ * or another test's. It is started again in a finally block, failing that in the after
+ * hook; should the process die during the outage, the server's reaper removes it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCron, show } from '../cron/helpers.js';
-import { mariadbSkip } from '../support/mariadb.js';
+import { mariadbSkip, privateMariadb } from '../support/mariadb.js';
 import { createTestVault, PASSPHRASE, removeTestDir, ScriptedIo } from '../support/scripted.js';
 import { Secret } from '../../src/secret.js';
 import { defaultConfig } from '../../src/config.js';
 import { Session } from '../../src/session.js';
 import { endOfFile, fq, homeFor, inspect, newPlace, pause, rootSpec, Shell, Tally, type Expectation, type Place } from './harness.js';
 
-const run = promisify(execFile);
 const tally = new Tally('outage.test');
-const SOCKET = process.env.PASSTORE_TEST_MYSQL_SOCKET ?? '/run/mysqld/mysqld.sock';
-const PID_FILE = '/run/mysqld/mysqld.pid';
 const skip = await mariadbSkip();
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
-async function answers(): Promise<boolean> {
-  try {
-    await run('mariadb', ['--protocol=socket', `--socket=${SOCKET}`, '-uroot', '-e', 'SELECT 1'], { timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The server is shared: waits (at most `ms`) for a moment when no other client is
- * connected (no other test's database in use), so the outage lands between other tests'
- * work as far as possible. Returns how many other connections there were at the end.
- */
-async function quietMoment(ours: string[], ms = 20_000): Promise<number> {
-  const until = Date.now() + ms;
-  const names = ours.map((n) => `'${n}'`).join(',');
-  let others = 0;
-  let quiet = 0;
-  while (Date.now() < until) {
-    const { stdout } = await run('mariadb', ['--protocol=socket', `--socket=${SOCKET}`, '-uroot', '--batch', '--skip-column-names', '-e', `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler') AND COMMAND <> 'Daemon' AND (DB IS NULL OR DB NOT IN (${names}))`], { timeout: 10_000 });
-    others = Number(stdout.trim());
-    quiet = others === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return 0;
-    await pause(100);
-  }
-  return others;
-}
-
-/**
- * The test files the same runner runs now, beside this one, that use MariaDB (their
- * source names test/support/mariadb): the outage waits for them (at most `ms`), so a run
- * with several files at once does not pull the server from under another test.
- */
-async function otherMariadbTests(ms = 120_000): Promise<string[]> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const busy: string[] = [];
-    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.ppid) continue;
-        const file = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').find((a) => a.endsWith('.test.js'));
-        if (file && /support\/mariadb\.js/.test(readFileSync(file, 'utf8'))) busy.push(basename(file));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    if (busy.length === 0 || Date.now() > until) return busy;
-    await pause(250);
-  }
-}
-
-/** Shuts the server down over its socket and waits until its process is gone. */
-async function stopMariadb(): Promise<void> {
-  const pid = existsSync(PID_FILE) ? Number(readFileSync(PID_FILE, 'utf8').trim()) : 0;
-  await run('mariadb-admin', ['--protocol=socket', `--socket=${SOCKET}`, '-uroot', 'shutdown'], { timeout: 30_000 });
-  const until = Date.now() + 30_000;
-  while (pid > 0 && Date.now() < until) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await pause(50);
-  }
-}
-
-/** Starts the server again (as .ci/run does) unless it answers; waits until it does. */
+/** Starts this process's server again unless it runs; waits until it answers. */
 async function ensureMariadb(): Promise<void> {
-  if (await answers()) return;
-  mkdirSync('/run/mysqld', { recursive: true });
-  await run('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', '/usr/sbin/mariadbd', '--', '--user=mysql'], { timeout: 30_000 });
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    if (existsSync(SOCKET) && (await answers())) return;
-    await pause(100);
-  }
-  throw new Error('MariaDB did not come back within 60 s');
+  await (await privateMariadb()).start();
 }
 
 after(async () => {
@@ -195,8 +113,6 @@ describe('MariaDB stopped and restarted while the shell and a session run', { sk
   });
 
   test('each command during the outage fails with one line and status 1; afterwards the same shell and session go on and the vault is complete', async () => {
-    const waitedFor = await otherMariadbTests();
-    if (waitedFor.length > 0) console.log(`outage: still running beside it after 120 s, using MariaDB: ${waitedFor.join(' ')}`);
     const home = homeFor(p);
     cleanups.push(() => home.remove());
     const sh = new Shell([], home.env);
@@ -230,16 +146,7 @@ describe('MariaDB stopped and restarted while the shell and a session run', { sk
     const f = tally.fault('MariaDB shut down and restarted under a running shell, a session adding passwords, a new passtore and passtore-cron');
     const g = tally.fault(`MariaDB shut down while a rekey of ${BIG} secrets is under way`);
     let rekey: Promise<{ status: number; lines: string[]; ms: number }> | undefined;
-    // Should this process be stopped during the outage, the server is started first.
-    const onSignal = (signal: NodeJS.Signals) => {
-      spawnSync('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', '/usr/sbin/mariadbd', '--', '--user=mysql'], { timeout: 30_000 });
-      process.kill(process.pid, signal);
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
     try {
-      const busy = await quietMoment([p.database!.name, big.database!.name], 15_000);
-      if (busy > 0) console.log(`outage: ${busy} other connections to the shared server at the shutdown`);
       loop = runLoop();
       await pause(300);
       // The rekey: a transaction of a few thousand statements, under way when the server stops.
@@ -249,7 +156,7 @@ describe('MariaDB stopped and restarted while the shell and a session run', { sk
       await pause(150);
       phase = 'stopping';
       t0 = Date.now();
-      await stopMariadb();
+      await (await privateMariadb()).stop();
       phase = 'down';
       down = Date.now();
       // The open shell: one error line per command, and the prompt again.
@@ -277,8 +184,6 @@ describe('MariaDB stopped and restarted while the shell and a session run', { sk
       phase = 'starting';
       await ensureMariadb();
       phase = 'after';
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
     }
     const outageMs = Date.now() - down;
     // Let the loop add a few more after the restart, then stop it.

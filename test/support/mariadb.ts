@@ -1,20 +1,33 @@
 /**
- * A throwaway MariaDB database for one test: created over the server's unix socket as
- * root (as this machine kind allows), reached by the tests over TCP as a dedicated test
- * user with a password file, dropped afterwards. Outside CI, a missing server skips the
- * test with the reason; under CI=true it fails.
+ * A throwaway MariaDB database for one test, on a MariaDB server of the test process's
+ * own: a data directory made with `mariadb-install-db` in a temporary directory, its own
+ * unix socket there and its own TCP port on 127.0.0.1, started at the first use in a
+ * process and stopped and removed when the process ends (normally, on a failure, or
+ * killed: a reaper process, test/support/mariadb-reaper.ts, sees its parent go). No test
+ * connects to, stops or changes a server it did not start: the machine's own MariaDB, if
+ * one runs, is never touched (every client here runs with `--no-defaults`, so not even
+ * its socket from /etc/mysql is read).
+ *
+ * Databases are created over the private socket as its administrator (the OS user the
+ * tests run as, which `mariadb-install-db` makes a socket-authenticated account) and
+ * reached by the code under test over TCP as a dedicated test user with a password file,
+ * as a site's vault would be. Outside CI, a machine without MariaDB installed skips the
+ * tests with the reason; under CI=true it fails.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const SOCKET = process.env.PASSTORE_TEST_MYSQL_SOCKET ?? '/run/mysqld/mysqld.sock';
 const TEST_USER = 'passtore_test';
 const TEST_PASSWORD = 'passtore-test-only';
+/** Server options besides the paths: those of Debian's my.cnf that matter, small memory. */
+const SERVER_OPTIONS = ['--skip-name-resolve', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_general_ci', '--innodb-buffer-pool-size=32M', '--innodb-log-file-size=16M'];
 
 export interface TestDatabase {
   /** The `db =` value for the config. */
@@ -22,26 +35,224 @@ export interface TestDatabase {
   /** A password file (mode 0600) for `db_password_file`. */
   passwordFile: string;
   name: string;
-  /** Runs SQL as root (for dumps and tampering in tests). */
+  /** Runs SQL as the private server's administrator (for dumps and tampering in tests). */
   sql(statement: string): Promise<string>;
   /** `mariadb-dump` of the database, as text. */
   dump(): Promise<string>;
   drop(): Promise<void>;
 }
 
-async function asRoot(args: string[]): Promise<string> {
-  const { stdout } = await run('mariadb', ['--protocol=socket', `--socket=${SOCKET}`, '-uroot', '--batch', '--raw', ...args], { maxBuffer: 256 * 1024 * 1024 });
-  return stdout;
+/** The MariaDB server this test process started: one per process, for its lifetime. */
+export interface PrivateServer {
+  /** Its temporary directory: data, socket, pid file and error log. */
+  readonly dir: string;
+  readonly socket: string;
+  /** Its TCP port on 127.0.0.1. */
+  readonly port: number;
+  /** The running server's pid, or undefined while it is stopped. */
+  pid(): number | undefined;
+  /** Shuts it down (`mariadb-admin shutdown` over its socket) and waits until it is gone. */
+  stop(): Promise<void>;
+  /** Starts it again on the same directory, socket and port; waits until it answers. */
+  start(): Promise<void>;
+  /** Runs the `mariadb` client as the administrator over the socket. */
+  client(args: string[], opts?: { timeoutMs?: number }): Promise<string>;
 }
 
-/** Why MariaDB cannot be used here, or undefined when it can. */
-export async function mariadbUnavailable(): Promise<string | undefined> {
-  if (!existsSync(SOCKET)) return `no MariaDB socket at ${SOCKET} (start it: see NOTES.md)`;
+/** An executable by name, in PATH or the sbin directories (mariadbd lives in /usr/sbin). */
+function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A TCP port free on 127.0.0.1 at this moment. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
   try {
-    await asRoot(['-e', 'SELECT 1']);
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function lastLines(file: string, n: number): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').filter((l) => !/\[(Note|Warning)\]/.test(l)).slice(-n).join(' / ');
+  } catch {
+    return '';
+  }
+}
+
+class Server implements PrivateServer {
+  readonly socket: string;
+  readonly pidFile: string;
+  readonly errorLog: string;
+  readonly #admin = userInfo().username;
+  #pid: number | undefined;
+
+  constructor(
+    readonly dir: string,
+    public port: number,
+    readonly mariadbd: string,
+    readonly asMysql: boolean,
+  ) {
+    this.socket = join(dir, 'sock');
+    this.pidFile = join(dir, 'pid');
+    this.errorLog = join(dir, 'error.log');
+  }
+
+  pid(): number | undefined {
+    return this.#pid !== undefined && alive(this.#pid) ? this.#pid : undefined;
+  }
+
+  async client(args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+    const { stdout } = await run('mariadb', ['--no-defaults', '--protocol=socket', `--socket=${this.socket}`, `-u${this.#admin}`, '--batch', '--raw', ...args], { maxBuffer: 256 * 1024 * 1024, timeout: opts.timeoutMs ?? 120_000 });
+    return stdout;
+  }
+
+  async dump(name: string): Promise<string> {
+    const { stdout } = await run('mariadb-dump', ['--no-defaults', '--protocol=socket', `--socket=${this.socket}`, `-u${this.#admin}`, '--hex-blob=false', name], { maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' });
+    return stdout;
+  }
+
+  async #answers(): Promise<boolean> {
+    try {
+      await this.client(['-e', 'SELECT 1'], { timeoutMs: 10_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.pid() !== undefined && (await this.#answers())) return;
+    const child = spawn(
+      this.mariadbd,
+      ['--no-defaults', ...(this.asMysql ? ['--user=mysql'] : []), `--datadir=${join(this.dir, 'data')}`, `--socket=${this.socket}`, `--port=${this.port}`, '--bind-address=127.0.0.1', `--pid-file=${this.pidFile}`, `--log-error=${this.errorLog}`, ...SERVER_OPTIONS],
+      // Its own process group: a Ctrl-C at the terminal reaches the tests, and the reaper
+      // stops the server, rather than the signal killing it under a test.
+      { detached: true, stdio: 'ignore' },
+    );
+    child.unref();
+    let exited: number | null | undefined;
+    child.once('exit', (code) => (exited = code));
+    this.#pid = child.pid;
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      if (exited !== undefined) throw new Error(`mariadbd exited (status ${exited}) at start: ${lastLines(this.errorLog, 2) || 'no error log'}`);
+      if (existsSync(this.socket) && (await this.#answers())) return;
+      await pause(100);
+    }
+    throw new Error(`the private MariaDB did not answer within 60 s: ${lastLines(this.errorLog, 2)}`);
+  }
+
+  async stop(): Promise<void> {
+    const pid = this.pid();
+    await run('mariadb-admin', ['--no-defaults', '--protocol=socket', `--socket=${this.socket}`, `-u${this.#admin}`, 'shutdown'], { timeout: 30_000 });
+    const until = Date.now() + 30_000;
+    while (pid !== undefined && alive(pid) && Date.now() < until) await pause(50);
+    this.#pid = undefined;
+  }
+}
+
+let server: Promise<Server> | undefined;
+
+/** The reaper: stops the server and removes its directory once this process has ended. */
+function startReaper(dir: string): void {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const reaper = spawn(process.execPath, [join(here, 'mariadb-reaper.js'), dir], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  reaper.unref();
+  // The pipe stays open for this process's life; the reaper acts when it closes.
+  (reaper.stdin as unknown as { unref(): void }).unref();
+}
+
+async function startServer(): Promise<Server> {
+  const mariadbd = findProgram('mariadbd');
+  const installDb = findProgram('mariadb-install-db');
+  if (!mariadbd || !installDb || !findProgram('mariadb') || !findProgram('mariadb-admin')) {
+    throw new Error('MariaDB is not installed (mariadbd, mariadb-install-db, mariadb, mariadb-admin; Debian: mariadb-server and mariadb-client)');
+  }
+  const asMysql = process.getuid?.() === 0;
+  let ids: [number, number] | undefined;
+  if (asMysql) {
+    try {
+      ids = [Number((await run('id', ['-u', 'mysql'])).stdout.trim()), Number((await run('id', ['-g', 'mysql'])).stdout.trim())];
+    } catch {
+      throw new Error('running as root, and there is no "mysql" user for mariadbd to run as');
+    }
+  }
+  // A unix socket path holds at most 107 bytes: a long TMPDIR falls back to /tmp.
+  const base = join(tmpdir(), 'x').length > 60 ? '/tmp' : tmpdir();
+  const dir = mkdtempSync(join(base, 'passtore-mariadb-'));
+  startReaper(dir);
+  if (ids) chownSync(dir, ids[0], ids[1]);
+  try {
+    await run(installDb, ['--no-defaults', ...(asMysql ? ['--user=mysql'] : []), '--basedir=/usr', `--datadir=${join(dir, 'data')}`, '--auth-root-authentication-method=socket', '--skip-test-db', ...SERVER_OPTIONS], { timeout: 120_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`mariadb-install-db failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
+  }
+  // Another process may take the port between the look and the bind: try a few.
+  let last: unknown;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const s = new Server(dir, await freePort(), mariadbd, asMysql);
+    try {
+      await s.start();
+      // Stopped at exit: the reaper then waits for it to be gone and removes the directory.
+      process.once('exit', () => {
+        const pid = s.pid();
+        if (pid !== undefined) process.kill(pid, 'SIGTERM');
+      });
+      await s.client(['-e', `CREATE USER '${TEST_USER}'@'127.0.0.1' IDENTIFIED BY '${TEST_PASSWORD}'`]);
+      return s;
+    } catch (e) {
+      last = e;
+      const pid = s.pid();
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    }
+  }
+  throw last;
+}
+
+/**
+ * This process's private MariaDB server, started at the first call (later calls get the
+ * same one). Rejects with the reason when it cannot be started.
+ */
+export function privateMariadb(): Promise<PrivateServer> {
+  server ??= startServer();
+  return server;
+}
+
+/** Why MariaDB cannot be used here, or undefined when it can (starts the private server). */
+export async function mariadbUnavailable(): Promise<string | undefined> {
+  try {
+    await privateMariadb();
     return undefined;
   } catch (e) {
-    return `MariaDB does not answer as root on ${SOCKET}: ${(e as Error).message.split('\n')[0]}`;
+    return `cannot start a private MariaDB server: ${(e as Error).message.split('\n')[0]}`;
   }
 }
 
@@ -54,31 +265,22 @@ export async function mariadbSkip(): Promise<string | false> {
   return why;
 }
 
-/** Creates a fresh database and the test user's grant on it. */
+/** Creates a fresh database on the private server and the test user's grant on it. */
 export async function createTestDatabase(): Promise<TestDatabase> {
+  const s = await privateMariadb();
   const name = `passtore_t_${randomBytes(5).toString('hex')}`;
-  await asRoot([
-    '-e',
-    [
-      `CREATE USER IF NOT EXISTS '${TEST_USER}'@'127.0.0.1' IDENTIFIED BY '${TEST_PASSWORD}'`,
-      `CREATE DATABASE \`${name}\``,
-      `GRANT ALL PRIVILEGES ON \`${name}\`.* TO '${TEST_USER}'@'127.0.0.1'`,
-    ].join(';'),
-  ]);
+  await s.client(['-e', [`CREATE DATABASE \`${name}\``, `GRANT ALL PRIVILEGES ON \`${name}\`.* TO '${TEST_USER}'@'127.0.0.1'`].join(';')]);
   const dir = mkdtempSync(join(tmpdir(), 'passtore-db-'));
   const passwordFile = join(dir, 'db-password');
   writeFileSync(passwordFile, `${TEST_PASSWORD}\n`, { mode: 0o600 });
   return {
-    url: `mysql://${TEST_USER}@127.0.0.1:3306/${name}`,
+    url: `mysql://${TEST_USER}@127.0.0.1:${s.port}/${name}`,
     passwordFile,
     name,
-    sql: (statement) => asRoot(['-D', name, '-e', statement]),
-    dump: async () => {
-      const { stdout } = await run('mariadb-dump', ['--protocol=socket', `--socket=${SOCKET}`, '-uroot', '--hex-blob=false', name], { maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' });
-      return stdout;
-    },
+    sql: (statement) => s.client(['-D', name, '-e', statement]),
+    dump: () => (s as Server).dump(name),
     drop: async () => {
-      await asRoot(['-e', `DROP DATABASE IF EXISTS \`${name}\``]);
+      await s.client(['-e', `DROP DATABASE IF EXISTS \`${name}\``]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -140,7 +140,7 @@ describe('every key', () => {
   test('an sqlite path is taken relative to the config file; socket URLs are kept', () => {
     assert.equal(load('db = sqlite:vault/v.db').db, `sqlite:${join(dir, 'vault', 'v.db')}`);
     assert.equal(load('db = sqlite:/var/lib/passtore/v.db').db, 'sqlite:/var/lib/passtore/v.db');
-    assert.equal(load('db = mysql://p@localhost/pt?socket=/run/mysqld/mysqld.sock').db, 'mysql://p@localhost/pt?socket=/run/mysqld/mysqld.sock');
+    assert.equal(load('db = mysql://p@localhost/pt?socket=/srv/db/mariadb.sock').db, 'mysql://p@localhost/pt?socket=/srv/db/mariadb.sock');
     assert.equal(load('key_type = rsa-4096').keyType, 'rsa-4096');
     assert.equal(load('key_type = rsa-2048').keyType, 'rsa-2048');
     assert.equal(load('crt_path = /').crtPath, '/');
