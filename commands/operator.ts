@@ -31,7 +31,7 @@ export default defineCommand({
       async run(ctx, input) {
         const name = input.word('name');
         if (await ctx.store.getSlot('passphrase', name)) throw new PasstoreError('exists', `operator '${name}' already has a key slot`);
-        const passphrase = await ctx.newSecret(`New passphrase for operator ${name}`);
+        const passphrase = await ctx.newSecret(`New passphrase for operator ${name}`, 12);
         try {
           if (passphrase.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
           await ctx.change(async (tx) => {

@@ -19,7 +19,7 @@ export default defineCommand({
       current.wipe();
     }
     if (!ok) throw new PasstoreError('bad-passphrase', 'wrong passphrase; nothing was changed');
-    const fresh = await ctx.newSecret(`New passphrase for ${ctx.operator}`);
+    const fresh = await ctx.newSecret(`New passphrase for ${ctx.operator}`, 12);
     try {
       if (fresh.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
       await ctx.change(async (tx) => {

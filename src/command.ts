@@ -83,8 +83,8 @@ export interface Context {
   prompt: Prompter;
   /** True while running from `source`. */
   scripted: boolean;
-  /** Asks for a new secret twice, refusing an empty one or a mismatch. */
-  newSecret(label: string): Promise<Secret>;
+  /** Asks for a new secret twice; a too-short one (`minLength`, default 1) or a mismatch is asked again, up to three times. */
+  newSecret(label: string, minLength?: number): Promise<Secret>;
   /** Appends an audit record (inside `tx` when given, so it commits with the change). */
   audit(event: AuditEvent, tx?: Store): Promise<void>;
   /** Runs `fn` in one transaction. */

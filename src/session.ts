@@ -215,20 +215,36 @@ export class Session {
     return this.#vault?.unlockedWith?.kind === 'keyfile' ? `keyfile:${this.#vault.unlockedWith.name}` : this.operator;
   }
 
+  /**
+   * Asks a new secret twice. A too-short entry or two that differ are said on one line
+   * and asked again, up to three rounds; then refused, nothing changed. A cancel (Ctrl-C,
+   * Ctrl-D) at either prompt ends it at once. Every entry but the returned one is wiped.
+   */
   async #askNew(label: string, minLength = 1): Promise<Secret> {
-    const first = await this.prompt.secret(label);
-    if (first.length < minLength) {
+    const ROUNDS = 3;
+    for (let round = 1; ; round++) {
+      const first = await this.prompt.secret(label);
+      let why: string | undefined;
+      if (first.length < minLength) {
+        why = minLength > 1 ? `a passphrase needs at least ${minLength} characters` : 'an empty secret is not stored';
+      } else {
+        let second: Secret | undefined;
+        try {
+          second = await this.prompt.secret(`${label} (again)`);
+          if (!first.equals(second)) why = 'the two entries differ';
+        } catch (e) {
+          first.wipe();
+          throw e;
+        } finally {
+          second?.wipe();
+        }
+      }
+      if (why === undefined) return first;
       first.wipe();
-      throw usageError(minLength > 1 ? `a passphrase needs at least ${minLength} characters` : 'an empty secret was not stored');
+      if (round >= ROUNDS) throw usageError(`${why}; nothing was changed (${ROUNDS} tries)`);
+      const left = ROUNDS - round;
+      this.out.line(`${why}; try again (${left} ${left === 1 ? 'try' : 'tries'} left)`);
     }
-    const second = await this.prompt.secret(`${label} (again)`);
-    const same = first.equals(second);
-    second.wipe();
-    if (!same) {
-      first.wipe();
-      throw usageError('the two entries differ; nothing was changed');
-    }
-    return first;
   }
 
   /**
@@ -354,7 +370,7 @@ export class Session {
       out: this.out,
       prompt: this.prompt,
       scripted,
-      newSecret: (label) => this.#askNew(label),
+      newSecret: (label, minLength) => this.#askNew(label, minLength),
       audit: (event, tx) => this.audit(event, tx),
       // Inside the transaction the data key is brought up to date first, so a secret is
       // never sealed under a key another session's rekey has replaced.

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { ExitStatus, exitStatusOf, formatError } from '../errors.js';
+import { ExitStatus, exitStatusOf, formatError, PasstoreError } from '../errors.js';
 import { Session } from '../session.js';
 import { runShell } from '../shell/shell.js';
 import { Terminal } from '../shell/terminal.js';
@@ -78,7 +78,9 @@ async function main(): Promise<number> {
         terminal.line('no vault created');
         return ExitStatus.failed;
       }
-      await session.createVault();
+      await session.createVault().catch((e: unknown) => {
+        throw e instanceof PasstoreError && e.code === 'cancelled' ? new PasstoreError('cancelled', 'cancelled; no vault was created') : e;
+      });
       terminal.line(`created a vault in ${session.store.location} for operator ${session.operator}`);
     } else if (verb === 'init') {
       terminal.line(`a vault already exists in ${session.store.location}`);
