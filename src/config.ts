@@ -8,9 +8,12 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { decode } from 'ini';
+import { splitWords } from './args.js';
 import { PasstoreError } from './errors.js';
 import { isFqdn, parseOperatorName } from './names.js';
+import { didYouMean } from './suggest.js';
 
 export type KeyType = 'rsa-2048' | 'rsa-4096' | 'ec-p256';
 
@@ -121,8 +124,8 @@ const topLevel: Record<string, Setter> = {
     else if (/^mysql:\/\/[^@/\s:]+@[^/\s:]+(:\d{1,5})?\/[A-Za-z0-9_$]{1,64}(\?socket=\/\S+)?$/.test(v)) c.db = v;
     else fail('expected sqlite:PATH or mysql://user@host[:port]/name');
   },
-  db_password_file(c, v) {
-    c.dbPasswordFile = v;
+  db_password_file(c, v, fail) {
+    c.dbPasswordFile = anyText.check(v, fail);
   },
   operator(c, v, fail) {
     try {
@@ -162,8 +165,8 @@ const topLevel: Record<string, Setter> = {
   reveal_timeout(c, v, fail) {
     c.revealTimeout = int(1, 600)(v, fail);
   },
-  keyfile(c, v) {
-    c.keyfile = v;
+  keyfile(c, v, fail) {
+    c.keyfile = anyText.check(v, fail);
   },
 };
 
@@ -174,16 +177,128 @@ const sanctorum: Record<string, Setter> = {
   dbname: () => {},
 };
 
-/** Keys allowed in each section; `[ca]` and `[schedule]` take their own names. */
-const sections: Record<string, { keys?: string[]; value?: RegExp }> = {
-  smtp: { keys: ['host', 'port', 'secure', 'user', 'password_file', 'from'] },
-  network: { keys: ['up', 'down', 'allow', 'revoke'] },
-  ca: {
-    keys: ['dir', 'http_url', 'http_ca_bundle', 'imap_url', 'imap_password_file', 'imap_ca_bundle', 'acme_directory', 'acme_eab_kid', 'acme_eab_hmac_file', 'acme_eab_alg', 'acme_email', 'acme_ca_bundle'],
-    value: /^.+$/,
-  },
-  schedule: { keys: ['renew', 'fetch', 'run', 'check', 'verify'] },
+/**
+ * A section key's declared type: what the error says it expected, and the check that
+ * returns the value as the rest of passtore reads it (or fails naming what is wrong).
+ */
+interface KeyType_ {
+  expected: string;
+  check(value: string, fail: (why: string) => never): string;
+}
+
+const anyText: KeyType_ = {
+  expected: 'a value',
+  check: (v, fail) => (v === '' || /[\u0000-\u001f\u007f]/.test(v) ? fail('expected a value, without control characters') : v),
 };
+const token: KeyType_ = { expected: 'one word', check: (v, fail) => (/^[^\s\u0000-\u001f\u007f]+$/.test(v) ? v : fail('expected one word, without blanks')) };
+const absolutePath: KeyType_ = {
+  expected: 'an absolute path',
+  check: (v, fail) => (isAbsolute(v) && !/[\u0000-\u001f]/.test(v) ? v : fail(`expected an absolute path, not '${v}'`)),
+};
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+const hostName: KeyType_ = {
+  expected: 'a host name or IP address',
+  check: (v, fail) => (HOSTNAME.test(v) || isIP(v) ? v : fail(`expected a host name or IP address, not '${v}'`)),
+};
+const portNumber: KeyType_ = { expected: 'a port number', check: (v, fail) => String(int(1, 65535)(v, (why) => fail(`${why} (a port number)`))) };
+const boolean: KeyType_ = {
+  expected: 'true or false',
+  check: (v, fail) => (/^(true|false)$/i.test(v) ? v.toLowerCase() : fail(`expected true or false, not '${v}'`)),
+};
+const mailbox: KeyType_ = {
+  expected: 'a mail address',
+  check: (v, fail) => (EMAIL.test(v) || /^[^<>]*<[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+>$/.test(v) ? v : fail(`expected a mail address (or Name <address>), not '${v}'`)),
+};
+function url(protocols: string[], template?: string): KeyType_ {
+  const shown = protocols.map((p) => `${p}//`).join(' or ');
+  return {
+    expected: `a ${shown} URL`,
+    check: (v, fail) => {
+      let u: URL;
+      try {
+        u = new URL(template ? v.replaceAll(template, 'host.example.org') : v);
+      } catch {
+        return fail(`expected a ${shown} URL, not '${v}'`);
+      }
+      if (!protocols.includes(u.protocol)) fail(`expected a ${shown} URL, not '${v}'`);
+      return v;
+    },
+  };
+}
+const imapUrl: KeyType_ = {
+  expected: 'imap[s]://user@host[:port]/MAILBOX',
+  check: (v, fail) => {
+    const m = /^imaps?:\/\/[^@/\s]+@[^/:\s]+(?::(\d{1,5}))?(?:\/.*)?$/.exec(v);
+    if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) fail(`expected imap[s]://user@host[:port]/MAILBOX, not '${v}'`);
+    return v;
+  },
+};
+const eabAlgorithm: KeyType_ = {
+  expected: 'HS256 or HS512',
+  check: (v, fail) => (/^HS(256|512)$/i.test(v) ? v.toUpperCase() : fail(`expected HS256 or HS512, not '${v}'`)),
+};
+/** A guard command: an argument vector, in which only `{address}` and `{port}` are replaced. */
+function guardCommand(): KeyType_ {
+  return {
+    expected: 'a command',
+    check: (v, fail) => {
+      if (splitWords(v).length === 0) fail('expected a command');
+      for (const [p] of v.matchAll(/\{[^{}\s]*\}/g)) {
+        if (p !== '{address}' && p !== '{port}') fail(`unknown placeholder ${p}${didYouMean(p, ['{address}', '{port}'])}; only {address} and {port} are replaced`);
+      }
+      return v;
+    },
+  };
+}
+/** A node-schedule cron expression: 5 fields, or 6 with the seconds first, each in range. */
+const cronExpression: KeyType_ = {
+  expected: 'a cron expression',
+  check: (v, fail) => {
+    const fields = v.split(/\s+/);
+    const usage = 'expected a cron expression of 5 or 6 fields, such as 17 3 * * *';
+    if (fields.length < 5 || fields.length > 6) fail(usage);
+    const ranges: Array<[string, number, number]> = [['minute', 0, 59], ['hour', 0, 23], ['day of month', 1, 31], ['month', 1, 12], ['day of week', 0, 7]];
+    if (fields.length === 6) ranges.unshift(['second', 0, 59]);
+    fields.forEach((f, i) => {
+      const [name, min, max] = ranges[i]!;
+      for (const part of f.split(',')) {
+        const m = /^(\*|\?|[0-9]+|[A-Za-z]{3})(?:-([0-9]+|[A-Za-z]{3}))?(?:\/([0-9]+))?(?:#[1-5]|L)?$/.exec(part);
+        if (!m) fail(`${usage}: '${f}' is not a ${name} field`);
+        for (const n of [m![1], m![2]]) {
+          if (n !== undefined && /^\d+$/.test(n) && (Number(n) < min || Number(n) > max)) fail(`${usage}: ${name} ${n} is out of range ${min}-${max}`);
+        }
+        if (m![3] !== undefined && Number(m![3]) === 0) fail(`${usage}: a step of 0 in '${f}'`);
+      }
+    });
+    return v;
+  },
+};
+
+/** Every key of every section, with its declared type: checked when the file is read. */
+const sections: Record<string, Record<string, KeyType_>> = {
+  smtp: { host: hostName, port: portNumber, secure: boolean, user: anyText, password_file: absolutePath, from: mailbox },
+  network: { up: guardCommand(), down: guardCommand(), allow: guardCommand(), revoke: guardCommand() },
+  ca: {
+    dir: absolutePath,
+    http_url: url(['http:', 'https:'], '{fqdn}'),
+    http_ca_bundle: absolutePath,
+    imap_url: imapUrl,
+    imap_password_file: absolutePath,
+    imap_ca_bundle: absolutePath,
+    acme_directory: url(['https:']),
+    acme_eab_kid: token,
+    acme_eab_hmac_file: absolutePath,
+    acme_eab_alg: eabAlgorithm,
+    acme_email: mailbox,
+    acme_ca_bundle: absolutePath,
+  },
+  schedule: { renew: cronExpression, fetch: cronExpression, run: cronExpression, check: cronExpression, verify: cronExpression },
+};
+
+/** Every key a configuration file may hold: the top-level ones, then `[section] key`. */
+export function configKeys(): Array<{ section: string | undefined; key: string }> {
+  return [...Object.keys(topLevel).map((key) => ({ section: undefined, key })), ...Object.entries(sections).flatMap(([section, keys]) => Object.keys(keys).map((key) => ({ section, key })))];
+}
 
 /** Stands for a section's header line in `lineOf`. */
 const SECTION_HEADER = '\u0000header';
@@ -267,7 +382,7 @@ export function loadConfig(file: string | undefined = findConfigFile()): Config 
     }
     const value = valueOf(raw, rawLine(text, undefined, key), fail(undefined, key));
     const setter = topLevel[key] ?? sanctorum[key];
-    if (!setter) fail(undefined, key)('unknown key');
+    if (!setter) fail(undefined, key)(`unknown key${didYouMean(key, Object.keys(topLevel))}`);
     setter!(config, value, fail(undefined, key));
     seen.set(key, value);
   }
@@ -302,17 +417,16 @@ function readSection(
   text: string,
   fail: (key: string) => (why: string) => never,
 ): void {
-  const rule = sections[name];
-  if (!rule) fail(SECTION_HEADER)('unknown section');
+  const keys = sections[name];
+  if (!keys) fail(SECTION_HEADER)(`unknown section${didYouMean(name, Object.keys(sections), (n) => `[${n}]`)}`);
   const target = config[name as 'smtp' | 'network' | 'ca' | 'schedule'];
   for (const [key, raw] of Object.entries(body)) {
     if (raw !== null && typeof raw === 'object') fail(key)('nested sections are not supported');
-    if (rule!.keys && !rule!.keys.includes(key)) fail(key)('unknown key');
+    const type = keys![key];
+    if (!type) fail(key)(`unknown key${didYouMean(key, Object.keys(keys!))}`);
     const value = valueOf(raw, rawLine(text, name, key), fail(key));
-    if (rule!.value && !rule!.value.test(value)) fail(key)('expected a value');
-    if (name === 'network' && !value) fail(key)('expected a command');
-    if (name === 'schedule' && !/^\S+(\s+\S+){4,5}$/.test(value)) fail(key)('expected a cron expression of 5 or 6 fields, such as 17 3 * * *');
-    target[key] = value;
+    if (value === '') fail(key)(`expected ${type!.expected}, not an empty value`);
+    target[key] = type!.check(value, fail(key));
   }
 }
 

@@ -235,7 +235,7 @@ describe('sections', () => {
     refused(['[schedule]', 'sometimes = 1'], 2, '[schedule] sometimes', /unknown key/);
     refused(['[network]', 'up ='], 2, '[network] up', /expected a command/);
     refused(['[ca]', 'grid = x'], 2, '[ca] grid', /unknown key/);
-    refused(['[ca]', 'dir ='], 2, '[ca] dir', /expected a value/);
+    refused(['[ca]', 'dir ='], 2, '[ca] dir', /expected an absolute path, not an empty value/);
     refused(['[schedule]', 'renew = 03:00'], 2, '[schedule] renew', /cron expression/);
   });
 

@@ -218,9 +218,9 @@ test('passtore.conf(5) documents only keys src/config.ts accepts', () => {
   for (const [section, keys] of bySection) {
     assert.equal(typeof tryConfig(`[${section}]\n`), 'object', `documented section [${section}] is refused`);
     for (const key of keys) {
-      // [schedule] values must have the fields of a cron expression; the others take any text.
-      const result = tryConfig(`[${section}]\n${key} = ${section === 'schedule' ? '17 3 * * *' : 'x'}\n`);
-      assert.equal(typeof result, 'object', `documented key [${section}] ${key}: ${String(result)}`);
+      // Each value has a declared type (test/unit/config-keys.test.ts): here only the name counts.
+      const result = tryConfig(`[${section}]\n${key} = x\n`);
+      assert.ok(typeof result !== 'string' || !/unknown key/.test(result), `documented key [${section}] ${key}: ${String(result)}`);
     }
   }
 });
