@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { defineCommand } from '../src/command.js';
 import { buildSnapshot, currentSchema, writeCopy } from '../src/backup.js';
-import { formatError, PasstoreError } from '../src/errors.js';
+import { errorMessage, PasstoreError } from '../src/errors.js';
 
 export default defineCommand({
   name: 'backup',
@@ -35,7 +35,7 @@ export default defineCommand({
       } catch (e) {
         failed++;
         await ctx.audit({ action: 'backup', target: dir, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
-        results.push([dir, '', ctx.out.paint(formatError(e).replace(/^error: /, 'failed: '), 'bad')]);
+        results.push([dir, '', ctx.out.paint(`failed: ${errorMessage(e)}`, 'bad')]);
       }
     }
     const rowCount = Object.values(snapshot.manifest.rows).reduce((a, b) => a + b, 0);

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from '../src/command.js';
 import type { KeyType } from '../src/config.js';
-import { formatError, PasstoreError } from '../src/errors.js';
+import { errorMessage, PasstoreError } from '../src/errors.js';
 import { parseHost } from '../src/names.js';
 import { resolveHosts } from '../src/targets.js';
 import { makeRequest } from '../src/x509/renewal.js';
@@ -57,7 +57,7 @@ export default defineCommand({
           // One host's failure is reported in its row; the others go on.
           failed++;
           firstError ??= e;
-          rows.push([host.fqdn, type, '', ctx.out.paint(formatError(e).replace(/^error: /, 'failed: '), 'bad')]);
+          rows.push([host.fqdn, type, '', ctx.out.paint(`failed: ${errorMessage(e)}`, 'bad')]);
         }
         done++;
         if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${hosts.length} hosts`);

@@ -1,5 +1,5 @@
 import { defineCommand } from '../src/command.js';
-import { formatError, PasstoreError } from '../src/errors.js';
+import { errorMessage, PasstoreError } from '../src/errors.js';
 import { runPool } from '../src/pool.js';
 import { deployHost } from '../src/remote/deploy.js';
 import { resolveHosts } from '../src/targets.js';
@@ -32,7 +32,7 @@ export default defineCommand({
       ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);
       return;
     }
-    ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(formatError(r.error).replace(/^error: /, 'failed: '), 'bad')]));
+    ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
     if (failed.length > 0) throw new PasstoreError('partial', `putcrt failed for ${failed.length} of ${hosts.length} hosts (listed above)`);
     ctx.out.line(`deployed to ${hosts.length} hosts`);
   },

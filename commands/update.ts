@@ -5,7 +5,7 @@ import { Secret } from '../src/secret.js';
 import { now, resolveEntries } from '../src/targets.js';
 import { runPool } from '../src/pool.js';
 import { changeOnHost } from '../src/remote/password.js';
-import { formatError } from '../src/errors.js';
+import { errorMessage } from '../src/errors.js';
 
 export default defineCommand({
   name: 'update',
@@ -72,7 +72,7 @@ export default defineCommand({
           },
           (done, total) => total > 1 && ctx.out.progress(`update: ${done} of ${total} hosts`),
         );
-        for (const o of outcomes) results.set(o.item.id, o.ok ? 'changed on the host and in the vault' : ctx.out.paint(formatError(o.error).replace(/^error: /, 'failed: '), 'bad'));
+        for (const o of outcomes) results.set(o.item.id, o.ok ? 'changed on the host and in the vault' : ctx.out.paint(`failed: ${errorMessage(o.error)}`, 'bad'));
         const failedRemote = outcomes.filter((o) => !o.ok);
         if (entries.length === 1 && failedRemote.length === 1) throw failedRemote[0]!.error;
         if (entries.length === 1) {

@@ -85,16 +85,23 @@ export function setDebugSink(sink: ((detail: string) => void) | undefined): void
 }
 
 /**
- * Turns any thrown value into one line for the operator. An unexpected error shows only
- * its class and a generic message; its stack goes to the debug log, never to the screen.
+ * Turns any thrown value into one line for the operator, without a prefix: the one error
+ * formatter, which every report (shell, passtore-cron, result tables) builds on. An
+ * unexpected error shows only its class and a generic message; its stack goes to the
+ * debug log, never to the screen.
  */
-export function formatError(err: unknown): string {
-  if (err instanceof PasstoreError) return `error: ${err.message}`;
+export function errorMessage(err: unknown): string {
+  if (err instanceof PasstoreError) return err.message;
   const name = err instanceof Error ? err.name : typeof err;
   if (debugSink && err instanceof Error) debugSink(err.stack ?? String(err.message));
   const code = (err as { code?: unknown } | null)?.code;
   const hint = typeof code === 'string' && /^[A-Z_]+$/.test(code) ? ` (${code})` : '';
-  return `error: internal ${name}${hint}; nothing was changed by the failed step`;
+  return `internal ${name}${hint}; nothing was changed by the failed step`;
+}
+
+/** The shell's display of an error on a line of its own: `error: ` and the message. */
+export function formatError(err: unknown): string {
+  return `error: ${errorMessage(err)}`;
 }
 
 /** The exit status an error calls for. */

@@ -10,7 +10,7 @@ import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from
 import { dataDir, type Config } from './config.js';
 import { NetworkGuard } from './guard/guard.js';
 import { Remote } from './remote/remote.js';
-import { ExitStatus, exitStatusOf, formatError, PasstoreError, usageError } from './errors.js';
+import { ExitStatus, exitStatusOf, errorMessage, formatError, PasstoreError, usageError } from './errors.js';
 import { parseHost, parseHostPattern, parseOperatorName, parseSpec, parseSpecPattern, printable } from './names.js';
 import { registry as defaultRegistry, type Registry } from './registry.js';
 import { Secret } from './secret.js';
@@ -180,7 +180,7 @@ export class Session {
         else if (r === 'old-kept') lines.push({ text: `${name}: the host kept the old password; the new one was dropped`, resolved: true });
         else lines.push({ text: `${name}: neither password logs in; both kept, check the host`, resolved: false });
       } catch (e) {
-        lines.push({ text: `${name}: ${formatError(e).replace(/^error: /, '')} (still pending)`, resolved: false });
+        lines.push({ text: `${name}: ${errorMessage(e)} (still pending)`, resolved: false });
       }
     }
     return lines;

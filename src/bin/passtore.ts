@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { ExitStatus, exitStatusOf, formatError, PasstoreError } from '../errors.js';
+import { ExitStatus, exitStatusOf, errorMessage, PasstoreError } from '../errors.js';
 import { Session } from '../session.js';
 import { runShell } from '../shell/shell.js';
 import { Terminal } from '../shell/terminal.js';
@@ -95,7 +95,7 @@ async function main(): Promise<number> {
     await runShell(session, terminal);
     return ExitStatus.ok;
   } catch (e) {
-    process.stderr.write(`passtore: ${formatError(e).replace(/^error: /, '')}\n`);
+    process.stderr.write(`passtore: ${errorMessage(e)}\n`);
     return exitStatusOf(e);
   } finally {
     await session?.close().catch(() => undefined);

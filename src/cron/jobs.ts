@@ -5,7 +5,7 @@
  */
 import { step } from '../faults.js';
 import { dataDir } from '../config.js';
-import { formatError, PasstoreError } from '../errors.js';
+import { errorMessage, PasstoreError } from '../errors.js';
 import { printable } from '../names.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
 import { deployHost } from '../remote/deploy.js';
@@ -108,7 +108,7 @@ export async function renew(session: Session, options: { dryRun?: boolean } = {}
             });
             report.lines.push(`renew ${cert.fqdn}: new ${made.keyType} key and request (expires ${cert.notAfter.slice(0, 10)}, ${days} days)`);
           } catch (e) {
-            report.failures.push(`renew ${cert.fqdn}: ${formatError(e).replace(/^error: /, '')}`);
+            report.failures.push(`renew ${cert.fqdn}: ${errorMessage(e)}`);
           }
         }
       }
@@ -159,7 +159,7 @@ export async function fetch(session: Session): Promise<JobReport> {
     try {
       deliveries = await fetcher.collect(pending, ctx);
     } catch (e) {
-      const why = formatError(e).replace(/^error: /, '');
+      const why = errorMessage(e);
       report.failures.push(`fetch ${fetcher.name}: ${why}`);
       await mail(`fetcher-failed:${fetcher.name}:${new Date().toISOString().slice(0, 10)}`, `passtore: WARNING: the ${fetcher.name} fetcher failed`, `${why}\n\n(One such warning a day per fetcher.)`);
       continue;
@@ -168,9 +168,9 @@ export async function fetch(session: Session): Promise<JobReport> {
       // A file name, URL or mail subject is outside input: one line in every report and mail.
       const source = printable(d.source, 300);
       const outcome = await storeDelivery(session, source, d.data, report, mail, stored);
-      await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${source}: ${formatError(e).replace(/^error: /, '')}`));
+      await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${source}: ${errorMessage(e)}`));
     }
-    await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${formatError(e).replace(/^error: /, '')}`));
+    await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${errorMessage(e)}`));
   }
   await deployStored(session, stored, report, mail);
   await redeploy(session, report);
@@ -194,7 +194,7 @@ async function redeploy(session: Session, report: JobReport): Promise<void> {
         await session.store.queueMail({ dedupeKey: null, recipients: session.config.adminEmail, subject: `passtore: certificate for ${c.fqdn} deployed (retried)`, body: `The certificate of ${c.fqdn} (serial ${c.serial}), stored by an earlier run that could not deploy it, was ${result}.`, attachments: [] });
       }
     } catch (e) {
-      report.failures.push(`deploy ${c.fqdn} (retried): ${formatError(e).replace(/^error: /, '')}`);
+      report.failures.push(`deploy ${c.fqdn} (retried): ${errorMessage(e)}`);
     }
   }
 }
@@ -227,7 +227,7 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
         });
         fqdn = accepted.fqdn;
       } catch (e) {
-        refusal = `${source}: ${formatError(e).replace(/^error: /, '')}`;
+        refusal = `${source}: ${errorMessage(e)}`;
       }
     }
     if (refusal) {
@@ -261,7 +261,7 @@ async function deployStored(session: Session, stored: Stored[], report: JobRepor
       report.lines.push(`${s.fqdn}: ${r.value}`);
       await mail(null, `passtore: new certificate for ${s.fqdn} stored and deployed`, `The certificate of ${s.fqdn} (serial ${s.serial}, not after ${s.notAfter.slice(0, 10)}) from ${s.source} matched its key, was stored, and was ${r.value}.`, [{ filename: `${s.fqdn}.pem`, content: s.pem }]);
     } else {
-      const why = formatError(r.error).replace(/^error: /, '');
+      const why = errorMessage(r.error);
       report.failures.push(`deploy ${s.fqdn}: ${why}`);
       await mail(null, `passtore: WARNING: certificate for ${s.fqdn} stored but not deployed`, `The certificate of ${s.fqdn} from ${s.source} was stored, but deploying it failed: ${why}\nThe next passtore-cron run tries again; or run putcrt ${s.fqdn} once the host is reachable.`);
     }
@@ -278,7 +278,7 @@ export async function send(session: Session): Promise<JobReport> {
     report.failures.push(...r.failed);
   } catch (e) {
     const queued = await session.store.countQueuedMail();
-    report.failures.push(`mail: ${formatError(e).replace(/^error: /, '')} (${queued} stay queued)`);
+    report.failures.push(`mail: ${errorMessage(e)} (${queued} stay queued)`);
   }
   return report;
 }
@@ -311,7 +311,7 @@ export async function verify(session: Session): Promise<JobReport> {
       if (ok) report.lines.push(`verify ${e.fqdn}: the host accepts the vault's root password`);
       else report.failures.push(`verify ${e.fqdn}: the host REFUSES the vault's root password`);
     } catch (err) {
-      report.failures.push(`verify ${e.fqdn}: ${formatError(err).replace(/^error: /, '')}`);
+      report.failures.push(`verify ${e.fqdn}: ${errorMessage(err)}`);
     } finally {
       password.wipe();
     }

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import schedule from 'node-schedule';
 import type { Output, Prompter } from '../command.js';
 import { loadConfig, type Config } from '../config.js';
-import { ExitStatus, exitStatusOf, formatError, PasstoreError } from '../errors.js';
+import { ExitStatus, exitStatusOf, errorMessage, PasstoreError } from '../errors.js';
 import type { Secret } from '../secret.js';
 import { Session } from '../session.js';
 import { check, fetch, renew, run, send, verify, type JobReport } from './jobs.js';
@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(args.values.config ?? undefined);
   } catch (e) {
-    process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'passtore-cron: '}${formatError(e).replace(/^error: /, '')}\n`);
+    process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'passtore-cron: '}${errorMessage(e)}\n`);
     return command === 'check' ? 3 : exitStatusOf(e);
   }
   if (command === 'daemon') return daemon(config);
@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     session = await openSession(config);
   } catch (e) {
-    const line = formatError(e).replace(/^error: /, '');
+    const line = errorMessage(e);
     if (command === 'check') {
       process.stdout.write(`PASSTORE UNKNOWN - the vault cannot be opened: ${line}\n`);
       return 3;
@@ -135,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return printReport(await JOBS[command as keyof typeof JOBS](session, Boolean(args.values['dry-run'])));
   } catch (e) {
-    process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${formatError(e).replace(/^error: /, '')}\n`);
+    process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${errorMessage(e)}\n`);
     return command === 'check' ? 3 : exitStatusOf(e) === ExitStatus.usage ? ExitStatus.usage : ExitStatus.failed;
   } finally {
     await session.close().catch(() => undefined);
@@ -161,7 +161,7 @@ async function daemon(config: Config): Promise<number> {
           if (name === 'check') process.stdout.write(`${(await check(session)).line}\n`);
           else printReport(await JOBS[name as keyof typeof JOBS](session, false));
         } catch (e) {
-          process.stdout.write(`${new Date().toISOString()} ${name}: FAILED: ${formatError(e).replace(/^error: /, '')}\n`);
+          process.stdout.write(`${new Date().toISOString()} ${name}: FAILED: ${errorMessage(e)}\n`);
         } finally {
           await session?.close().catch(() => undefined);
         }
