@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { count } from '../src/plural.js';
+import { chmodSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from '../src/command.js';
 import type { KeyType } from '../src/config.js';
@@ -33,7 +34,16 @@ export default defineCommand({
     if (sanOption && hosts.length > 1) throw new PasstoreError('usage', 'crtreq: --san names one host\'s extra names; give one host, not a pattern');
     const extra = sanOption ? sanOption.split(',').map((s) => parseHost(s.trim(), ctx.config.domain)) : [];
     const out = input.option('out');
-    if (out) mkdirSync(out, { recursive: true });
+    // Like backup: a missing directory is refused before any key is made, not created.
+    if (out) {
+      let isDir = false;
+      try {
+        isDir = statSync(out).isDirectory();
+      } catch {
+        isDir = false;
+      }
+      if (!isDir) throw new PasstoreError('usage', `crtreq: --out ${out} is not a directory; create it first (nothing was made)`);
+    }
 
     const rows: string[][] = [];
     let failed = 0;
@@ -60,7 +70,7 @@ export default defineCommand({
           rows.push([host.fqdn, type, '', ctx.out.paint(`failed: ${errorMessage(e)}`, 'bad')]);
         }
         done++;
-        if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${hosts.length} hosts`);
+        if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${count(hosts.length, 'host')}`);
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));

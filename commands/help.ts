@@ -1,5 +1,6 @@
 import { defineCommand, type Action, type CommandDescriptor } from '../src/command.js';
 import { usageError } from '../src/errors.js';
+import { didYouMean } from '../src/suggest.js';
 import { printable } from '../src/names.js';
 
 function usages(c: CommandDescriptor): string[] {
@@ -23,13 +24,20 @@ export default defineCommand({
     }
     const name = input.word('command');
     const c = ctx.session.find(name);
-    if (!c) throw usageError(`no command '${printable(name)}'`);
+    if (!c) throw usageError(`no command '${printable(name)}'${didYouMean(name, ctx.session.commands().flatMap((k) => [k.name, ...(k.aliases ?? [])]))}`);
     ctx.out.line(`${c.name}${c.aliases?.length ? ` (alias ${c.aliases.join(', ')})` : ''}: ${c.summary}`);
     for (const u of usages(c)) ctx.out.line(`  usage: ${u}`);
     if (c.description) ctx.out.line(c.description);
     const actions = c.subcommands ? Object.values(c.subcommands) : [c as Action];
+    // A flag several subcommands share (host add/address --port) is listed once.
+    const flags = new Map<string, { type: string; descriptions: string[] }>();
     for (const a of actions) {
-      for (const [flag, spec] of Object.entries(a.flags ?? {})) ctx.out.line(`  --${flag}${spec.type === 'string' ? ' VALUE' : ''}  ${spec.description}`);
+      for (const [flag, spec] of Object.entries(a.flags ?? {})) {
+        const f = flags.get(flag) ?? { type: spec.type, descriptions: [] };
+        if (!f.descriptions.includes(spec.description)) f.descriptions.push(spec.description);
+        flags.set(flag, f);
+      }
     }
+    for (const [flag, f] of flags) ctx.out.line(`  --${flag}${f.type === 'string' ? ' VALUE' : ''}  ${f.descriptions.join('; ')}`);
   },
 });

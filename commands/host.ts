@@ -14,7 +14,7 @@ export default defineCommand({
     'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. host rm removes a host after confirmation; its entries go to history.',
   subcommands: {
     add: {
-      usage: 'host add FQDN [--address IP] [--port N]',
+      usage: 'host add HOST [--address IP] [--port N]',
       summary: 'Register a host',
       args: [{ name: 'host', kind: 'host' }],
       flags: {

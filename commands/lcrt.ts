@@ -1,3 +1,4 @@
+import { count } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { notFound } from '../src/errors.js';
 import { shortName } from '../src/names.js';
@@ -35,6 +36,6 @@ export default defineCommand({
       return [name, c.subject, c.serial.length > 16 ? `${c.serial.slice(0, 16)}…` : c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
     });
     ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows);
-    ctx.out.line(`${certs.length} certificates: ${expired} expired, ${soon} within ${ctx.config.crtTtl} days; ${requests.length} open requests`);
+    ctx.out.line(`${count(certs.length, 'certificate')}: ${expired} expired, ${soon} within ${count(ctx.config.crtTtl, 'day')}; ${count(requests.length, 'open request')}`);
   },
 });

@@ -1,3 +1,4 @@
+import { count } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
 import { runPool } from '../src/pool.js';
@@ -33,7 +34,7 @@ export default defineCommand({
       return;
     }
     ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
-    if (failed.length > 0) throw new PasstoreError('partial', `putcrt failed for ${failed.length} of ${hosts.length} hosts (listed above)`);
-    ctx.out.line(`deployed to ${hosts.length} hosts`);
+    if (failed.length > 0) throw new PasstoreError('partial', `putcrt failed for ${failed.length} of ${count(hosts.length, 'host')} (listed above)`);
+    ctx.out.line(`deployed to ${count(hosts.length, 'host')}`);
   },
 });

@@ -1,3 +1,4 @@
+import { count as plural } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 
@@ -12,6 +13,6 @@ export default defineCommand({
   async run(ctx) {
     if (!(await ctx.prompt.confirm('Replace the data key and re-encrypt every secret?'))) throw new PasstoreError('cancelled', 'nothing was changed');
     const count = await ctx.vault.rekey((tx, n) => ctx.audit({ action: 'rekey', target: 'vault', outcome: 'ok', detail: `${n} secrets re-encrypted` }, tx));
-    ctx.out.line(`rekeyed: ${count} secrets re-encrypted under a new data key`);
+    ctx.out.line(`rekeyed: ${plural(count, 'secret')} re-encrypted under a new data key`);
   },
 });

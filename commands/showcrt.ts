@@ -1,3 +1,4 @@
+import { count as plural } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { resolveHosts } from '../src/targets.js';
 import { daysLeft } from '../src/x509/certificate.js';
@@ -22,7 +23,7 @@ export default defineCommand({
       ctx.out.line(`serial:      ${current.serial}`);
       ctx.out.line(`DNS names:   ${current.sans.split(',').join(', ') || '(none)'}`);
       ctx.out.line(`not before:  ${current.notBefore}`);
-      ctx.out.line(`not after:   ${current.notAfter} (${ctx.out.paint(days < 0 ? `expired ${-days} days ago` : `${days} days left`, days < 0 ? 'bad' : days <= ctx.config.crtTtl ? 'warn' : 'good')})`);
+      ctx.out.line(`not after:   ${current.notAfter} (${ctx.out.paint(days < 0 ? `expired ${plural(-days, 'day')} ago` : `${plural(days, 'day')} left`, days < 0 ? 'bad' : days <= ctx.config.crtTtl ? 'warn' : 'good')})`);
       ctx.out.line(`SHA-256:     ${current.fingerprintSha256}`);
       ctx.out.line(`public key:  SHA-256 ${current.spkiSha256}`);
       ctx.out.line(`private key: ${key ? `${key.keyType}, ${key.origin} ${key.createdAt.slice(0, 10)} by ${key.createdBy}, ${key.spkiSha256 === current.spkiSha256 ? 'matches' : 'DOES NOT MATCH'}` : 'missing'}`);

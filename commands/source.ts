@@ -1,3 +1,4 @@
+import { count } from '../src/plural.js';
 import { readFileSync, statSync } from 'node:fs';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
@@ -35,10 +36,10 @@ export default defineCommand({
       const status = await ctx.session.runScriptLine(line);
       if (status !== 0) {
         failures++;
-        if (!input.flag('keep-going')) throw new PasstoreError('script', `${file}:${i + 1}: stopped at the first failure (${ran} commands run)`);
+        if (!input.flag('keep-going')) throw new PasstoreError('script', `${file}:${i + 1}: stopped at the first failure (${count(ran, 'command')} run)`);
       }
     }
-    if (failures > 0) throw new PasstoreError('script', `${file}: ${failures} of ${ran} commands failed`);
-    ctx.out.line(`${file}: ${ran} commands run`);
+    if (failures > 0) throw new PasstoreError('script', `${file}: ${failures} of ${count(ran, 'command')} failed`);
+    ctx.out.line(`${file}: ${count(ran, 'command')} run`);
   },
 });

@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import type { Action, ArgSpec } from './command.js';
 import { PasstoreError, usageError } from './errors.js';
 import { printable } from './names.js';
+import { describeOptionError } from './option-errors.js';
+import { didYouMean } from './suggest.js';
 
 /** Splits a line into words; quotes group, a backslash escapes the next character. */
 export function splitWords(line: string): string[] {
@@ -48,8 +50,7 @@ export function parseWords(action: Action, name: string, words: string[]): { pos
   try {
     parsed = parseArgs({ args: words, options, allowPositionals: true, strict: true });
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
-    throw usageError(`${name}: ${msg}; usage: ${action.usage}`);
+    throw usageError(`${name}: ${describeOptionError(e, options)}; usage: ${action.usage}`);
   }
   const flags = new Map<string, string | boolean>();
   for (const [k, v] of Object.entries(parsed.values)) {
@@ -69,7 +70,7 @@ export function parseWords(action: Action, name: string, words: string[]): { pos
   return { positionals, flags, rest: parsed.positionals.slice(Math.max(0, action.args.length - 1)) };
 }
 
-/** An error for a word that is not a command. */
-export function unknownCommand(word: string): PasstoreError {
-  return usageError(`unknown command '${printable(word)}'; type help for the list`);
+/** An error for a word that is not a command, naming the closest of `known` if one is close. */
+export function unknownCommand(word: string, known: Iterable<string> = []): PasstoreError {
+  return usageError(`unknown command '${printable(word)}'${didYouMean(word, known)}; type help for the list`);
 }

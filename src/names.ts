@@ -76,7 +76,7 @@ export function parseHost(input: string, domain: string | undefined): string {
 
 function qualify(lower: string, domain: string | undefined, what: string, input: string): string {
   if (lower.includes('.')) return lower;
-  if (!domain) throw bad(what, input, 'short name, and no domain is configured');
+  if (!domain) throw bad(what, input, 'short name, and no domain is configured: give the full name, or set domain in the configuration file (passtore.conf(5))');
   return `${lower}.${domain}`;
 }
 

@@ -6,6 +6,7 @@
  * and turns every error into one line and an exit status.
  */
 import { splitWords, parseWords, unknownCommand } from './args.js';
+import { didYouMean } from './suggest.js';
 import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from './command.js';
 import { dataDir, type Config } from './config.js';
 import { NetworkGuard } from './guard/guard.js';
@@ -265,7 +266,7 @@ export class Session {
     let label = name;
     try {
       const command = this.registry.find(name);
-      if (!command) throw unknownCommand(name);
+      if (!command) throw unknownCommand(name, this.registry.names());
       ({ action, label } = this.#resolveAction(command, rest));
       const actionWords = command.subcommands ? rest.slice(1) : rest;
       await this.#run(label, action, actionWords);
@@ -289,7 +290,7 @@ export class Session {
     const names = Object.keys(command.subcommands).join(', ');
     if (!sub) throw usageError(`${command.name}: missing subcommand (${names})`);
     const action = command.subcommands[sub];
-    if (!action) throw usageError(`${command.name}: unknown subcommand '${printable(sub)}' (${names})`);
+    if (!action) throw usageError(`${command.name}: unknown subcommand '${printable(sub)}'${didYouMean(sub, Object.keys(command.subcommands))} (${names})`);
     return { action, label: `${command.name} ${sub}` };
   }
 

@@ -12,6 +12,8 @@ import { runShell } from '../shell/shell.js';
 import { Terminal } from '../shell/terminal.js';
 import { restoreFromBackup } from '../restore.js';
 import { parseOperatorName } from '../names.js';
+import { describeOptionError } from '../option-errors.js';
+import { didYouMean } from '../suggest.js';
 
 const USAGE = `usage: passtore [--config FILE] [--operator NAME] [init]
        passtore [--config FILE] [--operator NAME] restore DIR
@@ -29,18 +31,16 @@ function version(): string {
 async function main(): Promise<number> {
   process.umask(0o077);
   let args;
+  const options = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'V' },
+    config: { type: 'string', short: 'c' },
+    operator: { type: 'string', short: 'o' },
+  } as const;
   try {
-    args = parseArgs({
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-        config: { type: 'string', short: 'c' },
-        operator: { type: 'string', short: 'o' },
-      },
-      allowPositionals: true,
-    });
+    args = parseArgs({ options, allowPositionals: true });
   } catch (e) {
-    process.stderr.write(`passtore: ${(e as Error).message.split('\n')[0]}\n${USAGE}\n`);
+    process.stderr.write(`passtore: ${describeOptionError(e, options)}\n${USAGE}\n`);
     return ExitStatus.usage;
   }
   if (args.values.help) {
@@ -54,7 +54,9 @@ async function main(): Promise<number> {
   const [verb, ...extra] = args.positionals;
   const restoreDir = verb === 'restore' && extra.length === 1 ? extra.pop() : undefined;
   if ((verb !== undefined && verb !== 'init' && !restoreDir) || extra.length > 0) {
-    process.stderr.write(`passtore: unexpected argument '${verb === 'init' ? extra[0] : verb}'\n${USAGE}\n`);
+    const word = verb === 'init' || (verb === 'restore' && extra.length > 1) ? extra[verb === 'init' ? 0 : 1]! : verb!;
+    const why = verb === 'restore' && extra.length === 0 ? 'restore: missing DIR' : `unexpected argument '${word}'${word === verb ? didYouMean(word, ['init', 'restore']) : ''}`;
+    process.stderr.write(`passtore: ${why}\n${USAGE}\n`);
     return ExitStatus.usage;
   }
   if (!process.stdin.isTTY || !process.stdout.isTTY) {

@@ -3,6 +3,7 @@
  * verify. Each returns the lines it has to say and the failures (one line each); nothing
  * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
+import { count } from '../plural.js';
 import { step } from '../faults.js';
 import { dataDir } from '../config.js';
 import { errorMessage, PasstoreError } from '../errors.js';
@@ -146,7 +147,7 @@ export async function fetch(session: Session): Promise<JobReport> {
   }
   const fetchers = await configuredFetchers(session);
   if (fetchers.length === 0) {
-    report.lines.push(`fetch: ${pending.length} open requests, and no [ca] fetcher configured`);
+    report.lines.push(`fetch: ${count(pending.length, 'open request')}, and no [ca] fetcher configured`);
     await redeploy(session, report);
     return report;
   }

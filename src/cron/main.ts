@@ -14,6 +14,8 @@ import { ExitStatus, exitStatusOf, errorMessage, PasstoreError } from '../errors
 import type { Secret } from '../secret.js';
 import { Session } from '../session.js';
 import { check, fetch, renew, run, send, verify, type JobReport } from './jobs.js';
+import { describeOptionError } from '../option-errors.js';
+import { didYouMean } from '../suggest.js';
 
 export const CRON_USAGE = `usage: passtore-cron [--config FILE] COMMAND
 commands:
@@ -87,10 +89,11 @@ function version(): string {
 export async function main(argv: string[]): Promise<number> {
   process.umask(0o077);
   let args;
+  const options = { config: { type: 'string', short: 'c' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' } } as const;
   try {
-    args = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' } }, allowPositionals: true });
+    args = parseArgs({ args: argv, options, allowPositionals: true });
   } catch (e) {
-    process.stderr.write(`passtore-cron: ${(e as Error).message.split('\n')[0]}\n${CRON_USAGE}\n`);
+    process.stderr.write(`passtore-cron: ${describeOptionError(e, options)}\n${CRON_USAGE}\n`);
     return ExitStatus.usage;
   }
   if (args.values.help) {
@@ -103,7 +106,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [command, ...rest] = args.positionals;
   if (!command || !COMMANDS.includes(command as Command) || rest.length > 0 || (args.values['dry-run'] && command !== 'renew')) {
-    process.stderr.write(`passtore-cron: ${command ? `unexpected '${[command, ...rest].join(' ')}'` : 'a command is required'}\n${CRON_USAGE}\n`);
+    const why = !command
+      ? 'a command is required'
+      : !COMMANDS.includes(command as Command)
+        ? `unknown command '${command}'${didYouMean(command, COMMANDS)}`
+        : rest.length > 0
+          ? `${command}: unexpected argument '${rest[0]}'`
+          : `${command}: --dry-run is an option of renew only`;
+    process.stderr.write(`passtore-cron: ${why}\n${CRON_USAGE}\n`);
     return ExitStatus.usage;
   }
   let config: Config;

@@ -338,6 +338,7 @@ async function main(): Promise<number> {
   for (const h of site.hosts) expectOut(`add ${h.name}`, (await shell(sh, `add ${h.name}`, { answers: [h.rootPassword, h.rootPassword] })).out, `stored root@${h.fqdn}:ssh`);
   for (const h of site.hosts) expectOut(`host trust ${h.name}`, (await shell(sh, `host trust ${h.name}`, { answers: ['y'] })).out, /pinned SHA256:\S+ for /);
   const reqDir = join(work, 'requests');
+  mkdirSync(reqDir, { recursive: true });
   const crtreq = await shell(sh, `crtreq 'host*' --out ${reqDir}`, { timeoutMs: 120_000 });
   const reqs = readdirSync(reqDir).filter((f) => f.endsWith('.req')).sort();
   if (reqs.length !== HOSTS) throw new Error(`crtreq wrote ${reqs.length} requests, not ${HOSTS}; output:\n${crtreq.out.slice(-2000)}`);

@@ -96,6 +96,7 @@ async function richVault(p: Place): Promise<Expectation> {
     await tv.session.store.setPending(e.id, tv.session.vault.sealPassword({ fqdn: e.fqdn, user: 'root', service: 'ssh', version }, Secret.fromString(PENDING)), version, new Date().toISOString());
     await ok(tv, 'crtreq ui-03 --type ec-p256');
     const reqs = join(p.dir, 'requests');
+    mkdirSync(reqs, { recursive: true });
     await ok(tv, `crtreq ui-04 --type ec-p256 --out ${reqs}`);
     const cert = await ca.sign(join(reqs, `${fq('ui-04')}.req`), { days: 90 });
     await ok(tv, `getcrt ${cert}`);
@@ -146,6 +147,7 @@ for (const step of ['request-key-made', 'request-in-transaction']) {
   test(`crtreq killed at ${step}: the earlier open request and its key stay, no new key, no request file; the retry completes`, async () => {
     const p = await place('sqlite', `crtreq-${step}`);
     const out = join(p.dir, 'out');
+    mkdirSync(out, { recursive: true });
     await onVault(p, async (tv) => {
       for (const h of ['ui-01', 'ui-02']) await ok(tv, `host add ${h}`);
       await ok(tv, 'add ui-01', PW(1), PW(1));

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -136,6 +136,7 @@ export async function trust(sh: PtySession, site: TestSite, h: TestHost): Promis
 
 /** A new key and request (crtreq --out), signed by the fixture CA and stored (getcrt). */
 export async function certify(sh: PtySession, h: TestHost, ca: FixtureCa, dir: string): Promise<{ request: string; cert: string }> {
+  mkdirSync(dir, { recursive: true });
   assert.match(await cmd(sh, `crtreq ${h.name} --out ${dir}`), new RegExp(h.fqdn));
   const request = join(dir, `${h.fqdn}.req`);
   const cert = await ca.sign(request, { out: ca.path(`${h.name}.crt`) });

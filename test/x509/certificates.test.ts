@@ -17,7 +17,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { daysLeft } from '../../src/x509/certificate.js';
@@ -92,6 +92,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       tv.config.dnTemplate = DN_TEMPLATE;
       work = mkdtempSync(join(tmpdir(), 'passtore-x509-'));
       reqDir = join(work, 'requests');
+      mkdirSync(reqDir);
       for (const h of ['ui-01', 'ui-02', 'ui-03', 'ce-01', 'ce-02', 'ce-03', 'wn-01', 'wn-02', 'wn-03', 'wn-04', 'wn-05']) {
         assert.equal(await tv.run(`host add ${h}`), 0, tv.io.text());
       }
@@ -145,6 +146,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       tv.config.dnTemplate = 'CN={fqdn},O=Test,DC=example,DC=org';
       try {
         const dir = join(work, 'rfc4514');
+        mkdirSync(dir);
         const r = await run(tv, `crtreq wn-05 --type ec-p256 --out ${dir}`);
         assert.equal(r.status, 0, r.text);
         const file = join(dir, `${fq('wn-05')}.req`);
@@ -158,6 +160,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
 
     test('crtreq for a pattern makes one verifiable request per host (the default key type)', async () => {
       const dir = join(work, 'wn');
+      mkdirSync(dir);
       const r = await run(tv, `crtreq wn-* --out ${dir}`);
       assert.equal(r.status, 0, r.text);
       for (let i = 1; i <= 5; i++) {
@@ -281,7 +284,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       const l = await run(tv, 'lcrt ce-03');
       assert.equal(l.status, 0, l.text);
       assert.match(l.text, /^ce-03 \| .* \| 2020-02-01 \| expired \d+d ago \| yes \| - \| never$/m);
-      assert.match(l.lines.at(-1)!, /^1 certificates: 1 expired, /);
+      assert.match(l.lines.at(-1)!, /^1 certificate: 1 expired, /);
     });
 
     test('refused: a key weaker than RSA 2048 (nothing stored)', async () => {
@@ -361,6 +364,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       assert.equal(g2.status, 0, g2.text);
 
       // Renewal: a new key for ui-02; the current pair stays until the new certificate arrives, then becomes history.
+      mkdirSync(join(work, 'renew'));
       const n = await run(tv, `crtreq ui-02 --type ec-p256 --out ${join(work, 'renew')}`);
       assert.equal(n.status, 0, n.text);
       const [stillCurrent] = await tv.session.store.currentCertificates(fq('ui-02'));
