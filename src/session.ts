@@ -130,8 +130,16 @@ export class Session {
     for (let i = 1; ; i++) {
       // A passphrase already given (restore) is used once and left to its owner to wipe.
       const passphrase = i === 1 && given ? Secret.fromBytes(Buffer.from(given.bytes())) : await this.prompt.secret(`Passphrase for ${this.operator}`);
+      // The delay after a wrong passphrase is shown while it lasts, counting down.
+      let ticker: NodeJS.Timeout | undefined;
+      const onDelay = (ms: number) => {
+        const until = Date.now() + ms;
+        const show = () => this.out.progress(`wrong passphrase; waiting ${Math.max(1, Math.ceil((until - Date.now()) / 1000))} s`);
+        show();
+        ticker = setInterval(show, 1000);
+      };
       try {
-        await vault.unlockWithPassphrase(this.operator, passphrase, this.#unlockOptions);
+        await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
         await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
         return;
       } catch (e) {
@@ -140,6 +148,7 @@ export class Session {
         if (i >= attempts) throw e;
         this.out.line(formatError(e));
       } finally {
+        clearInterval(ticker);
         passphrase.wipe();
       }
     }

@@ -97,8 +97,10 @@ async function main(): Promise<number> {
     await runShell(session, terminal);
     return ExitStatus.ok;
   } catch (e) {
-    process.stderr.write(`passtore: ${errorMessage(e)}\n`);
-    return exitStatusOf(e);
+    const status = exitStatusOf(e);
+    // Status 3 is for scripts and monitoring; the operator is told it in words too.
+    process.stderr.write(`passtore: ${errorMessage(e)}${status === ExitStatus.locked ? '; the vault stays locked (exit status 3)' : ''}\n`);
+    return status;
   } finally {
     await session?.close().catch(() => undefined);
   }

@@ -32,6 +32,8 @@ export interface PasswordIdentity {
 export interface UnlockOptions {
   /** First delay after a wrong passphrase; it doubles with each further failure (max 30 s). */
   failureDelayMs?: number;
+  /** Told the delay before it starts, so the display can say how long the wait is. */
+  onDelay?: (ms: number) => void;
 }
 
 /** The delay after the `count`-th consecutive wrong passphrase. */
@@ -134,7 +136,9 @@ export class Vault {
     if (!root) {
       const count = slot.failedAttempts + 1;
       await this.#store.setFailedAttempts(slot.id, count).catch(() => undefined);
-      await sleep(failureDelay(count, options.failureDelayMs ?? 1000));
+      const delay = failureDelay(count, options.failureDelayMs ?? 1000);
+      options.onDelay?.(delay);
+      await sleep(delay);
       throw new PasstoreError('bad-passphrase', `wrong passphrase for operator '${operator}'`);
     }
     await this.#refreshRow();

@@ -5,9 +5,12 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { makeHome, pause, plain, PtySession } from '../support/pty.js';
+import { dirname, join } from 'node:path';
+import { BIN, makeHome, pause, plain, PtySession } from '../support/pty.js';
+
+const CRON = join(dirname(BIN), 'passtore-cron.js');
 
 const PASSPHRASE = 'First-run passphrase 0815';
 const NEW_PASSPHRASE = 'Second passphrase 4242x';
@@ -126,6 +129,99 @@ describe('forgiving prompts', () => {
     } finally {
       sh.kill();
       home.remove();
+    }
+  });
+
+  test('wrong passphrases: the delay is shown while it lasts; after three tries the status is said and is 3', async () => {
+    const home = makeHome();
+    let sh = new PtySession(['init'], home.env);
+    try {
+      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
+      await answer(sh, '(again): ', PASSPHRASE);
+      await sh.expect('passtore> ');
+      sh.line('exit');
+      await sh.exited();
+      sh = new PtySession([], home.env);
+      await answer(sh, 'Passphrase for ', 'wrong one');
+      let m = await sh.expect('wrong passphrase; waiting 1 s');
+      m = await sh.expect("error: wrong passphrase for operator '", { from: m });
+      await answer(sh, 'Passphrase for ', 'wrong two', m);
+      m = await sh.expect('wrong passphrase; waiting 2 s', { from: m });
+      await sh.expect('wrong passphrase; waiting 1 s', { from: m });
+      m = await sh.expect("error: wrong passphrase for operator '", { from: m });
+      await answer(sh, 'Passphrase for ', 'wrong three', m);
+      await sh.expect('wrong passphrase; waiting 4 s', { from: m });
+      await sh.expect(/passtore: wrong passphrase for operator '[^']+'; the vault stays locked \(exit status 3\)/, { timeoutMs: 15_000 });
+      assert.equal(await sh.exited(), 3);
+    } finally {
+      sh.kill();
+      home.remove();
+    }
+  });
+});
+
+describe('errors a user can act on, in the shell', () => {
+  test('a mistyped command, option or subcommand gets a did-you-mean and the usage', async () => {
+    const home = makeHome();
+    const sh = new PtySession(['init'], home.env);
+    try {
+      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
+      await answer(sh, '(again): ', PASSPHRASE);
+      await sh.expect('passtore> ');
+      assert.match(await sh.command('lsit'), /error: unknown command 'lsit' \(did you mean list\?\); type help for the list/);
+      assert.match(await sh.command('list --bogus'), /error: list: unknown option --bogus; usage: list/);
+      assert.match(await sh.command('crtreq ui-01 --tpye rsa-2048'), /error: crtreq: unknown option --tpye \(did you mean --type\?\); usage: crtreq /);
+      assert.match(await sh.command('host ad ui-01'), /error: host: unknown subcommand 'ad' \(did you mean add\?\)/);
+      assert.match(await sh.command('help lsit'), /error: no command 'lsit' \(did you mean list\?\)/);
+      const help = await sh.command('help host');
+      assert.equal(help.match(/--port VALUE/g)?.length, 1, help);
+      assert.match(await sh.command('host add'), /error: host add: missing HOST; usage: host add HOST/);
+      assert.doesNotMatch(plain(sh.transcript), /To specify a positional|Unknown option/);
+      sh.line('exit');
+      assert.equal(await sh.exited(), 0);
+    } finally {
+      sh.kill();
+      home.remove();
+    }
+  });
+
+  test('crtreq --out refuses a missing directory before any key is made', async () => {
+    const home = makeHome();
+    const sh = new PtySession(['init'], home.env);
+    try {
+      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
+      await answer(sh, '(again): ', PASSPHRASE);
+      await sh.expect('passtore> ');
+      await sh.command('host add ui-01');
+      const missing = join(home.dir, 'no', 'such', 'dir');
+      assert.match(await sh.command(`crtreq ui-01 --out ${missing}`), /error: crtreq: --out \S+ is not a directory; create it first \(nothing was made\)/);
+      assert.ok(!existsSync(missing));
+      assert.match(await sh.command('lcrt'), /no certificates in the vault yet/);
+      sh.line('exit');
+      assert.equal(await sh.exited(), 0);
+    } finally {
+      sh.kill();
+      home.remove();
+    }
+  });
+});
+
+describe('passtore and passtore-cron on the command line', () => {
+  test('option and command errors in their own words, with a did-you-mean and the usage', () => {
+    const cases: Array<[string, string[], RegExp]> = [
+      [BIN, ['--confg', 'x'], /^passtore: unknown option --confg \(did you mean --config\?\)\nusage: passtore/],
+      [BIN, ['int'], /^passtore: unexpected argument 'int' \(did you mean init\?\)\nusage: passtore/],
+      [CRON, ['frobnicate'], /^passtore-cron: unknown command 'frobnicate'\nusage: passtore-cron/],
+      [CRON, ['rnew'], /^passtore-cron: unknown command 'rnew' \(did you mean renew\?\)\nusage: passtore-cron/],
+      [CRON, ['--confg', 'x', 'run'], /^passtore-cron: unknown option --confg \(did you mean --config\?\)\nusage: passtore-cron/],
+      [CRON, ['run', '--config'], /^passtore-cron: option --config needs a value\nusage: passtore-cron/],
+      [CRON, ['run', '--dry-run'], /^passtore-cron: run: --dry-run is an option of renew only\nusage: passtore-cron/],
+    ];
+    for (const [bin, args, want] of cases) {
+      const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input: '' });
+      assert.equal(r.status, 2, args.join(' '));
+      assert.match(r.stderr, want);
+      assert.doesNotMatch(r.stderr, /To specify a positional/);
     }
   });
 });
