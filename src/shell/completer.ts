@@ -100,7 +100,10 @@ export class Completer {
       return { kind: 'show', matches: names.slice(0, LIMIT), more: names.length > LIMIT };
     }
     rest = rest.toLowerCase();
-    const fqdns = await this.session.store.hostNamesWithPrefix(rest, LIMIT);
+    // After `user@`, only the hosts that hold an entry for that user.
+    const fqdns = userPart
+      ? [...new Set((await this.session.store.findEntries(`${rest.replace(/[*?]/g, '')}*`, userPart.slice(0, -1))).map((e) => e.fqdn))].filter((f) => f.startsWith(rest)).sort().slice(0, LIMIT)
+      : await this.session.store.hostNamesWithPrefix(rest, LIMIT);
     const completions = fqdns.map((f) => userPart + shortName(f, domain));
     if (takesParts && at < 0) {
       this.#users ??= await this.session.store.distinctUsers();
