@@ -5,6 +5,7 @@ import { Secret } from '../src/secret.js';
 import { now, resolveEntries } from '../src/targets.js';
 import { runPool } from '../src/pool.js';
 import { changeOnHost } from '../src/remote/password.js';
+import { unreachableBecause } from '../src/remote/preflight.js';
 import { errorMessage } from '../src/errors.js';
 
 export default defineCommand({
@@ -28,6 +29,20 @@ export default defineCommand({
     const spec = input.specPattern('spec');
     const entries = await resolveEntries(ctx.store, spec);
     const label = `${spec.user}@${spec.host.glob}:${spec.service}`;
+    // Everything that can be checked is checked before the first prompt.
+    if (input.flag('remote') && input.flag('local')) throw new PasstoreError('usage', 'update: --remote and --local exclude each other');
+    const remote = input.flag('local') ? false : input.flag('remote') || (spec.user === 'root' && spec.service === 'ssh');
+    if (remote && spec.service !== 'ssh') throw new PasstoreError('usage', 'update --remote changes system accounts (:ssh entries) only');
+    if (remote) {
+      const problems = [];
+      for (const e of entries) {
+        const why = await unreachableBecause((await ctx.store.getHost(e.fqdn))!, 'update --local to change only the vault\'s copy');
+        if (why) problems.push(why);
+      }
+      if (problems.length === entries.length) {
+        throw entries.length === 1 ? problems[0]! : new PasstoreError('policy', `none of the ${entries.length} hosts can be reached (${problems[0]!.message})`);
+      }
+    }
     const results = new Map<number, string>();
     const accepted = entries.filter((e) => e.state === 'unset');
     for (const e of accepted) results.set(e.id, 'updated (was unset)');
@@ -51,9 +66,6 @@ export default defineCommand({
     if (accepted.length === 0) {
       throw new PasstoreError('mismatch', entries.length === 1 ? 'the old password does not match; nothing was changed' : 'the old password matches none of the entries; nothing was changed');
     }
-    if (input.flag('remote') && input.flag('local')) throw new PasstoreError('usage', 'update: --remote and --local exclude each other');
-    const remote = input.flag('local') ? false : input.flag('remote') || (spec.user === 'root' && spec.service === 'ssh');
-    if (remote && spec.service !== 'ssh') throw new PasstoreError('usage', 'update --remote changes system accounts (:ssh entries) only');
     const generate = input.flag('generate');
     const shared = generate ? undefined : await ctx.newSecret(`New password for ${label}`);
     if (remote) {

@@ -28,7 +28,7 @@ export async function addressOf(name: string, address: string | null): Promise<s
   try {
     return (await lookup(name)).address;
   } catch {
-    throw new PasstoreError('io', `${name}: no address stored and the name does not resolve; give one with host add --address or host address`);
+    throw new PasstoreError('io', `${name}: no address stored and the name does not resolve; give one with host address ${name} IP`);
   }
 }
 
