@@ -382,7 +382,7 @@ test('passtore-cron(8) gives each usage line of CRON_USAGE, every option and the
   const options = sections(page8).get('OPTIONS');
   assert.ok(options, 'passtore-cron.8 has no OPTIONS section');
   const optionTags = tags(options.lines).map((t) => renderLine(t) ?? '').join('\n');
-  const parsed = /options: \{(.*?)\}, allowPositionals/.exec(cronMainSource)?.[1];
+  const parsed = (/options: \{(.*?)\}, allowPositionals/.exec(cronMainSource) ?? /const options = \{(.*?)\} as const;/.exec(cronMainSource))?.[1];
   assert.ok(parsed, 'src/cron/main.ts: parseArgs options not found');
   const found = [...parsed.matchAll(/'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'(?:, short: '([A-Za-z])')? \}/g)];
   assert.ok(found.length >= 4);
