@@ -11,7 +11,7 @@ export default defineCommand({
   name: 'importcert',
   summary: 'Import a directory of host certificates and keys, paired by public key',
   description:
-    'Reads every file below DIR (PEM with any number of objects per file, or DER), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update). A certificate whose key is already in the vault is stored too. Encrypted PEM keys ask for their passphrase (an empty answer skips the file). Expired certificates are refused unless --force. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
+    'Reads every file below DIR (PEM with any number of objects per file, or DER), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted PEM keys ask for their passphrase (an empty answer skips the file). Expired certificates are refused unless --force. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
   usage: 'importcert DIR [--force]',
   args: [{ name: 'dir', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store expired certificates too' } },
