@@ -124,6 +124,9 @@ export class Session {
     await this.audit({ action: 'vault-create', target: this.store.location, outcome: 'ok' });
   }
 
+  /** Wrong passphrases for this operator between the previous unlock and the last one. */
+  failedUnlocksBefore = 0;
+
   /** Unlocks with the operator's passphrase, asked with no echo; up to `attempts` tries. */
   async unlock(attempts = 3, given?: Secret): Promise<void> {
     const vault = this.vault;
@@ -139,8 +142,9 @@ export class Session {
         ticker = setInterval(show, 1000);
       };
       try {
-        await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
+        const failedBefore = await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
         await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
+        this.failedUnlocksBefore = failedBefore;
         return;
       } catch (e) {
         if (!(e instanceof PasstoreError) || e.code !== 'bad-passphrase') throw e;

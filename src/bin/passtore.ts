@@ -89,6 +89,8 @@ async function main(): Promise<number> {
       return ExitStatus.failed;
     } else {
       await session.unlock();
+      const failed = session.failedUnlocksBefore;
+      if (failed > 0) terminal.line(`${failed} failed unlock${failed === 1 ? '' : 's'} for ${session.operator} since the last one (see audit)`);
       if ((await session.store.pendingEntries()).length > 0) {
         terminal.line('password changes were interrupted; reconciling with the hosts:');
         for (const line of await session.reconcile()) terminal.line(`  ${line.text}`);

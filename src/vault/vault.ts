@@ -129,7 +129,7 @@ export class Vault {
    * Unlocks with an operator's passphrase. A wrong one is counted in the slot and
    * answered after a delay that doubles with each consecutive failure.
    */
-  async unlockWithPassphrase(operator: string, passphrase: Secret, options: UnlockOptions = {}): Promise<void> {
+  async unlockWithPassphrase(operator: string, passphrase: Secret, options: UnlockOptions = {}): Promise<number> {
     const slot = await this.#store.getSlot('passphrase', operator);
     if (!slot) throw new PasstoreError('bad-passphrase', `operator '${operator}' has no key slot in this vault`);
     const root = await this.#openSlot(slot, passphrase.bytes());
@@ -144,6 +144,8 @@ export class Vault {
     await this.#refreshRow();
     this.#useRoot(root, { kind: 'passphrase', name: operator });
     if (slot.failedAttempts > 0) await this.#store.setFailedAttempts(slot.id, 0);
+    // The failures before this unlock, for the operator to be told (the count is reset).
+    return slot.failedAttempts;
   }
 
   /** Unlocks with a key file, refusing one that group or others may read. */

@@ -153,6 +153,12 @@ describe('forgiving prompts', () => {
       await sh.expect('wrong passphrase; waiting 4 s', { from: m });
       await sh.expect(/passtore: wrong passphrase for operator '[^']+'; the vault stays locked \(exit status 3\)/, { timeoutMs: 15_000 });
       assert.equal(await sh.exited(), 3);
+      // The next unlock says how many failed since the last one.
+      sh = new PtySession([], home.env);
+      await answer(sh, 'Passphrase for ', PASSPHRASE);
+      await sh.expect(/3 failed unlocks for \S+ since the last one \(see audit\)\n.*passtore> $/);
+      sh.line('exit');
+      assert.equal(await sh.exited(), 0);
     } finally {
       sh.kill();
       home.remove();
