@@ -60,6 +60,11 @@ describe('a command that asks for a secret checks everything it can first', () =
     ['add: the entry already has a password', 'add ready', /already has a password; use update/],
     ['operator add: the operator exists', 'operator add alice', /already has a key slot/],
     ['operator add: a bad name', 'operator add Bad!Name', /operator name/],
+    ['putreq: the host does not exist', 'putreq nosuch alice@ws-01.site.invalid:requests', /unknown host|nosuch/],
+    ['putreq: the host has no open request', 'putreq ready alice@ws-01.site.invalid:requests', /has no open request; make one with crtreq/],
+    ['putreq: a bad workstation spec', 'putreq ready alice@bad!host:requests', /bad|host/],
+    ['getkey: the host does not exist', 'getkey nosuch alice@ws-01.site.invalid:/tmp/key.pem', /unknown host|nosuch/],
+    ['getcrt: a remote file without a path', 'getcrt alice@ws-01.site.invalid:', /path|file/],
   ];
   for (const [what, line, why] of cases) {
     test(`${what}: refused before any prompt (${line})`, () => refusedBeforeAnyPrompt(line, why));
