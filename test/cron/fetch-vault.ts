@@ -146,6 +146,7 @@ export async function expiringVault(ca: FixtureCa, hosts: string[], days = 10, k
   const dataHome = join(work, 'data');
   mkdirSync(dataHome, { mode: 0o700 });
   const reqDir = join(work, 'requests');
+  mkdirSync(reqDir);
   const old = new Map<string, OldCert>();
   for (const h of hosts) {
     assert.equal(await tv.run(`host add ${h} --address 127.0.0.1`), 0, tv.io.text());
