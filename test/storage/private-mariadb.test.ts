@@ -54,6 +54,18 @@ test('no test names the system MariaDB socket or its run directory', () => {
   }
 });
 
+test('.ci/run installs MariaDB but starts no system server, and compares the system server before and after the tests', () => {
+  const ci = readFileSync(join(here, '..', '..', '..', '.ci', 'run'), 'utf8');
+  assert.match(ci, /mariadb-server/);
+  assert.doesNotMatch(ci, /start-stop-daemon|\/usr\/sbin\/mariadbd|systemctl start mariadb|service mariadb/, '.ci/run starts no MariaDB server');
+  const before = ci.indexOf('before=$(system_mariadb)');
+  const tests = ci.indexOf('npm test');
+  const afterAt = ci.indexOf('after=$(system_mariadb)');
+  assert.ok(before >= 0 && before < tests && tests < afterAt, 'the system server is looked at before and after npm test');
+  assert.match(ci, /if \[ "\$before" != "\$after" \]; then[\s\S]*exit 1/);
+  for (const what of ['pid: ', 'mysql.user', 'SCHEMATA']) assert.ok(ci.includes(what), `the comparison includes ${what}`);
+});
+
 describe('a private MariaDB server per test process', { skip }, () => {
   test('has its own socket and port, and leaves a system server running as it was through start, stop and restart', async () => {
     const before = systemServers();
