@@ -6,7 +6,10 @@
  * 60 s SIGKILL), waits until it is gone, and removes the directory. It finds the server
  * by its command line (`--datadir=DIR/data`), so it never stops another server.
  *
- * Usage: node mariadb-reaper.js DIR
+ * With a pid as well, DIR is a template data directory (no server runs on it): it is
+ * removed once that process (the test runner) has ended.
+ *
+ * Usage: node mariadb-reaper.js DIR [PID]
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,5 +53,23 @@ async function reap(): Promise<void> {
   rmSync(dir!, { recursive: true, force: true });
 }
 
-process.stdin.on('data', () => undefined);
-process.stdin.on('close', () => void reap().then(() => process.exit(0)));
+const watched = Number(process.argv[3] ?? 0);
+if (watched > 0) {
+  if (!/passtore-mariadb-template-/.test(dir)) process.exit(2);
+  const gone = (): boolean => {
+    try {
+      process.kill(watched, 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code !== 'EPERM';
+    }
+  };
+  const timer = setInterval(() => {
+    if (!gone()) return;
+    clearInterval(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }, 1000);
+} else {
+  process.stdin.on('data', () => undefined);
+  process.stdin.on('close', () => void reap().then(() => process.exit(0)));
+}

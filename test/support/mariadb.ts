@@ -15,8 +15,8 @@
  * tests with the reason; under CI=true it fails.
  */
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -189,6 +189,44 @@ function startReaper(dir: string): void {
   (reaper.stdin as unknown as { unref(): void }).unref();
 }
 
+/**
+ * A fresh data directory in `data`. `mariadb-install-db` takes seconds on a busy machine,
+ * so the first test process of a run publishes a pristine copy (never served from) as a
+ * template named after the test runner (this process's parent), and the others copy it
+ * (`cp -a`, owners kept) in a fraction of that. The template is removed by a reaper once
+ * the runner has ended; it is keyed by the mariadbd binary too, so an upgrade never
+ * reuses an old one.
+ */
+async function makeDataDir(data: string, installDb: string, mariadbd: string, asMysql: boolean, base: string): Promise<void> {
+  const st = statSync(mariadbd);
+  const key = createHash('sha256').update(`${st.size} ${st.mtimeMs} ${SERVER_OPTIONS.join(' ')} ${process.getuid?.()}`).digest('hex').slice(0, 12);
+  const template = join(base, `passtore-mariadb-template-${process.ppid}-${key}`);
+  if (existsSync(join(template, 'data', 'mysql'))) {
+    try {
+      await run('cp', ['-a', join(template, 'data'), data], { timeout: 120_000 });
+      return;
+    } catch {
+      rmSync(data, { recursive: true, force: true }); // removed meanwhile: make one below
+    }
+  }
+  try {
+    await run(installDb, ['--no-defaults', ...(asMysql ? ['--user=mysql'] : []), '--basedir=/usr', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db', ...SERVER_OPTIONS], { timeout: 120_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`mariadb-install-db failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
+  }
+  // Publish the template: staged, then renamed into place (another process may win).
+  const staging = mkdtempSync(join(base, 'passtore-mariadb-staging-'));
+  try {
+    await run('cp', ['-a', data, join(staging, 'data')], { timeout: 120_000 });
+    renameSync(staging, template);
+    const here = dirname(fileURLToPath(import.meta.url));
+    spawn(process.execPath, [join(here, 'mariadb-reaper.js'), template, String(process.ppid)], { detached: true, stdio: 'ignore' }).unref();
+  } catch {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
 async function startServer(): Promise<Server> {
   const mariadbd = findProgram('mariadbd');
   const installDb = findProgram('mariadb-install-db');
@@ -209,12 +247,7 @@ async function startServer(): Promise<Server> {
   const dir = mkdtempSync(join(base, 'passtore-mariadb-'));
   startReaper(dir);
   if (ids) chownSync(dir, ids[0], ids[1]);
-  try {
-    await run(installDb, ['--no-defaults', ...(asMysql ? ['--user=mysql'] : []), '--basedir=/usr', `--datadir=${join(dir, 'data')}`, '--auth-root-authentication-method=socket', '--skip-test-db', ...SERVER_OPTIONS], { timeout: 120_000 });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`mariadb-install-db failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
-  }
+  await makeDataDir(join(dir, 'data'), installDb, mariadbd, asMysql, base);
   // Another process may take the port between the look and the bind: try a few.
   let last: unknown;
   for (let attempt = 0; attempt < 4; attempt++) {
