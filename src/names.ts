@@ -43,7 +43,33 @@ function bad(what: string, input: string, why: string): PasstoreError {
 /** Renders outside input for a message: control characters escaped, length capped (60 by default). */
 export function printable(input: string, max = 60): string {
   const shown = input.length > max ? `${input.slice(0, max - 3)}...` : input;
-  return shown.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return terminalSafe(shown);
+}
+
+/**
+ * Control characters, C1 controls (U+009B is a one-byte CSI), and the invisible
+ * characters that reorder or hide text (bidi overrides and isolates, zero-width marks,
+ * line and paragraph separators, byte-order mark).
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * Makes text safe for the terminal, a log or a mail: every character of UNSAFE becomes a
+ * visible escape (`\x1b`, `\u009b`, `\u202e`), except newline and tab when
+ * `lines` allows them. `own` is the program's own escape introducer (its colours, see
+ * Terminal.paint): only that exact sequence becomes a real ESC; any ESC in the text
+ * does not. The output layer calls this on everything it writes, so no caller can forget.
+ */
+export function terminalSafe(text: string, options: { lines?: boolean; own?: string } = {}): string {
+  const escape = (part: string) =>
+    part.replace(UNSAFE, (c) => {
+      if (options.lines && (c === '\n' || c === '\t')) return c;
+      const code = c.charCodeAt(0);
+      return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+  if (!options.own) return escape(text);
+  return text.split(options.own).map(escape).join('\x1b');
 }
 
 /** Checks a DNS name (RFC 1123 labels, lowercase, at most 253 characters). */

@@ -3,6 +3,7 @@
  * `passtore`: the interactive shell. It runs only on a terminal (automation belongs to
  * passtore-cron); `--help` and `--version` work anywhere and reveal nothing.
  */
+import { terminalSafe } from '../names.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
@@ -93,7 +94,7 @@ async function main(): Promise<number> {
     await runShell(session, terminal);
     return ExitStatus.ok;
   } catch (e) {
-    process.stderr.write(`passtore: ${formatError(e).replace(/^error: /, '')}\n`);
+    process.stderr.write(`passtore: ${terminalSafe(formatError(e).replace(/^error: /, ''))}\n`);
     return exitStatusOf(e);
   } finally {
     await session?.close().catch(() => undefined);

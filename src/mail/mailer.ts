@@ -4,6 +4,7 @@
  * run. Each message carries a Message-ID made from its outbox id, so a receiver can tell a
  * repeat should a crash fall between the server's acceptance and the mark.
  */
+import { terminalSafe } from '../names.js';
 import { step } from '../faults.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -60,8 +61,9 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
           await transport.sendMail({
             from: smtp.from,
             to: m.recipients,
-            subject: m.subject,
-            text: m.body,
+            // Outside text in a mail (a host's message, a file name) is shown, never obeyed.
+            subject: terminalSafe(m.subject),
+            text: terminalSafe(m.body, { lines: true }),
             messageId: `<passtore-outbox-${m.id}-${m.createdAt.replace(/[^0-9]/g, '')}@${hostname()}>`,
             attachments: m.attachments.map((a) => ({ filename: a.filename, content: a.content })),
           });

@@ -74,7 +74,7 @@ import { renew } from '../../src/cron/jobs.js';
 import { Session } from '../../src/session.js';
 import { daysLeft } from '../../src/x509/certificate.js';
 import { siteUnavailable, TestSite } from '../support/site.js';
-import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, removeTestDir, type TestVault } from '../support/scripted.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { cleanups, commandOutput, DAY, derived, disposedAtEnd, execFileP, fmt, fsType, loadAvg, netnsList, newEcKey, noteLoad, onHost, pool, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sqliteVersion, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import { defaultCronFixtureRoot, ensureCronFixtures, type CronFixtures } from './cron-fixtures.js';
@@ -276,7 +276,7 @@ async function cachedVault(fixtures: CronFixtures): Promise<CachedVault> {
   });
   if (!out.includes('20000 files read; 10000 pairs added')) throw new Error(`importcert: unexpected output:\n${out.slice(0, 2000)}`);
   const keyfile = join(dir, 'cron.key');
-  await mustRun(tv, `keyfile create ${keyfile}`);
+  await mustRun(tv, `keyfile create ${keyfile}`, PASSPHRASE);
   await tv.close();
   const src = tv.config.db.slice('sqlite:'.length);
   if (existsSync(`${src}-wal`)) throw new Error(`${src}-wal is left after close; the copy would be incomplete`);
@@ -622,7 +622,7 @@ async function part2(): Promise<Part2> {
   const imported = await mustRun(tv, `importcert ${initDir}`);
   if (!imported.includes(`${HOSTS} pairs added`)) throw new Error(`importcert: ${imported}`);
   const keyfile = join(work, 'cron.key');
-  await mustRun(tv, `keyfile create ${keyfile}`);
+  await mustRun(tv, `keyfile create ${keyfile}`, PASSPHRASE);
   await tv.close();
   const dbPath = tv.config.db.slice('sqlite:'.length);
 
