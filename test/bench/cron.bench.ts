@@ -715,11 +715,11 @@ async function part2(): Promise<Part2> {
     await pool(site.hosts.length, 8, async (i) => {
       const h = site.hosts[i]!;
       const onIt = await onHost(h, ['cat', `${CRT_PATH}/hostcert.pem`]);
-      if (sha256(onIt) !== sha256(readFileSync(join(drop, 'done', `${h.fqdn}.pem`)))) throw new Error(`${h.name}: the deployed certificate is not the one signed`);
+      if (sha256(onIt) !== sha256(readFileSync(join(env.XDG_DATA_HOME!, 'passtore', 'ca-drop', 'done', `${h.fqdn}.pem`)))) throw new Error(`${h.name}: the deployed certificate is not the one signed`);
     });
     const left = readdirSync(drop).filter((f) => f.endsWith('.pem'));
     if (left.length) throw new Error(`the drop folder still holds ${left.length} files`);
-    for (const f of readdirSync(join(drop, 'done'))) renameSync(join(drop, 'done', f), join(work, `signed-${cycle}`, f));
+    for (const f of readdirSync(join(env.XDG_DATA_HOME!, 'passtore', 'ca-drop', 'done'))) renameSync(join(env.XDG_DATA_HOME!, 'passtore', 'ca-drop', 'done', f), join(work, `signed-${cycle}`, f));
     const state = await site.vaultState();
     if (state.linkUp || state.rules.length) throw new Error(`the guard was left open: link ${state.linkUp ? 'up' : 'down'}, rules ${state.rules.join('; ')}`);
     const db = new Database(dbPath, { readonly: true });
@@ -727,7 +727,7 @@ async function part2(): Promise<Part2> {
     const open = db.prepare("SELECT COUNT(*) AS n FROM cert_requests WHERE state IN ('created', 'sent')").get() as { n: number };
     db.close();
     if (row.n !== HOSTS || row.d !== HOSTS || open.n !== 0) throw new Error(`database after the run: ${row.n} current certificates, ${row.d} deployed, ${open.n} open requests`);
-    console.log(`    checked: ${HOSTS} hosts hold the signed certificate; drop folder emptied into done/; guard closed (link down, no rules); ${row.d}/${row.n} current certificates marked deployed, 0 open requests`);
+    console.log(`    checked: ${HOSTS} hosts hold the signed certificate; drop folder emptied (copies in ca-drop/done/); guard closed (link down, no rules); ${row.d}/${row.n} current certificates marked deployed, 0 open requests`);
     await readMails(mailDir, seenMail);
   }
   noteLoad('after cron runs');

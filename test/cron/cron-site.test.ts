@@ -186,7 +186,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     assert.ok(r2.lines.includes('mail: 2 sent'), show(r2));
     await assertDeployed(v, h1, cert1);
     await assertDeployed(v, h2, cert2);
-    assert.ok(existsSync(join(drop, 'done', 'host1-from-ra.pem')), 'the drop file moved to done/');
+    assert.ok(existsSync(join(v.dataHome, 'passtore', 'ca-drop', 'done', 'host1-from-ra.pem')), 'a copy of the drop file is kept in passtore\'s ca-drop/done/');
     assert.deepEqual(
       certificates(v).map((c) => `${c.fqdn} ${c.state}`),
       [`${h1.fqdn} history`, `${h2.fqdn} history`, `${h1.fqdn} current`, `${h2.fqdn} current`],

@@ -155,7 +155,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     assert.ok(got.some((m) => new RegExp(`does not name ${fq('b')}`).test(m.text)));
     assert.ok(got.some((m) => /expired on/.test(m.text)));
     // The drop folder's refused files moved aside, so they are not read again.
-    assert.deepEqual(readdirSync(join(drop, 'refused')).sort(), ['1-stranger\nFAILED: forged.pem', '3-expired.pem']);
+    assert.deepEqual(readdirSync(join(v.dataHome, 'passtore', 'ca-drop', 'refused')).sort(), ['1-stranger\nFAILED: forged.pem', '3-expired.pem']);
     assert.deepEqual(readdirSync(drop).filter((f) => f.endsWith('.pem')), []);
 
     // 2nd run: the HTTPS point still serves the crossed certificate: refused again (exit 1,
@@ -183,7 +183,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     const got3 = since(from3);
     assert.deepEqual(got3.map((m) => m.subject), [`passtore: WARNING: certificate for ${fq('a')} stored but not deployed`], show(r3));
     assert.match(got3[0]!.text, new RegExp(`putcrt ${fq('a')}`));
-    assert.ok(existsSync(join(drop, 'done', 'a-good.pem')));
+    assert.ok(existsSync(join(v.dataHome, 'passtore', 'ca-drop', 'done', 'a-good.pem')));
     assert.equal(outbox(v).filter((m) => m.state !== 'sent').length, 0, 'every message went out');
   });
 });
