@@ -89,15 +89,38 @@ export function parseHost(input: string, domain: string | undefined): string {
   if (input.length > MAX_INPUT) throw bad(what, input, 'too long');
   const lower = input.toLowerCase();
   const fqdn = qualify(lower, domain, what, input);
-  if (fqdn.length > 253) throw bad(what, input, 'longer than 253 characters');
-  for (const label of fqdn.split('.')) {
-    if (label.length === 0) throw bad(what, input, 'empty label');
-    if (label.length > 63) throw bad(what, input, `label '${printable(label)}' longer than 63 characters`);
-    if (!LABEL.test(label)) {
-      throw bad(what, input, `label '${printable(label)}' may hold only letters, digits and inner hyphens`);
-    }
-  }
+  const why = hostNameProblem(fqdn);
+  if (why) throw bad(what, input, why);
   return fqdn;
+}
+
+/**
+ * Why a fully qualified host name is not valid (RFC 1123 labels, lowercase, at most 253
+ * characters), or undefined. The one check for typed names and for names read back from
+ * the store.
+ */
+export function hostNameProblem(fqdn: string): string | undefined {
+  if (fqdn.length > 253) return 'longer than 253 characters';
+  if (!fqdn.includes('.')) return 'not a fully qualified name';
+  for (const label of fqdn.split('.')) {
+    if (label.length === 0) return 'empty label';
+    if (label.length > 63) return `label '${printable(label)}' longer than 63 characters`;
+    if (!LABEL.test(label)) return `label '${printable(label)}' may hold only letters, digits and inner hyphens`;
+  }
+  return undefined;
+}
+
+/**
+ * A host name, user or service read from the store, checked as strictly as a typed one
+ * (the same checks as parseHost and parseSpec): a row that would not parse was not written
+ * by passtore, and is refused before its name reaches a path, a command or the screen.
+ * @throws PasstoreError('integrity') naming the field and the bad value (escaped).
+ */
+export function storedName(kind: 'host' | 'user' | 'service', value: unknown): string {
+  const text = String(value);
+  const why = kind === 'host' ? hostNameProblem(text) : (kind === 'user' ? USER : SERVICE).test(text) ? undefined : `not a valid ${kind} name`;
+  if (why) throw new PasstoreError('integrity', `the store holds a ${kind} '${printable(text)}' that passtore would never write (${why}); the row is refused`);
+  return text;
 }
 
 function qualify(lower: string, domain: string | undefined, what: string, input: string): string {
