@@ -5,6 +5,7 @@
  * the file, line and key of anything it refuses. The original tool's `sanctorum.conf`
  * keys are read too.
  */
+import { checkTrustedFile } from './trusted-file.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -243,6 +244,8 @@ function rawLine(text: string, section: string | undefined, key: string): string
 export function loadConfig(file: string | undefined = findConfigFile()): Config {
   const config = defaultConfig();
   if (!file) return config;
+  // The configuration names commands passtore runs (as root): only root or this user may write it.
+  if (existsSync(file)) checkTrustedFile(file, 'configuration');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

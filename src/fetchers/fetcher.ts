@@ -4,6 +4,7 @@
  * then stores a certificate only if it matches a pending key and names its host, whatever
  * the source. Every connection goes through the network guard.
  */
+import { checkTrustedFile } from '../trusted-file.js';
 import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
@@ -47,5 +48,6 @@ export function readPrivateFile(file: string, key: string): string {
     throw new PasstoreError('config', `[ca] ${key} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
   }
   if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] ${key} ${file} is readable by group or others; chmod 600 it`);
+  checkTrustedFile(file, `[ca] ${key}`);
   return readFileSync(file, 'utf8');
 }
