@@ -177,10 +177,10 @@ const sanctorum: Record<string, Setter> = {
 
 /** Keys allowed in each section; `[ca]` and `[schedule]` take their own names. */
 const sections: Record<string, { keys?: string[]; value?: RegExp }> = {
-  smtp: { keys: ['host', 'port', 'secure', 'user', 'password_file', 'from'] },
+  smtp: { keys: ['host', 'port', 'secure', 'user', 'password_file', 'from', 'insecure'] },
   network: { keys: ['up', 'down', 'allow', 'revoke'] },
   ca: {
-    keys: ['dir', 'http_url', 'http_ca_bundle', 'imap_url', 'imap_password_file', 'imap_ca_bundle', 'acme_directory', 'acme_eab_kid', 'acme_eab_hmac_file', 'acme_eab_alg', 'acme_email', 'acme_ca_bundle'],
+    keys: ['dir', 'http_url', 'http_ca_bundle', 'imap_url', 'imap_password_file', 'imap_ca_bundle', 'acme_directory', 'acme_eab_kid', 'acme_eab_hmac_file', 'acme_eab_alg', 'acme_email', 'acme_ca_bundle', 'insecure', 'trust'],
     value: /^.+$/,
   },
   schedule: { keys: ['renew', 'fetch', 'run', 'check', 'verify'] },

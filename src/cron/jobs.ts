@@ -3,6 +3,7 @@
  * verify. Each returns the lines it has to say and the failures (one line each); nothing
  * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
+import { cleartextAllowed, requireTlsUrl } from '../cleartext.js';
 import { step } from '../faults.js';
 import { dataDir } from '../config.js';
 import { formatError, PasstoreError } from '../errors.js';
@@ -43,6 +44,8 @@ export async function configuredFetchers(session: Session): Promise<Fetcher[]> {
   const out: Fetcher[] = [];
   // Loaded on demand: the IMAP and ACME libraries are large, and most runs need neither.
   if (ca.dir) out.push(new (await import('../fetchers/dir.js')).DirFetcher(ca.dir));
+  if (ca.http_url) requireTlsUrl(session.config, 'http_url', ca.http_url);
+  if (ca.imap_url) requireTlsUrl(session.config, 'imap_url', ca.imap_url);
   if (ca.http_url) out.push(new (await import('../fetchers/http.js')).HttpFetcher(ca.http_url, ca.http_ca_bundle));
   if (ca.imap_url) out.push(new (await import('../fetchers/imap.js')).ImapFetcher(ca.imap_url, ca.imap_password_file, ca.imap_ca_bundle));
   if (ca.acme_directory) {
@@ -333,5 +336,7 @@ export async function check(session: Session): Promise<{ status: 0 | 1 | 2 | 3; 
   const names = (list: CertRow[]) => list.slice(0, 5).map((c) => c.fqdn).join(', ') + (list.length > 5 ? ', …' : '');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)} | ${perf}` };
   if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)} | ${perf}` };
+  const clear = cleartextAllowed(config);
+  if (clear.length > 0) return { status: 1, line: `PASSTORE WARNING - cleartext allowed (${clear.join(', ')}): credentials and certificates may travel unencrypted | ${perf}` };
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }

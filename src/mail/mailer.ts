@@ -4,6 +4,7 @@
  * run. Each message carries a Message-ID made from its outbox id, so a receiver can tell a
  * repeat should a crash fall between the server's acceptance and the mark.
  */
+import { insecureAllowed } from '../cleartext.js';
 import { checkTrustedFile } from '../trusted-file.js';
 import { terminalSafe } from '../names.js';
 import { step } from '../faults.js';
@@ -55,6 +56,9 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
       host: address,
       port: smtp.port,
       secure: smtp.secure,
+      // Without implicit TLS, STARTTLS is required: no password or request goes in clear
+      // unless [smtp] insecure = yes.
+      requireTLS: !smtp.secure && !insecureAllowed(config, 'smtp'),
       name: hostname(),
       connectionTimeout: 15_000,
       greetingTimeout: 15_000,

@@ -643,6 +643,7 @@ async function part2(): Promise<Part2> {
       'host = 127.0.0.1',
       `port = ${SMTP_PORT}`,
       'from = passtore-cron@site.test',
+      'insecure = yes',
       ...site.networkConfig(),
       '[ca]',
       `dir = ${drop}`,

@@ -95,7 +95,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
 
   const configure = (v: CronVault, ca_: Record<string, string>) =>
     writeConfig(v, {
-      smtp: { host: svc.address, port: SMTP_PORT, from: 'passtore@vault.site.test' },
+      smtp: { host: svc.address, port: SMTP_PORT, from: 'passtore@vault.site.test', insecure: 'yes' },
       ca: ca_,
       extra: site.networkConfig(),
     });

@@ -77,7 +77,7 @@ async function vault(hosts: string[]): Promise<CronVault> {
   return v;
 }
 
-const smtpSection = () => ({ host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test' });
+const smtpSection = () => ({ host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test', insecure: 'yes' });
 
 const cron = (v: CronVault, args: string[], shiftDays = 0): Promise<CronResult> => runCron(['--config', v.configFile, ...args], { dataHome: v.dataHome, shiftDays });
 

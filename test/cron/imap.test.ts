@@ -112,8 +112,10 @@ describe('passtore-cron with the imap fetcher (dovecot)', { skip }, () => {
       'host = 127.0.0.1',
       `port = ${smtpPort}`,
       'from = passtore@example.org',
+      'insecure = yes',
       '[ca]',
       `imap_url = ${dovecot.url}`,
+      'insecure = yes',
       `imap_password_file = ${passwordFile}`,
     ]);
   });
