@@ -15,7 +15,8 @@ function problem(st: Stats, isDir: boolean, uid: number): string | undefined {
   if (st.uid !== 0 && st.uid !== uid) return `owned by uid ${st.uid}, neither root nor the user running passtore`;
   if ((st.mode & 0o022) === 0) return undefined;
   if (isDir && (st.mode & 0o1000) !== 0 && st.uid === 0) return undefined; // sticky, root's (/tmp)
-  return `writable by ${(st.mode & 0o020) !== 0 ? 'group' : 'others'}`;
+  const who = [(st.mode & 0o020) !== 0 ? 'group' : '', (st.mode & 0o002) !== 0 ? 'others' : ''].filter(Boolean).join(' and ');
+  return `writable by ${who}`;
 }
 
 /**
