@@ -1,0 +1,84 @@
+/**
+ * A hostile writer of the CA drop folder, against the real passtore-cron: links planted as
+ * `refused` and `done` (standing for /etc/cron.daily), a link and a FIFO posing as
+ * certificates, an executable that is refused, a file name carrying terminal escapes.
+ * Nothing is followed, nothing appears outside the drop folder, the genuine certificate is
+ * stored, the copies are kept in passtore's own ca-drop/ (0700), and every escape arrives
+ * visible in the report.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FixtureCa, readText } from '../x509/fixture-ca.js';
+import { certificates, createCronVault, failures, runCron, show, writeConfig, type CronVault } from './helpers.js';
+
+const DOMAIN = 'site.test';
+const ca = await FixtureCa.create();
+const vaults: CronVault[] = [];
+
+after(() => {
+  for (const v of vaults) rmSync(v.dir, { recursive: true, force: true });
+  ca.remove();
+});
+
+describe('a hostile drop folder', () => {
+  test('links, a FIFO and escapes in the drop folder: nothing followed, nothing written outside, the genuine certificate stored', async () => {
+    const v = await createCronVault({ domain: DOMAIN, hosts: [{ name: 'a' }] });
+    vaults.push(v);
+    const drop = join(v.dir, 'drop');
+    mkdirSync(drop, { mode: 0o777 });
+    const cronDaily = join(v.dir, 'cron.daily'); // stands for /etc/cron.daily
+    mkdirSync(cronDaily);
+    const secret = join(v.dir, 'shadow');
+    writeFileSync(secret, 'root:$6$not-for-the-drop-folder\n', { mode: 0o600 });
+    writeConfig(v, { ca: { dir: drop } });
+
+    const reqDir = join(v.dir, 'requests');
+    mkdirSync(reqDir);
+    await v.withShell(async (tv) => {
+      assert.equal(await tv.run(`crtreq a --out ${reqDir}`), 0, tv.io.text());
+    });
+    const good = await ca.sign(join(reqDir, `a.${DOMAIN}.req`));
+
+    symlinkSync(cronDaily, join(drop, 'refused'));
+    symlinkSync(cronDaily, join(drop, 'done'));
+    symlinkSync(secret, join(drop, '0-link.pem'));
+    execFileSync('mkfifo', [join(drop, '0-fifo.pem')]);
+    const stranger = await ca.issue(await ca.genKey('ec-p256'), `a.${DOMAIN}`);
+    const evilName = `1-run-me\x1b]0;owned\x07\x1b[2J\u009b2J\u202egnp.pem`;
+    writeFileSync(join(drop, evilName), `#!/bin/sh\n${readText(stranger)}`, { mode: 0o755 });
+    writeFileSync(join(drop, '2-genuine.pem'), readText(good));
+
+    const r = await runCron(['--config', v.configFile, 'fetch'], { dataHome: v.dataHome });
+    const text = `${r.stdout}${r.stderr}`;
+    assert.equal(r.code, 1, show(r));
+
+    // Nothing went through the links.
+    assert.deepEqual(readdirSync(cronDaily), [], 'nothing appeared in the link target');
+    assert.equal(readFileSync(secret, 'utf8'), 'root:$6$not-for-the-drop-folder\n');
+    assert.equal(statSync(secret).mode & 0o777, 0o600);
+    for (const l of ['refused', 'done', '0-link.pem']) assert.ok(lstatSync(join(drop, l)).isSymbolicLink(), `${l} is left as it is`);
+    assert.ok(!text.includes('not-for-the-drop-folder'));
+    const failed = failures(r);
+    assert.ok(failed.some((l) => l.includes('0-link.pem: not a regular file (a symbolic link); skipped, nothing followed')), show(r));
+    assert.ok(failed.some((l) => l.includes('0-fifo.pem: not a regular file (a device, FIFO or socket)')), show(r));
+
+    // The genuine certificate is stored; the forged one refused, its name shown escaped.
+    assert.ok(r.lines.some((l) => l.startsWith(`stored the certificate for a.${DOMAIN} from ${join(drop, '2-genuine.pem')}`)), show(r));
+    assert.deepEqual(certificates(v).map((c) => `${c.fqdn} ${c.state}`), [`a.${DOMAIN} current`]);
+    assert.ok(failed.some((l) => l.includes('1-run-me\\x1b]0;owned\\x07\\x1b[2J\\u009b2J\\u202egnp.pem')), show(r));
+    for (const raw of ['\x1b', '\x07', '\u009b', '\u202e']) assert.ok(!r.stdout.includes(raw), `no raw ${JSON.stringify(raw)} in the report`);
+
+    // The files left the drop folder; passtore keeps its copies in its own directory.
+    assert.ok(!existsSync(join(drop, '2-genuine.pem')) && !existsSync(join(drop, evilName)));
+    const archive = join(v.dataHome, 'passtore', 'ca-drop');
+    for (const [sub, name] of [['done', '2-genuine.pem'], ['refused', evilName]] as const) {
+      assert.equal(statSync(join(archive, sub)).mode & 0o777, 0o700);
+      const st = lstatSync(join(archive, sub, name));
+      assert.ok(st.isFile());
+      assert.equal(st.mode & 0o777, 0o600, 'the copy is not executable');
+    }
+  });
+});
