@@ -12,7 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FixtureCa, readText } from '../x509/fixture-ca.js';
-import { certificates, createCronVault, failures, runCron, show, writeConfig, type CronVault } from './helpers.js';
+import { certificates, createCronVault, failures, outbox, runCron, show, writeConfig, type CronVault } from './helpers.js';
+import { startSmtp, type ReceivedMail } from './servers.js';
 
 const DOMAIN = 'site.test';
 const ca = await FixtureCa.create();
@@ -24,8 +25,11 @@ after(() => {
 });
 
 describe('a hostile drop folder', () => {
+  let v: CronVault;
+  let evilName: string;
+
   test('links, a FIFO and escapes in the drop folder: nothing followed, nothing written outside, the genuine certificate stored', async () => {
-    const v = await createCronVault({ domain: DOMAIN, hosts: [{ name: 'a' }] });
+    v = await createCronVault({ domain: DOMAIN, hosts: [{ name: 'a' }] });
     vaults.push(v);
     const drop = join(v.dir, 'drop');
     mkdirSync(drop, { mode: 0o777 });
@@ -47,7 +51,7 @@ describe('a hostile drop folder', () => {
     symlinkSync(secret, join(drop, '0-link.pem'));
     execFileSync('mkfifo', [join(drop, '0-fifo.pem')]);
     const stranger = await ca.issue(await ca.genKey('ec-p256'), `a.${DOMAIN}`);
-    const evilName = `1-run-me\x1b]0;owned\x07\x1b[2J\u009b2J\u202egnp.pem`;
+    evilName = `1-run-me\x1b]0;owned\x07\x1b[2J\u009b2J\u202egnp.pem`;
     writeFileSync(join(drop, evilName), `#!/bin/sh\n${readText(stranger)}`, { mode: 0o755 });
     writeFileSync(join(drop, '2-genuine.pem'), readText(good));
 
@@ -79,6 +83,48 @@ describe('a hostile drop folder', () => {
       const st = lstatSync(join(archive, sub, name));
       assert.ok(st.isFile());
       assert.equal(st.mode & 0o777, 0o600, 'the copy is not executable');
+    }
+  });
+
+  test('10: mail and fetchers require TLS unless insecure = yes; check warns; the warning mail shows escapes visible', async () => {
+    const mails: ReceivedMail[] = [];
+    const smtp = await startSmtp({ host: '127.0.0.1', onMail: (m) => mails.push(m) });
+    try {
+      // The test receiver offers no STARTTLS: nothing is sent in clear, the mail stays queued.
+      const queued = outbox(v).filter((m) => m.state !== 'sent').length;
+      assert.ok(queued > 0, 'the refusal above queued a warning mail');
+      writeConfig(v, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test' } });
+      const refused = await runCron(['--config', v.configFile, 'send'], { dataHome: v.dataHome });
+      assert.equal(refused.code, 1, show(refused));
+      assert.ok(failures(refused).some((l) => /mail .* not sent \(.*TLS/i.test(l)), show(refused));
+      assert.equal(mails.length, 0, 'no mail went out in clear');
+      assert.equal(outbox(v).filter((m) => m.state !== 'sent').length, queued, 'the mail stays queued');
+
+      writeConfig(v, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test', insecure: 'yes' } });
+      const sent = await runCron(['--config', v.configFile, 'send'], { dataHome: v.dataHome });
+      assert.ok(sent.lines.some((l) => /^mail: \d+ sent$/.test(l)), show(sent));
+      const warning = mails.find((m) => m.text.includes('1-run-me'));
+      assert.ok(warning, mails.map((m) => m.subject).join('; '));
+      assert.ok(warning.text.includes('1-run-me\\x1b]0;owned\\x07\\x1b[2J\\u009b2J\\u202egnp.pem'), warning.text);
+      for (const raw of ['\x1b', '\x07', '\u009b', '\u202e']) assert.ok(!warning.text.includes(raw), `no raw ${JSON.stringify(raw)} in the mail`);
+
+      const check = await runCron(['--config', v.configFile, 'check'], { dataHome: v.dataHome });
+      assert.equal(check.code, 1, show(check));
+      assert.match(check.lines[0]!, /^PASSTORE WARNING - cleartext allowed \(\[smtp\] insecure = yes\)/);
+
+      // An open request, so fetch uses its fetchers.
+      await v.withShell(async (tv) => {
+        assert.equal(await tv.run('crtreq a'), 0, tv.io.text());
+      });
+      for (const url of ['http://127.0.0.1:1/certs/{fqdn}.pem', 'imap://certs@127.0.0.1:1/INBOX']) {
+        const key = url.startsWith('http') ? 'http_url' : 'imap_url';
+        writeConfig(v, { ca: { [key]: url, imap_password_file: v.keyfile } });
+        const r = await runCron(['--config', v.configFile, 'fetch'], { dataHome: v.dataHome });
+        assert.notEqual(r.code, 0, show(r));
+        assert.match(`${r.stdout}${r.stderr}`, new RegExp(`\\[ca\\] ${key}: ${url.split(':')[0]}:// sends credentials and certificates in clear`), show(r));
+      }
+    } finally {
+      await smtp.close();
     }
   });
 });
