@@ -77,7 +77,7 @@ export class AcmeFetcher implements Fetcher {
             challengeCreateFn: async () => undefined,
             challengeRemoveFn: async () => undefined,
           });
-          out.push({ source: `ACME ${url.host} order for ${r.fqdn}`, data: Buffer.from(cert), settle: async () => undefined });
+          out.push({ source: `ACME ${url.host} order for ${r.fqdn}`, data: Buffer.from(cert), fromCa: true, settle: async () => undefined });
         } catch (e) {
           // One failed order does not drop the certificates the others got.
           const detail = (e as { message?: string }).message?.split('\n')[0] ?? 'error';

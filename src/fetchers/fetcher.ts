@@ -17,6 +17,12 @@ export interface Delivery {
   /** Where it came from, for messages: a file, a URL, a mail. */
   source: string;
   data: Buffer;
+  /**
+   * The CA itself answered an order for this request over an authenticated channel (ACME,
+   * its server checked against acme_ca_bundle): the certificate need not chain to
+   * `[ca] trust`. Anything else (a drop folder, a mailbox, a URL) must.
+   */
+  fromCa?: boolean;
   /** Records what became of it (the dir fetcher moves the file, IMAP marks the mail). */
   settle(outcome: Outcome): Promise<void>;
 }

@@ -647,6 +647,7 @@ async function part2(): Promise<Part2> {
       ...site.networkConfig(),
       '[ca]',
       `dir = ${drop}`,
+      `trust = ${ca.caCert}`,
       '',
     ].join('\n'),
   );

@@ -99,7 +99,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     const v = await vault(['a', 'b']);
     const drop = join(v.dir, 'drop');
     mkdirSync(drop);
-    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, http_url: `https://127.0.0.1:${https.port}/certs/{fqdn}.pem`, http_ca_bundle: ca.caCert } });
+    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, http_url: `https://127.0.0.1:${https.port}/certs/{fqdn}.pem`, http_ca_bundle: ca.caCert, trust: ca.caCert } });
     // Pending keys and requests for a and b, as crtreq makes them.
     const reqDir = join(v.dir, 'requests');
     mkdirSync(reqDir);
@@ -358,7 +358,7 @@ describe('key file, usage, dry run', () => {
     await certifyHost(v, ca, 'g', 5);
     const drop = join(v.dir, 'drop');
     mkdirSync(drop);
-    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop } });
+    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, trust: ca.caCert } });
     const auditBefore = dbRows<{ seq: number }>(v, 'SELECT seq FROM audit ORDER BY seq');
     const before = snapshot(v, { tables: ['audit'], columns: { vault: ['audit_head'] } });
     const from = mails.length;

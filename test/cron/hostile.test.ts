@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FixtureCa, readText } from '../x509/fixture-ca.js';
-import { certificates, createCronVault, failures, outbox, runCron, show, writeConfig, type CronVault } from './helpers.js';
+import { FixtureCa, openssl, readText } from '../x509/fixture-ca.js';
+import { certificates, createCronVault, failures, outbox, requests, runCron, show, writeConfig, type CronVault } from './helpers.js';
 import { startSmtp, type ReceivedMail } from './servers.js';
 
 const DOMAIN = 'site.test';
@@ -37,7 +37,7 @@ describe('a hostile drop folder', () => {
     mkdirSync(cronDaily);
     const secret = join(v.dir, 'shadow');
     writeFileSync(secret, 'root:$6$not-for-the-drop-folder\n', { mode: 0o600 });
-    writeConfig(v, { ca: { dir: drop } });
+    writeConfig(v, { ca: { dir: drop, trust: ca.caCert } });
 
     const reqDir = join(v.dir, 'requests');
     mkdirSync(reqDir);
@@ -126,5 +126,67 @@ describe('a hostile drop folder', () => {
     } finally {
       await smtp.close();
     }
+  });
+
+  test('4: a forged certificate (a CA of its own, extra names) is refused naming its issuer; the genuine one is then stored; a renewal asks only for the vault\'s names', async () => {
+    const w = await createCronVault({ domain: DOMAIN, hosts: [{ name: 'b' }] });
+    vaults.push(w);
+    const drop = join(w.dir, 'drop');
+    mkdirSync(drop);
+    writeConfig(w, { ca: { dir: drop, trust: ca.caCert } });
+    const reqDir = join(w.dir, 'requests');
+    mkdirSync(reqDir);
+    await w.withShell(async (tv) => {
+      assert.equal(await tv.run(`crtreq b --out ${reqDir}`), 0, tv.io.text());
+    });
+    const req = join(reqDir, `b.${DOMAIN}.req`);
+
+    // Anyone who saw the mailed request can have it signed by a CA of their own.
+    const evil = join(w.dir, 'evil-ca');
+    mkdirSync(evil);
+    await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(evil, 'ca.key')]);
+    await openssl(['req', '-x509', '-new', '-key', join(evil, 'ca.key'), '-subj', '/CN=Totally Real CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', join(evil, 'ca.crt')]);
+    writeFileSync(join(evil, 'ext'), `[ext]\nsubjectAltName = DNS:b.${DOMAIN}, DNS:www.bank.example\n`);
+    await openssl(['x509', '-req', '-in', req, '-CA', join(evil, 'ca.crt'), '-CAkey', join(evil, 'ca.key'), '-set_serial', '0x4711', '-days', '30', '-extfile', join(evil, 'ext'), '-extensions', 'ext', '-out', join(evil, 'forged.crt')]);
+    writeFileSync(join(drop, '1-forged.pem'), `${readText(join(evil, 'forged.crt'))}${readText(join(evil, 'ca.crt'))}`);
+    // The genuine CA, but with a name the request did not ask for.
+    writeFileSync(join(drop, '2-extra-name.pem'), readText(await ca.sign(req, { sans: [`b.${DOMAIN}`, 'www.bank.example'] })));
+
+    const r1 = await runCron(['--config', w.configFile, 'fetch'], { dataHome: w.dataHome });
+    assert.equal(r1.code, 1, show(r1));
+    const f = failures(r1);
+    assert.ok(f.some((l) => /1-forged\.pem: issued by \/CN=Totally Real CA, which is not a trusted CA \(\[ca\] trust\)/.test(l)), show(r1));
+    assert.ok(f.some((l) => /2-extra-name\.pem names www\.bank\.example, which the request for b\.site\.test did not ask for/.test(l)), show(r1));
+    assert.deepEqual(certificates(w), [], 'nothing was stored');
+
+    // The genuine certificate still finds its request open, and is stored.
+    const genuine = await ca.sign(req);
+    writeFileSync(join(drop, '3-genuine.pem'), readText(genuine));
+    const r2 = await runCron(['--config', w.configFile, 'fetch'], { dataHome: w.dataHome });
+    assert.ok(r2.lines.some((l) => l.startsWith(`stored the certificate for b.${DOMAIN} from ${join(drop, '3-genuine.pem')}`)), show(r2));
+    assert.deepEqual(certificates(w).map((c) => `${c.fqdn} ${c.state}`), [`b.${DOMAIN} current`]);
+
+    // Without [ca] trust, no fetched certificate is believed.
+    writeConfig(w, { ca: { dir: drop } });
+    await w.withShell(async (tv) => {
+      assert.equal(await tv.run(`crtreq b --out ${reqDir}`), 0, tv.io.text());
+    });
+    writeFileSync(join(drop, '4-untrusted.pem'), readText(await ca.sign(req)));
+    const r3 = await runCron(['--config', w.configFile, 'fetch'], { dataHome: w.dataHome });
+    assert.ok(failures(r3).some((l) => /no \[ca\] trust is configured/.test(l)), show(r3));
+
+    // A current certificate that carries a name the vault never asked for (stored at the
+    // terminal with getcrt): its renewal asks only for the host's own names.
+    await w.withShell(async (tv) => {
+      assert.equal(await tv.run(`getcrt ${await ca.sign(req, { sans: [`b.${DOMAIN}`, 'www.bank.example'] })}`), 0, tv.io.text());
+    });
+    const renew = await runCron(['--config', w.configFile, 'renew'], { dataHome: w.dataHome, shiftDays: 350 });
+    assert.ok(renew.lines.some((l) => l.startsWith(`renew b.${DOMAIN}: new`)), show(renew));
+    const open = requests(w).filter((q) => q.state === 'created');
+    assert.equal(open.length, 1);
+    writeFileSync(join(w.dir, 'renewal.req'), open[0]!.pem);
+    const dump = await openssl(['req', '-in', join(w.dir, 'renewal.req'), '-noout', '-text']);
+    assert.match(dump, new RegExp(`DNS:b\\.${DOMAIN.replace('.', '\\.')}`));
+    assert.doesNotMatch(dump, /www\.bank\.example/, 'the renewal does not copy a name from the old certificate');
   });
 });

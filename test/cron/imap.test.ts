@@ -116,6 +116,7 @@ describe('passtore-cron with the imap fetcher (dovecot)', { skip }, () => {
       '[ca]',
       `imap_url = ${dovecot.url}`,
       'insecure = yes',
+      `trust = ${ca.caCert}`,
       `imap_password_file = ${passwordFile}`,
     ]);
   });

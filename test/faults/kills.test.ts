@@ -358,7 +358,7 @@ describe('passtore-cron run killed at each of its steps (dir fetcher, SMTP recei
     await certifyHost(cv, ca, 'ui-02', 10);
     const drop = join(cv.dir, `drop-${name}`);
     mkdirSync(drop);
-    writeConfig(cv, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@example.org', insecure: 'yes' }, ca: { dir: drop } });
+    writeConfig(cv, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@example.org', insecure: 'yes' }, ca: { dir: drop, trust: ca.caCert } });
     return { cv, mails, drop };
   }
 
