@@ -108,3 +108,34 @@ export function renewalNames(fqdn: string, keyId: number, requests: Array<{ keyI
   const own = requests.find((r) => r.keyId === keyId) ?? [...requests].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
   return own ? own.sans.split(',').filter((n) => n && n !== fqdn) : [];
 }
+
+/**
+ * Shows who issued each certificate before the operator stores it (getcrt): with
+ * `[ca] trust` set, one that does not verify to a trusted CA is stored only when the
+ * operator confirms; without it, the issuer is shown as unverified.
+ * @throws PasstoreError('cancelled') when the operator declines.
+ */
+export async function confirmIssuers(
+  certs: Array<{ cert: X509Certificate; facts: { subject: string; issuer: string } }>,
+  chain: X509Certificate[],
+  trustPath: string | undefined,
+  out: { line(text: string): void },
+  prompt: { confirm(question: string): Promise<boolean> },
+): Promise<void> {
+  const anchors = trustPath ? loadTrust(trustPath) : undefined;
+  for (const c of certs) {
+    if (!anchors) {
+      out.line(`${c.facts.subject}: issued by ${c.facts.issuer} (not verified: no [ca] trust is configured)`);
+      continue;
+    }
+    const verdict = verifyChain(c.cert, chain, anchors);
+    if (verdict.ok) {
+      out.line(`${c.facts.subject}: issued by ${c.facts.issuer}, verified to the trusted CA ${verdict.anchor}`);
+      continue;
+    }
+    out.line(`${c.facts.subject}: ${verdict.why}`);
+    if (!(await prompt.confirm(`Store ${c.facts.subject}, issued by ${c.facts.issuer}, although it does not verify?`))) {
+      throw new PasstoreError('cancelled', `nothing was stored: ${c.facts.subject} does not verify to a trusted CA`);
+    }
+  }
+}

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
+import { FixtureCa, openssl } from '../x509/fixture-ca.js';
 
 const PASSPHRASE = 'Hostile suite passphrase 4711';
 const CRON = fileURLToPath(new URL('../../src/bin/passtore-cron.js', import.meta.url));
@@ -255,3 +256,47 @@ describe('hostile configuration and key slots', () => {
     }
   });
 });
+
+describe('getcrt names the issuer and asks before storing a certificate that does not verify', () => {
+  test('4: a certificate from a CA of its own is shown with its issuer and stored only if confirmed', async () => {
+    const ca = await FixtureCa.create();
+    const home = makeHome(['domain = example.org', 'operator = alice']);
+    try {
+      writeFileSync(home.configFile, `domain = example.org\noperator = alice\n[ca]\ntrust = ${ca.caCert}\n`);
+      const sh = new PtySession([], home.env);
+      await sh.expect('Create one now? [y/N] ');
+      sh.line('y');
+      await sh.expect('New vault passphrase for ');
+      await pause(30);
+      sh.line(PASSPHRASE);
+      await sh.expect('(again): ');
+      await pause(30);
+      sh.line(PASSPHRASE);
+      await sh.expect(/passtore> $/);
+      const out = join(home.dir, 'req');
+      assert.match(await sh.command('host add ce-01'), /added host/);
+      assert.match(await sh.command(`crtreq ce-01 --out ${out}`), /ce-01/);
+      const req = join(out, 'ce-01.example.org.req');
+      const evil = join(home.dir, 'evil');
+      mkdirSync(evil);
+      await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(evil, 'ca.key')]);
+      await openssl(['req', '-x509', '-new', '-key', join(evil, 'ca.key'), '-subj', '/CN=Totally Real CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', join(evil, 'ca.crt')]);
+      await openssl(['x509', '-req', '-in', req, '-CA', join(evil, 'ca.crt'), '-CAkey', join(evil, 'ca.key'), '-set_serial', '0x99', '-days', '30', '-copy_extensions', 'copy', '-out', join(evil, 'forged.crt')]);
+      const refused = await sh.command(`getcrt ${join(evil, 'forged.crt')}`, 'n');
+      assert.match(refused, /issued by \/CN=Totally Real CA, which is not a trusted CA/);
+      assert.match(refused, /Store .* issued by \/CN=Totally Real CA, although it does not verify\? \[y\/N\]/);
+      assert.match(refused, /error: nothing was stored/);
+      assert.match(await sh.command('lcrt'), /no certificate|ce-01[^\n]*(pending|requested|—|-)/i);
+      const good = await ca.sign(req);
+      const stored = await sh.command(`getcrt ${good}`);
+      assert.match(stored, /verified to the trusted CA \/DC=org\/DC=example\/O=Test\/CN=Passtore Fixture CA/);
+      assert.match(stored, /stored the certificate for ce-01\.example\.org/);
+      sh.line('exit');
+      await sh.exited();
+    } finally {
+      home.remove();
+      ca.remove();
+    }
+  });
+});
+
