@@ -11,7 +11,7 @@ export default defineCommand({
   name: 'getcrt',
   summary: 'Store an issued certificate; its host is found by its key',
   description:
-    'Reads the certificates in FILE (PEM or DER) and stores each one whose public key matches a private key in the vault, for the host that key belongs to (the file name does not matter). A certificate that matches no stored key, does not name the key\'s host, or has expired (unless --force) is refused and nothing is stored. Each certificate\'s issuer is shown first; with [ca] trust configured, one whose chain does not verify to a trusted CA is stored only when you confirm. The previous certificate and key of the host become history. user@workstation:FILE fetches it over SFTP through the network guard, asking that user\'s password at a no-echo prompt.',
+    'Reads the certificates in FILE (PEM or DER) and stores each one whose public key matches a private key in the vault, for the host that key belongs to (the file name does not matter). A certificate that matches no stored key, does not name the key\'s host, or has expired (unless --force) is refused and nothing is stored. With [ca] trust configured, each certificate\'s issuer is shown first, and one whose chain does not verify to a trusted CA is stored only when you confirm. The previous certificate and key of the host become history. user@workstation:FILE fetches it over SFTP through the network guard, asking that user\'s password at a no-echo prompt.',
   usage: 'getcrt FILE|user@workstation:FILE [--force]',
   args: [{ name: 'file', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store an expired certificate anyway' } },

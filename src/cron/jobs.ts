@@ -280,7 +280,8 @@ async function trustProblem(
   }
   const request = (await session.store.listRequests(key.hostId)).find((r) => r.keyId === key.id);
   const asked = request ? request.sans.split(',').filter(Boolean) : [key.fqdn];
-  const outside = namesOutside(facts.sans, asked);
+  // One that does not name the key's host at all is refused by acceptCertificate, saying so.
+  const outside = facts.sans.includes(key.fqdn) ? namesOutside(facts.sans, asked) : [];
   if (outside.length > 0) return `${what} names ${outside.join(', ')}, which the request for ${key.fqdn} did not ask for`;
   return undefined;
 }

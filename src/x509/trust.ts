@@ -112,7 +112,8 @@ export function renewalNames(fqdn: string, keyId: number, requests: Array<{ keyI
 /**
  * Shows who issued each certificate before the operator stores it (getcrt): with
  * `[ca] trust` set, one that does not verify to a trusted CA is stored only when the
- * operator confirms; without it, the issuer is shown as unverified.
+ * operator confirms. Without `[ca] trust` there is nothing to verify against, and
+ * nothing is shown or asked.
  * @throws PasstoreError('cancelled') when the operator declines.
  */
 export async function confirmIssuers(
@@ -124,10 +125,7 @@ export async function confirmIssuers(
 ): Promise<void> {
   const anchors = trustPath ? loadTrust(trustPath) : undefined;
   for (const c of certs) {
-    if (!anchors) {
-      out.line(`${c.facts.subject}: issued by ${c.facts.issuer} (not verified: no [ca] trust is configured)`);
-      continue;
-    }
+    if (!anchors) continue; // nothing to verify against (showcrt shows the issuer)
     const verdict = verifyChain(c.cert, chain, anchors);
     if (verdict.ok) {
       out.line(`${c.facts.subject}: issued by ${c.facts.issuer}, verified to the trusted CA ${verdict.anchor}`);
