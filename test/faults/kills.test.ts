@@ -455,7 +455,7 @@ describe('passtore-cron run killed at each of its steps (dir fetcher, SMTP recei
     } finally {
       await store.close();
     }
-    assert.deepEqual(readdirSync(join(drop, 'done')), ['issued.pem'], 'the delivery was settled once');
+    assert.deepEqual(readdirSync(join(cv.dataHome, 'passtore', 'ca-drop', 'done')), ['issued.pem'], 'the delivery was settled once');
     assert.deepEqual(mailsDelivered(cv, mails), [], 'nothing went twice');
     tally.killsSurvived++;
   });

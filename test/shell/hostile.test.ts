@@ -291,6 +291,19 @@ describe('getcrt names the issuer and asks before storing a certificate that doe
       const stored = await sh.command(`getcrt ${good}`);
       assert.match(stored, /verified to the trusted CA \/DC=org\/DC=example\/O=Test\/CN=Passtore Fixture CA/);
       assert.match(stored, /stored the certificate for ce-01\.example\.org/);
+
+      // importcert: a pair whose certificate a CA of its own issued is listed with its issuer.
+      const imp = join(home.dir, 'import');
+      mkdirSync(imp);
+      await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(imp, 'wn-01.key')]);
+      await openssl(['req', '-new', '-key', join(imp, 'wn-01.key'), '-subj', '/CN=wn-01.example.org', '-addext', 'subjectAltName=DNS:wn-01.example.org', '-out', join(evil, 'wn-01.req')]);
+      await openssl(['x509', '-req', '-in', join(evil, 'wn-01.req'), '-CA', join(evil, 'ca.crt'), '-CAkey', join(evil, 'ca.key'), '-set_serial', '0x98', '-days', '30', '-copy_extensions', 'copy', '-out', join(imp, 'wn-01.crt')]);
+      const imported = await sh.command(`importcert ${imp}`, 'n');
+      assert.match(imported, /wn-01\.crt +\/CN=Totally Real CA/);
+      assert.match(imported, /1 certificate above does not verify to a trusted CA \(\[ca\] trust\); import anyway\? \[y\/N\]/);
+      assert.match(imported, /wn-01\.crt +issued by \/CN=Totally Real CA, which is not a trusted CA/);
+      assert.match(imported, /0 pairs added/);
+      assert.doesNotMatch(await sh.command('list'), /wn-01/);
       sh.line('exit');
       await sh.exited();
     } finally {
