@@ -48,6 +48,25 @@ describe('a moved host or an attacker sshd gets no secret', { skip: siteSkip() }
     assert.doesNotMatch(evilLog, /Accepted password|Failed password|password for root|method password/i, `${when}: the attacker's sshd saw no password:\n${evilLog}`);
   };
 
+  test('6: a host\'s error output with terminal escapes reaches the screen and the audit trail escaped', async () => {
+    // chpasswd on host1 (in its own mount namespace only) prints escapes and fails.
+    const fake = join(site!.dir, 'chpasswd-hostile.sh');
+    writeFileSync(fake, '#!/bin/sh\ncat >/dev/null\nprintf \'\\033]0;owned\\007\\033[2J\\302\\2332J\\342\\200\\256pwned\\n\' >&2\nexit 1\n', { mode: 0o755 });
+    await site!.onHost(h1, ['mount', '--bind', fake, '/usr/sbin/chpasswd']);
+    try {
+      const start = sh!.transcript.length;
+      await cmd(sh!, `update ${h1.name}`, h1.rootPassword, 'New-Pw-never-set-1', 'New-Pw-never-set-1');
+      const audit = await cmd(sh!, `audit ${h1.name}`);
+      const raw = sh!.transcript.slice(start);
+      assert.ok(raw.includes('chpasswd failed: \\x1b]0;owned\\x07\\x1b[2J\\u009b2J\\u202epwned'), `escaped on screen: ${JSON.stringify(raw)}`);
+      for (const bad of ['\x1b]0;', '\x1b[2J', '\x07', '\u009b', '\u202e']) assert.ok(!raw.includes(bad), `no raw ${JSON.stringify(bad)}`);
+      assert.match(audit, /update/);
+    } finally {
+      await site!.onHost(h1, ['umount', '/usr/sbin/chpasswd']);
+    }
+    noPasswordTried('the failed update on host1');
+  });
+
   test('a script may move host1 to the attacker, but not pin the attacker\'s key', async () => {
     const script = join(site!.dir, 'move.txt');
     writeFileSync(script, `host address ${h1.name} ${evil.address}\nhost trust ${h1.name} --replace\n`);
