@@ -165,7 +165,7 @@ export class Terminal implements Prompter, Output {
 
   line(text = ''): void {
     this.#endProgress();
-    this.output.write(`${this.#safe(text, true)}\n`);
+    this.output.write(`${this.#safe(text)}\n`);
   }
 
   /** Everything shown goes through here: outside text is escaped, own colours kept. */
