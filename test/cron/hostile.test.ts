@@ -9,7 +9,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FixtureCa, openssl, readText } from '../x509/fixture-ca.js';
 import { certificates, createCronVault, failures, outbox, requests, runCron, show, writeConfig, type CronVault } from './helpers.js';
@@ -99,6 +99,16 @@ describe('a hostile drop folder', () => {
       assert.ok(failures(refused).some((l) => /mail .* not sent \(.*TLS/i.test(l)), show(refused));
       assert.equal(mails.length, 0, 'no mail went out in clear');
       assert.equal(outbox(v).filter((m) => m.state !== 'sent').length, queued, 'the mail stays queued');
+
+      // 8: a password file someone else owns is refused, naming it and its mode; nothing is sent.
+      const pwFile = join(v.dir, 'smtp-password');
+      writeFileSync(pwFile, 'not-sent\n', { mode: 0o600 });
+      chownSync(pwFile, 65534, 65534);
+      writeConfig(v, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test', insecure: 'yes', user: 'passtore', password_file: pwFile } });
+      const foreign = await runCron(['--config', v.configFile, 'send'], { dataHome: v.dataHome });
+      assert.notEqual(foreign.code, 0, show(foreign));
+      assert.match(`${foreign.stdout}${foreign.stderr}`, new RegExp(`\\[smtp\\] password_file ${pwFile} \\(mode 0600\\) is owned by uid 65534, neither root nor the user running passtore; refused`), show(foreign));
+      assert.equal(mails.length, 0);
 
       writeConfig(v, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test', insecure: 'yes' } });
       const sent = await runCron(['--config', v.configFile, 'send'], { dataHome: v.dataHome });
