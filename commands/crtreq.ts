@@ -1,5 +1,6 @@
 import { count } from '../src/plural.js';
-import { chmodSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { replaceFile } from '../src/safe-file.js';
 import { join } from 'node:path';
 import { defineCommand } from '../src/command.js';
 import type { KeyType } from '../src/config.js';
@@ -57,9 +58,9 @@ export default defineCommand({
           let where = 'kept in the vault';
           if (out) {
             const file = join(out, `${host.fqdn}.req`);
-            writeFileSync(`${file}.tmp`, made.pem);
-            chmodSync(`${file}.tmp`, 0o644); // a request is public; passtore's umask is 077
-            renameSync(`${file}.tmp`, file);
+            // A request is public (0644). Written exclusive and no-follow under a random
+            // name and renamed: a link planted in the directory is never followed.
+            replaceFile(file, made.pem, 0o644);
             where = file;
           }
           rows.push([host.fqdn, made.keyType, made.subject, where]);

@@ -11,7 +11,7 @@ export default defineCommand({
   name: 'host',
   summary: 'Manage hosts: add, address, trust, rm',
   description:
-    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. host rm removes a host after confirmation; its entries go to history.',
+    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. It authenticates with nothing (the SSH "none" method): no stored password goes to a host before its key is pinned. host trust runs only when typed at the terminal, never from a script; host address is scriptable, as the pinned key still guards the new address. host rm removes a host after confirmation; its entries go to history.',
   subcommands: {
     add: {
       usage: 'host add HOST [--address IP] [--port N]',
@@ -61,6 +61,7 @@ export default defineCommand({
       args: [{ name: 'host', kind: 'host' }],
       flags: { replace: { type: 'boolean', description: 'replace a pinned key that changed (after checking why)' } },
       needs: ['unlocked'],
+      terminalOnly: true,
       audited: true,
       async run(ctx, input) {
         const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
@@ -79,15 +80,14 @@ export default defineCommand({
           }
           return ok;
         };
-        const entry = await ctx.store.getEntry(host!.fqdn, 'root', 'ssh');
-        const password = entry?.state === 'set' ? ctx.vault.openPassword(entry) : undefined;
+        // The key is read during the handshake; authentication offers only `none`. No
+        // stored secret ever goes to a host whose key is not pinned yet: the address may be
+        // anyone's (a script or a neighbour may have changed it).
         try {
-          await ctx.remote.with(target, { username: 'root', password }, async () => undefined, onNewKey);
+          await ctx.remote.with(target, { username: 'root' }, async () => undefined, onNewKey);
         } catch (e) {
-          // Without a stored password the login fails after the key was shown: that is enough.
+          // The `none` login is refused after the key was shown: that is enough.
           if (!(pinned && e instanceof PasstoreError && e.code === 'auth')) throw e;
-        } finally {
-          password?.wipe();
         }
         if (!pinned) throw new PasstoreError('cancelled', 'no key was pinned');
         await ctx.change(async (tx) => {

@@ -5,13 +5,14 @@ import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
 import { now } from '../src/targets.js';
 import { acceptCertificate, storeKey } from '../src/x509/cert-store.js';
 import { namesHost } from '../src/x509/certificate.js';
+import { loadTrust, verifyChain } from '../src/x509/trust.js';
 import { pairByKey, scanDirectory, unlockEncryptedKeys, wipeScan, type FileProblem, type FoundCert, type Pair, type Scan } from '../src/x509/import.js';
 
 export default defineCommand({
   name: 'importcert',
   summary: 'Import a directory of host certificates and keys, paired by public key',
   description:
-    'Reads every file below DIR (PEM with any number of objects per file, or DER), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted PEM keys ask for their passphrase (an empty answer skips the file). Expired certificates are refused unless --force. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
+    'Reads every file below DIR (PEM with any number of objects per file, or DER), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted PEM keys ask for their passphrase (an empty answer skips the file). Expired certificates are refused unless --force. With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
   usage: 'importcert DIR [--force]',
   args: [{ name: 'dir', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store expired certificates too' } },
@@ -54,6 +55,24 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
     else if (await ctx.store.getCertificateByFingerprint(c.facts.fingerprintSha256)) problems.push({ file: c.file, reason: `already in the vault (${key.fqdn})` });
     else if (!namesHost(c.cert, key.fqdn)) problems.push({ file: c.file, reason: `its private key belongs to ${key.fqdn}, which the certificate does not name` });
     else forStoredKeys.push(c);
+  }
+
+  // With [ca] trust, certificates whose chain does not verify are listed with their
+  // issuer and imported only when the operator confirms.
+  if (ctx.config.ca.trust) {
+    const anchors = loadTrust(ctx.config.ca.trust);
+    const chain = scan.certs.filter((c) => c.cert.ca).map((c) => c.cert);
+    const verifies = (c: FoundCert) => verifyChain(c.cert, chain, anchors).ok;
+    const doubtful = [...fresh.map((p) => p.cert), ...forStoredKeys].filter((c) => !verifies(c));
+    if (doubtful.length > 0) {
+      ctx.out.table(['FILE', 'ISSUER (NOT A TRUSTED CA)'], doubtful.map((c) => [c.file, c.facts.issuer]));
+      if (!(await ctx.prompt.confirm(`${doubtful.length} certificate${doubtful.length === 1 ? '' : 's'} above do${doubtful.length === 1 ? 'es' : ''} not verify to a trusted CA ([ca] trust); import anyway?`))) {
+        for (const c of doubtful) problems.push({ file: c.file, reason: `issued by ${c.facts.issuer}, which is not a trusted CA` });
+        const keep = <T>(list: T[], cert: (x: T) => FoundCert) => list.splice(0, list.length, ...list.filter((x) => !doubtful.includes(cert(x))));
+        keep(fresh, (p) => p.cert);
+        keep(forStoredKeys, (c) => c);
+      }
+    }
   }
 
   const newHosts: string[] = [];

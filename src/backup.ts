@@ -8,9 +8,10 @@
  * back and checked; restore checks the manifest and the passphrase before it writes
  * anything, and writes everything in one transaction into an empty store.
  */
+import { writeNewFile } from './safe-file.js';
 import { step } from './faults.js';
 import { createHash, hkdfSync } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PasstoreError } from './errors.js';
 import { migrationsFor } from './storage/migrate.js';
@@ -77,13 +78,8 @@ export function buildSnapshot(rows: Rows, root: Buffer, vaultId: string, schema:
 }
 
 function writeDurably(path: string, data: Buffer): void {
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  // Exclusive, no-follow, mode set on the descriptor: nothing planted on the medium is followed.
+  writeNewFile(path, data, 0o600);
 }
 
 /**

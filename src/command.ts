@@ -124,6 +124,11 @@ export interface Action {
   reveals?: boolean;
   /** Asks for a secret at a no-echo prompt: never from a script. */
   asksSecret?: boolean | ((input: Input) => boolean);
+  /**
+   * Decides which SSH host key is believed or who can unlock the vault (`host trust`,
+   * `keyfile create`): typed by the operator at the terminal only, never from a script.
+   */
+  terminalOnly?: boolean;
   /** Failures are recorded in the audit trail. */
   audited?: boolean;
   /** The last argument may be given more than once (`input.rest()`). */

@@ -5,6 +5,7 @@
  * the file, line and key of anything it refuses. The original tool's `sanctorum.conf`
  * keys are read too.
  */
+import { checkTrustedFile } from './trusted-file.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -233,6 +234,11 @@ const imapUrl: KeyType_ = {
     return v;
   },
 };
+/** `yes` or `no` (also true/false), as the rest of passtore reads it: 'yes' or 'no'. */
+const yesNo: KeyType_ = {
+  expected: 'yes or no',
+  check: (v, fail) => (/^(yes|true)$/i.test(v) ? 'yes' : /^(no|false)$/i.test(v) ? 'no' : fail(`expected yes or no, not '${v}'`)),
+};
 const eabAlgorithm: KeyType_ = {
   expected: 'HS256 or HS512',
   check: (v, fail) => (/^HS(256|512)$/i.test(v) ? v.toUpperCase() : fail(`expected HS256 or HS512, not '${v}'`)),
@@ -276,7 +282,7 @@ const cronExpression: KeyType_ = {
 
 /** Every key of every section, with its declared type: checked when the file is read. */
 const sections: Record<string, Record<string, KeyType_>> = {
-  smtp: { host: hostName, port: portNumber, secure: boolean, user: anyText, password_file: absolutePath, from: mailbox },
+  smtp: { host: hostName, port: portNumber, secure: boolean, user: anyText, password_file: absolutePath, from: mailbox, insecure: yesNo },
   network: { up: guardCommand(), down: guardCommand(), allow: guardCommand(), revoke: guardCommand() },
   ca: {
     dir: absolutePath,
@@ -291,6 +297,8 @@ const sections: Record<string, Record<string, KeyType_>> = {
     acme_eab_alg: eabAlgorithm,
     acme_email: mailbox,
     acme_ca_bundle: absolutePath,
+    insecure: yesNo,
+    trust: absolutePath,
   },
   schedule: { renew: cronExpression, fetch: cronExpression, run: cronExpression, check: cronExpression, verify: cronExpression },
 };
@@ -358,6 +366,8 @@ function rawLine(text: string, section: string | undefined, key: string): string
 export function loadConfig(file: string | undefined = findConfigFile()): Config {
   const config = defaultConfig();
   if (!file) return config;
+  // The configuration names commands passtore runs (as root): only root or this user may write it.
+  if (existsSync(file)) checkTrustedFile(file, 'configuration');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -43,7 +43,33 @@ function bad(what: string, input: string, why: string): PasstoreError {
 /** Renders outside input for a message: control characters escaped, length capped (60 by default). */
 export function printable(input: string, max = 60): string {
   const shown = input.length > max ? `${input.slice(0, max - 3)}...` : input;
-  return shown.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return terminalSafe(shown);
+}
+
+/**
+ * Control characters, C1 controls (U+009B is a one-byte CSI), and the invisible
+ * characters that reorder or hide text (bidi overrides and isolates, zero-width marks,
+ * line and paragraph separators, byte-order mark).
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * Makes text safe for the terminal, a log or a mail: every character of UNSAFE becomes a
+ * visible escape (`\x1b`, `\u009b`, `\u202e`), except newline and tab when
+ * `lines` allows them. `own` is the program's own escape introducer (its colours, see
+ * Terminal.paint): only that exact sequence becomes a real ESC; any ESC in the text
+ * does not. The output layer calls this on everything it writes, so no caller can forget.
+ */
+export function terminalSafe(text: string, options: { lines?: boolean; own?: string } = {}): string {
+  const escape = (part: string) =>
+    part.replace(UNSAFE, (c) => {
+      if (options.lines && (c === '\n' || c === '\t')) return c;
+      const code = c.charCodeAt(0);
+      return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+  if (!options.own) return escape(text);
+  return text.split(options.own).map(escape).join('\x1b');
 }
 
 /** Checks a DNS name (RFC 1123 labels, lowercase, at most 253 characters). */
@@ -63,15 +89,38 @@ export function parseHost(input: string, domain: string | undefined): string {
   if (input.length > MAX_INPUT) throw bad(what, input, 'too long');
   const lower = input.toLowerCase();
   const fqdn = qualify(lower, domain, what, input);
-  if (fqdn.length > 253) throw bad(what, input, 'longer than 253 characters');
-  for (const label of fqdn.split('.')) {
-    if (label.length === 0) throw bad(what, input, 'empty label');
-    if (label.length > 63) throw bad(what, input, `label '${printable(label)}' longer than 63 characters`);
-    if (!LABEL.test(label)) {
-      throw bad(what, input, `label '${printable(label)}' may hold only letters, digits and inner hyphens`);
-    }
-  }
+  const why = hostNameProblem(fqdn);
+  if (why) throw bad(what, input, why);
   return fqdn;
+}
+
+/**
+ * Why a fully qualified host name is not valid (RFC 1123 labels, lowercase, at most 253
+ * characters), or undefined. The one check for typed names and for names read back from
+ * the store.
+ */
+export function hostNameProblem(fqdn: string): string | undefined {
+  if (fqdn.length > 253) return 'longer than 253 characters';
+  if (!fqdn.includes('.')) return 'not a fully qualified name';
+  for (const label of fqdn.split('.')) {
+    if (label.length === 0) return 'empty label';
+    if (label.length > 63) return `label '${printable(label)}' longer than 63 characters`;
+    if (!LABEL.test(label)) return `label '${printable(label)}' may hold only letters, digits and inner hyphens`;
+  }
+  return undefined;
+}
+
+/**
+ * A host name, user or service read from the store, checked as strictly as a typed one
+ * (the same checks as parseHost and parseSpec): a row that would not parse was not written
+ * by passtore, and is refused before its name reaches a path, a command or the screen.
+ * @throws PasstoreError('integrity') naming the field and the bad value (escaped).
+ */
+export function storedName(kind: 'host' | 'user' | 'service', value: unknown): string {
+  const text = String(value);
+  const why = kind === 'host' ? hostNameProblem(text) : (kind === 'user' ? USER : SERVICE).test(text) ? undefined : `not a valid ${kind} name`;
+  if (why) throw new PasstoreError('integrity', `the store holds a ${kind} '${printable(text)}' that passtore would never write (${why}); the row is refused`);
+  return text;
 }
 
 function qualify(lower: string, domain: string | undefined, what: string, input: string): string {

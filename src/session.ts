@@ -317,6 +317,7 @@ export class Session {
       if (!this.terminal || !this.out.reveal) throw new PasstoreError('policy', `${label} shows secrets only on a terminal`);
     }
     if (asks && scripted) throw new PasstoreError('policy', `${label} asks for a secret and cannot run from a script`);
+    if (action.terminalOnly && (scripted || !this.terminal)) throw new PasstoreError('policy', `${label} decides what passtore trusts and runs only when typed at the terminal, never from a script`);
     if (action.needs?.includes('unlocked') && !this.unlocked) {
       if (scripted || !this.terminal) throw new PasstoreError('locked', 'the vault is locked');
       await this.unlock();

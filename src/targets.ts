@@ -2,8 +2,8 @@
  * Resolving what a command's arguments name: the hosts a pattern matches, the entries an
  * entry spec (with or without wildcards) names. Shared by the commands that take them.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { notFound, PasstoreError } from './errors.js';
+import { readRegularFile } from './safe-file.js';
+import { notFound } from './errors.js';
 import { formatSpec, type EntrySpec, type HostPattern, type SpecPattern } from './names.js';
 import type { EntryRow, HostRow, Store } from './storage/store.js';
 
@@ -40,13 +40,10 @@ export async function resolveEntries(store: Store, spec: SpecPattern): Promise<E
 /** Now, as stored in every timestamp column. */
 export const now = (): string => new Date().toISOString();
 
-/** Reads a local file given on the command line (at most 1 MiB), with one-line errors. */
+/**
+ * Reads a local file given on the command line (at most 1 MiB), with one-line errors:
+ * only a regular file, and reading stops at the limit (a device reports a size of 0).
+ */
 export function readLocalFile(file: string, limit = 1024 * 1024): Buffer {
-  try {
-    if (statSync(file).size > limit) throw new PasstoreError('io', `${file} is larger than ${limit} bytes`);
-    return readFileSync(file);
-  } catch (e) {
-    if (e instanceof PasstoreError) throw e;
-    throw new PasstoreError('io', `cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
-  }
+  return readRegularFile(file, limit);
 }

@@ -3,6 +3,7 @@
  * `passtore`: the interactive shell. It runs only on a terminal (automation belongs to
  * passtore-cron); `--help` and `--version` work anywhere and reveal nothing.
  */
+import { terminalSafe } from '../names.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
@@ -101,7 +102,7 @@ async function main(): Promise<number> {
   } catch (e) {
     const status = exitStatusOf(e);
     // Status 3 is for scripts and monitoring; the operator is told it in words too.
-    process.stderr.write(`passtore: ${errorMessage(e)}${status === ExitStatus.locked ? '; the vault stays locked (exit status 3)' : ''}\n`);
+    process.stderr.write(`passtore: ${terminalSafe(errorMessage(e))}${status === ExitStatus.locked ? '; the vault stays locked (exit status 3)' : ''}\n`);
     return status;
   } finally {
     await session?.close().catch(() => undefined);

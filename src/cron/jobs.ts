@@ -4,6 +4,11 @@
  * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
 import { count } from '../plural.js';
+import type { X509Certificate } from 'node:crypto';
+import type { CertFacts } from '../x509/certificate.js';
+import type { KeyRow } from '../storage/store.js';
+import { loadTrust, namesOutside, renewalNames, verifyChain } from '../x509/trust.js';
+import { cleartextAllowed, requireTlsUrl } from '../cleartext.js';
 import { step } from '../faults.js';
 import { dataDir } from '../config.js';
 import { errorMessage, PasstoreError } from '../errors.js';
@@ -44,6 +49,8 @@ export async function configuredFetchers(session: Session): Promise<Fetcher[]> {
   const out: Fetcher[] = [];
   // Loaded on demand: the IMAP and ACME libraries are large, and most runs need neither.
   if (ca.dir) out.push(new (await import('../fetchers/dir.js')).DirFetcher(ca.dir));
+  if (ca.http_url) requireTlsUrl(session.config, 'http_url', ca.http_url);
+  if (ca.imap_url) requireTlsUrl(session.config, 'imap_url', ca.imap_url);
   if (ca.http_url) out.push(new (await import('../fetchers/http.js')).HttpFetcher(ca.http_url, ca.http_ca_bundle));
   if (ca.imap_url) out.push(new (await import('../fetchers/imap.js')).ImapFetcher(ca.imap_url, ca.imap_password_file, ca.imap_ca_bundle));
   if (ca.acme_directory) {
@@ -98,8 +105,9 @@ export async function renew(session: Session, options: { dryRun?: boolean } = {}
         else {
           try {
             const host = (await store.getHost(cert.fqdn))!;
-            // The renewal keeps the certificate's other DNS names and its key's type.
-            const extra = cert.sans.split(',').filter((n) => n && n !== cert.fqdn);
+            // The renewal keeps the other DNS names the vault itself asked for (never the old
+            // certificate's alone) and its key's type.
+            const extra = renewalNames(cert.fqdn, cert.keyId, await store.listRequests(cert.hostId));
             const type = (['rsa-2048', 'rsa-4096', 'ec-p256'] as const).find((t) => t === cert.keyType) ?? config.keyType;
             if (!acmeOnly && !canMail) report.failures.push(`renew ${cert.fqdn}: admin_email is not set; the request cannot be mailed`);
             // The request mail is queued in the request's own transaction: no request without its mail.
@@ -151,6 +159,8 @@ export async function fetch(session: Session): Promise<JobReport> {
     await redeploy(session, report);
     return report;
   }
+  // Loaded once a run; a bad [ca] trust fails the fetch as a configuration error.
+  const anchors = config.ca.trust ? loadTrust(config.ca.trust) : undefined;
   const stored: Stored[] = [];
   const mail = (key: string | null, subject: string, body: string, attachments: Array<{ filename: string; content: string }> = []) =>
     config.adminEmail.length ? store.queueMail({ dedupeKey: key, recipients: config.adminEmail, subject, body, attachments }) : Promise.resolve(false);
@@ -168,7 +178,7 @@ export async function fetch(session: Session): Promise<JobReport> {
     for (const d of deliveries) {
       // A file name, URL or mail subject is outside input: one line in every report and mail.
       const source = printable(d.source, 300);
-      const outcome = await storeDelivery(session, source, d.data, report, mail, stored);
+      const outcome = await storeDelivery(session, source, d.data, report, mail, stored, d.fromCa ? 'from-ca' : anchors);
       await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${source}: ${errorMessage(e)}`));
     }
     await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${errorMessage(e)}`));
@@ -202,7 +212,13 @@ async function redeploy(session: Session, report: JobReport): Promise<void> {
 
 type Mailer = (key: string | null, subject: string, body: string, attachments?: Array<{ filename: string; content: string }>) => Promise<boolean>;
 
-async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[]): Promise<Outcome> {
+/**
+ * Stores the certificates of one delivery that answer a pending request: the key must be
+ * pending, the chain must verify to `[ca] trust` (unless the CA itself answered an ACME
+ * order), and its DNS names must be among the request's. Anything else is refused,
+ * reported, mailed once and audited, naming its issuer.
+ */
+async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[], trust: X509Certificate[] | 'from-ca' | undefined): Promise<Outcome> {
   const { store } = session;
   const { objects, problems } = readObjects(data);
   const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
@@ -218,6 +234,7 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
     let refusal: string | undefined;
     if (!key) refusal = `certificate ${c.facts.subject} from ${source} matches no key in the vault`;
     else if (key.state !== 'pending') refusal = `certificate ${c.facts.subject} from ${source} is for a key of ${key.fqdn} that waits for no certificate`;
+    else refusal = await trustProblem(session, c.cert, c.facts, key, objects, source, trust);
     let fqdn = key?.fqdn;
     if (!refusal) {
       try {
@@ -243,6 +260,31 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
     stored.push({ fqdn: fqdn!, source, serial: c.facts.serial, notAfter: c.facts.notAfter, pem: c.facts.pem });
   }
   return outcome;
+}
+
+/** Why a matched certificate is not believed (its issuer named), or undefined. */
+async function trustProblem(
+  session: Session,
+  cert: X509Certificate,
+  facts: CertFacts,
+  key: KeyRow,
+  objects: ReturnType<typeof readObjects>['objects'],
+  source: string,
+  trust: X509Certificate[] | 'from-ca' | undefined,
+): Promise<string | undefined> {
+  const what = `certificate ${facts.subject} (issuer ${facts.issuer}) from ${source}`;
+  if (trust === undefined) return `${what}: no [ca] trust is configured, so no fetched certificate is believed; set [ca] trust to the CA bundle or directory`;
+  if (trust !== 'from-ca') {
+    const chain = objects.flatMap((o) => (o.kind === 'certificate' && o.cert.ca ? [o.cert] : []));
+    const verdict = verifyChain(cert, chain, trust);
+    if (!verdict.ok) return `${what}: ${verdict.why}`;
+  }
+  const request = (await session.store.listRequests(key.hostId)).find((r) => r.keyId === key.id);
+  const asked = request ? request.sans.split(',').filter(Boolean) : [key.fqdn];
+  // One that does not name the key's host at all is refused by acceptCertificate, saying so.
+  const outside = facts.sans.includes(key.fqdn) ? namesOutside(facts.sans, asked) : [];
+  if (outside.length > 0) return `${what} names ${outside.join(', ')}, which the request for ${key.fqdn} did not ask for`;
+  return undefined;
 }
 
 interface Stored {
@@ -334,5 +376,7 @@ export async function check(session: Session): Promise<{ status: 0 | 1 | 2 | 3; 
   const names = (list: CertRow[]) => list.slice(0, 5).map((c) => c.fqdn).join(', ') + (list.length > 5 ? ', …' : '');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)} | ${perf}` };
   if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)} | ${perf}` };
+  const clear = cleartextAllowed(config);
+  if (clear.length > 0) return { status: 1, line: `PASSTORE WARNING - cleartext allowed (${clear.join(', ')}): credentials and certificates may travel unencrypted | ${perf}` };
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }

@@ -5,6 +5,7 @@
  * usage or configuration error, 3 when the vault cannot be unlocked. `check` follows the
  * Nagios/Icinga plugin conventions instead.
  */
+import { terminalSafe } from '../names.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import schedule from 'node-schedule';
@@ -41,11 +42,20 @@ const noPrompt: Prompter = {
   },
 };
 
+/**
+ * Writes one line of output: everything passtore-cron prints goes through here, so a
+ * control character from outside (a host's message, a mail subject, a file name) arrives
+ * escaped and can neither drive a terminal nor forge a line of the report.
+ */
+function say(text: string): void {
+  process.stdout.write(`${terminalSafe(text)}\n`);
+}
+
 function stdoutOutput(): Output {
   return {
-    line: (text = '') => process.stdout.write(`${text}\n`),
+    line: (text = '') => say(`${text}`),
     table: (head, rows) => {
-      for (const r of rows) process.stdout.write(`${r.join('  ')}\n`);
+      for (const r of rows) say(`${r.join('  ')}`);
     },
     progress: () => undefined,
     paint: (text) => text,
@@ -76,8 +86,8 @@ const JOBS: Record<Exclude<Command, 'check' | 'daemon'>, (s: Session, dryRun: bo
 };
 
 function printReport(r: JobReport): number {
-  for (const l of r.lines) process.stdout.write(`${l}\n`);
-  for (const f of r.failures) process.stdout.write(`FAILED: ${f}\n`);
+  for (const l of r.lines) say(`${l}`);
+  for (const f of r.failures) say(`FAILED: ${f}`);
   return r.failures.length > 0 ? ExitStatus.failed : ExitStatus.ok;
 }
 
@@ -101,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     return ExitStatus.ok;
   }
   if (args.values.version) {
-    process.stdout.write(`passtore-cron ${version()}\n`);
+    say(`passtore-cron ${version()}`);
     return ExitStatus.ok;
   }
   const [command, ...rest] = args.positionals;
@@ -120,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(args.values.config ?? undefined);
   } catch (e) {
-    process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'passtore-cron: '}${errorMessage(e)}\n`);
+    say(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'passtore-cron: '}${errorMessage(e)}`);
     return command === 'check' ? 3 : exitStatusOf(e);
   }
   if (command === 'daemon') return daemon(config);
@@ -130,22 +140,22 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const line = errorMessage(e);
     if (command === 'check') {
-      process.stdout.write(`PASSTORE UNKNOWN - the vault cannot be opened: ${line}\n`);
+      say(`PASSTORE UNKNOWN - the vault cannot be opened: ${line}`);
       return 3;
     }
-    process.stdout.write(`passtore-cron: ${line}\n`);
+    say(`passtore-cron: ${line}`);
     const status = exitStatusOf(e);
     return status === ExitStatus.usage ? status : ExitStatus.locked;
   }
   try {
     if (command === 'check') {
       const r = await check(session);
-      process.stdout.write(`${r.line}\n`);
+      say(`${r.line}`);
       return r.status;
     }
     return printReport(await JOBS[command as keyof typeof JOBS](session, Boolean(args.values['dry-run'])));
   } catch (e) {
-    process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${errorMessage(e)}\n`);
+    say(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${errorMessage(e)}`);
     return command === 'check' ? 3 : exitStatusOf(e) === ExitStatus.usage ? ExitStatus.usage : ExitStatus.failed;
   } finally {
     await session.close().catch(() => undefined);
@@ -164,14 +174,14 @@ async function daemon(config: Config): Promise<number> {
   for (const [name, expr] of entries) {
     const job = schedule.scheduleJob(name, expr, () => {
       busy = busy.then(async () => {
-        process.stdout.write(`${new Date().toISOString()} ${name}: starting\n`);
+        say(`${new Date().toISOString()} ${name}: starting`);
         let session: Session | undefined;
         try {
           session = await openSession(config);
-          if (name === 'check') process.stdout.write(`${(await check(session)).line}\n`);
+          if (name === 'check') say(`${(await check(session)).line}`);
           else printReport(await JOBS[name as keyof typeof JOBS](session, false));
         } catch (e) {
-          process.stdout.write(`${new Date().toISOString()} ${name}: FAILED: ${errorMessage(e)}\n`);
+          say(`${new Date().toISOString()} ${name}: FAILED: ${errorMessage(e)}`);
         } finally {
           await session?.close().catch(() => undefined);
         }
@@ -179,11 +189,11 @@ async function daemon(config: Config): Promise<number> {
     });
     if (!job) {
       await schedule.gracefulShutdown();
-      process.stdout.write(`passtore-cron: [schedule] ${name}: '${expr}' is not a cron expression\n`);
+      say(`passtore-cron: [schedule] ${name}: '${expr}' is not a cron expression`);
       return ExitStatus.usage;
     }
     jobs.push(job);
-    process.stdout.write(`scheduled ${name}: ${expr} (next ${job.nextInvocation()?.toISOString?.() ?? 'never'})\n`);
+    say(`scheduled ${name}: ${expr} (next ${job.nextInvocation()?.toISOString?.() ?? 'never'})`);
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -5,8 +5,9 @@
  * comes from a file (`acme_eab_hmac_file`), never from a command line; HS256 and HS512 are
  * both accepted (the binding is signed here, since acme-client signs HS256 only).
  */
+import { writeNewFile } from '../safe-file.js';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { Agent, get as httpsGet } from 'node:https';
 import { dirname, join } from 'node:path';
 import { readPrivateFile } from './fetcher.js';
@@ -44,7 +45,7 @@ export class AcmeFetcher implements Fetcher {
     if (existsSync(this.s.accountKeyFile)) return readFileSync(this.s.accountKeyFile);
     mkdirSync(dirname(this.s.accountKeyFile), { recursive: true, mode: 0o700 });
     const key = await acme.crypto.createPrivateEcdsaKey('P-256');
-    writeFileSync(this.s.accountKeyFile, key, { mode: 0o600, flag: 'wx' });
+    writeNewFile(this.s.accountKeyFile, key, 0o600);
     return key;
   }
 
@@ -76,7 +77,7 @@ export class AcmeFetcher implements Fetcher {
             challengeCreateFn: async () => undefined,
             challengeRemoveFn: async () => undefined,
           });
-          out.push({ source: `ACME ${url.host} order for ${r.fqdn}`, data: Buffer.from(cert), settle: async () => undefined });
+          out.push({ source: `ACME ${url.host} order for ${r.fqdn}`, data: Buffer.from(cert), fromCa: true, settle: async () => undefined });
         } catch (e) {
           // One failed order does not drop the certificates the others got.
           const detail = (e as { message?: string }).message?.split('\n')[0] ?? 'error';

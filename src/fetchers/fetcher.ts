@@ -4,6 +4,7 @@
  * then stores a certificate only if it matches a pending key and names its host, whatever
  * the source. Every connection goes through the network guard.
  */
+import { checkTrustedFile } from '../trusted-file.js';
 import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
@@ -16,6 +17,12 @@ export interface Delivery {
   /** Where it came from, for messages: a file, a URL, a mail. */
   source: string;
   data: Buffer;
+  /**
+   * The CA itself answered an order for this request over an authenticated channel (ACME,
+   * its server checked against acme_ca_bundle): the certificate need not chain to
+   * `[ca] trust`. Anything else (a drop folder, a mailbox, a URL) must.
+   */
+  fromCa?: boolean;
   /** Records what became of it (the dir fetcher moves the file, IMAP marks the mail). */
   settle(outcome: Outcome): Promise<void>;
 }
@@ -47,5 +54,6 @@ export function readPrivateFile(file: string, key: string): string {
     throw new PasstoreError('config', `[ca] ${key} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
   }
   if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] ${key} ${file} is readable by group or others; chmod 600 it`);
+  checkTrustedFile(file, `[ca] ${key}`);
   return readFileSync(file, 'utf8');
 }

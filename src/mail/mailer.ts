@@ -4,8 +4,11 @@
  * run. Each message carries a Message-ID made from its outbox id, so a receiver can tell a
  * repeat should a crash fall between the server's acceptance and the mark.
  */
+import { insecureAllowed } from '../cleartext.js';
+import { checkTrustedFile } from '../trusted-file.js';
+import { terminalSafe } from '../names.js';
 import { step } from '../faults.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import nodemailer from 'nodemailer';
 import type { Config } from '../config.js';
@@ -27,12 +30,25 @@ function smtpSettings(config: Config): { host: string; port: number; secure: boo
   return { host: s.host, port, secure: s.secure === 'true', user: s.user, passwordFile: s.password_file, from: s.from ?? `passtore@${hostname()}` };
 }
 
+/** The SMTP password file: private (no group or other bits) and only root's or ours to write. */
+function readSmtpPassword(file: string): string {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch (e) {
+    throw new PasstoreError('config', `[smtp] password_file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
+  }
+  if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[smtp] password_file ${file} (mode 0${(mode & 0o777).toString(8)}) is readable by group or others; chmod 600 it`);
+  checkTrustedFile(file, '[smtp] password_file');
+  return readFileSync(file, 'utf8').trim();
+}
+
 /** Sends every queued message; returns how many went and why the others did not. */
 export async function sendOutbox(config: Config, store: Store, guard: NetworkGuard): Promise<SendReport> {
   const queued = await store.queuedMail();
   if (queued.length === 0) return { sent: 0, failed: [] };
   const smtp = smtpSettings(config);
-  const password = smtp.passwordFile ? readFileSync(smtp.passwordFile, 'utf8').trim() : undefined;
+  const password = smtp.passwordFile ? readSmtpPassword(smtp.passwordFile) : undefined;
   const address = await addressOf(smtp.host, null);
   const report: SendReport = { sent: 0, failed: [] };
   await guard.withAccess({ address, port: smtp.port }, async () => {
@@ -40,6 +56,9 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
       host: address,
       port: smtp.port,
       secure: smtp.secure,
+      // Without implicit TLS, STARTTLS is required: no password or request goes in clear
+      // unless [smtp] insecure = yes.
+      requireTLS: !smtp.secure && !insecureAllowed(config, 'smtp'),
       name: hostname(),
       connectionTimeout: 15_000,
       greetingTimeout: 15_000,
@@ -60,8 +79,9 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
           await transport.sendMail({
             from: smtp.from,
             to: m.recipients,
-            subject: m.subject,
-            text: m.body,
+            // Outside text in a mail (a host's message, a file name) is shown, never obeyed.
+            subject: terminalSafe(m.subject),
+            text: terminalSafe(m.body, { lines: true }),
             messageId: `<passtore-outbox-${m.id}-${m.createdAt.replace(/[^0-9]/g, '')}@${hostname()}>`,
             attachments: m.attachments.map((a) => ({ filename: a.filename, content: a.content })),
           });

@@ -3,6 +3,7 @@
  * our completer, no dot-commands, no persistent history and no preview. The terminal
  * does the prompting; the session does everything else.
  */
+import { terminalSafe } from '../names.js';
 import repl from 'node:repl';
 import type { REPLServer } from 'node:repl';
 import { Completer } from './completer.js';
@@ -23,7 +24,7 @@ export function runShell(session: Session, terminal: Terminal): Promise<void> {
         // A pattern: show what it matches and leave the line as typed.
         callback(null, [[], '']);
         const list = r.matches.length ? r.matches.join('  ') + (r.more ? '  …' : '') : '(no host matches)';
-        terminal.output.write(`\n${list}\n`);
+        terminal.output.write(`\n${terminalSafe(list)}\n`);
         server.displayPrompt(true);
       },
       () => callback(null, [[], line]),

@@ -10,7 +10,9 @@ import { emitKeypressEvents } from 'node:readline';
 import Table from 'cli-table3';
 import { Chalk } from 'chalk';
 import type { Output, Prompter, Tone } from '../command.js';
+import { randomBytes } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
+import { terminalSafe } from '../names.js';
 import { Secret } from '../secret.js';
 
 interface Key {
@@ -32,6 +34,12 @@ export function makeChalk(stream: NodeJS.WriteStream): InstanceType<typeof Chalk
 
 export class Terminal implements Prompter, Output {
   readonly chalk: InstanceType<typeof Chalk>;
+  /**
+   * The escape introducer of this program's own colours: ESC and a random word no outside
+   * text can know. Only it becomes a real ESC when a line is written; every other control
+   * character is shown escaped (terminalSafe).
+   */
+  readonly #own = `\x1b${randomBytes(9).toString('base64url')}`;
   #lastInput = Date.now();
   #progressShown = false;
 
@@ -89,7 +97,7 @@ export class Terminal implements Prompter, Output {
 
   async secret(label: string): Promise<Secret> {
     this.#endProgress();
-    this.output.write(`${label}: `);
+    this.output.write(`${this.#safe(label)}: `);
     const buf = Buffer.alloc(MAX_SECRET);
     let len = 0;
     try {
@@ -130,7 +138,7 @@ export class Terminal implements Prompter, Output {
 
   async confirm(question: string): Promise<boolean> {
     this.#endProgress();
-    this.output.write(`${question} [y/N] `);
+    this.output.write(`${this.#safe(question)} [y/N] `);
     let answer = '';
     await this.#readKeys((str, key) => {
       if (key.ctrl && (key.name === 'c' || key.name === 'd')) {
@@ -157,11 +165,18 @@ export class Terminal implements Prompter, Output {
 
   line(text = ''): void {
     this.#endProgress();
-    this.output.write(`${text}\n`);
+    this.output.write(`${this.#safe(text)}\n`);
+  }
+
+  /** Everything shown goes through here: outside text is escaped, own colours kept. */
+  #safe(text: string, lines = false): string {
+    return terminalSafe(text, { lines, own: this.#own });
   }
 
   table(head: string[], rows: string[][]): void {
     this.#endProgress();
+    head = head.map((h) => this.#safe(h));
+    rows = rows.map((r) => r.map((c) => this.#safe(c)));
     const t = new Table({
       head: head.map((h) => this.chalk.bold(h)),
       style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
@@ -172,11 +187,14 @@ export class Terminal implements Prompter, Output {
   }
 
   paint(text: string, tone: Tone): string {
-    return tone === 'bad' ? this.chalk.red(text) : tone === 'warn' ? this.chalk.yellow(text) : this.chalk.green(text);
+    const style = tone === 'bad' ? this.chalk.red : tone === 'warn' ? this.chalk.yellow : this.chalk.green;
+    // Only the colour codes chalk makes get the own marker; an ESC inside `text` does not.
+    const [open = '', close = ''] = style('\u0000').split('\u0000').map((c) => c.split('\x1b').join(this.#own));
+    return `${open}${text}${close}`;
   }
 
   progress(text: string): void {
-    this.output.write(`\r\x1b[2K${text}`);
+    this.output.write(`\r\x1b[2K${this.#safe(text)}`);
     this.#progressShown = true;
   }
 
@@ -191,7 +209,7 @@ export class Terminal implements Prompter, Output {
    */
   async reveal(label: string, secret: Secret): Promise<void> {
     this.#endProgress();
-    const shown = `${label}  ${secret.reveal()}   (any key or ${this.revealSeconds} s clears it)`;
+    const shown = `${this.#safe(label)}  ${secret.reveal()}   (any key or ${this.revealSeconds} s clears it)`;
     this.output.write(shown);
     const columns = this.output.columns || 80;
     const rows = Math.max(1, Math.ceil(shown.length / columns));
@@ -199,7 +217,7 @@ export class Terminal implements Prompter, Output {
       await this.#readKeys(() => true, this.revealSeconds * 1000);
     } finally {
       this.output.write(`\r${rows > 1 ? `\x1b[${rows - 1}A` : ''}\x1b[J`);
-      this.output.write(`${label}  password shown and cleared\n`);
+      this.output.write(`${this.#safe(label)}  password shown and cleared\n`);
     }
   }
 }

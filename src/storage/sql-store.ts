@@ -5,7 +5,7 @@
 import { Ciphertext } from '../vault/ciphertext.js';
 import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
-import { globPrefix, globToLike, LIKE_ESCAPE } from '../names.js';
+import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
 import type { MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
 
@@ -28,7 +28,7 @@ function toSlot(r: Row): SlotRow {
 function toHost(r: Row): HostRow {
   return {
     id: Number(r.id),
-    fqdn: String(r.fqdn),
+    fqdn: storedName('host', r.fqdn),
     address: r.address == null ? null : String(r.address),
     port: Number(r.port),
     createdAt: String(r.created_at),
@@ -40,9 +40,9 @@ function toEntry(r: Row): EntryRow {
   return {
     id: Number(r.id),
     hostId: Number(r.host_id),
-    fqdn: String(r.fqdn),
-    user: String(r.user),
-    service: String(r.service),
+    fqdn: storedName('host', r.fqdn),
+    user: storedName('user', r.user),
+    service: storedName('service', r.service),
     version: Number(r.version),
     state: r.state as EntryRow['state'],
     secretCiphertext: ctOrNull(r.secret_ciphertext),
@@ -56,9 +56,9 @@ function toEntry(r: Row): EntryRow {
 function toHistory(r: Row): HistoryRow {
   return {
     id: Number(r.id),
-    fqdn: String(r.fqdn),
-    user: String(r.user),
-    service: String(r.service),
+    fqdn: storedName('host', r.fqdn),
+    user: storedName('user', r.user),
+    service: storedName('service', r.service),
     version: Number(r.version),
     secretCiphertext: ctOrNull(r.secret_ciphertext),
     reason: r.reason as HistoryRow['reason'],
@@ -86,7 +86,7 @@ function toKey(r: Row): KeyRow {
   return {
     id: Number(r.id),
     hostId: Number(r.host_id),
-    fqdn: String(r.fqdn),
+    fqdn: storedName('host', r.fqdn),
     spkiSha256: String(r.spki_sha256),
     keyType: String(r.key_type),
     state: r.state as KeyState,
@@ -101,7 +101,7 @@ function toRequest(r: Row): RequestRow {
   return {
     id: Number(r.id),
     hostId: Number(r.host_id),
-    fqdn: String(r.fqdn),
+    fqdn: storedName('host', r.fqdn),
     keyId: Number(r.key_id),
     subject: String(r.subject),
     sans: String(r.sans),
@@ -116,7 +116,7 @@ function toCert(r: Row): CertRow {
   return {
     id: Number(r.id),
     hostId: Number(r.host_id),
-    fqdn: String(r.fqdn),
+    fqdn: storedName('host', r.fqdn),
     keyId: Number(r.key_id),
     spkiSha256: String(r.spki_sha256),
     fingerprintSha256: String(r.fingerprint_sha256),
@@ -276,7 +276,7 @@ export class SqlStore implements Store {
       `SELECT fqdn FROM hosts WHERE fqdn >= ? AND fqdn < ? ORDER BY fqdn LIMIT ${Math.max(1, Math.floor(limit))}`,
       [prefix, `${prefix}~`],
     );
-    return rows.map((r) => String(r.fqdn));
+    return rows.map((r) => storedName('host', r.fqdn));
   }
 
   async removeHost(id: number): Promise<void> {
@@ -366,11 +366,11 @@ export class SqlStore implements Store {
   }
 
   async distinctUsers(): Promise<string[]> {
-    return (await this.db.all<{ user: string }>('SELECT DISTINCT user FROM entries ORDER BY user')).map((r) => String(r.user));
+    return (await this.db.all<{ user: string }>('SELECT DISTINCT user FROM entries ORDER BY user')).map((r) => storedName('user', r.user));
   }
 
   async distinctServices(): Promise<string[]> {
-    return (await this.db.all<{ service: string }>('SELECT DISTINCT service FROM entries ORDER BY service')).map((r) => String(r.service));
+    return (await this.db.all<{ service: string }>('SELECT DISTINCT service FROM entries ORDER BY service')).map((r) => storedName('service', r.service));
   }
 
   async insertKey(row: Omit<KeyRow, 'id' | 'fqdn'>): Promise<number> {

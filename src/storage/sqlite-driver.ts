@@ -5,7 +5,7 @@
  * elsewhere in the process interleaves with it.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync, chmodSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PasstoreError } from '../errors.js';
 import { splitStatements, type Row, type RunResult, type SqlDriver, type SqlValue } from './driver.js';
@@ -33,7 +33,13 @@ export class SqliteDriver implements SqlDriver {
       }
     }
     try {
-      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+      // Checked and set on one descriptor: never a chmod by path that a swap could redirect.
+      const fd = openSync(path, 'r');
+      try {
+        if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+      } finally {
+        closeSync(fd);
+      }
       const db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');

@@ -35,7 +35,19 @@ export function newHkdf(): HkdfParams {
   return { alg: 'hkdf-sha256', salt: randomBytes(16).toString('base64') };
 }
 
-/** Parses stored parameters, refusing anything malformed or weaker than the minimum. */
+/**
+ * The most work a slot may ask of an unlock: N·r·p at most 2^23 (N = 2^20 with r = 8 and
+ * p = 1, about 3 s and 1 GiB here), N a power of two up to 2^20, r up to 32, p up to 16. A
+ * slot crafted with larger values is refused as an integrity error instead of hanging
+ * the unlock or exhausting memory.
+ */
+export const SCRYPT_MAX = { logN: 20, r: 32, p: 16, work: 2 ** 23 } as const;
+
+function scryptWithinBounds(N: number, r: number, p: number): boolean {
+  return Number.isInteger(r) && Number.isInteger(p) && (N & (N - 1)) === 0 && N <= 2 ** SCRYPT_MAX.logN && r <= SCRYPT_MAX.r && p <= SCRYPT_MAX.p && N * r * p <= SCRYPT_MAX.work;
+}
+
+/** Parses stored parameters, refusing anything malformed, weaker than the minimum or beyond SCRYPT_MAX. */
 export function parseKdf(text: string): KdfParams {
   let p: { alg?: string; N?: number; r?: number; p?: number; salt?: unknown };
   try {
@@ -44,6 +56,7 @@ export function parseKdf(text: string): KdfParams {
     throw new PasstoreError('integrity', 'a key slot has unreadable parameters');
   }
   if (p.alg === 'scrypt' && Number.isInteger(p.N) && p.N! >= 2 ** 14 && p.r! >= 1 && p.p! >= 1 && typeof p.salt === 'string') {
+    if (!scryptWithinBounds(p.N!, p.r!, p.p!)) throw new PasstoreError('integrity', `a key slot asks for scrypt N=${p.N} r=${p.r} p=${p.p}, beyond the bound (N at most 2^${SCRYPT_MAX.logN}, N·r·p at most 2^23): refused`);
     return { alg: 'scrypt', N: p.N!, r: p.r!, p: p.p!, salt: p.salt };
   }
   if (p.alg === 'hkdf-sha256' && typeof p.salt === 'string') return { alg: 'hkdf-sha256', salt: p.salt };

@@ -74,7 +74,7 @@ import { renew } from '../../src/cron/jobs.js';
 import { Session } from '../../src/session.js';
 import { daysLeft } from '../../src/x509/certificate.js';
 import { siteUnavailable, TestSite } from '../support/site.js';
-import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, removeTestDir, type TestVault } from '../support/scripted.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { cleanups, commandOutput, DAY, derived, disposedAtEnd, execFileP, fmt, fsType, loadAvg, netnsList, newEcKey, noteLoad, onHost, pool, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sqliteVersion, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import { defaultCronFixtureRoot, ensureCronFixtures, type CronFixtures } from './cron-fixtures.js';
@@ -276,7 +276,7 @@ async function cachedVault(fixtures: CronFixtures): Promise<CachedVault> {
   });
   if (!out.includes('20000 files read; 10000 pairs added')) throw new Error(`importcert: unexpected output:\n${out.slice(0, 2000)}`);
   const keyfile = join(dir, 'cron.key');
-  await mustRun(tv, `keyfile create ${keyfile}`);
+  await mustRun(tv, `keyfile create ${keyfile}`, PASSPHRASE);
   await tv.close();
   const src = tv.config.db.slice('sqlite:'.length);
   if (existsSync(`${src}-wal`)) throw new Error(`${src}-wal is left after close; the copy would be incomplete`);
@@ -622,7 +622,7 @@ async function part2(): Promise<Part2> {
   const imported = await mustRun(tv, `importcert ${initDir}`);
   if (!imported.includes(`${HOSTS} pairs added`)) throw new Error(`importcert: ${imported}`);
   const keyfile = join(work, 'cron.key');
-  await mustRun(tv, `keyfile create ${keyfile}`);
+  await mustRun(tv, `keyfile create ${keyfile}`, PASSPHRASE);
   await tv.close();
   const dbPath = tv.config.db.slice('sqlite:'.length);
 
@@ -643,9 +643,11 @@ async function part2(): Promise<Part2> {
       'host = 127.0.0.1',
       `port = ${SMTP_PORT}`,
       'from = passtore-cron@site.test',
+      'insecure = yes',
       ...site.networkConfig(),
       '[ca]',
       `dir = ${drop}`,
+      `trust = ${ca.caCert}`,
       '',
     ].join('\n'),
   );
@@ -715,11 +717,11 @@ async function part2(): Promise<Part2> {
     await pool(site.hosts.length, 8, async (i) => {
       const h = site.hosts[i]!;
       const onIt = await onHost(h, ['cat', `${CRT_PATH}/hostcert.pem`]);
-      if (sha256(onIt) !== sha256(readFileSync(join(drop, 'done', `${h.fqdn}.pem`)))) throw new Error(`${h.name}: the deployed certificate is not the one signed`);
+      if (sha256(onIt) !== sha256(readFileSync(join(env.XDG_DATA_HOME!, 'passtore', 'ca-drop', 'done', `${h.fqdn}.pem`)))) throw new Error(`${h.name}: the deployed certificate is not the one signed`);
     });
     const left = readdirSync(drop).filter((f) => f.endsWith('.pem'));
     if (left.length) throw new Error(`the drop folder still holds ${left.length} files`);
-    for (const f of readdirSync(join(drop, 'done'))) renameSync(join(drop, 'done', f), join(work, `signed-${cycle}`, f));
+    for (const f of readdirSync(join(env.XDG_DATA_HOME!, 'passtore', 'ca-drop', 'done'))) renameSync(join(env.XDG_DATA_HOME!, 'passtore', 'ca-drop', 'done', f), join(work, `signed-${cycle}`, f));
     const state = await site.vaultState();
     if (state.linkUp || state.rules.length) throw new Error(`the guard was left open: link ${state.linkUp ? 'up' : 'down'}, rules ${state.rules.join('; ')}`);
     const db = new Database(dbPath, { readonly: true });
@@ -727,7 +729,7 @@ async function part2(): Promise<Part2> {
     const open = db.prepare("SELECT COUNT(*) AS n FROM cert_requests WHERE state IN ('created', 'sent')").get() as { n: number };
     db.close();
     if (row.n !== HOSTS || row.d !== HOSTS || open.n !== 0) throw new Error(`database after the run: ${row.n} current certificates, ${row.d} deployed, ${open.n} open requests`);
-    console.log(`    checked: ${HOSTS} hosts hold the signed certificate; drop folder emptied into done/; guard closed (link down, no rules); ${row.d}/${row.n} current certificates marked deployed, 0 open requests`);
+    console.log(`    checked: ${HOSTS} hosts hold the signed certificate; drop folder emptied (copies in ca-drop/done/); guard closed (link down, no rules); ${row.d}/${row.n} current certificates marked deployed, 0 open requests`);
     await readMails(mailDir, seenMail);
   }
   noteLoad('after cron runs');

@@ -95,7 +95,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
 
   const configure = (v: CronVault, ca_: Record<string, string>) =>
     writeConfig(v, {
-      smtp: { host: svc.address, port: SMTP_PORT, from: 'passtore@vault.site.test' },
+      smtp: { host: svc.address, port: SMTP_PORT, from: 'passtore@vault.site.test', insecure: 'yes' },
       ca: ca_,
       extra: site.networkConfig(),
     });
@@ -126,7 +126,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     await certifyHost(v, ca, h2.name, 9);
     const drop = join(v.dir, 'drop');
     mkdirSync(drop);
-    configure(v, { dir: drop, http_url: `https://${svc.address}:${HTTPS_PORT}/certs/{fqdn}.pem`, http_ca_bundle: ca.caCert });
+    configure(v, { dir: drop, http_url: `https://${svc.address}:${HTTPS_PORT}/certs/{fqdn}.pem`, http_ca_bundle: ca.caCert, trust: ca.caCert });
     const oldCerts = certificates(v);
     const mailsBefore = services.mails.length;
     const httpBefore = services.http.length;
@@ -186,7 +186,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     assert.ok(r2.lines.includes('mail: 2 sent'), show(r2));
     await assertDeployed(v, h1, cert1);
     await assertDeployed(v, h2, cert2);
-    assert.ok(existsSync(join(drop, 'done', 'host1-from-ra.pem')), 'the drop file moved to done/');
+    assert.ok(existsSync(join(v.dataHome, 'passtore', 'ca-drop', 'done', 'host1-from-ra.pem')), 'a copy of the drop file is kept in passtore\'s ca-drop/done/');
     assert.deepEqual(
       certificates(v).map((c) => `${c.fqdn} ${c.state}`),
       [`${h1.fqdn} history`, `${h2.fqdn} history`, `${h1.fqdn} current`, `${h2.fqdn} current`],
@@ -224,7 +224,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h2.name} --out ${reqDir}`), 0, tv.io.text()));
     const cert2 = await ca.sign(join(reqDir, `${h2.fqdn}.req`), { days: 365, out: ca.path('host2-smtpdown.crt') });
     copyFileSync(cert2, join(drop, 'host2.pem'));
-    configure(v, { dir: drop });
+    configure(v, { dir: drop, trust: ca.caCert });
     const start = services.mails.length;
 
     // Run 1, no SMTP server at all: connections are refused.
@@ -287,7 +287,7 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h1.name} --out ${reqDir}`), 0, tv.io.text()));
     const cert = await ca.sign(join(reqDir, `${h1.fqdn}.req`), { days: 365, out: ca.path('host1-down.crt') });
     copyFileSync(cert, join(drop, 'host1.pem'));
-    configure(v, { dir: drop });
+    configure(v, { dir: drop, trust: ca.caCert });
     const start = services.mails.length;
     await site.stopSshd(h1);
     try {

@@ -77,7 +77,7 @@ async function vault(hosts: string[]): Promise<CronVault> {
   return v;
 }
 
-const smtpSection = () => ({ host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test' });
+const smtpSection = () => ({ host: '127.0.0.1', port: smtp.port, from: 'passtore@vault.site.test', insecure: 'yes' });
 
 const cron = (v: CronVault, args: string[], shiftDays = 0): Promise<CronResult> => runCron(['--config', v.configFile, ...args], { dataHome: v.dataHome, shiftDays });
 
@@ -99,7 +99,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     const v = await vault(['a', 'b']);
     const drop = join(v.dir, 'drop');
     mkdirSync(drop);
-    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, http_url: `https://127.0.0.1:${https.port}/certs/{fqdn}.pem`, http_ca_bundle: ca.caCert } });
+    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, http_url: `https://127.0.0.1:${https.port}/certs/{fqdn}.pem`, http_ca_bundle: ca.caCert, trust: ca.caCert } });
     // Pending keys and requests for a and b, as crtreq makes them.
     const reqDir = join(v.dir, 'requests');
     mkdirSync(reqDir);
@@ -155,7 +155,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     assert.ok(got.some((m) => new RegExp(`does not name ${fq('b')}`).test(m.text)));
     assert.ok(got.some((m) => /expired on/.test(m.text)));
     // The drop folder's refused files moved aside, so they are not read again.
-    assert.deepEqual(readdirSync(join(drop, 'refused')).sort(), ['1-stranger\nFAILED: forged.pem', '3-expired.pem']);
+    assert.deepEqual(readdirSync(join(v.dataHome, 'passtore', 'ca-drop', 'refused')).sort(), ['1-stranger\nFAILED: forged.pem', '3-expired.pem']);
     assert.deepEqual(readdirSync(drop).filter((f) => f.endsWith('.pem')), []);
 
     // 2nd run: the HTTPS point still serves the crossed certificate: refused again (exit 1,
@@ -183,7 +183,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     const got3 = since(from3);
     assert.deepEqual(got3.map((m) => m.subject), [`passtore: WARNING: certificate for ${fq('a')} stored but not deployed`], show(r3));
     assert.match(got3[0]!.text, new RegExp(`putcrt ${fq('a')}`));
-    assert.ok(existsSync(join(drop, 'done', 'a-good.pem')));
+    assert.ok(existsSync(join(v.dataHome, 'passtore', 'ca-drop', 'done', 'a-good.pem')));
     assert.equal(outbox(v).filter((m) => m.state !== 'sent').length, 0, 'every message went out');
   });
 });
@@ -358,7 +358,7 @@ describe('key file, usage, dry run', () => {
     await certifyHost(v, ca, 'g', 5);
     const drop = join(v.dir, 'drop');
     mkdirSync(drop);
-    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop } });
+    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, trust: ca.caCert } });
     const auditBefore = dbRows<{ seq: number }>(v, 'SELECT seq FROM audit ORDER BY seq');
     const before = snapshot(v, { tables: ['audit'], columns: { vault: ['audit_head'] } });
     const from = mails.length;

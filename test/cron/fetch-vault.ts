@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import type { CertRow } from '../../src/storage/store.js';
-import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, removeTestDir, type TestVault } from '../support/scripted.js';
 import { openssl, type FixtureCa } from '../x509/fixture-ca.js';
 
 export const DOMAIN = 'example.org';
@@ -158,7 +158,7 @@ export async function expiringVault(ca: FixtureCa, hosts: string[], days = 10, k
     old.set(fq(h), { fqdn: fq(h), keyType, serial: x.serialNumber.toLowerCase(), fingerprint: await ca.fingerprint(certFile), requestFile });
   }
   const keyfile = join(work, 'cron.key');
-  assert.equal(await tv.run(`keyfile create ${keyfile}`), 0, tv.io.text());
+  assert.equal(await tv.run(`keyfile create ${keyfile}`, PASSPHRASE), 0, tv.io.text());
   const configFile = join(work, 'passtore.conf');
   const store = tv.session.store;
   const ev: ExpiringVault = {

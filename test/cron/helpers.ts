@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { createTestVault, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, type TestVault } from '../support/scripted.js';
 import { openssl, type FixtureCa } from '../x509/fixture-ca.js';
 import type { ReceivedMail } from './servers.js';
 
@@ -131,7 +131,7 @@ export async function createCronVault(options: { domain: string; hosts: SiteHost
         await tv.session.store.setHostKey(row!.id, h.hostKey);
       }
     }
-    assert.equal(await tv.run(`keyfile create ${keyfile}`), 0, tv.io.text());
+    assert.equal(await tv.run(`keyfile create ${keyfile}`, PASSPHRASE), 0, tv.io.text());
   } catch (e) {
     await tv.close();
     rmSync(dir, { recursive: true, force: true });

@@ -112,8 +112,11 @@ describe('passtore-cron with the imap fetcher (dovecot)', { skip }, () => {
       'host = 127.0.0.1',
       `port = ${smtpPort}`,
       'from = passtore@example.org',
+      'insecure = yes',
       '[ca]',
       `imap_url = ${dovecot.url}`,
+      'insecure = yes',
+      `trust = ${ca.caCert}`,
       `imap_password_file = ${passwordFile}`,
     ]);
   });

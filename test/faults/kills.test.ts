@@ -360,7 +360,7 @@ describe('passtore-cron run killed at each of its steps (dir fetcher, SMTP recei
     await certifyHost(cv, ca, 'ui-02', 10);
     const drop = join(cv.dir, `drop-${name}`);
     mkdirSync(drop);
-    writeConfig(cv, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@example.org' }, ca: { dir: drop } });
+    writeConfig(cv, { smtp: { host: '127.0.0.1', port: smtp.port, from: 'passtore@example.org', insecure: 'yes' }, ca: { dir: drop, trust: ca.caCert } });
     return { cv, mails, drop };
   }
 
@@ -457,7 +457,7 @@ describe('passtore-cron run killed at each of its steps (dir fetcher, SMTP recei
     } finally {
       await store.close();
     }
-    assert.deepEqual(readdirSync(join(drop, 'done')), ['issued.pem'], 'the delivery was settled once');
+    assert.deepEqual(readdirSync(join(cv.dataHome, 'passtore', 'ca-drop', 'done')), ['issued.pem'], 'the delivery was settled once');
     assert.deepEqual(mailsDelivered(cv, mails), [], 'nothing went twice');
     tally.killsSurvived++;
   });

@@ -84,7 +84,7 @@ describe('MariaDB stopped and restarted while the shell and a session run', { sk
         for (let i = 0; i < 600; i++) await tx.addHost({ fqdn: fq(`bulk-${String(i).padStart(3, '0')}`), address: null, port: 22, createdAt: new Date().toISOString() });
       });
       keyfile = join(p.dir, 'cron.key');
-      assert.equal(await tv.run(`keyfile create ${keyfile}`), 0, tv.io.text());
+      assert.equal(await tv.run(`keyfile create ${keyfile}`, PASSPHRASE), 0, tv.io.text());
     } finally {
       await tv.close();
       removeTestDir(tv);

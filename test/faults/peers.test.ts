@@ -64,7 +64,7 @@ describe('the SMTP receiver drops the connection', () => {
     cleanups.push(() => rmSync(cv.dir, { recursive: true, force: true }));
     await certifyHost(cv, ca, 'ui-01', 10);
     await certifyHost(cv, ca, 'ui-02', 10);
-    writeConfig(cv, { smtp: { host: '127.0.0.1', port: proxy.port, from: 'passtore@example.org' } });
+    writeConfig(cv, { smtp: { host: '127.0.0.1', port: proxy.port, from: 'passtore@example.org', insecure: 'yes' } });
     return { cv, mails, proxy };
   }
   const run = (cv: CronVault) => runCron(['--config', cv.configFile, 'run'], { dataHome: cv.dataHome, timeoutMs: 60_000 });
@@ -164,7 +164,7 @@ describe("the CA's HTTP download point drops the connection mid-body", () => {
     cleanups.push(() => proxy.close());
     v = await expiringVault(ca, ['ui-01'], 10);
     cleanups.push(() => v.close());
-    v.writeConfig(['[ca]', `http_url = http://127.0.0.1:${proxy.port}/certs/{fqdn}.pem`]);
+    v.writeConfig(['[ca]', `http_url = http://127.0.0.1:${proxy.port}/certs/{fqdn}.pem`, 'insecure = yes', `trust = ${ca.caCert}`]);
   });
 
   test('nothing stored from the cut download; the next fetch stores the certificate once', async () => {
@@ -234,7 +234,7 @@ describe('the IMAP server drops the connection', { skip: skipImap }, () => {
     cleanups.push(() => v.close());
     const passwordFile = join(v.work, 'imap.password');
     writeFileSync(passwordFile, `${dovecot.password}\n`, { mode: 0o600 });
-    v.writeConfig(['[ca]', `imap_url = imap://${dovecot.user}@127.0.0.1:${proxy.port}/INBOX`, `imap_password_file = ${passwordFile}`]);
+    v.writeConfig(['[ca]', `imap_url = imap://${dovecot.user}@127.0.0.1:${proxy.port}/INBOX`, `imap_password_file = ${passwordFile}`, 'insecure = yes', `trust = ${ca.caCert}`]);
   });
 
   /** A new request for `host`, signed by the CA and mailed into the INBOX; returns the certificate's fingerprint. */
