@@ -1,3 +1,4 @@
+import { PASSPHRASE_MIN, passphraseTooShort } from '../src/policy.js';
 import { defineCommand } from '../src/command.js';
 import type { Output } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
@@ -33,7 +34,7 @@ export default defineCommand({
         if (await ctx.store.getSlot('passphrase', name)) throw new PasstoreError('exists', `operator '${name}' already has a key slot`);
         const passphrase = await ctx.newSecret(`New passphrase for operator ${name}`);
         try {
-          if (passphrase.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
+          if (passphrase.length < PASSPHRASE_MIN) throw new PasstoreError('usage', passphraseTooShort());
           await ctx.change(async (tx) => {
             await ctx.vault.addPassphraseSlot(tx, name, passphrase, ctx.operator);
             await ctx.audit({ action: 'operator-add', target: `operator:${name}`, outcome: 'ok' }, tx);

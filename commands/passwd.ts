@@ -1,3 +1,4 @@
+import { PASSPHRASE_MIN, passphraseTooShort } from '../src/policy.js';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 
@@ -21,7 +22,7 @@ export default defineCommand({
     if (!ok) throw new PasstoreError('bad-passphrase', 'wrong passphrase; nothing was changed');
     const fresh = await ctx.newSecret(`New passphrase for ${ctx.operator}`);
     try {
-      if (fresh.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
+      if (fresh.length < PASSPHRASE_MIN) throw new PasstoreError('usage', passphraseTooShort());
       await ctx.change(async (tx) => {
         await ctx.vault.changePassphrase(tx, ctx.operator, fresh);
         await ctx.audit({ action: 'passwd', target: `operator:${ctx.operator}`, outcome: 'ok' }, tx);

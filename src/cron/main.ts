@@ -13,7 +13,8 @@ import { loadConfig, type Config } from '../config.js';
 import { ExitStatus, exitStatusOf, formatError, PasstoreError } from '../errors.js';
 import type { Secret } from '../secret.js';
 import { Session } from '../session.js';
-import { check, fetch, renew, run, send, verify, type JobReport } from './jobs.js';
+import { check, CRON_JOBS, cronContext, outstanding, outstandingWarnings, type CronJob, type JobReport } from './jobs.js';
+import { acquireLease, heldBy, isHeld, type HeldLease } from './lease.js';
 
 export const CRON_USAGE = `usage: passtore-cron [--config FILE] COMMAND
 commands:
@@ -50,31 +51,71 @@ function stdoutOutput(): Output {
   };
 }
 
-async function openSession(config: Config): Promise<Session> {
+/** A session of passtore-cron; a job that acts holds the run lease in `lease`. */
+interface CronSession {
+  session: Session;
+  lease?: HeldLease;
+}
+
+/**
+ * Opens and unlocks a session. With `lease`, the run lease is taken first (waiting up to
+ * lease_wait); when another run keeps it, this says so in one line and resolves to
+ * undefined. Only the lease holder closes a guard left open (check never does: it must
+ * not cut a running job's transfer).
+ */
+async function openSession(config: Config, options: { lease: boolean } = { lease: false }): Promise<CronSession | undefined> {
   const out = stdoutOutput();
   const session = await Session.open({ config, prompt: noPrompt, out, terminal: false, createStore: false });
+  let lease: HeldLease | undefined;
   try {
-    const closed = await session.recoverGuard();
-    if (closed > 0) out.line(`closed the network guard an earlier run left open (${closed})`);
+    if (options.lease) {
+      const got = await acquireLease(session.store, { timeSeconds: config.leaseTime, waitSeconds: config.leaseWait });
+      if (!isHeld(got)) {
+        out.line(heldBy(got));
+        await session.close();
+        return undefined;
+      }
+      lease = got;
+      const closed = await session.recoverGuard();
+      if (closed > 0) out.line(`closed the network guard an earlier run left open (${closed})`);
+    }
     if (!config.keyfile) throw new PasstoreError('locked', 'no key file configured (keyfile = PATH in the configuration; make one with keyfile create)');
     await session.unlockWithKeyfile(config.keyfile);
   } catch (e) {
+    await lease?.release().catch(() => undefined);
     await session.close().catch(() => undefined);
     throw e;
   }
-  return session;
+  return { session, lease };
 }
 
-const JOBS: Record<Exclude<Command, 'check' | 'daemon'>, (s: Session, dryRun: boolean) => Promise<JobReport>> = {
-  renew: (s, dryRun) => renew(s, { dryRun }),
-  fetch: (s) => fetch(s),
-  run: (s) => run(s),
-  verify: (s) => verify(s),
-  send: (s) => send(s),
-};
+/** Frees the lease (if held) and closes the session. */
+async function closeSession(cs: CronSession): Promise<void> {
+  await cs.lease?.release().catch(() => undefined);
+  await cs.session.close().catch(() => undefined);
+}
+
+/**
+ * Runs one job with the session's context. What still needs doing is read after it and
+ * reported as WARNING lines; a job that fails as a whole is recorded in the audit trail.
+ */
+async function runJob(cs: CronSession, job: CronJob, dryRun: boolean): Promise<JobReport> {
+  const ctx = cronContext(cs.session);
+  let report: JobReport;
+  try {
+    report = await job.run(ctx, { dryRun });
+  } catch (e) {
+    await cs.session.audit({ action: job.audit, target: 'passtore-cron', outcome: 'failed', detail: formatError(e).replace(/^error: /, '').slice(0, 300) }).catch(() => undefined);
+    throw e;
+  }
+  if (!dryRun) report.warnings.push(...outstandingWarnings(await outstanding(ctx)));
+  if (cs.lease?.lost) report.failures.push('the run lease expired while this run worked and another run took it over (raise lease_time)');
+  return report;
+}
 
 function printReport(r: JobReport): number {
   for (const l of r.lines) process.stdout.write(`${l}\n`);
+  for (const w of r.warnings) process.stdout.write(`WARNING: ${w}\n`);
   for (const f of r.failures) process.stdout.write(`FAILED: ${f}\n`);
   return r.failures.length > 0 ? ExitStatus.failed : ExitStatus.ok;
 }
@@ -114,9 +155,13 @@ export async function main(argv: string[]): Promise<number> {
     return command === 'check' ? 3 : exitStatusOf(e);
   }
   if (command === 'daemon') return daemon(config);
-  let session: Session;
+  const job = CRON_JOBS.find((j) => j.name === command);
+  let cs: CronSession | undefined;
   try {
-    session = await openSession(config);
+    // A dry run changes nothing, so it needs no lease.
+    cs = await openSession(config, { lease: (job?.needs.includes('lease') ?? false) && !args.values['dry-run'] });
+    // Another run holds the lease: said in one line; not a failure.
+    if (!cs) return ExitStatus.ok;
   } catch (e) {
     const line = formatError(e).replace(/^error: /, '');
     if (command === 'check') {
@@ -128,17 +173,17 @@ export async function main(argv: string[]): Promise<number> {
     return status === ExitStatus.usage ? status : ExitStatus.locked;
   }
   try {
-    if (command === 'check') {
-      const r = await check(session);
+    if (!job) {
+      const r = await check(cronContext(cs.session));
       process.stdout.write(`${r.line}\n`);
       return r.status;
     }
-    return printReport(await JOBS[command as keyof typeof JOBS](session, Boolean(args.values['dry-run'])));
+    return printReport(await runJob(cs, job, Boolean(args.values['dry-run'])));
   } catch (e) {
     process.stdout.write(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${formatError(e).replace(/^error: /, '')}\n`);
     return command === 'check' ? 3 : exitStatusOf(e) === ExitStatus.usage ? ExitStatus.usage : ExitStatus.failed;
   } finally {
-    await session.close().catch(() => undefined);
+    await closeSession(cs);
   }
 }
 
@@ -155,15 +200,17 @@ async function daemon(config: Config): Promise<number> {
     const job = schedule.scheduleJob(name, expr, () => {
       busy = busy.then(async () => {
         process.stdout.write(`${new Date().toISOString()} ${name}: starting\n`);
-        let session: Session | undefined;
+        const job = CRON_JOBS.find((j) => j.name === name);
+        let cs: CronSession | undefined;
         try {
-          session = await openSession(config);
-          if (name === 'check') process.stdout.write(`${(await check(session)).line}\n`);
-          else printReport(await JOBS[name as keyof typeof JOBS](session, false));
+          cs = await openSession(config, { lease: job?.needs.includes('lease') ?? false });
+          if (!cs) return;
+          if (!job) process.stdout.write(`${(await check(cronContext(cs.session))).line}\n`);
+          else printReport(await runJob(cs, job, false));
         } catch (e) {
           process.stdout.write(`${new Date().toISOString()} ${name}: FAILED: ${formatError(e).replace(/^error: /, '')}\n`);
         } finally {
-          await session?.close().catch(() => undefined);
+          if (cs) await closeSession(cs);
         }
       });
     });

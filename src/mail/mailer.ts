@@ -3,8 +3,15 @@
  * marked sent only after the server accepted it; one that fails stays queued for the next
  * run. Each message carries a Message-ID made from its outbox id, so a receiver can tell a
  * repeat should a crash fall between the server's acceptance and the mark.
+ *
+ * Each message is claimed (one atomic update) before it is sent, so senders running at
+ * once, on one machine or several sharing the database, never send the same message; a
+ * claim whose sender died lapses after CLAIM_SECONDS and the message goes back to the
+ * queue. Delivery stays at least once across a crash between the server's answer and the
+ * mark, never at most once.
  */
 import { step } from '../faults.js';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import nodemailer from 'nodemailer';
@@ -13,6 +20,9 @@ import { PasstoreError } from '../errors.js';
 import type { NetworkGuard } from '../guard/guard.js';
 import { addressOf } from '../remote/remote.js';
 import type { Store } from '../storage/store.js';
+
+/** How long a claim holds a message: longer than the SMTP timeouts of one message. */
+export const CLAIM_SECONDS = 300;
 
 export interface SendReport {
   sent: number;
@@ -47,9 +57,14 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
       tls: { servername: smtp.host },
       ...(smtp.user ? { auth: { user: smtp.user, pass: password ?? '' } } : {}),
     });
+    const claimant = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     try {
       let down: string | undefined;
       for (const m of queued) {
+        const now = Date.now();
+        // Another sender has it (or sent it since the queue was read): not ours to send.
+        if (!(await store.claimMail(m.id, claimant, new Date(now + CLAIM_SECONDS * 1000).toISOString(), new Date(now).toISOString()))) continue;
+        step('mail-claimed');
         if (down) {
           // The server is unreachable: the rest stay queued without waiting for each.
           await store.markMailFailed(m.id, down);

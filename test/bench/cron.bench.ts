@@ -70,7 +70,7 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import type { Output, Prompter } from '../../src/command.js';
 import { loadConfig } from '../../src/config.js';
-import { renew } from '../../src/cron/jobs.js';
+import { cronContext, renew } from '../../src/cron/jobs.js';
 import { Session } from '../../src/session.js';
 import { daysLeft } from '../../src/x509/certificate.js';
 import { siteUnavailable, TestSite } from '../support/site.js';
@@ -431,7 +431,7 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
   const renewOnce = async (): Promise<number> => {
     let lines = 0;
     const ms = await timeAsync(async () => {
-      lines = countLines((await renew(s, { dryRun: true })).lines.join('\n'), /^would renew /);
+      lines = countLines((await renew(cronContext(s), { dryRun: true })).lines.join('\n'), /^would renew /);
     });
     if (lines !== expectDue()) throw new Error(`renew dry run gave ${lines} lines, expected ${expectDue()}`);
     return ms;
