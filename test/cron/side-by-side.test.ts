@@ -1,0 +1,312 @@
+/**
+ * Side by side (issue 15): several passtore-cron processes and shells on one vault. The
+ * real passtore-cron binary runs as concurrent child processes on a real SQLite vault, with
+ * a real SMTP receiver (smtp-server) in this process. Shown here:
+ *
+ * - three `renew` started at once for one due host: one new key, one open request, one
+ *   request mail queued (the run lease lets one act at a time; the next finds the open
+ *   request); three `send` at once: each queued mail reaches the server exactly once;
+ * - a second run while one holds the lease says one line and exits 0; a run killed while
+ *   holding the lease is taken over once the lease expired; `check` answers meanwhile;
+ * - a `rekey` in a shell while `renew` stands between making its key and storing it (held
+ *   at the request-key-made step): the key is stored under the new data key, every secret
+ *   opens with it;
+ * - no admin_email: renew refuses before making any key; SMTP down for three runs: each run
+ *   and check report the unmailed request (WARNING), the fourth run mails it once;
+ * - the vault refuses a seal outside vault.transaction, and a transaction opened after
+ *   another session's rekey seals under the new key.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Secret } from '../../src/secret.js';
+import { openStore } from '../../src/storage/open.js';
+import { Vault } from '../../src/vault/vault.js';
+import { FixtureCa } from '../x509/fixture-ca.js';
+import { byMessageId, certifyHost, createCronVault, dbRows, outbox, runCron, show, until, writeConfig, type CronResult, type CronVault } from './helpers.js';
+import { startSmtp, type ReceivedMail, type RunningSmtp } from './servers.js';
+
+const DOMAIN = 'site.test';
+const fq = (name: string): string => `${name}.${DOMAIN}`;
+
+const work = mkdtempSync(join(tmpdir(), 'passtore-side-'));
+const ca = await FixtureCa.create();
+const mails: ReceivedMail[] = [];
+let smtp: RunningSmtp;
+const vaults: CronVault[] = [];
+
+before(async () => {
+  smtp = await startSmtp({ host: '127.0.0.1', onMail: (m) => mails.push(m) });
+});
+
+after(async () => {
+  await smtp?.close();
+  for (const v of vaults) rmSync(v.dir, { recursive: true, force: true });
+  ca.remove();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A vault whose host `a` has a certificate due for renewal (10 days left, crt_ttl 30). */
+async function dueVault(): Promise<CronVault> {
+  const v = await createCronVault({ domain: DOMAIN, hosts: [{ name: 'a' }] });
+  vaults.push(v);
+  await certifyHost(v, ca, 'a', 10);
+  return v;
+}
+
+const smtpSection = (port = smtp.port) => ({ host: '127.0.0.1', port, from: 'passtore@vault.site.test' });
+const cron = (v: CronVault, args: string[], env: Record<string, string> = {}): Promise<CronResult> => runCron(['--config', v.configFile, ...args], { dataHome: v.dataHome, env });
+const keys = (v: CronVault) => dbRows<{ state: string }>(v, 'SELECT state FROM private_keys ORDER BY id');
+const openRequests = (v: CronVault) => dbRows(v, "SELECT id FROM cert_requests WHERE state IN ('created', 'sent')");
+
+/** A TCP port nothing listens on (SMTP down: connections refused). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Opens every secret of the vault with the key file, as passtore-cron would. */
+async function everySecretOpens(v: CronVault): Promise<{ generation: number; opened: number }> {
+  const store = await openStore(`sqlite:${v.dbPath}`, undefined, { create: false });
+  try {
+    const vault = (await Vault.load(store))!;
+    await vault.unlockWithKeyfile(v.keyfile);
+    const { entries, history, keys: all } = await store.allSecrets();
+    let opened = 0;
+    for (const k of all) {
+      vault.openKey(k).fill(0);
+      opened++;
+    }
+    for (const e of [...entries, ...history]) {
+      if (!e.secretCiphertext) continue;
+      vault.openPassword(e).wipe();
+      opened++;
+    }
+    vault.lock();
+    return { generation: (await store.getVault())!.dataKeyGeneration, opened };
+  } finally {
+    await store.close();
+  }
+}
+
+describe('concurrent runs', () => {
+  test('three renew at once for one due host: one new key, one open request, one request mail queued', async () => {
+    const v = await dueVault();
+    writeConfig(v, { smtp: smtpSection(), top: { lease_wait: 60 } });
+    const keysBefore = keys(v).length;
+    const runs = await Promise.all([1, 2, 3].map(() => cron(v, ['renew'])));
+    for (const r of runs) assert.equal(r.code, 0, show(r));
+    assert.equal(keys(v).length, keysBefore + 1, 'exactly one new key');
+    assert.equal(keys(v).filter((k) => k.state === 'pending').length, 1);
+    assert.equal(openRequests(v).length, 1, 'exactly one open request');
+    assert.equal(outbox(v).filter((m) => m.dedupe_key?.startsWith('request:')).length, 1, 'one request mail queued');
+    assert.equal(runs.filter((r) => r.lines.some((l) => /^renew a\.site\.test: new .* key and request/.test(l))).length, 1, runs.map(show).join('\n'));
+  });
+
+  test('three send at once: each queued mail reaches the SMTP server exactly once', async () => {
+    const v = await dueVault();
+    writeConfig(v, { smtp: smtpSection(), top: { lease_wait: 60 } });
+    // Queue a few mails: a request, reminders, and some of a shell's own.
+    assert.equal((await cron(v, ['renew'])).code, 0);
+    const store = await openStore(`sqlite:${v.dbPath}`, undefined, { create: false });
+    try {
+      for (let i = 0; i < 4; i++) await store.queueMail({ dedupeKey: `test:${i}`, recipients: ['ops@site.test'], subject: `side by side ${i}`, body: 'x', attachments: [] });
+    } finally {
+      await store.close();
+    }
+    const queued = outbox(v).filter((m) => m.state === 'queued');
+    assert.ok(queued.length >= 5, JSON.stringify(queued));
+    const from = mails.length;
+    const runs = await Promise.all([1, 2, 3].map(() => cron(v, ['send'])));
+    for (const r of runs) assert.equal(r.code, 0, show(r));
+    await until(() => mails.length - from >= queued.length, 'the mails');
+    await new Promise((r) => setTimeout(r, 300));
+    const counts = byMessageId(mails.slice(from));
+    assert.equal(counts.size, queued.length, 'every queued mail arrived');
+    assert.ok([...counts.values()].every((n) => n === 1), `each exactly once: ${JSON.stringify([...counts])}`);
+    assert.equal(outbox(v).filter((m) => m.state === 'queued').length, 0);
+  });
+
+  test('a claimed mail is not claimed again until its claim lapses', async () => {
+    const v = await dueVault();
+    const store = await openStore(`sqlite:${v.dbPath}`, undefined, { create: false });
+    try {
+      await store.queueMail({ dedupeKey: 'claim-test', recipients: ['ops@site.test'], subject: 'claim', body: 'x', attachments: [] });
+      const [m] = await store.unsentMail();
+      const t0 = Date.now();
+      const iso = (ms: number) => new Date(t0 + ms).toISOString();
+      assert.equal(await store.claimMail(m!.id, 'one', iso(60_000), iso(0)), true);
+      assert.equal(await store.claimMail(m!.id, 'two', iso(60_000), iso(1000)), false, 'held by one');
+      assert.equal(await store.claimMail(m!.id, 'two', iso(180_000), iso(61_000)), true, 'one died: its claim lapsed');
+      await store.markMailSent(m!.id, iso(62_000));
+      assert.equal(await store.claimMail(m!.id, 'three', iso(400_000), iso(300_000)), false, 'a sent mail is never claimed');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a shell beside cron', () => {
+  test('crtreq in a shell while renew stands between its key and its request: one open request, one new key; crtreq asks before replacing it', async () => {
+    const v = await dueVault();
+    const hold = join(v.dir, 'hold');
+    writeConfig(v, { smtp: smtpSection() });
+    const k = keys(v).length;
+    const renewing = cron(v, ['renew'], { PASSTORE_HOLD_AT: 'request-key-made', PASSTORE_HOLD_FILE: hold });
+    await until(() => existsSync(`${hold}.held`), 'renew to hold', 30_000);
+    await v.withShell(async (tv) => {
+      assert.equal(await tv.run('crtreq a --type ec-p256'), 0, tv.io.text());
+    });
+    writeFileSync(hold, '');
+    const r = await renewing;
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /^renew a\.site\.test: a request made meanwhile is open; no new key$/m, show(r));
+    assert.equal(keys(v).length, k + 1, 'only the shell\'s key was stored');
+    assert.equal(openRequests(v).length, 1);
+
+    // Now the host has an open request: crtreq names it and asks; no keeps it.
+    await v.withShell(async (tv) => {
+      assert.notEqual(await tv.run('crtreq a --type ec-p256', 'no'), 0, tv.io.text());
+      assert.match(tv.io.prompts.join('\n'), /This host has an open request, which may already be at the CA: a\.site\.test \(made \d{4}-\d\d-\d\d\)\. Replace it\?/);
+      assert.match(tv.io.text(), /the open request was kept; nothing was made/);
+    });
+    assert.equal(keys(v).length, k + 1);
+    await v.withShell(async (tv) => {
+      assert.equal(await tv.run('crtreq a --type ec-p256', 'yes'), 0, tv.io.text());
+    });
+    assert.equal(keys(v).length, k + 2, 'replaced after a yes');
+    assert.equal(openRequests(v).length, 1, 'still one open request');
+  });
+});
+
+describe('the run lease', () => {
+  test('a run killed holding the lease: the next says who holds it and exits 0, and takes it over after lease_time; check answers meanwhile', async () => {
+    const v = await dueVault();
+    writeConfig(v, { smtp: smtpSection(), top: { lease_time: 3, lease_wait: 0 } });
+    // Killed (SIGKILL) between renew and fetch, the lease still held.
+    const killed = await cron(v, ['run'], { PASSTORE_CRASH_AT: 'cron-renewed' });
+    assert.equal(killed.signal, 'SIGKILL', show(killed));
+    const lease = dbRows<{ pid: number; token: string }>(v, "SELECT pid, token FROM run_lease WHERE name = 'cron'")[0]!;
+    assert.notEqual(lease.token, '', 'the dead run still holds the lease');
+
+    const second = await cron(v, ['run']);
+    assert.equal(second.code, 0, show(second));
+    assert.equal(second.lines.length, 1, show(second));
+    assert.match(second.lines[0]!, new RegExp(`^another run holds the lease: \\S+ pid ${lease.pid} since \\d\\d:\\d\\d$`));
+
+    const t0 = Date.now();
+    const check = await cron(v, ['check']);
+    assert.equal(check.code, 1, show(check)); // within crt_ttl
+    assert.match(check.stdout, /^PASSTORE WARNING - /);
+    assert.ok(Date.now() - t0 < 10_000);
+
+    await new Promise((r) => setTimeout(r, 3200));
+    const third = await cron(v, ['run']);
+    assert.equal(third.code, 0, show(third));
+    assert.ok(!third.stdout.includes('another run holds the lease'), show(third));
+    assert.equal(dbRows<{ token: string }>(v, "SELECT token FROM run_lease WHERE name = 'cron'")[0]!.token, '', 'freed at the end');
+  });
+
+  test('a second run waits lease_wait for the first and then acts', async () => {
+    const v = await dueVault();
+    const hold = join(v.dir, 'hold');
+    writeConfig(v, { smtp: smtpSection(), top: { lease_wait: 60 } });
+    const first = cron(v, ['renew'], { PASSTORE_HOLD_AT: 'request-key-made', PASSTORE_HOLD_FILE: hold });
+    await until(() => existsSync(`${hold}.held`), 'the first run to hold', 30_000);
+    const second = cron(v, ['send']);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(outbox(v).filter((m) => m.state === 'sent').length, 0, 'the second run waits');
+    writeFileSync(hold, '');
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a.code, 0, show(a));
+    assert.equal(b.code, 0, show(b));
+    assert.match(b.stdout, /^mail: \d+ sent$/m, show(b));
+  });
+});
+
+describe('rekey beside cron', () => {
+  test('a shell rekeys while renew stands between making its key and storing it: the key is sealed under the new data key', async () => {
+    const v = await dueVault();
+    const hold = join(v.dir, 'hold');
+    writeConfig(v, { smtp: smtpSection() });
+    const before = await everySecretOpens(v);
+    const renewing = cron(v, ['renew'], { PASSTORE_HOLD_AT: 'request-key-made', PASSTORE_HOLD_FILE: hold });
+    await until(() => existsSync(`${hold}.held`), 'renew to hold', 30_000);
+    await v.withShell(async (tv) => {
+      assert.equal(await tv.run('rekey', 'yes'), 0, tv.io.text());
+    });
+    writeFileSync(hold, '');
+    const r = await renewing;
+    assert.equal(r.code, 0, show(r));
+    const afterwards = await everySecretOpens(v);
+    assert.equal(afterwards.generation, before.generation + 1);
+    assert.equal(afterwards.opened, before.opened + 1, 'the new key opens, as does every other secret');
+  });
+
+  test('a seal outside vault.transaction is refused; one inside follows another session\'s rekey', async () => {
+    const v = await dueVault();
+    const [s1, s2] = [await openStore(`sqlite:${v.dbPath}`), await openStore(`sqlite:${v.dbPath}`)];
+    try {
+      const [a, b] = [(await Vault.load(s1))!, (await Vault.load(s2))!];
+      await a.unlockWithKeyfile(v.keyfile);
+      await b.unlockWithKeyfile(v.keyfile);
+      const id = { fqdn: fq('a'), user: 'root', service: 'ssh', version: 1 };
+      assert.throws(() => a.sealPassword(id, Secret.fromString('pw-outside')), /only inside vault\.transaction/);
+      await b.rekey();
+      const sealed = await a.transaction(async () => a.sealPassword(id, Secret.fromString('pw-inside')));
+      const host = (await s2.getHost(fq('a')))!;
+      const row = { id: 0, hostId: host.id, ...id, state: 'set' as const, secretCiphertext: sealed, updatedAt: '', updatedBy: '', pendingCiphertext: null, pendingVersion: null };
+      const plain = b.openPassword(row);
+      assert.equal(plain.equals(Secret.fromString('pw-inside')), true, 'the other session opens it with the new key');
+    } finally {
+      await s1.close();
+      await s2.close();
+    }
+  });
+});
+
+describe('nothing forgotten', () => {
+  test('no admin_email: renew refuses before it makes a key', async () => {
+    const v = await dueVault();
+    const file = writeConfig(v, { smtp: smtpSection() });
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^admin_email = .*\n/m, ''), { mode: 0o600 });
+    const k = keys(v).length;
+    const r = await cron(v, ['renew']);
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stdout, /^FAILED: renew: 1 certificate is due \(a\.site\.test\) but admin_email is not set.*no key or request was made$/m, show(r));
+    assert.equal(keys(v).length, k, 'no key');
+    assert.equal(openRequests(v).length, 0, 'no request');
+  });
+
+  test('SMTP down for three runs: each run and check report the unmailed request; the fourth run mails it once', async () => {
+    const v = await dueVault();
+    writeConfig(v, { smtp: smtpSection(await closedPort()) });
+    for (let i = 1; i <= 3; i++) {
+      const r = await cron(v, ['run']);
+      assert.equal(r.code, 1, show(r)); // the mail failure is a FAILED line
+      assert.match(r.stdout, /^WARNING: the request for a\.site\.test \(made \d{4}-\d\d-\d\d\) is not mailed yet: \d+ attempts?, last: .*; it stays queued$/m, show(r));
+      const c = await cron(v, ['check']);
+      assert.equal(c.code, 1, show(c));
+      assert.match(c.stdout, /1 request not mailed: a\.site\.test/, show(c));
+      assert.match(c.stdout, /unmailed_requests=1/, show(c));
+    }
+    assert.equal(keys(v).filter((k) => k.state === 'pending').length, 1, 'one key over the three runs');
+    writeConfig(v, { smtp: smtpSection() });
+    const from = mails.length;
+    const fourth = await cron(v, ['run']);
+    assert.equal(fourth.code, 0, show(fourth));
+    assert.ok(!fourth.stdout.includes('WARNING: the request'), show(fourth));
+    await until(() => mails.length > from, 'the request mail');
+    await new Promise((r) => setTimeout(r, 300));
+    const requestMails = mails.slice(from).filter((m) => m.subject === `passtore: certificate request for ${fq('a')}`);
+    assert.equal(requestMails.length, 1, 'mailed once');
+    const c = await cron(v, ['check']);
+    assert.doesNotMatch(c.stdout, /not mailed/, show(c));
+  });
+});
