@@ -108,7 +108,9 @@ async function runJob(cs: CronSession, job: CronJob, dryRun: boolean): Promise<J
     await cs.session.audit({ action: job.audit, target: 'passtore-cron', outcome: 'failed', detail: formatError(e).replace(/^error: /, '').slice(0, 300) }).catch(() => undefined);
     throw e;
   }
-  if (!dryRun) report.warnings.push(...outstandingWarnings(await outstanding(ctx)));
+  // A certificate not deployed is retried (and its failure printed) by fetch and run, and
+  // reported by check; an unmailed request only here, by every run.
+  if (!dryRun) report.warnings.push(...outstandingWarnings({ ...(await outstanding(ctx)), undeployed: [] }));
   if (cs.lease?.lost) report.failures.push('the run lease expired while this run worked and another run took it over (raise lease_time)');
   return report;
 }
