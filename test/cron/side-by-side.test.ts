@@ -18,7 +18,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -282,6 +282,28 @@ describe('nothing forgotten', () => {
     assert.match(r.stdout, /^FAILED: renew: 1 certificate is due \(a\.site\.test\) but admin_email is not set.*no key or request was made$/m, show(r));
     assert.equal(keys(v).length, k, 'no key');
     assert.equal(openRequests(v).length, 0, 'no request');
+  });
+
+  test('a stored certificate whose deploy failed: check reports it until it is deployed; each run retries it', async () => {
+    const v = await dueVault();
+    const drop = join(v.dir, 'drop');
+    mkdirSync(drop);
+    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop } });
+    assert.equal((await cron(v, ['renew'])).code, 0);
+    const [req] = dbRows<{ pem: string }>(v, "SELECT pem FROM cert_requests WHERE state IN ('created', 'sent')");
+    const reqFile = join(v.dir, 'a.req');
+    writeFileSync(reqFile, req!.pem);
+    writeFileSync(join(drop, 'a.pem'), readFileSync(await ca.sign(reqFile, { days: 90 })));
+    // The host has no address nor pinned key: the deploy fails.
+    const r = await cron(v, ['fetch']);
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stdout, /^stored the certificate for a\.site\.test /m, show(r));
+    assert.match(r.stdout, /^FAILED: deploy a\.site\.test: /m, show(r));
+    const c = await cron(v, ['check']);
+    assert.equal(c.code, 1, show(c));
+    assert.match(c.stdout, /^PASSTORE WARNING - 1 certificate not deployed: a\.site\.test \| .*undeployed=1$/m, show(c));
+    const again = await cron(v, ['run']);
+    assert.match(again.stdout, /^FAILED: deploy a\.site\.test \(retried\): /m, show(again));
   });
 
   test('SMTP down for three runs: each run and check report the unmailed request; the fourth run mails it once', async () => {
