@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import schedule from 'node-schedule';
 import type { Output, Prompter } from '../command.js';
 import { loadConfig, type Config } from '../config.js';
 import { ExitStatus, exitStatusOf, formatError, PasstoreError } from '../errors.js';
@@ -191,6 +190,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Stays up and runs the `[schedule]` jobs (node-schedule cron expressions), one at a time. */
 async function daemon(config: Config): Promise<number> {
+  // Loaded here: only the daemon schedules, and every other command (check above all) starts faster without it.
+  const { default: schedule } = await import('node-schedule');
   const entries = Object.entries(config.schedule);
   if (entries.length === 0) {
     process.stdout.write('passtore-cron: [schedule] is empty; nothing to run (e.g. run = 17 3 * * *)\n');
