@@ -4,7 +4,7 @@
 
 CREATE TABLE IF NOT EXISTS run_lease (
   name       VARCHAR(32) NOT NULL PRIMARY KEY,
-  token      VARCHAR(64) NOT NULL,
+  token      VARCHAR(128) NOT NULL,
   machine    VARCHAR(255) NOT NULL,
   pid        INT NOT NULL,
   started_at VARCHAR(32) NOT NULL,

@@ -3,15 +3,43 @@
  * sharing one MariaDB. A run takes the lease row in the database (holder machine, pid,
  * start, expiry) with one atomic update, extends it while it works, and frees it at the
  * end. A second run waits up to `lease_wait` seconds, then gives up with one line; a
- * holder that died stops extending, and its lease is taken over once it expired.
+ * holder that died stops extending, and its lease is taken over once it expired, or at
+ * once when the holder ran on this same system (same kernel boot and pid namespace, named
+ * in its token) and its pid is gone.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeaseRow, Store } from '../storage/store.js';
 
 /** The one lease every acting passtore-cron job holds. */
 export const CRON_LEASE = 'cron';
+
+/**
+ * This system's identity for pids: the kernel's boot id and this pid namespace. Two holders
+ * with the same one see the same pids; undefined where it cannot be read (not Linux).
+ */
+function pidSpace(): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ns = readlinkSync('/proc/self/ns/pid').replace(/[^0-9]/g, '');
+    return boot && ns ? `${boot}.${ns}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the holder of `row` ran in this pid space and its process is gone. */
+function holderIsDead(row: LeaseRow, space: string | undefined): boolean {
+  if (!space || !row.token.startsWith(`${space}/`) || row.pid <= 0) return false;
+  try {
+    process.kill(row.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 /** A lease this process holds. */
 export interface HeldLease {
@@ -35,13 +63,21 @@ export function heldBy(row: LeaseRow): string {
 export async function acquireLease(store: Store, options: { timeSeconds: number; waitSeconds: number; name?: string }): Promise<HeldLease | LeaseRow> {
   const name = options.name ?? CRON_LEASE;
   const ttl = options.timeSeconds * 1000;
-  const token = randomUUID();
+  const space = pidSpace();
+  const token = `${space ?? 'unknown'}/${randomUUID()}`;
   const deadline = Date.now() + options.waitSeconds * 1000;
+  let dead: string | undefined;
   for (;;) {
     const now = new Date();
     const row: LeaseRow = { name, token, machine: hostname(), pid: process.pid, startedAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttl).toISOString() };
-    const holder = await store.takeLease(name, row, now.toISOString());
+    const holder = await store.takeLease(name, row, now.toISOString(), dead);
     if (!holder) return hold(store, row, ttl);
+    // A holder on this system whose process is gone: taken over at once (by token, so
+    // only that very lease, never one a live run took meanwhile).
+    if (holderIsDead(holder, space) && dead !== holder.token) {
+      dead = holder.token;
+      continue;
+    }
     const left = deadline - Date.now();
     if (left <= 0) return holder;
     await sleep(Math.min(1000, left, Math.max(50, Date.parse(holder.expiresAt) - Date.now())));

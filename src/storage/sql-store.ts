@@ -525,10 +525,10 @@ export class SqlStore implements Store {
     return r.changes === 1;
   }
 
-  async takeLease(name: string, holder: Omit<LeaseRow, 'name'>, now: string): Promise<LeaseRow | undefined> {
+  async takeLease(name: string, holder: Omit<LeaseRow, 'name'>, now: string, deadToken?: string): Promise<LeaseRow | undefined> {
     const r = await this.db.run(
-      "UPDATE run_lease SET token = ?, machine = ?, pid = ?, started_at = ?, expires_at = ? WHERE name = ? AND (token = '' OR expires_at < ?)",
-      [holder.token, holder.machine.slice(0, 255), holder.pid, holder.startedAt, holder.expiresAt, name, now],
+      "UPDATE run_lease SET token = ?, machine = ?, pid = ?, started_at = ?, expires_at = ? WHERE name = ? AND (token = '' OR expires_at < ? OR token = ?)",
+      [holder.token, holder.machine.slice(0, 255), holder.pid, holder.startedAt, holder.expiresAt, name, now, deadToken ?? ''],
     );
     if (r.changes === 1) return undefined;
     const held = await this.getLease(name);

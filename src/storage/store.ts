@@ -277,11 +277,11 @@ export interface Store {
   claimMail(id: number, claimant: string, until: string, now: string): Promise<boolean>;
 
   /**
-   * Takes the run lease `name` for `holder` until `expiresAt`, when it is free or its
-   * holder's lease expired before `now` (one atomic update). Returns undefined when taken,
-   * else the current holder.
+   * Takes the run lease `name` for `holder` until `expiresAt`, when it is free, its
+   * holder's lease expired before `now`, or it is still held with `deadToken` (a holder
+   * known to be dead) (one atomic update). Returns undefined when taken, else the holder.
    */
-  takeLease(name: string, holder: Omit<LeaseRow, 'name'>, now: string): Promise<LeaseRow | undefined>;
+  takeLease(name: string, holder: Omit<LeaseRow, 'name'>, now: string, deadToken?: string): Promise<LeaseRow | undefined>;
   /** Extends a lease this holder still has; false when it was lost (expired and taken). */
   extendLease(name: string, token: string, expiresAt: string): Promise<boolean>;
   /** Frees a lease this holder has. */
