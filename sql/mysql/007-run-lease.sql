@@ -12,5 +12,5 @@ CREATE TABLE IF NOT EXISTS run_lease (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 INSERT IGNORE INTO run_lease (name, token, machine, pid, started_at, expires_at) VALUES ('cron', '', '', 0, '', '');
 
-ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_by VARCHAR(64);
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_by VARCHAR(128);
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until VARCHAR(32);

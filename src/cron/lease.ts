@@ -7,39 +7,13 @@
  * once when the holder ran on this same system (same kernel boot and pid namespace, named
  * in its token) and its pid is gone.
  */
-import { randomUUID } from 'node:crypto';
-import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { holderIsDead, holderTag } from '../holder.js';
 import type { LeaseRow, Store } from '../storage/store.js';
 
 /** The one lease every acting passtore-cron job holds. */
 export const CRON_LEASE = 'cron';
-
-/**
- * This system's identity for pids: the kernel's boot id and this pid namespace. Two holders
- * with the same one see the same pids; undefined where it cannot be read (not Linux).
- */
-function pidSpace(): string | undefined {
-  try {
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const ns = readlinkSync('/proc/self/ns/pid').replace(/[^0-9]/g, '');
-    return boot && ns ? `${boot}.${ns}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the holder of `row` ran in this pid space and its process is gone. */
-function holderIsDead(row: LeaseRow, space: string | undefined): boolean {
-  if (!space || !row.token.startsWith(`${space}/`) || row.pid <= 0) return false;
-  try {
-    process.kill(row.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
 
 /** A lease this process holds. */
 export interface HeldLease {
@@ -63,8 +37,7 @@ export function heldBy(row: LeaseRow): string {
 export async function acquireLease(store: Store, options: { timeSeconds: number; waitSeconds: number; name?: string }): Promise<HeldLease | LeaseRow> {
   const name = options.name ?? CRON_LEASE;
   const ttl = options.timeSeconds * 1000;
-  const space = pidSpace();
-  const token = `${space ?? 'unknown'}/${randomUUID()}`;
+  const token = holderTag();
   const deadline = Date.now() + options.waitSeconds * 1000;
   let dead: string | undefined;
   for (;;) {
@@ -74,7 +47,7 @@ export async function acquireLease(store: Store, options: { timeSeconds: number;
     if (!holder) return hold(store, row, ttl);
     // A holder on this system whose process is gone: taken over at once (by token, so
     // only that very lease, never one a live run took meanwhile).
-    if (holderIsDead(holder, space) && dead !== holder.token) {
+    if (holderIsDead(holder.token) && dead !== holder.token) {
       dead = holder.token;
       continue;
     }

@@ -495,6 +495,7 @@ export class SqlStore implements Store {
       body: String(r.body),
       attachments: JSON.parse(String(r.attachments)) as MailRow['attachments'],
       state: r.state as MailRow['state'],
+      claimedBy: r.claimed_by == null ? null : String(r.claimed_by),
       attempts: Number(r.attempts),
       lastError: r.last_error == null ? null : String(r.last_error),
       sentAt: r.sent_at == null ? null : String(r.sent_at),
@@ -520,8 +521,8 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ id: Number(r.id), dedupeKey: r.dedupe_key == null ? null : String(r.dedupe_key), createdAt: String(r.created_at), attempts: Number(r.attempts), lastError: r.last_error == null ? null : String(r.last_error) }));
   }
 
-  async claimMail(id: number, claimant: string, until: string, now: string): Promise<boolean> {
-    const r = await this.db.run("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until < ?)", [claimant, until, id, now]);
+  async claimMail(id: number, claimant: string, until: string, now: string, deadClaimant?: string): Promise<boolean> {
+    const r = await this.db.run("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)", [claimant, until, id, now, deadClaimant ?? '']);
     return r.changes === 1;
   }
 

@@ -157,6 +157,8 @@ export interface MailRow {
   body: string;
   attachments: Array<{ filename: string; content: string }>;
   state: 'queued' | 'sent';
+  /** The sender that claimed it (a holder tag), while it sends it. */
+  claimedBy?: string | null;
   attempts: number;
   lastError: string | null;
   sentAt: string | null;
@@ -274,7 +276,7 @@ export interface Store {
    * Claims a queued mail for one sender until `until` (one atomic update): true when this
    * sender has it now, false when it was sent or another sender's claim has not lapsed.
    */
-  claimMail(id: number, claimant: string, until: string, now: string): Promise<boolean>;
+  claimMail(id: number, claimant: string, until: string, now: string, deadClaimant?: string): Promise<boolean>;
 
   /**
    * Takes the run lease `name` for `holder` until `expiresAt`, when it is free, its
