@@ -23,10 +23,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultConfig } from '../../src/config.js';
 import { Secret } from '../../src/secret.js';
+import { Session } from '../../src/session.js';
 import { openStore } from '../../src/storage/open.js';
 import { Vault } from '../../src/vault/vault.js';
 import Database from 'better-sqlite3';
+import { createTestDatabase, mariadbSkip, type TestDatabase } from '../support/mariadb.js';
+import { createTestVault, ScriptedIo } from '../support/scripted.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { byMessageId, certifyHost, createCronVault, CRON_BIN, dbRows, outbox, runCron, show, until, writeConfig, type CronResult, type CronVault } from './helpers.js';
 import { startSmtp, type ReceivedMail, type RunningSmtp } from './servers.js';
@@ -359,5 +363,93 @@ describe('nothing forgotten', () => {
     assert.equal(requestMails.length, 1, 'mailed once');
     const c = await cron(v, ['check']);
     assert.doesNotMatch(c.stdout, /not mailed/, show(c));
+  });
+});
+
+describe('on MariaDB (two vault machines share one database)', async () => {
+  const skip = await mariadbSkip();
+  let db: TestDatabase | undefined;
+  let dir = '';
+  let keyfile = '';
+  let configFile = '';
+  after(async () => {
+    await db?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const count = async (sql: string): Promise<number> => Number((await db!.sql(sql)).trim().split('\n').at(-1));
+  const mcron = (args: string[], env: Record<string, string> = {}): Promise<CronResult> => runCron(['--config', configFile, ...args], { dataHome: join(dir, 'data'), env });
+
+  before(async () => {
+    if (skip) return;
+    db = await createTestDatabase();
+    const tv = await createTestVault({ db: db.url, dbPasswordFile: db.passwordFile, domain: DOMAIN });
+    dir = tv.dir;
+    keyfile = join(dir, 'cron.key');
+    try {
+      assert.equal(await tv.run('host add a'), 0, tv.io.text());
+      const out = join(dir, 'req');
+      assert.equal(await tv.run(`crtreq a --type ec-p256 --out ${out}`), 0, tv.io.text());
+      const cert = await ca.sign(join(out, `${fq('a')}.req`), { days: 10, out: ca.path('maria-a.crt') });
+      assert.equal(await tv.run(`getcrt ${cert}`), 0, tv.io.text());
+      assert.equal(await tv.run(`keyfile create ${keyfile}`), 0, tv.io.text());
+    } finally {
+      await tv.close();
+    }
+    configFile = join(dir, 'passtore.conf');
+    writeFileSync(
+      configFile,
+      [`domain = ${DOMAIN}`, `db = ${db.url}`, `db_password_file = ${db.passwordFile}`, `keyfile = ${keyfile}`, 'admin_email = hostmaster@site.test', 'crt_ttl = 30', 'lease_wait = 60', '', '[smtp]', 'host = 127.0.0.1', `port = ${smtp.port}`, 'from = passtore@vault.site.test', ''].join('\n'),
+      { mode: 0o600 },
+    );
+  });
+
+  test('three renew at once: one new key, one open request, one request mail; a rekey while one is held between its key and its request loses nothing', { skip }, async () => {
+    const keysBefore = await count('SELECT COUNT(*) FROM private_keys');
+    const hold = join(dir, 'hold');
+    const held = mcron(['renew'], { PASSTORE_HOLD_AT: 'request-key-made', PASSTORE_HOLD_FILE: hold });
+    await until(() => existsSync(`${hold}.held`), 'renew to hold', 30_000);
+    const others = [mcron(['renew']), mcron(['renew'])];
+    // A rekey in a shell while the first stands between its key and its request.
+    const io = new ScriptedIo();
+    const session = await Session.open({ config: { ...defaultConfig(), domain: DOMAIN, db: db!.url, dbPasswordFile: db!.passwordFile, operator: 'alice' }, prompt: io, out: io, terminal: true, unlock: { failureDelayMs: 10 } });
+    try {
+      await session.unlockWithKeyfile(keyfile);
+      io.answers.push('yes');
+      assert.equal(await session.execute('rekey'), 0, io.text());
+    } finally {
+      await session.close();
+    }
+    writeFileSync(hold, '');
+    const runs = [await held, ...(await Promise.all(others))];
+    for (const r of runs) assert.equal(r.code, 0, show(r));
+    assert.equal(await count('SELECT COUNT(*) FROM private_keys'), keysBefore + 1, runs.map(show).join('\n'));
+    assert.equal(await count("SELECT COUNT(*) FROM cert_requests WHERE state IN ('created', 'sent')"), 1);
+    assert.equal(await count("SELECT COUNT(*) FROM outbox WHERE dedupe_key LIKE 'request:%'"), 1);
+    // Every key opens with the data key now stored.
+    const store = await openStore(db!.url, db!.passwordFile, { create: false });
+    try {
+      const vault = (await Vault.load(store))!;
+      await vault.unlockWithKeyfile(keyfile);
+      const { keys: all } = await store.allSecrets();
+      for (const k of all) vault.openKey(k).fill(0);
+      assert.equal(all.length, keysBefore + 1);
+      vault.lock();
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('three send at once: each queued mail reaches the SMTP server exactly once', { skip }, async () => {
+    const queued = await count("SELECT COUNT(*) FROM outbox WHERE state = 'queued'");
+    assert.ok(queued >= 2, `queued: ${queued}`);
+    const from = mails.length;
+    const runs = await Promise.all([1, 2, 3].map(() => mcron(['send'])));
+    for (const r of runs) assert.equal(r.code, 0, show(r));
+    await until(() => mails.length - from >= queued, 'the mails');
+    await new Promise((r) => setTimeout(r, 300));
+    const counts = byMessageId(mails.slice(from));
+    assert.equal(counts.size, queued);
+    assert.ok([...counts.values()].every((n) => n === 1), JSON.stringify([...counts]));
+    assert.equal(await count("SELECT COUNT(*) FROM outbox WHERE state = 'queued'"), 0);
   });
 });
