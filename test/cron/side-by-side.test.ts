@@ -14,7 +14,11 @@
  * - no admin_email: renew refuses before making any key; SMTP down for three runs: each run
  *   and check report the unmailed request (WARNING), the fourth run mails it once;
  * - the vault refuses a seal outside vault.transaction, and a transaction opened after
- *   another session's rekey seals under the new key.
+ *   another session's rekey seals under the new key;
+ * - on MariaDB: three renew at once with a rekey while one is held, three send at once, and
+ *   a run on another "machine" (its own pid namespace, unshare) holding the lease: a run
+ *   here, where that pid is no process, waits for it instead of taking the lease over.
+ *   (Both machines share this network namespace: MariaDB listens on 127.0.0.1 only.)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -437,6 +441,40 @@ describe('on MariaDB (two vault machines share one database)', async () => {
     } finally {
       await store.close();
     }
+  });
+
+  test('a run on another "machine" (its own pid namespace) holds the lease: a run here waits for it and never takes it over while it lives', { skip }, async () => {
+    // The host is due again: its open request is cancelled.
+    await db!.sql("UPDATE private_keys SET state = 'history' WHERE id IN (SELECT key_id FROM cert_requests WHERE state IN ('created', 'sent'))");
+    await db!.sql("UPDATE cert_requests SET state = 'cancelled' WHERE state IN ('created', 'sent')");
+    const keysBefore = await count('SELECT COUNT(*) FROM private_keys');
+    const hold = join(dir, 'hold-other');
+    const env: NodeJS.ProcessEnv = { ...process.env, PASSTORE_SCRYPT_LOG_N: '14', XDG_DATA_HOME: join(dir, 'data-other'), PASSTORE_HOLD_AT: 'request-key-made', PASSTORE_HOLD_FILE: hold };
+    delete env.PASSTORE_CONFIG;
+    delete env.NODE_OPTIONS;
+    delete env.NODE_TEST_CONTEXT;
+    // Some processes first, so that its pid is not one of the low ones that exist everywhere.
+    const script = 'for i in $(seq 1 1500); do /bin/true; done; "$@"; exit $?';
+    const other = spawn('unshare', ['--pid', '--fork', '--mount-proc', 'sh', '-c', script, 'sh', process.execPath, CRON_BIN, '--config', configFile, 'renew'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let otherOut = '';
+    other.stdout!.on('data', (d) => (otherOut += d));
+    other.stderr!.on('data', (d) => (otherOut += d));
+    const otherDone = new Promise<number | null>((resolve) => other.once('exit', (c) => resolve(c)));
+    await until(() => existsSync(`${hold}.held`), 'the other machine to hold', 30_000);
+    const otherPid = Number(readFileSync(`${hold}.held`, 'utf8'));
+    // Its pid, seen from here, is no process: only the pid space in its lease tells a dead holder from one elsewhere.
+    assert.throws(() => process.kill(otherPid, 0), { code: 'ESRCH' });
+    const noWait = join(dir, 'no-wait.conf');
+    writeFileSync(noWait, readFileSync(configFile, 'utf8').replace('lease_wait = 60', 'lease_wait = 0'), { mode: 0o600 });
+    const here = await runCron(['--config', noWait, 'renew'], { dataHome: join(dir, 'data'), env: {} });
+    assert.equal(here.code, 0, show(here));
+    assert.equal(here.lines.length, 1, show(here));
+    assert.match(here.lines[0]!, new RegExp(`^another run holds the lease: \\S+ pid ${otherPid} since \\d\\d:\\d\\d$`));
+    writeFileSync(hold, '');
+    assert.equal(await otherDone, 0, otherOut);
+    assert.match(otherOut, /^renew a\.site\.test: new /m, otherOut);
+    assert.equal(await count('SELECT COUNT(*) FROM private_keys'), keysBefore + 1, `${show(here)}\n${otherOut}`);
+    assert.equal(await count("SELECT COUNT(*) FROM cert_requests WHERE state IN ('created', 'sent')"), 1);
   });
 
   test('three send at once: each queued mail reaches the SMTP server exactly once', { skip }, async () => {
