@@ -356,7 +356,25 @@ export class Session {
       },
       operator: this.operator,
       out: this.out,
-      prompt: this.prompt,
+      // Time passes at a prompt: another session may rekey meanwhile, so the data key is
+      // brought up to date after each answer, before the command opens anything with it.
+      prompt: {
+        secret: async (label) => {
+          const answer = await this.prompt.secret(label);
+          try {
+            if (self.unlocked) await self.vault.refresh();
+          } catch (e) {
+            answer.wipe();
+            throw e;
+          }
+          return answer;
+        },
+        confirm: async (question) => {
+          const yes = await this.prompt.confirm(question);
+          if (self.unlocked) await self.vault.refresh();
+          return yes;
+        },
+      },
       get scripted() {
         return self.#scripted > 0;
       },

@@ -339,6 +339,7 @@ export async function verify(ctx: CronContext): Promise<JobReport> {
       report.failures.push(`verify ${e.fqdn}: no pinned SSH host key (run host trust)`);
       continue;
     }
+    await ctx.vault.refresh(); // a shell may rekey during a long verify
     const password = ctx.vault.openPassword(e);
     try {
       const ok = await ctx.remote.checkLogin(await ctx.remote.targetOf(host), 'root', password);

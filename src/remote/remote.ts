@@ -38,6 +38,8 @@ export class Remote {
   async rootPassword(host: HostRow, user = 'root'): Promise<Secret> {
     const entry = await this.deps.store.getEntry(host.fqdn, user, DEFAULT_SERVICE);
     if (!entry || entry.state !== 'set') throw new PasstoreError('not-found', `no ${formatSpec({ fqdn: host.fqdn, user, service: DEFAULT_SERVICE })} password in the vault to log in with`);
+    // Another session may have rekeyed since this one last looked (a long run, a prompt).
+    await this.deps.vault.refresh();
     return this.deps.vault.openPassword(entry);
   }
 
