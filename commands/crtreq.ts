@@ -3,27 +3,26 @@ import { statSync } from 'node:fs';
 import { replaceFile } from '../src/safe-file.js';
 import { join } from 'node:path';
 import { defineCommand } from '../src/command.js';
-import type { KeyType } from '../src/config.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
 import { parseHost } from '../src/names.js';
+import { isKeyType, JOBS_FLAG, jobsOf, KEY_TYPE_LIST, KEY_TYPES, type KeyType } from '../src/policy.js';
+import { runPool } from '../src/pool.js';
 import { resolveHosts } from '../src/targets.js';
-import { makeRequest } from '../src/x509/renewal.js';
-
-const KEY_TYPES = ['rsa-2048', 'rsa-4096', 'ec-p256'];
-/** Keys made at once: key generation runs on libuv's thread pool. */
-const CONCURRENCY = 4;
+import { isOpen, makeRequest } from '../src/x509/renewal.js';
 
 export default defineCommand({
   name: 'crtreq',
   summary: 'Make a new private key and certificate request per host',
   description:
-    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject comes from dn_template and whose subjectAltName holds the FQDN and any --san names. A host\'s earlier open request is cancelled; its key is kept as history. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
-  usage: 'crtreq HOST|PATTERN [--type rsa-2048|rsa-4096|ec-p256] [--san NAME,...] [--out DIR]',
+    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject comes from dn_template and whose subjectAltName holds the FQDN and any --san names. A host whose earlier request is still open (it may already be at the CA) is named first and replaced only after a yes, or with --replace; the replaced request is cancelled and its key kept as history. Should a passtore-cron run or another session make a request for the host meanwhile, that host is refused and keeps the one open request. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
+  usage: `crtreq HOST|PATTERN [--type ${KEY_TYPES.join('|')}] [--san NAME,...] [--out DIR] [--replace] [--jobs N]`,
   args: [{ name: 'pattern', kind: 'pattern' }],
   flags: {
-    type: { type: 'string', description: 'key type: rsa-2048 (default from key_type), rsa-4096 or ec-p256', check: (v) => (KEY_TYPES.includes(v) ? undefined : 'expected rsa-2048, rsa-4096 or ec-p256') },
+    type: { type: 'string', description: `key type: ${KEY_TYPE_LIST} (default from key_type)`, check: (v) => (isKeyType(v) ? undefined : `expected ${KEY_TYPE_LIST}`) },
     san: { type: 'string', description: 'extra DNS names for subjectAltName, comma-separated (one host only)' },
     out: { type: 'string', description: 'also write each request to DIR/<fqdn>.req' },
+    replace: { type: 'boolean', description: 'replace a host\'s open request without asking' },
+    jobs: JOBS_FLAG,
   },
   needs: ['unlocked'],
   audited: true,
@@ -35,6 +34,21 @@ export default defineCommand({
     if (sanOption && hosts.length > 1) throw new PasstoreError('usage', 'crtreq: --san names one host\'s extra names; give one host, not a pattern');
     const extra = sanOption ? sanOption.split(',').map((s) => parseHost(s.trim(), ctx.config.domain)) : [];
     const out = input.option('out');
+
+    // The open request each host has now: replaced only when the operator says so.
+    const open = new Map<number, { id: number; createdAt: string }>();
+    for (const r of await ctx.store.openRequests(pattern.glob)) if (isOpen(r)) open.set(r.hostId, r);
+    const withOpen = hosts.filter((h) => open.has(h.id));
+    const kept = new Set<number>();
+    if (withOpen.length > 0 && !input.flag('replace')) {
+      const names = withOpen.slice(0, 5).map((h) => `${h.fqdn} (made ${open.get(h.id)!.createdAt.slice(0, 10)})`).join(', ') + (withOpen.length > 5 ? `, and ${withOpen.length - 5} more` : '');
+      const one = withOpen.length === 1;
+      const yes = await ctx.prompt.confirm(`${one ? 'This host has' : `${withOpen.length} hosts have`} an open request, which may already be at the CA: ${names}. Replace ${one ? 'it' : 'them'}?`);
+      if (!yes) {
+        if (withOpen.length === hosts.length) throw new PasstoreError('cancelled', `the open request${one ? ' was' : 's were'} kept; nothing was made`);
+        for (const h of withOpen) kept.add(h.id);
+      }
+    }
     // Like backup: a missing directory is refused before any key is made, not created.
     if (out) {
       let isDir = false;
@@ -46,38 +60,31 @@ export default defineCommand({
       if (!isDir) throw new PasstoreError('usage', `crtreq: --out ${out} is not a directory; create it first (nothing was made)`);
     }
 
-    const rows: string[][] = [];
-    let failed = 0;
-    let firstError: unknown;
-    let done = 0;
-    const queue = [...hosts];
-    const worker = async () => {
-      for (let host = queue.shift(); host; host = queue.shift()) {
-        try {
-          const made = await makeRequest(ctx, host, type, extra);
-          let where = 'kept in the vault';
-          if (out) {
-            const file = join(out, `${host.fqdn}.req`);
-            // A request is public (0644). Written exclusive and no-follow under a random
-            // name and renamed: a link planted in the directory is never followed.
-            replaceFile(file, made.pem, 0o644);
-            where = file;
-          }
-          rows.push([host.fqdn, made.keyType, made.subject, where]);
-        } catch (e) {
-          // One host's failure is reported in its row; the others go on.
-          failed++;
-          firstError ??= e;
-          rows.push([host.fqdn, type, '', ctx.out.paint(`failed: ${errorMessage(e)}`, 'bad')]);
+    const todo = hosts.filter((h) => !kept.has(h.id));
+    const results = await runPool(
+      todo,
+      jobsOf(input, ctx.concurrency),
+      async (host) => {
+        const made = await makeRequest(ctx, host, type, extra, 'crtreq', undefined, open.get(host.id)?.id ?? null);
+        let where = 'kept in the vault';
+        if (out) {
+          const file = join(out, `${host.fqdn}.req`);
+          // A request is public (0644). Written exclusive and no-follow under a random
+          // name and renamed: a link planted in the directory is never followed.
+          replaceFile(file, made.pem, 0o644);
+          where = file;
         }
-        done++;
-        if (hosts.length > 1) ctx.out.progress(`crtreq: ${done} of ${count(hosts.length, 'host')}`);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));
-    if (hosts.length === 1 && firstError) throw firstError;
+        return [host.fqdn, made.keyType, made.subject, where];
+      },
+      (done, total) => total > 1 && ctx.out.progress(`crtreq: ${done} of ${count(total, 'host')}`),
+    );
+    // One host's failure is reported in its row; the others go on.
+    const failedRuns = results.filter((r) => !r.ok);
+    if (hosts.length === 1 && failedRuns[0]) throw failedRuns[0].error;
+    const rows = results.map((r) => (r.ok ? r.value! : [r.item.fqdn, type, '', ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
+    for (const h of hosts.filter((x) => kept.has(x.id))) rows.push([h.fqdn, '', '', 'open request kept']);
     rows.sort((a, b) => a[0]!.localeCompare(b[0]!));
     ctx.out.table(['HOST', 'KEY', 'SUBJECT', 'REQUEST'], rows);
-    if (failed > 0) throw new PasstoreError('partial', `crtreq failed for ${failed} of ${hosts.length} hosts (listed above); the others have their new key and request`);
+    if (failedRuns.length > 0) throw new PasstoreError('partial', `crtreq failed for ${failedRuns.length} of ${hosts.length} hosts (listed above); the others have their new key and request`);
   },
 });

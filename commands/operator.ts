@@ -1,3 +1,4 @@
+import { PASSPHRASE_MIN } from '../src/policy.js';
 import { defineCommand } from '../src/command.js';
 import type { Output } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
@@ -31,9 +32,8 @@ export default defineCommand({
       async run(ctx, input) {
         const name = input.word('name');
         if (await ctx.store.getSlot('passphrase', name)) throw new PasstoreError('exists', `operator '${name}' already has a key slot`);
-        const passphrase = await ctx.newSecret(`New passphrase for operator ${name}`, 12);
+        const passphrase = await ctx.newSecret(`New passphrase for operator ${name}`, PASSPHRASE_MIN);
         try {
-          if (passphrase.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
           await ctx.change(async (tx) => {
             await ctx.vault.addPassphraseSlot(tx, name, passphrase, ctx.operator);
             await ctx.audit({ action: 'operator-add', target: `operator:${name}`, outcome: 'ok' }, tx);

@@ -1,3 +1,4 @@
+import { PASSPHRASE_MIN } from '../src/policy.js';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 
@@ -19,9 +20,8 @@ export default defineCommand({
       current.wipe();
     }
     if (!ok) throw new PasstoreError('bad-passphrase', 'wrong passphrase; nothing was changed');
-    const fresh = await ctx.newSecret(`New passphrase for ${ctx.operator}`, 12);
+    const fresh = await ctx.newSecret(`New passphrase for ${ctx.operator}`, PASSPHRASE_MIN);
     try {
-      if (fresh.length < 12) throw new PasstoreError('usage', 'a passphrase needs at least 12 characters');
       await ctx.change(async (tx) => {
         await ctx.vault.changePassphrase(tx, ctx.operator, fresh);
         await ctx.audit({ action: 'passwd', target: `operator:${ctx.operator}`, outcome: 'ok' }, tx);

@@ -2,6 +2,7 @@ import { count } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
 import { runPool } from '../src/pool.js';
+import { JOBS_FLAG, jobsOf } from '../src/policy.js';
 import { deployHost } from '../src/remote/deploy.js';
 import { resolveHosts } from '../src/targets.js';
 
@@ -14,7 +15,7 @@ export default defineCommand({
   args: [{ name: 'pattern', kind: 'pattern' }],
   flags: {
     force: { type: 'boolean', description: 'deploy an expired certificate too' },
-    jobs: { type: 'string', description: 'how many hosts at once (default 8)', check: (v) => (/^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 64 ? undefined : 'expected a number from 1 to 64') },
+    jobs: JOBS_FLAG,
   },
   needs: ['unlocked'],
   audited: true,
@@ -23,7 +24,7 @@ export default defineCommand({
     const force = input.flag('force');
     const results = await runPool(
       hosts,
-      Number(input.option('jobs') ?? ctx.concurrency),
+      jobsOf(input, ctx.concurrency),
       (host) => deployHost(ctx, host, force),
       (done, total) => total > 1 && ctx.out.progress(`putcrt: ${done} of ${total} hosts`),
     );

@@ -4,6 +4,7 @@ import { formatSpec } from '../src/names.js';
 import { Secret } from '../src/secret.js';
 import { now, resolveEntries } from '../src/targets.js';
 import { runPool } from '../src/pool.js';
+import { JOBS_FLAG, jobsOf } from '../src/policy.js';
 import { changeOnHost } from '../src/remote/password.js';
 import { unreachableBecause } from '../src/remote/preflight.js';
 import { errorMessage } from '../src/errors.js';
@@ -20,7 +21,7 @@ export default defineCommand({
     generate: { type: 'boolean', description: 'make a strong random password (24 characters) per entry instead of asking' },
     remote: { type: 'boolean', description: 'change it on the host too (the default for root@HOST:ssh)' },
     local: { type: 'boolean', description: 'change only the copy in the vault' },
-    jobs: { type: 'string', description: 'how many hosts at once (default 8)', check: (v) => (/^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 64 ? undefined : 'expected a number from 1 to 64') },
+    jobs: JOBS_FLAG,
   },
   needs: ['unlocked'],
   asksSecret: true,
@@ -72,12 +73,12 @@ export default defineCommand({
       try {
         const outcomes = await runPool(
           accepted,
-          Number(input.option('jobs') ?? ctx.concurrency),
+          jobsOf(input, ctx.concurrency),
           async (e) => {
             const host = await ctx.store.getHost(e.fqdn);
             const fresh = shared ?? Secret.generate();
             try {
-              await changeOnHost({ store: ctx.store, vault: ctx.vault, remote: ctx.remote, operator: ctx.operator, audit: ctx.audit }, host!, e, fresh);
+              await changeOnHost(ctx, host!, e, fresh);
             } finally {
               if (!shared) fresh.wipe();
             }

@@ -11,6 +11,7 @@ import type { Store } from './storage/store.js';
 import type { AuditEvent } from './vault/audit.js';
 import type { Vault } from './vault/vault.js';
 import type { Remote } from './remote/remote.js';
+import type { NetworkGuard } from './guard/guard.js';
 
 /**
  * How an argument is parsed (before the command runs, so bad input is refused before any
@@ -72,7 +73,11 @@ export interface Prompter {
   confirm(question: string): Promise<boolean>;
 }
 
-/** What a command is handed: the session's parts, never a driver or the console. */
+/**
+ * What a command, a passtore-cron job and the remote operations are handed: the session's
+ * parts, never a driver or the console. The session builds it once; `remote/`,
+ * `x509/renewal.ts` and `cron/` take the parts they use as `Pick<Context, …>`.
+ */
 export interface Context {
   config: Config;
   store: Store;
@@ -87,10 +92,15 @@ export interface Context {
   newSecret(label: string, minLength?: number): Promise<Secret>;
   /** Appends an audit record (inside `tx` when given, so it commits with the change). */
   audit(event: AuditEvent, tx?: Store): Promise<void>;
-  /** Runs `fn` in one transaction. */
+  /**
+   * Runs `fn` in one transaction. With the vault unlocked it is `vault.transaction`: the
+   * data key is brought up to date inside it before anything is sealed.
+   */
   change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** SSH to hosts and workstations behind the network guard. */
   remote: Remote;
+  /** The network guard (mail and CA traffic, transfers). */
+  guard: NetworkGuard;
   /** How many hosts a pattern command works on at once. */
   concurrency: number;
   /** The session's own actions for `lock`, `exit`, `source`, `help`. */

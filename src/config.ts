@@ -15,8 +15,9 @@ import { splitWords } from './args.js';
 import { PasstoreError } from './errors.js';
 import { isFqdn, parseOperatorName } from './names.js';
 import { didYouMean } from './suggest.js';
+import { isKeyType, KEY_TYPE_LIST, type KeyType } from './policy.js';
 
-export type KeyType = 'rsa-2048' | 'rsa-4096' | 'ec-p256';
+export type { KeyType } from './policy.js';
 
 /** The validated configuration every component reads. */
 export interface Config {
@@ -38,6 +39,10 @@ export interface Config {
   /** Seconds a revealed password stays on screen. */
   revealTimeout: number;
   keyfile: string | undefined;
+  /** Seconds a passtore-cron run's lease lasts without being extended (a dead holder's lapses). */
+  leaseTime: number;
+  /** Seconds a passtore-cron run waits for another run's lease before it gives up (exit 0). */
+  leaseWait: number;
   smtp: Record<string, string>;
   network: Record<string, string>;
   ca: Record<string, string>;
@@ -95,6 +100,8 @@ export function defaultConfig(): Config {
     idleLock: 15,
     revealTimeout: 20,
     keyfile: undefined,
+    leaseTime: 600,
+    leaseWait: 0,
     smtp: {},
     network: {},
     ca: {},
@@ -157,7 +164,7 @@ const topLevel: Record<string, Setter> = {
     c.dnTemplate = v;
   },
   key_type(c, v, fail) {
-    if (v !== 'rsa-2048' && v !== 'rsa-4096' && v !== 'ec-p256') fail('expected rsa-2048, rsa-4096 or ec-p256');
+    if (!isKeyType(v)) fail(`expected ${KEY_TYPE_LIST}`);
     c.keyType = v as KeyType;
   },
   idle_lock(c, v, fail) {
@@ -168,6 +175,12 @@ const topLevel: Record<string, Setter> = {
   },
   keyfile(c, v, fail) {
     c.keyfile = anyText.check(v, fail);
+  },
+  lease_time(c, v, fail) {
+    c.leaseTime = int(2, 86_400)(v, fail);
+  },
+  lease_wait(c, v, fail) {
+    c.leaseWait = int(0, 86_400)(v, fail);
   },
 };
 

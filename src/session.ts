@@ -15,6 +15,7 @@ import { ExitStatus, exitStatusOf, errorMessage, formatError, PasstoreError, usa
 import { parseHost, parseHostPattern, parseOperatorName, parseSpec, parseSpecPattern, printable } from './names.js';
 import { registry as defaultRegistry, type Registry } from './registry.js';
 import { Secret } from './secret.js';
+import { DEFAULT_CONCURRENCY, PASSPHRASE_MIN, passphraseTooShort } from './policy.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
 import { appendAudit, type AuditEvent } from './vault/audit.js';
@@ -57,6 +58,8 @@ export class Session {
   readonly terminal: boolean;
   readonly guard: NetworkGuard;
   readonly remote: Remote;
+  /** The one context the shell's commands, passtore-cron's jobs and remote/ are handed. */
+  readonly context: Context;
   #vault: Vault | undefined;
   #unlockOptions: UnlockOptions;
   #scripted = 0;
@@ -75,7 +78,8 @@ export class Session {
     this.#vault = vault;
     this.#unlockOptions = options.unlock ?? {};
     this.guard = new NetworkGuard(options.config.network, options.stateDir ?? dataDir());
-    this.remote = new Remote({ store, vault: () => this.vault, guard: this.guard, prompt: this.prompt });
+    this.context = this.#buildContext();
+    this.remote = this.context.remote;
   }
 
   /** Opens the store (migrating it) and loads the vault, still locked. */
@@ -115,7 +119,7 @@ export class Session {
   /** Creates the vault, asking the new passphrase twice. */
   async createVault(): Promise<void> {
     if (this.#vault) throw new PasstoreError('exists', `a vault already exists in ${this.store.location}`);
-    const passphrase = await this.#askNew(`New vault passphrase for ${this.operator}`, 12);
+    const passphrase = await this.#askNew(`New vault passphrase for ${this.operator}`, PASSPHRASE_MIN);
     try {
       this.#vault = await Vault.create(this.store, this.operator, passphrase);
     } finally {
@@ -189,7 +193,7 @@ export class Session {
       if (!host) continue;
       const name = `${entry.user}@${entry.fqdn}:${entry.service}`;
       try {
-        const r = await reconcileEntry({ store: this.store, vault: this.vault, remote: this.remote, operator: this.operator, audit: (e, tx) => this.audit(e, tx) }, host, entry);
+        const r = await reconcileEntry(this.context, host, entry);
         if (r === 'pending-kept') lines.push({ text: `${name}: the host has the new password; it is now current`, resolved: true });
         else if (r === 'old-kept') lines.push({ text: `${name}: the host kept the old password; the new one was dropped`, resolved: true });
         else lines.push({ text: `${name}: neither password logs in; both kept, check the host`, resolved: false });
@@ -240,7 +244,7 @@ export class Session {
       const first = await this.prompt.secret(label);
       let why: string | undefined;
       if (first.length < minLength) {
-        why = minLength > 1 ? `a passphrase needs at least ${minLength} characters` : 'an empty secret is not stored';
+        why = minLength === PASSPHRASE_MIN ? passphraseTooShort() : minLength > 1 ? `a passphrase needs at least ${minLength} characters` : 'an empty secret is not stored';
       } else {
         let second: Secret | undefined;
         try {
@@ -310,7 +314,7 @@ export class Session {
   async #run(label: string, action: Action, words: string[]): Promise<void> {
     const { positionals, flags, rest } = parseWords(action, label, words);
     const input = this.#input(action, positionals, flags, rest);
-    const scripted = this.#scripted > 0;
+    const scripted = this.context.scripted;
     const asks = typeof action.asksSecret === 'function' ? action.asksSecret(input) : action.asksSecret;
     if (action.reveals) {
       if (scripted) throw new PasstoreError('policy', `${label} reveals a secret and cannot run from a script`);
@@ -323,7 +327,7 @@ export class Session {
       await this.unlock();
     }
     if (this.unlocked) await this.vault.refresh();
-    await action.run(this.#context(scripted), input);
+    await action.run(this.context, input);
   }
 
   #input(action: Action, positionals: Map<string, string>, flags: Map<string, string | boolean>, rest: string[]): Input {
@@ -373,9 +377,9 @@ export class Session {
     };
   }
 
-  #context(scripted: boolean): Context {
+  #buildContext(): Context {
     const self = this;
-    return {
+    const context: Context = {
       config: this.config,
       store: this.store,
       get vault() {
@@ -383,19 +387,36 @@ export class Session {
       },
       operator: this.operator,
       out: this.out,
-      prompt: this.prompt,
-      scripted,
+      // Time passes at a prompt: another session may rekey meanwhile, so the data key is
+      // brought up to date after each answer, before the command opens anything with it.
+      prompt: {
+        secret: async (label) => {
+          const answer = await this.prompt.secret(label);
+          try {
+            if (self.unlocked) await self.vault.refresh();
+          } catch (e) {
+            answer.wipe();
+            throw e;
+          }
+          return answer;
+        },
+        confirm: async (question) => {
+          const yes = await this.prompt.confirm(question);
+          if (self.unlocked) await self.vault.refresh();
+          return yes;
+        },
+      },
+      get scripted() {
+        return self.#scripted > 0;
+      },
       newSecret: (label, minLength) => this.#askNew(label, minLength),
       audit: (event, tx) => this.audit(event, tx),
-      // Inside the transaction the data key is brought up to date first, so a secret is
-      // never sealed under a key another session's rekey has replaced.
-      change: (fn) =>
-        this.store.transaction(async (tx) => {
-          if (self.unlocked) await self.vault.refresh(tx);
-          return fn(tx);
-        }),
-      remote: this.remote,
-      concurrency: 8,
+      // An unlocked vault's transaction brings the data key up to date inside it, and
+      // refuses a seal outside it: a secret is never sealed under a replaced key.
+      change: (fn) => (self.unlocked ? self.vault.transaction(fn) : this.store.transaction(fn)),
+      remote: undefined as unknown as Remote,
+      guard: this.guard,
+      concurrency: DEFAULT_CONCURRENCY,
       session: {
         commands: () => this.registry.commands,
         find: (name) => this.registry.find(name),
@@ -408,6 +429,8 @@ export class Session {
         invalidateNames: () => this.#nameListeners.forEach((l) => l()),
       },
     };
+    context.remote = new Remote(context);
+    return context;
   }
 
   async #runScripted(line: string): Promise<number> {

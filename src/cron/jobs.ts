@@ -1,7 +1,9 @@
 /**
  * The jobs of `passtore-cron`: renew, fetch (store and deploy), send the outbox, check,
- * verify. Each returns the lines it has to say and the failures (one line each); nothing
- * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
+ * verify. Each is a descriptor (name, what it needs, what it audits) run by `main.ts` with
+ * the session's one context; each returns the lines it has to say, the failures (one line
+ * each) and what it did as data, which later steps decide from (never from report text).
+ * Nothing here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
 import { count } from '../plural.js';
 import type { X509Certificate } from 'node:crypto';
@@ -16,35 +18,57 @@ import { printable } from '../names.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
 import { deployHost } from '../remote/deploy.js';
 import { runPool } from '../pool.js';
-import type { Session } from '../session.js';
-import type { CertRow, Store } from '../storage/store.js';
-import type { AuditEvent } from '../vault/audit.js';
+import type { Context } from '../command.js';
+import { DEFAULT_CONCURRENCY, isKeyType } from '../policy.js';
+import type { ReconcileLine, Session } from '../session.js';
+import type { CertRow, RequestRow } from '../storage/store.js';
 import { acceptCertificate } from '../x509/cert-store.js';
 import { daysLeft } from '../x509/certificate.js';
 import { readObjects } from '../x509/pem.js';
-import { makeRequest } from '../x509/renewal.js';
+import { makeRequest, RequestAlreadyOpen } from '../x509/renewal.js';
 
 export interface JobReport {
   lines: string[];
   failures: string[];
+  /** Things that still need doing (a request not mailed): printed as WARNING lines. */
+  warnings: string[];
+  /** Hosts whose certificate this job stored (fetch): their deploy was tried already. */
+  stored: string[];
+}
+
+const emptyReport = (): JobReport => ({ lines: [], failures: [], warnings: [], stored: [] });
+
+/**
+ * What a job is handed: the session's one context (the same the shell's commands get:
+ * `change` is the vault's transaction) plus who passtore-cron stores things as.
+ */
+export type CronContext = Pick<Context, 'config' | 'store' | 'vault' | 'remote' | 'guard' | 'operator' | 'change' | 'audit'> & {
+  /** The key file passtore-cron unlocked with, as the audit trail and stored_by name it. */
+  actor: string;
+  reconcile(): Promise<ReconcileLine[]>;
+};
+
+/** The job context of an open, unlocked session (built once per run). */
+export function cronContext(session: Session): CronContext {
+  const c = session.context;
+  return { config: c.config, store: c.store, vault: c.vault, remote: c.remote, guard: c.guard, operator: c.operator, change: c.change, audit: c.audit, actor: session.cronActor, reconcile: () => session.reconcile() };
+}
+
+/** A passtore-cron job, declared like a shell command. */
+export interface CronJob {
+  name: 'renew' | 'fetch' | 'run' | 'verify' | 'send';
+  summary: string;
+  /** 'lease': acts only while holding the run lease (one run at a time, any machine). */
+  needs: Array<'lease'>;
+  /** The audit action recorded when the job as a whole fails. */
+  audit: string;
+  run(ctx: CronContext, options: { dryRun: boolean }): Promise<JobReport>;
 }
 
 const DAY = 86_400_000;
 
-function deps(session: Session) {
-  return {
-    config: session.config,
-    store: session.store,
-    vault: session.vault,
-    remote: session.remote,
-    operator: session.operator,
-    change: <T>(fn: (tx: Store) => Promise<T>) => session.store.transaction(fn),
-    audit: (event: AuditEvent, tx?: Store) => session.audit(event, tx),
-  };
-}
-
 /** The fetchers `[ca]` configures, in a fixed order: dir, http, imap, acme. */
-export async function configuredFetchers(session: Session): Promise<Fetcher[]> {
+export async function configuredFetchers(session: Pick<Context, 'config'>): Promise<Fetcher[]> {
   const ca = session.config.ca;
   const out: Fetcher[] = [];
   // Loaded on demand: the IMAP and ACME libraries are large, and most runs need neither.
@@ -87,38 +111,47 @@ function requestMailBody(fqdn: string, subject: string, sans: string[], notAfter
   ].join('\n');
 }
 
-/** Makes new keys and requests for certificates within crt_ttl days of expiry, and staged reminders. */
-export async function renew(session: Session, options: { dryRun?: boolean } = {}): Promise<JobReport> {
-  const { config, store } = session;
-  const report: JobReport = { lines: [], failures: [] };
+/**
+ * Makes new keys and requests for certificates within crt_ttl days of expiry, and staged
+ * reminders. With no admin_email (and a CA reached other than by ACME), a request would
+ * reach no one: renew refuses before it makes any key. A host whose request is already
+ * open gets none (also when another run or a shell's crtreq made it meanwhile).
+ */
+export async function renew(ctx: CronContext, options: { dryRun?: boolean } = {}): Promise<JobReport> {
+  const { config, store } = ctx;
+  const report = emptyReport();
   const now = Date.now();
   const window = Math.max(config.crtTtl, ...config.notifyDays);
   const soon = await store.expiringCertificates(new Date(now + window * DAY).toISOString());
   const hostsWithOpenRequest = new Set((await store.openRequests('*')).map((r) => r.hostId));
   const acmeOnly = Boolean(config.ca.acme_directory) && !config.ca.dir && !config.ca.http_url && !config.ca.imap_url;
   const canMail = config.adminEmail.length > 0;
+  const due = soon.filter((c) => daysLeft(c.notAfter, now) <= config.crtTtl && !hostsWithOpenRequest.has(c.hostId));
+  if (due.length > 0 && !acmeOnly && !canMail && !options.dryRun) {
+    report.failures.push(`renew: ${due.length} certificate${due.length === 1 ? ' is' : 's are'} due (${due.slice(0, 5).map((c) => c.fqdn).join(', ')}${due.length > 5 ? ', …' : ''}) but admin_email is not set, so no request could reach anyone; no key or request was made`);
+    return report;
+  }
   for (const cert of soon) {
     const days = daysLeft(cert.notAfter, now);
-    if (days <= config.crtTtl) {
-      if (!hostsWithOpenRequest.has(cert.hostId)) {
-        if (options.dryRun) report.lines.push(`would renew ${cert.fqdn}: expires ${cert.notAfter.slice(0, 10)} (${days} days)`);
-        else {
-          try {
-            const host = (await store.getHost(cert.fqdn))!;
-            // The renewal keeps the other DNS names the vault itself asked for (never the old
-            // certificate's alone) and its key's type.
-            const extra = renewalNames(cert.fqdn, cert.keyId, await store.listRequests(cert.hostId));
-            const type = (['rsa-2048', 'rsa-4096', 'ec-p256'] as const).find((t) => t === cert.keyType) ?? config.keyType;
-            if (!acmeOnly && !canMail) report.failures.push(`renew ${cert.fqdn}: admin_email is not set; the request cannot be mailed`);
-            // The request mail is queued in the request's own transaction: no request without its mail.
-            const made = await makeRequest(deps(session), host, type, extra, 'renew', async (tx, r) => {
-              if (acmeOnly || !canMail) return;
-              await tx.queueMail({ dedupeKey: `request:${r.requestId}`, recipients: config.adminEmail, subject: `passtore: certificate request for ${cert.fqdn}`, body: requestMailBody(cert.fqdn, r.subject, r.sans, cert.notAfter), attachments: [{ filename: `${cert.fqdn}.req`, content: r.pem }] });
-            });
-            report.lines.push(`renew ${cert.fqdn}: new ${made.keyType} key and request (expires ${cert.notAfter.slice(0, 10)}, ${days} days)`);
-          } catch (e) {
-            report.failures.push(`renew ${cert.fqdn}: ${errorMessage(e)}`);
-          }
+    if (due.includes(cert)) {
+      if (options.dryRun) report.lines.push(`would renew ${cert.fqdn}: expires ${cert.notAfter.slice(0, 10)} (${days} days)`);
+      else {
+        try {
+          const host = (await store.getHost(cert.fqdn))!;
+          // The renewal keeps the other DNS names the vault itself asked for (never the old
+          // certificate's alone) and its key's type.
+          const extra = renewalNames(cert.fqdn, cert.keyId, await store.listRequests(cert.hostId));
+          const type = isKeyType(cert.keyType) ? cert.keyType : config.keyType;
+          // The request mail is queued in the request's own transaction: no request without its mail.
+          const made = await makeRequest(ctx, host, type, extra, 'renew', async (tx, r) => {
+            if (acmeOnly) return;
+            await tx.queueMail({ dedupeKey: `request:${r.requestId}`, recipients: config.adminEmail, subject: `passtore: certificate request for ${cert.fqdn}`, body: requestMailBody(cert.fqdn, r.subject, r.sans, cert.notAfter), attachments: [{ filename: `${cert.fqdn}.req`, content: r.pem }] });
+          });
+          report.lines.push(`renew ${cert.fqdn}: new ${made.keyType} key and request (expires ${cert.notAfter.slice(0, 10)}, ${days} days)`);
+        } catch (e) {
+          // Another run or a shell made the request meanwhile: this renewal is done.
+          if (e instanceof RequestAlreadyOpen) report.lines.push(`renew ${cert.fqdn}: a request made meanwhile is open; no new key`);
+          else report.failures.push(`renew ${cert.fqdn}: ${errorMessage(e)}`);
         }
       }
     }
@@ -144,19 +177,19 @@ function reminderBody(cert: CertRow, days: number): string {
 }
 
 /** Picks up issued certificates, stores the ones that match a pending key, deploys, mails. */
-export async function fetch(session: Session): Promise<JobReport> {
-  const { config, store } = session;
-  const report: JobReport = { lines: [], failures: [] };
+export async function fetch(ctx: CronContext): Promise<JobReport> {
+  const { config, store } = ctx;
+  const report = emptyReport();
   const pending = await store.openRequests('*');
   if (pending.length === 0) {
     report.lines.push('fetch: no open request');
-    await redeploy(session, report);
+    await redeploy(ctx, report);
     return report;
   }
-  const fetchers = await configuredFetchers(session);
+  const fetchers = await configuredFetchers(ctx);
   if (fetchers.length === 0) {
     report.lines.push(`fetch: ${count(pending.length, 'open request')}, and no [ca] fetcher configured`);
-    await redeploy(session, report);
+    await redeploy(ctx, report);
     return report;
   }
   // Loaded once a run; a bad [ca] trust fails the fetch as a configuration error.
@@ -165,10 +198,10 @@ export async function fetch(session: Session): Promise<JobReport> {
   const mail = (key: string | null, subject: string, body: string, attachments: Array<{ filename: string; content: string }> = []) =>
     config.adminEmail.length ? store.queueMail({ dedupeKey: key, recipients: config.adminEmail, subject, body, attachments }) : Promise.resolve(false);
   for (const fetcher of fetchers) {
-    const ctx = { config, guard: session.guard, problem: (text: string) => report.failures.push(`fetch ${fetcher.name}: ${fetcher.name} fetcher: ${printable(text, 300)}`) };
+    const fetchContext = { config, guard: ctx.guard, problem: (text: string) => report.failures.push(`fetch ${fetcher.name}: ${fetcher.name} fetcher: ${printable(text, 300)}`) };
     let deliveries;
     try {
-      deliveries = await fetcher.collect(pending, ctx);
+      deliveries = await fetcher.collect(pending, fetchContext);
     } catch (e) {
       const why = errorMessage(e);
       report.failures.push(`fetch ${fetcher.name}: ${why}`);
@@ -178,31 +211,31 @@ export async function fetch(session: Session): Promise<JobReport> {
     for (const d of deliveries) {
       // A file name, URL or mail subject is outside input: one line in every report and mail.
       const source = printable(d.source, 300);
-      const outcome = await storeDelivery(session, source, d.data, report, mail, stored, d.fromCa ? 'from-ca' : anchors);
+      const outcome = await storeDelivery(ctx, source, d.data, report, mail, stored, d.fromCa ? 'from-ca' : anchors);
       await d.settle(outcome).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${source}: ${errorMessage(e)}`));
     }
-    await fetcher.finish?.(ctx).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${errorMessage(e)}`));
+    await fetcher.finish?.(fetchContext).catch((e) => report.failures.push(`fetch ${fetcher.name}: ${errorMessage(e)}`));
   }
-  await deployStored(session, stored, report, mail);
-  await redeploy(session, report);
+  await deployStored(ctx, stored, report, mail);
+  await redeploy(ctx, report);
   return report;
 }
 
 /** Deploys again the certificates an earlier run stored but could not deploy. */
-async function redeploy(session: Session, report: JobReport): Promise<void> {
+async function redeploy(ctx: CronContext, report: JobReport): Promise<void> {
   // Certificates stored since the host's last deploy: those passtore-cron stored (the
   // request was made by passtore, so the operators expect it deployed), not yet deployed.
-  const waiting = (await session.store.currentCertificates('*')).filter(
-    (c) => c.deployedAt === null && c.storedBy === session.cronActor && !report.lines.some((l) => l.startsWith(`stored the certificate for ${c.fqdn} `)) && !report.failures.some((l) => l.startsWith(`deploy ${c.fqdn}:`)),
+  const waiting = (await ctx.store.currentCertificates('*')).filter(
+    (c) => c.deployedAt === null && c.storedBy === ctx.actor && !report.stored.includes(c.fqdn),
   );
   for (const c of waiting) {
-    const host = await session.store.getHost(c.fqdn);
+    const host = await ctx.store.getHost(c.fqdn);
     if (!host) continue;
     try {
-      const result = await deployHost(deps(session), host);
+      const result = await deployHost(ctx, host);
       report.lines.push(`${c.fqdn}: ${result} (retried)`);
-      if (session.config.adminEmail.length) {
-        await session.store.queueMail({ dedupeKey: null, recipients: session.config.adminEmail, subject: `passtore: certificate for ${c.fqdn} deployed (retried)`, body: `The certificate of ${c.fqdn} (serial ${c.serial}), stored by an earlier run that could not deploy it, was ${result}.`, attachments: [] });
+      if (ctx.config.adminEmail.length) {
+        await ctx.store.queueMail({ dedupeKey: null, recipients: ctx.config.adminEmail, subject: `passtore: certificate for ${c.fqdn} deployed (retried)`, body: `The certificate of ${c.fqdn} (serial ${c.serial}), stored by an earlier run that could not deploy it, was ${result}.`, attachments: [] });
       }
     } catch (e) {
       report.failures.push(`deploy ${c.fqdn} (retried): ${errorMessage(e)}`);
@@ -218,8 +251,8 @@ type Mailer = (key: string | null, subject: string, body: string, attachments?: 
  * order), and its DNS names must be among the request's. Anything else is refused,
  * reported, mailed once and audited, naming its issuer.
  */
-async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[], trust: X509Certificate[] | 'from-ca' | undefined): Promise<Outcome> {
-  const { store } = session;
+async function storeDelivery(ctx: CronContext, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[], trust: X509Certificate[] | 'from-ca' | undefined): Promise<Outcome> {
+  const { store } = ctx;
   const { objects, problems } = readObjects(data);
   const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
   if (certs.length === 0) {
@@ -234,13 +267,13 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
     let refusal: string | undefined;
     if (!key) refusal = `certificate ${c.facts.subject} from ${source} matches no key in the vault`;
     else if (key.state !== 'pending') refusal = `certificate ${c.facts.subject} from ${source} is for a key of ${key.fqdn} that waits for no certificate`;
-    else refusal = await trustProblem(session, c.cert, c.facts, key, objects, source, trust);
+    else refusal = await trustProblem(ctx, c.cert, c.facts, key, objects, source, trust);
     let fqdn = key?.fqdn;
     if (!refusal) {
       try {
-        const accepted = await session.store.transaction(async (tx) => {
-          const a = await acceptCertificate(tx, session.vault, c.cert, c.facts, { by: session.cronActor });
-          await session.audit({ action: 'fetch', target: a.fqdn, outcome: 'ok', detail: source.slice(0, 200) }, tx);
+        const accepted = await ctx.change(async (tx) => {
+          const a = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.actor });
+          await ctx.audit({ action: 'fetch', target: a.fqdn, outcome: 'ok', detail: source.slice(0, 200) }, tx);
           return a;
         });
         fqdn = accepted.fqdn;
@@ -251,12 +284,13 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
     if (refusal) {
       outcome = 'refused';
       report.failures.push(`refused: ${refusal}`);
-      await session.audit({ action: 'fetch', target: key?.fqdn ?? 'unknown', outcome: 'refused', detail: refusal.slice(0, 300) }).catch(() => undefined);
+      await ctx.audit({ action: 'fetch', target: key?.fqdn ?? 'unknown', outcome: 'refused', detail: refusal.slice(0, 300) }).catch(() => undefined);
       await mail(`refused:${c.facts.fingerprintSha256}`, `passtore: WARNING: a certificate was refused`, `${refusal}\n\nNothing was stored. The certificate is attached for reference.`, [{ filename: 'refused.pem', content: c.facts.pem }]);
       continue;
     }
     if (outcome !== 'refused') outcome = 'stored';
     report.lines.push(`stored the certificate for ${fqdn} from ${source} (not after ${c.facts.notAfter.slice(0, 10)})`);
+    report.stored.push(fqdn!);
     stored.push({ fqdn: fqdn!, source, serial: c.facts.serial, notAfter: c.facts.notAfter, pem: c.facts.pem });
   }
   return outcome;
@@ -264,7 +298,7 @@ async function storeDelivery(session: Session, source: string, data: Buffer, rep
 
 /** Why a matched certificate is not believed (its issuer named), or undefined. */
 async function trustProblem(
-  session: Session,
+  ctx: Pick<CronContext, 'store'>,
   cert: X509Certificate,
   facts: CertFacts,
   key: KeyRow,
@@ -279,7 +313,7 @@ async function trustProblem(
     const verdict = verifyChain(cert, chain, trust);
     if (!verdict.ok) return `${what}: ${verdict.why}`;
   }
-  const request = (await session.store.listRequests(key.hostId)).find((r) => r.keyId === key.id);
+  const request = (await ctx.store.listRequests(key.hostId)).find((r) => r.keyId === key.id);
   const asked = request ? request.sans.split(',').filter(Boolean) : [key.fqdn];
   // One that does not name the key's host at all is refused by acceptCertificate, saying so.
   const outside = facts.sans.includes(key.fqdn) ? namesOutside(facts.sans, asked) : [];
@@ -296,8 +330,8 @@ interface Stored {
 }
 
 /** Deploys what fetch stored, several hosts at once (as putcrt does), and mails each result. */
-async function deployStored(session: Session, stored: Stored[], report: JobReport, mail: Mailer): Promise<void> {
-  const results = await runPool(stored, 8, async (s) => deployHost(deps(session), (await session.store.getHost(s.fqdn))!));
+async function deployStored(ctx: CronContext, stored: Stored[], report: JobReport, mail: Mailer): Promise<void> {
+  const results = await runPool(stored, DEFAULT_CONCURRENCY, async (s) => deployHost(ctx, (await ctx.store.getHost(s.fqdn))!));
   for (const r of results) {
     const s = r.item;
     if (r.ok) {
@@ -312,45 +346,46 @@ async function deployStored(session: Session, stored: Stored[], report: JobRepor
 }
 
 /** Sends the outbox. */
-export async function send(session: Session): Promise<JobReport> {
-  const report: JobReport = { lines: [], failures: [] };
+export async function send(ctx: CronContext): Promise<JobReport> {
+  const report = emptyReport();
   try {
     const { sendOutbox } = await import('../mail/mailer.js');
-    const r = await sendOutbox(session.config, session.store, session.guard);
+    const r = await sendOutbox(ctx.config, ctx.store, ctx.guard);
     if (r.sent) report.lines.push(`mail: ${r.sent} sent`);
     report.failures.push(...r.failed);
   } catch (e) {
-    const queued = await session.store.countQueuedMail();
+    const queued = await ctx.store.countQueuedMail();
     report.failures.push(`mail: ${errorMessage(e)} (${queued} stay queued)`);
   }
   return report;
 }
 
 /** renew, fetch (store and deploy), then send what is queued. */
-export async function run(session: Session): Promise<JobReport> {
-  const reconciled: JobReport = { lines: [], failures: [] };
-  for (const line of await session.reconcile()) (line.resolved ? reconciled.lines : reconciled.failures).push(`reconcile ${line.text}`);
-  const renewed = await renew(session);
+export async function run(ctx: CronContext): Promise<JobReport> {
+  const reconciled = emptyReport();
+  for (const line of await ctx.reconcile()) (line.resolved ? reconciled.lines : reconciled.failures).push(`reconcile ${line.text}`);
+  const renewed = await renew(ctx);
   step('cron-renewed');
-  const fetched = await fetch(session);
+  const fetched = await fetch(ctx);
   step('cron-fetched');
-  const parts = [reconciled, renewed, fetched, await send(session)];
-  return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures) };
+  const parts = [reconciled, renewed, fetched, await send(ctx)];
+  return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures), warnings: parts.flatMap((p) => p.warnings), stored: parts.flatMap((p) => p.stored) };
 }
 
 /** Logs in to each host with its stored root password and reports where vault and host disagree. */
-export async function verify(session: Session): Promise<JobReport> {
-  const report: JobReport = { lines: [], failures: [] };
-  const entries = (await session.store.findEntries('*', 'root', 'ssh')).filter((e) => e.state === 'set');
+export async function verify(ctx: CronContext): Promise<JobReport> {
+  const report = emptyReport();
+  const entries = (await ctx.store.findEntries('*', 'root', 'ssh')).filter((e) => e.state === 'set');
   for (const e of entries) {
-    const host = (await session.store.getHost(e.fqdn))!;
+    const host = (await ctx.store.getHost(e.fqdn))!;
     if (!host.sshHostKey) {
       report.failures.push(`verify ${e.fqdn}: no pinned SSH host key (run host trust)`);
       continue;
     }
-    const password = session.vault.openPassword(e);
+    await ctx.vault.refresh(); // a shell may rekey during a long verify
+    const password = ctx.vault.openPassword(e);
     try {
-      const ok = await session.remote.checkLogin(await session.remote.targetOf(host), 'root', password);
+      const ok = await ctx.remote.checkLogin(await ctx.remote.targetOf(host), 'root', password);
       if (ok) report.lines.push(`verify ${e.fqdn}: the host accepts the vault's root password`);
       else report.failures.push(`verify ${e.fqdn}: the host REFUSES the vault's root password`);
     } catch (err) {
@@ -363,20 +398,66 @@ export async function verify(session: Session): Promise<JobReport> {
   return report;
 }
 
+/** What still needs doing and no step may forget: requests not mailed, certificates not deployed. */
+export interface Outstanding {
+  /** Open requests whose request mail is still queued (SMTP down, never reached). */
+  unmailed: Array<{ request: RequestRow; attempts: number; lastError: string | null }>;
+  /** Certificates passtore-cron stored whose deploy has not succeeded yet. */
+  undeployed: CertRow[];
+}
+
+/** Reads what is outstanding (two queries and the open requests; no lock, never waits). */
+export async function outstanding(ctx: Pick<CronContext, 'store' | 'actor'>): Promise<Outstanding> {
+  const mails = new Map((await ctx.store.unsentMail()).map((m) => [m.dedupeKey, m]));
+  const unmailed: Outstanding['unmailed'] = [];
+  for (const request of await ctx.store.openRequests('*')) {
+    const m = mails.get(`request:${request.id}`);
+    if (m) unmailed.push({ request, attempts: m.attempts, lastError: m.lastError });
+  }
+  const undeployed = (await ctx.store.currentCertificates('*')).filter((c) => c.deployedAt === null && c.storedBy === ctx.actor);
+  return { unmailed, undeployed };
+}
+
+/** The WARNING lines for what is outstanding. */
+export function outstandingWarnings(o: Outstanding): string[] {
+  return [
+    ...o.unmailed.map((u) => `the request for ${u.request.fqdn} (made ${u.request.createdAt.slice(0, 10)}) is not mailed yet: ${u.attempts === 0 ? 'not tried' : `${u.attempts} attempt${u.attempts === 1 ? '' : 's'}, last: ${printable(u.lastError ?? 'unknown', 160)}`}; it stays queued`),
+    ...o.undeployed.map((c) => `the certificate for ${c.fqdn} (stored ${c.storedAt.slice(0, 10)}) is not deployed yet; the next run tries again`),
+  ];
+}
+
 /** The monitoring plugin's answer: Nagios/Icinga status, one line, performance data. */
-export async function check(session: Session): Promise<{ status: 0 | 1 | 2 | 3; line: string }> {
-  const { store, config } = session;
+export async function check(ctx: Pick<CronContext, 'store' | 'config' | 'actor'>): Promise<{ status: 0 | 1 | 2 | 3; line: string }> {
+  const { store, config } = ctx;
   const now = Date.now();
   const certs = await store.currentCertificates('*');
   const expired = certs.filter((c) => Date.parse(c.notAfter) <= now);
   const soon = certs.filter((c) => Date.parse(c.notAfter) > now && daysLeft(c.notAfter, now) <= config.crtTtl);
   const open = await store.openRequests('*');
   const queued = await store.countQueuedMail();
-  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued}`;
-  const names = (list: CertRow[]) => list.slice(0, 5).map((c) => c.fqdn).join(', ') + (list.length > 5 ? ', …' : '');
-  if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)} | ${perf}` };
-  if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)} | ${perf}` };
+  const o = await outstanding(ctx);
+  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} unmailed_requests=${o.unmailed.length} undeployed=${o.undeployed.length}`;
+  const list = (fqdns: string[]) => fqdns.slice(0, 5).join(', ') + (fqdns.length > 5 ? ', …' : '');
+  const names = (certs: CertRow[]) => list(certs.map((c) => c.fqdn));
+  // What still needs doing is a warning of its own, added to any status line.
+  const todo = [
+    ...(o.unmailed.length ? [`${count(o.unmailed.length, 'request')} not mailed: ${list(o.unmailed.map((u) => u.request.fqdn))}`] : []),
+    ...(o.undeployed.length ? [`${count(o.undeployed.length, 'certificate')} not deployed: ${names(o.undeployed)}`] : []),
+  ];
+  const more = todo.map((t) => `; ${t}`).join('');
+  if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)}${more} | ${perf}` };
+  if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)}${more} | ${perf}` };
+  if (todo.length > 0) return { status: 1, line: `PASSTORE WARNING - ${todo.join('; ')} | ${perf}` };
   const clear = cleartextAllowed(config);
   if (clear.length > 0) return { status: 1, line: `PASSTORE WARNING - cleartext allowed (${clear.join(', ')}): credentials and certificates may travel unencrypted | ${perf}` };
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }
+
+/** The jobs, in the order `run` does them; main.ts and the daemon run them from here. */
+export const CRON_JOBS: readonly CronJob[] = [
+  { name: 'renew', summary: 'new keys and requests for certificates within crt_ttl days; reminders', needs: ['lease'], audit: 'cron-renew', run: (ctx, o) => renew(ctx, o) },
+  { name: 'fetch', summary: 'pick up issued certificates, store the matching ones, deploy, mail', needs: ['lease'], audit: 'cron-fetch', run: (ctx) => fetch(ctx) },
+  { name: 'run', summary: 'reconcile interrupted password changes, renew, fetch, deploy, send mail', needs: ['lease'], audit: 'cron-run', run: (ctx) => run(ctx) },
+  { name: 'send', summary: 'send the queued mail only', needs: ['lease'], audit: 'cron-send', run: (ctx) => send(ctx) },
+  { name: 'verify', summary: 'log in to each host with its stored root password; report disagreements', needs: ['lease'], audit: 'cron-verify', run: (ctx) => verify(ctx) },
+];

@@ -8,13 +8,13 @@
 import { terminalSafe } from '../names.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import schedule from 'node-schedule';
 import type { Output, Prompter } from '../command.js';
 import { loadConfig, type Config } from '../config.js';
 import { ExitStatus, exitStatusOf, errorMessage, PasstoreError } from '../errors.js';
 import type { Secret } from '../secret.js';
 import { Session } from '../session.js';
-import { check, fetch, renew, run, send, verify, type JobReport } from './jobs.js';
+import { check, CRON_JOBS, cronContext, outstanding, outstandingWarnings, type CronJob, type JobReport } from './jobs.js';
+import { acquireLease, heldBy, isHeld, type HeldLease } from './lease.js';
 import { describeOptionError } from '../option-errors.js';
 import { didYouMean } from '../suggest.js';
 
@@ -62,31 +62,73 @@ function stdoutOutput(): Output {
   };
 }
 
-async function openSession(config: Config): Promise<Session> {
+/** A session of passtore-cron; a job that acts holds the run lease in `lease`. */
+interface CronSession {
+  session: Session;
+  lease?: HeldLease;
+}
+
+/**
+ * Opens and unlocks a session. With `lease`, the run lease is taken first (waiting up to
+ * lease_wait); when another run keeps it, this says so in one line and resolves to
+ * undefined. Only the lease holder closes a guard left open (check never does: it must
+ * not cut a running job's transfer).
+ */
+async function openSession(config: Config, options: { lease: boolean } = { lease: false }): Promise<CronSession | undefined> {
   const out = stdoutOutput();
   const session = await Session.open({ config, prompt: noPrompt, out, terminal: false, createStore: false });
+  let lease: HeldLease | undefined;
   try {
-    const closed = await session.recoverGuard();
-    if (closed > 0) out.line(`closed the network guard an earlier run left open (${closed})`);
+    if (options.lease) {
+      const got = await acquireLease(session.store, { timeSeconds: config.leaseTime, waitSeconds: config.leaseWait });
+      if (!isHeld(got)) {
+        out.line(heldBy(got));
+        await session.close();
+        return undefined;
+      }
+      lease = got;
+      const closed = await session.recoverGuard();
+      if (closed > 0) out.line(`closed the network guard an earlier run left open (${closed})`);
+    }
     if (!config.keyfile) throw new PasstoreError('locked', 'no key file configured (keyfile = PATH in the configuration; make one with keyfile create)');
     await session.unlockWithKeyfile(config.keyfile);
   } catch (e) {
+    await lease?.release().catch(() => undefined);
     await session.close().catch(() => undefined);
     throw e;
   }
-  return session;
+  return { session, lease };
 }
 
-const JOBS: Record<Exclude<Command, 'check' | 'daemon'>, (s: Session, dryRun: boolean) => Promise<JobReport>> = {
-  renew: (s, dryRun) => renew(s, { dryRun }),
-  fetch: (s) => fetch(s),
-  run: (s) => run(s),
-  verify: (s) => verify(s),
-  send: (s) => send(s),
-};
+/** Frees the lease (if held) and closes the session. */
+async function closeSession(cs: CronSession): Promise<void> {
+  await cs.lease?.release().catch(() => undefined);
+  await cs.session.close().catch(() => undefined);
+}
+
+/**
+ * Runs one job with the session's context. What still needs doing is read after it and
+ * reported as WARNING lines; a job that fails as a whole is recorded in the audit trail.
+ */
+async function runJob(cs: CronSession, job: CronJob, dryRun: boolean): Promise<JobReport> {
+  const ctx = cronContext(cs.session);
+  let report: JobReport;
+  try {
+    report = await job.run(ctx, { dryRun });
+  } catch (e) {
+    await cs.session.audit({ action: job.audit, target: 'passtore-cron', outcome: 'failed', detail: errorMessage(e).slice(0, 300) }).catch(() => undefined);
+    throw e;
+  }
+  // A certificate not deployed is retried (and its failure printed) by fetch and run, and
+  // reported by check; an unmailed request only here, by every run.
+  if (!dryRun) report.warnings.push(...outstandingWarnings({ ...(await outstanding(ctx)), undeployed: [] }));
+  if (cs.lease?.lost) report.failures.push('the run lease expired while this run worked and another run took it over (raise lease_time)');
+  return report;
+}
 
 function printReport(r: JobReport): number {
   for (const l of r.lines) say(`${l}`);
+  for (const w of r.warnings) say(`WARNING: ${w}`);
   for (const f of r.failures) say(`FAILED: ${f}`);
   return r.failures.length > 0 ? ExitStatus.failed : ExitStatus.ok;
 }
@@ -134,9 +176,13 @@ export async function main(argv: string[]): Promise<number> {
     return command === 'check' ? 3 : exitStatusOf(e);
   }
   if (command === 'daemon') return daemon(config);
-  let session: Session;
+  const job = CRON_JOBS.find((j) => j.name === command);
+  let cs: CronSession | undefined;
   try {
-    session = await openSession(config);
+    // A dry run changes nothing, so it needs no lease.
+    cs = await openSession(config, { lease: (job?.needs.includes('lease') ?? false) && !args.values['dry-run'] });
+    // Another run holds the lease: said in one line; not a failure.
+    if (!cs) return ExitStatus.ok;
   } catch (e) {
     const line = errorMessage(e);
     if (command === 'check') {
@@ -148,22 +194,24 @@ export async function main(argv: string[]): Promise<number> {
     return status === ExitStatus.usage ? status : ExitStatus.locked;
   }
   try {
-    if (command === 'check') {
-      const r = await check(session);
+    if (!job) {
+      const r = await check(cronContext(cs.session));
       say(`${r.line}`);
       return r.status;
     }
-    return printReport(await JOBS[command as keyof typeof JOBS](session, Boolean(args.values['dry-run'])));
+    return printReport(await runJob(cs, job, Boolean(args.values['dry-run'])));
   } catch (e) {
     say(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${errorMessage(e)}`);
     return command === 'check' ? 3 : exitStatusOf(e) === ExitStatus.usage ? ExitStatus.usage : ExitStatus.failed;
   } finally {
-    await session.close().catch(() => undefined);
+    await closeSession(cs);
   }
 }
 
 /** Stays up and runs the `[schedule]` jobs (node-schedule cron expressions), one at a time. */
 async function daemon(config: Config): Promise<number> {
+  // Loaded here: only the daemon schedules, and every other command (check above all) starts faster without it.
+  const { default: schedule } = await import('node-schedule');
   const entries = Object.entries(config.schedule);
   if (entries.length === 0) {
     process.stdout.write('passtore-cron: [schedule] is empty; nothing to run (e.g. run = 17 3 * * *)\n');
@@ -175,15 +223,17 @@ async function daemon(config: Config): Promise<number> {
     const job = schedule.scheduleJob(name, expr, () => {
       busy = busy.then(async () => {
         say(`${new Date().toISOString()} ${name}: starting`);
-        let session: Session | undefined;
+        const job = CRON_JOBS.find((j) => j.name === name);
+        let cs: CronSession | undefined;
         try {
-          session = await openSession(config);
-          if (name === 'check') say(`${(await check(session)).line}`);
-          else printReport(await JOBS[name as keyof typeof JOBS](session, false));
+          cs = await openSession(config, { lease: job?.needs.includes('lease') ?? false });
+          if (!cs) return;
+          if (!job) say(`${(await check(cronContext(cs.session))).line}`);
+          else printReport(await runJob(cs, job, false));
         } catch (e) {
           say(`${new Date().toISOString()} ${name}: FAILED: ${errorMessage(e)}`);
         } finally {
-          await session?.close().catch(() => undefined);
+          if (cs) await closeSession(cs);
         }
       });
     });

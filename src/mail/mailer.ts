@@ -3,6 +3,12 @@
  * marked sent only after the server accepted it; one that fails stays queued for the next
  * run. Each message carries a Message-ID made from its outbox id, so a receiver can tell a
  * repeat should a crash fall between the server's acceptance and the mark.
+ *
+ * Each message is claimed (one atomic update) before it is sent, so senders running at
+ * once, on one machine or several sharing the database, never send the same message; a
+ * claim whose sender died lapses after CLAIM_SECONDS (at once when the sender ran on this
+ * system and its process is gone) and the message goes back to the queue. Delivery stays at least once across a crash between the server's answer and the
+ * mark, never at most once.
  */
 import { insecureAllowed } from '../cleartext.js';
 import { checkTrustedFile } from '../trusted-file.js';
@@ -14,8 +20,12 @@ import nodemailer from 'nodemailer';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import type { NetworkGuard } from '../guard/guard.js';
+import { holderIsDead, holderTag } from '../holder.js';
 import { addressOf } from '../remote/remote.js';
 import type { Store } from '../storage/store.js';
+
+/** How long a claim holds a message: longer than the SMTP timeouts of one message. */
+export const CLAIM_SECONDS = 300;
 
 export interface SendReport {
   sent: number;
@@ -66,9 +76,17 @@ export async function sendOutbox(config: Config, store: Store, guard: NetworkGua
       tls: { servername: smtp.host },
       ...(smtp.user ? { auth: { user: smtp.user, pass: password ?? '' } } : {}),
     });
+    const claimant = holderTag();
     try {
       let down: string | undefined;
       for (const m of queued) {
+        const now = Date.now();
+        // Another sender has it (or sent it since the queue was read): not ours to send,
+        // unless that sender ran on this system and is dead (then its claim, and only it, is taken).
+        const until = new Date(now + CLAIM_SECONDS * 1000).toISOString();
+        const dead = holderIsDead(m.claimedBy) ? m.claimedBy! : undefined;
+        if (!(await store.claimMail(m.id, claimant, until, new Date(now).toISOString(), dead))) continue;
+        step('mail-claimed');
         if (down) {
           // The server is unreachable: the rest stay queued without waiting for each.
           await store.markMailFailed(m.id, down);

@@ -11,11 +11,9 @@ import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
 import type { SshConnection } from '../ssh/ssh.js';
 import type { CertRow, HostRow, Store } from '../storage/store.js';
-import type { AuditEvent } from '../vault/audit.js';
-import type { Vault } from '../vault/vault.js';
 import { namesHost, parseCertificate } from '../x509/certificate.js';
 import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
-import type { Remote } from './remote.js';
+import type { Context } from '../command.js';
 
 const CERT = 'hostcert.pem';
 const KEY = 'hostkey.pem';
@@ -112,15 +110,8 @@ export function checkReadBack(name: string, stdout: string, certPem: string, key
   return { backup: lines.includes('backup=yes') };
 }
 
-/** What deploying a host's current pair needs. */
-export interface DeployDeps {
-  config: Config;
-  store: Store;
-  vault: Vault;
-  remote: Remote;
-  change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
-  audit(event: AuditEvent, tx?: Store): Promise<void>;
-}
+/** What deploying a host's current pair uses of the session's context. */
+export type DeployDeps = Pick<Context, 'config' | 'store' | 'vault' | 'remote' | 'change' | 'audit'>;
 
 /** Checks the pair locally, before any connection: it matches, and names this host. */
 async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {

@@ -10,24 +10,17 @@ import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
 import { formatSpec } from '../names.js';
 import type { Secret } from '../secret.js';
-import type { EntryRow, HostRow, Store } from '../storage/store.js';
-import type { AuditEvent } from '../vault/audit.js';
-import type { Vault } from '../vault/vault.js';
-import type { Remote } from './remote.js';
+import type { Context } from '../command.js';
+import type { EntryRow, HostRow } from '../storage/store.js';
 
-export interface PasswordDeps {
-  store: Store;
-  vault: Vault;
-  remote: Remote;
-  operator: string;
-  audit(event: AuditEvent, tx?: Store): Promise<void>;
-}
+/** What a password change on a host uses of the session's context. */
+export type PasswordDeps = Pick<Context, 'store' | 'vault' | 'remote' | 'operator' | 'audit' | 'change'>;
 
 const now = () => new Date().toISOString();
 
 /** Makes an entry's pending password current (the old one goes to history). */
 async function promote(deps: PasswordDeps, entry: EntryRow, detail: string): Promise<void> {
-  await deps.store.transaction(async (tx) => {
+  await deps.change(async (tx) => {
     const fresh = await tx.getEntry(entry.fqdn, entry.user, entry.service);
     if (!fresh?.pendingCiphertext || fresh.pendingVersion === null) return;
     if (fresh.secretCiphertext) {
@@ -41,7 +34,7 @@ async function promote(deps: PasswordDeps, entry: EntryRow, detail: string): Pro
 }
 
 async function dropPending(deps: PasswordDeps, entry: EntryRow, detail: string): Promise<void> {
-  await deps.store.transaction(async (tx) => {
+  await deps.change(async (tx) => {
     await tx.setPending(entry.id, null, null, null);
     await deps.audit({ action: 'update', target: formatSpec(entry), outcome: 'failed', detail }, tx);
   });
@@ -56,7 +49,7 @@ export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: Ent
   if (!target.pinnedKey) throw new PasstoreError('policy', `${host.fqdn} has no pinned SSH host key; run host trust ${host.fqdn} first`);
   (await deps.remote.rootPassword(host)).wipe();
   const version = (await deps.store.lastVersion(entry.fqdn, entry.user, entry.service)) + 1;
-  await deps.store.transaction(async (tx) => {
+  await deps.change(async (tx) => {
     await tx.setPending(entry.id, deps.vault.sealPassword({ fqdn: entry.fqdn, user: entry.user, service: entry.service, version }, fresh), version, now());
     await deps.audit({ action: 'update-pending', target: formatSpec(entry), outcome: 'ok' }, tx);
   });

@@ -6,20 +6,14 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { PasstoreError } from '../errors.js';
-import type { Prompter } from '../command.js';
+import type { Context } from '../command.js';
 import { DEFAULT_SERVICE, formatSpec } from '../names.js';
 import type { Secret } from '../secret.js';
-import type { HostRow, Store } from '../storage/store.js';
-import type { NetworkGuard } from '../guard/guard.js';
-import type { Vault } from '../vault/vault.js';
+import type { HostRow } from '../storage/store.js';
 import { SshConnection, type NewKeyHandler, type SshTarget } from '../ssh/ssh.js';
 
-export interface RemoteDeps {
-  store: Store;
-  vault: () => Vault;
-  guard: NetworkGuard;
-  prompt: Prompter;
-}
+/** What remote operations use of the session's context. */
+export type RemoteContext = Pick<Context, 'store' | 'vault' | 'guard' | 'prompt'>;
 
 /** Where a stored host is reached. */
 export async function addressOf(name: string, address: string | null): Promise<string> {
@@ -33,7 +27,7 @@ export async function addressOf(name: string, address: string | null): Promise<s
 }
 
 export class Remote {
-  constructor(private readonly deps: RemoteDeps) {}
+  constructor(private readonly deps: RemoteContext) {}
 
   /** The SSH target of a stored host (its pinned key required). */
   async targetOf(host: HostRow): Promise<SshTarget> {
@@ -44,7 +38,9 @@ export class Remote {
   async rootPassword(host: HostRow, user = 'root'): Promise<Secret> {
     const entry = await this.deps.store.getEntry(host.fqdn, user, DEFAULT_SERVICE);
     if (!entry || entry.state !== 'set') throw new PasstoreError('not-found', `no ${formatSpec({ fqdn: host.fqdn, user, service: DEFAULT_SERVICE })} password in the vault to log in with`);
-    return this.deps.vault().openPassword(entry);
+    // Another session may have rekeyed since this one last looked (a long run, a prompt).
+    await this.deps.vault.refresh();
+    return this.deps.vault.openPassword(entry);
   }
 
   /** Runs `fn` on a connection to a stored host as root (stored password), guard open. */

@@ -7,7 +7,7 @@ import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+import type { LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -175,8 +175,10 @@ export class SqlStore implements Store {
     return this.db.close();
   }
 
-  async getVault(): Promise<VaultRow | undefined> {
-    const [r] = await this.db.all('SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head FROM vault');
+  async getVault(lock = false): Promise<VaultRow | undefined> {
+    // SQLite's transactions are serial already (BEGIN IMMEDIATE).
+    const forUpdate = lock && this.dialect === 'mysql' ? ' FOR UPDATE' : '';
+    const [r] = await this.db.all(`SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head FROM vault${forUpdate}`);
     if (!r) return undefined;
     return {
       id: String(r.id),
@@ -493,6 +495,7 @@ export class SqlStore implements Store {
       body: String(r.body),
       attachments: JSON.parse(String(r.attachments)) as MailRow['attachments'],
       state: r.state as MailRow['state'],
+      claimedBy: r.claimed_by == null ? null : String(r.claimed_by),
       attempts: Number(r.attempts),
       lastError: r.last_error == null ? null : String(r.last_error),
       sentAt: r.sent_at == null ? null : String(r.sent_at),
@@ -500,16 +503,51 @@ export class SqlStore implements Store {
   }
 
   async markMailSent(id: number, at: string): Promise<void> {
-    await this.db.run("UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?", [at, id]);
+    await this.db.run("UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL WHERE id = ?", [at, id]);
   }
 
   async markMailFailed(id: number, error: string): Promise<void> {
-    await this.db.run('UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?', [error.slice(0, 500), id]);
+    // A failed mail goes back to the queue at once (its claim is dropped).
+    await this.db.run('UPDATE outbox SET attempts = attempts + 1, last_error = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?', [error.slice(0, 500), id]);
   }
 
   async countQueuedMail(): Promise<number> {
     const [r] = await this.db.all("SELECT COUNT(*) AS n FROM outbox WHERE state = 'queued'");
     return Number(r?.n ?? 0);
+  }
+
+  async unsentMail(): Promise<UnsentMail[]> {
+    const rows = await this.db.all("SELECT id, dedupe_key, created_at, attempts, last_error FROM outbox WHERE state = 'queued' ORDER BY id");
+    return rows.map((r) => ({ id: Number(r.id), dedupeKey: r.dedupe_key == null ? null : String(r.dedupe_key), createdAt: String(r.created_at), attempts: Number(r.attempts), lastError: r.last_error == null ? null : String(r.last_error) }));
+  }
+
+  async claimMail(id: number, claimant: string, until: string, now: string, deadClaimant?: string): Promise<boolean> {
+    const r = await this.db.run("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND state = 'queued' AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)", [claimant, until, id, now, deadClaimant ?? '']);
+    return r.changes === 1;
+  }
+
+  async takeLease(name: string, holder: Omit<LeaseRow, 'name'>, now: string, deadToken?: string): Promise<LeaseRow | undefined> {
+    const r = await this.db.run(
+      "UPDATE run_lease SET token = ?, machine = ?, pid = ?, started_at = ?, expires_at = ? WHERE name = ? AND (token = '' OR expires_at < ? OR token = ?)",
+      [holder.token, holder.machine.slice(0, 255), holder.pid, holder.startedAt, holder.expiresAt, name, now, deadToken ?? ''],
+    );
+    if (r.changes === 1) return undefined;
+    const held = await this.getLease(name);
+    if (!held) throw new PasstoreError('storage', `the run lease '${name}' is missing from ${this.location}`);
+    return held;
+  }
+
+  async extendLease(name: string, token: string, expiresAt: string): Promise<boolean> {
+    return (await this.db.run('UPDATE run_lease SET expires_at = ? WHERE name = ? AND token = ?', [expiresAt, name, token])).changes === 1;
+  }
+
+  async releaseLease(name: string, token: string): Promise<void> {
+    await this.db.run("UPDATE run_lease SET token = '', expires_at = '' WHERE name = ? AND token = ?", [name, token]);
+  }
+
+  async getLease(name: string): Promise<LeaseRow | undefined> {
+    const [r] = await this.db.all('SELECT * FROM run_lease WHERE name = ?', [name]);
+    return r ? { name: String(r.name), token: String(r.token), machine: String(r.machine), pid: Number(r.pid), startedAt: String(r.started_at), expiresAt: String(r.expires_at) } : undefined;
   }
 
   exportRows(): Promise<Record<string, Array<Record<string, unknown>>>> {

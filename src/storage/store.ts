@@ -157,9 +157,31 @@ export interface MailRow {
   body: string;
   attachments: Array<{ filename: string; content: string }>;
   state: 'queued' | 'sent';
+  /** The sender that claimed it (a holder tag), while it sends it. */
+  claimedBy?: string | null;
   attempts: number;
   lastError: string | null;
   sentAt: string | null;
+}
+
+/** Who holds a run lease (passtore-cron: one run acts at a time). */
+export interface LeaseRow {
+  name: string;
+  /** The holder's random token; empty when the lease is free. */
+  token: string;
+  machine: string;
+  pid: number;
+  startedAt: string;
+  expiresAt: string;
+}
+
+/** A queued mail's bookkeeping, without its body (what `check` and the warnings read). */
+export interface UnsentMail {
+  id: number;
+  dedupeKey: string | null;
+  createdAt: string;
+  attempts: number;
+  lastError: string | null;
 }
 
 export interface Store {
@@ -171,7 +193,8 @@ export interface Store {
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 
-  getVault(): Promise<VaultRow | undefined>;
+  /** The vault row; `lock`: read with a write lock held to the end of the transaction (MySQL FOR UPDATE). */
+  getVault(lock?: boolean): Promise<VaultRow | undefined>;
   createVault(row: VaultRow): Promise<void>;
   setDataKey(generation: number, wrapped: Ciphertext): Promise<void>;
 
@@ -247,6 +270,25 @@ export interface Store {
   markMailSent(id: number, at: string): Promise<void>;
   markMailFailed(id: number, error: string): Promise<void>;
   countQueuedMail(): Promise<number>;
+  /** Queued mail, without bodies. */
+  unsentMail(): Promise<UnsentMail[]>;
+  /**
+   * Claims a queued mail for one sender until `until` (one atomic update): true when this
+   * sender has it now, false when it was sent or another sender's claim has not lapsed.
+   */
+  claimMail(id: number, claimant: string, until: string, now: string, deadClaimant?: string): Promise<boolean>;
+
+  /**
+   * Takes the run lease `name` for `holder` until `expiresAt`, when it is free, its
+   * holder's lease expired before `now`, or it is still held with `deadToken` (a holder
+   * known to be dead) (one atomic update). Returns undefined when taken, else the holder.
+   */
+  takeLease(name: string, holder: Omit<LeaseRow, 'name'>, now: string, deadToken?: string): Promise<LeaseRow | undefined>;
+  /** Extends a lease this holder still has; false when it was lost (expired and taken). */
+  extendLease(name: string, token: string, expiresAt: string): Promise<boolean>;
+  /** Frees a lease this holder has. */
+  releaseLease(name: string, token: string): Promise<void>;
+  getLease(name: string): Promise<LeaseRow | undefined>;
 
   /** Every row of every table, for a backup (one consistent read). */
   exportRows(): Promise<Record<string, Array<Record<string, unknown>>>>;

@@ -8,6 +8,7 @@
  * Only this module turns a Secret into Ciphertext and back.
  */
 import { step } from '../faults.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +42,13 @@ export function failureDelay(count: number, baseMs: number): number {
   if (count <= 0) return 0;
   return Math.min(baseMs * 2 ** (count - 1), 30_000);
 }
+
+/**
+ * The write transaction a seal runs in: which vault opened it and the data key generation
+ * it checked inside it. Kept per asynchronous flow, so two commands or jobs running at
+ * once in one process never borrow each other's transaction.
+ */
+const sealing = new AsyncLocalStorage<{ vault: Vault; generation: number }>();
 
 export class Vault {
   readonly id: string;
@@ -168,8 +176,8 @@ export class Vault {
    * on, the new data key is opened with the root key this session holds. Called before
    * each command and inside each transaction that writes a secret.
    */
-  async refresh(store: Store = this.#store): Promise<void> {
-    const row = await store.getVault();
+  async refresh(store: Store = this.#store, lock = false): Promise<void> {
+    const row = await store.getVault(lock);
     if (!row || row.dataKeyGeneration === this.#row.dataKeyGeneration) return;
     if (!this.#root) {
       this.#row = row;
@@ -180,6 +188,32 @@ export class Vault {
     this.#data?.fill(0);
     this.#data = data;
     this.#row = row;
+  }
+
+  /**
+   * Runs `fn` in one store transaction that may seal secrets. Inside it, before `fn` runs,
+   * the vault row is read with a lock (MySQL: FOR UPDATE; SQLite transactions are serial)
+   * and the data key brought up to the stored generation, so a rekey by another session or
+   * machine either finished before (and this seals under the new key) or waits until this
+   * commits (and re-encrypts what it wrote). A seal outside such a transaction, or after
+   * the generation moved on, is refused: no caller can seal under a stale key.
+   */
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    this.#requireData();
+    return this.#store.transaction(async (tx) => {
+      await this.refresh(tx, true);
+      const generation = this.#row.dataKeyGeneration;
+      return sealing.run({ vault: this, generation }, () => fn(tx));
+    });
+  }
+
+  /** The data key for a seal: only inside this vault's transaction, at its generation. */
+  #sealKey(): Buffer {
+    const data = this.#requireData();
+    const open = sealing.getStore();
+    if (!open || open.vault !== this) throw new PasstoreError('policy', 'a secret may be sealed only inside vault.transaction (refused; nothing was stored)');
+    if (open.generation !== this.#row.dataKeyGeneration) throw new PasstoreError('storage', 'the vault was rekeyed during this change; nothing was stored, try again');
+    return data;
   }
 
   /** A copy of the root key, for sealing a backup (the caller wipes it). */
@@ -250,7 +284,7 @@ export class Vault {
 
   /** Encrypts a password for the row it will be stored in. Only ciphertext leaves. */
   sealPassword(id: PasswordIdentity, secret: Secret): Ciphertext {
-    return seal(this.#requireData(), secret.bytes(), passwordAd(this.id, id));
+    return seal(this.#sealKey(), secret.bytes(), passwordAd(this.id, id));
   }
 
   /**
@@ -276,7 +310,7 @@ export class Vault {
 
   /** Encrypts a host's private key (PKCS#8 DER), bound to the host and its public key. */
   sealKey(fqdn: string, spkiSha256: string, pkcs8: Buffer): Ciphertext {
-    return seal(this.#requireData(), pkcs8, keyAd(this.id, fqdn, spkiSha256));
+    return seal(this.#sealKey(), pkcs8, keyAd(this.id, fqdn, spkiSha256));
   }
 
   /** Decrypts a stored private key to PKCS#8 DER (the caller wipes it). */
@@ -327,7 +361,8 @@ export class Vault {
     const newData = randomBytes(32);
     let count = 0;
     const generation = await this.#store.transaction(async (tx) => {
-      const current = await tx.getVault();
+      // A locking read: a vault.transaction of another session waits for this one.
+      const current = await tx.getVault(true);
       if (!current || current.dataKeyGeneration !== this.#row.dataKeyGeneration) {
         throw new PasstoreError('storage', 'the vault was rekeyed by another session; unlock again');
       }

@@ -1,24 +1,25 @@
 /**
  * Making a new key and request for a host: shared by `crtreq` and `passtore-cron renew`.
- * The host's earlier open request is cancelled (its key kept as history); the current
- * certificate and key stay in place until the new certificate arrives.
+ * The host's earlier open request is cancelled (its key kept as history) only when the
+ * caller saw it and chose to replace it; the current certificate and key stay in place
+ * until the new certificate arrives.
+ *
+ * Idempotent whatever runs at once: the open requests are read again inside the
+ * transaction that stores the new key (serial on SQLite, behind the vault row's lock on
+ * MySQL), and when they are not the ones the caller expected, nothing is stored. So a
+ * host has at most one open request, and each renewal stores one key.
  */
+import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
-import type { Config, KeyType } from '../config.js';
-import type { HostRow, Store } from '../storage/store.js';
-import type { AuditEvent } from '../vault/audit.js';
-import type { Vault } from '../vault/vault.js';
+import type { Context } from '../command.js';
+import type { KeyType } from '../config.js';
+import type { HostRow, RequestRow, Store } from '../storage/store.js';
 import { storeKey } from './cert-store.js';
 import { generateKey } from './keys.js';
 import { buildRequest, subjectFor } from './request.js';
 
-export interface RequestDeps {
-  config: Config;
-  vault: Vault;
-  operator: string;
-  change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
-  audit(event: AuditEvent, tx?: Store): Promise<void>;
-}
+/** What making a request uses of the session's context. */
+export type RequestDeps = Pick<Context, 'config' | 'vault' | 'operator' | 'change' | 'audit'>;
 
 export interface MadeRequest {
   requestId: number;
@@ -28,7 +29,21 @@ export interface MadeRequest {
   pem: string;
 }
 
-/** Generates a key, builds and stores the request; returns its PEM. */
+/** A request still waiting for its certificate. */
+export const isOpen = (r: RequestRow): boolean => r.state === 'created' || r.state === 'sent';
+
+/** Thrown when another run or session made a request for the host meanwhile. */
+export class RequestAlreadyOpen extends PasstoreError {
+  constructor(readonly fqdn: string, readonly open: RequestRow) {
+    super('exists', `${fqdn} already has an open request (made ${open.createdAt.slice(0, 16).replace('T', ' ')}); nothing was made`);
+  }
+}
+
+/**
+ * Generates a key, builds and stores the request; returns its PEM. `replace` is the id of
+ * the open request the caller saw and agreed to cancel, or null when it saw none; any
+ * other open request found in the transaction refuses with RequestAlreadyOpen.
+ */
 export async function makeRequest(
   deps: RequestDeps,
   host: HostRow,
@@ -37,6 +52,7 @@ export async function makeRequest(
   action = 'crtreq',
   /** Runs in the request's own transaction (the request mail is queued with it). */
   withRequest?: (tx: Store, made: MadeRequest) => Promise<void>,
+  replace: number | null = null,
 ): Promise<MadeRequest> {
   const key = await generateKey(type);
   step('request-key-made');
@@ -46,11 +62,10 @@ export async function makeRequest(
     const pem = await buildRequest(key.pkcs8, key.facts, subject, sans);
     const now = new Date().toISOString();
     const requestId = await deps.change(async (tx) => {
-      for (const r of await tx.listRequests(host.id)) {
-        if (r.state === 'created' || r.state === 'sent') {
-          await tx.setRequestState(r.id, 'cancelled', now);
-          await tx.setKeyState(r.keyId, 'history');
-        }
+      for (const r of (await tx.listRequests(host.id)).filter(isOpen)) {
+        if (r.id !== replace) throw new RequestAlreadyOpen(host.fqdn, r);
+        await tx.setRequestState(r.id, 'cancelled', now);
+        await tx.setKeyState(r.keyId, 'history');
       }
       const keyId = await storeKey(tx, deps.vault, host, key.pkcs8, key.facts, { state: 'pending', origin: 'generated', by: deps.operator });
       const id = await tx.insertRequest({ hostId: host.id, keyId, subject, sans: sans.join(','), pem, state: 'created', createdAt: now, updatedAt: now });

@@ -54,14 +54,28 @@
  *    cycle is repeated once with putcrt-trace.js (the putcrt benchmark's tracer) loaded
  *    into the binary, for where the time goes; the traced run is not counted.
  *
+ * 3. Side by side (issue 15): `passtore-cron run` over 1,000 hosts, 50 of them due (EC
+ *    P-256 pairs made by this part, imported with `importcert`), with the run lease and
+ *    the outbox claims, against the same run by the build before them (commit
+ *    $BENCH_CRON_BASELINE_REF, default 717a829, extracted with git archive and built with
+ *    tsc into a temp dir, its node_modules linked; or an already built tree given as
+ *    $BENCH_CRON_BASELINE_DIR) on a copy of the same vault taken back to schema 6 (the
+ *    run_lease table and the outbox claim columns dropped). Each run starts from a fresh
+ *    copy of the vault: renew makes 50 keys and requests, queues their mails and the
+ *    reminders, fetch has no fetcher, send delivers to an SMTP receiver in this process.
+ *    The two builds alternate, RUNS.sideBySide runs each; target: the median with the
+ *    lease and claims within 5% of the one without. Then `check` while a run holds the
+ *    lease (held at its cron-renewed step with PASSTORE_HOLD_AT): median of
+ *    RUNS.checkHeld runs, target < 300 ms; and `check` with no run, for reference.
+ *
  * Notes on where the time goes (with the measured figures) are printed before the
- * SUMMARY. BENCH_CRON_PARTS=1 or =2 runs one part only.
+ * SUMMARY. BENCH_CRON_PARTS=1, =2 or =3 runs those parts only (default 1,2,3).
  *
  * Clean-up (the site, its namespaces and sshd, the SMTP receiver, temp dirs) runs at the
  * end, on failure and on Ctrl-C; the fixtures and the cached vault are kept.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,13 +84,13 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import type { Output, Prompter } from '../../src/command.js';
 import { loadConfig } from '../../src/config.js';
-import { renew } from '../../src/cron/jobs.js';
+import { cronContext, renew } from '../../src/cron/jobs.js';
 import { Session } from '../../src/session.js';
 import { daysLeft } from '../../src/x509/certificate.js';
 import { siteUnavailable, TestSite } from '../support/site.js';
 import { createTestVault, PASSPHRASE, removeTestDir, type TestVault } from '../support/scripted.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { cleanups, commandOutput, DAY, derived, disposedAtEnd, execFileP, fmt, fsType, loadAvg, netnsList, newEcKey, noteLoad, onHost, pool, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sqliteVersion, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
+import { cleanups, commandOutput, DAY, derived, disposedAtEnd, execFileP, fixtureNotAfter, fmt, loadOrMakeCa, signHostCert, spkiOf, fsType, loadAvg, netnsList, newEcKey, noteLoad, onHost, pool, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sqliteVersion, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import { defaultCronFixtureRoot, ensureCronFixtures, type CronFixtures } from './cron-fixtures.js';
 import type { TraceEvent } from './putcrt-trace.js';
 
@@ -88,8 +102,8 @@ const FULL_BASELINE = process.env.BENCH_FULL_BASELINE === '1';
 const HOSTS = Number(process.env.BENCH_CRON_HOSTS ?? 50);
 const CYCLES = Number(process.env.BENCH_CRON_CYCLES ?? 2);
 /** Which parts to run ($BENCH_CRON_PARTS, default "1,2"); the SUMMARY needs both. */
-const PARTS = new Set((process.env.BENCH_CRON_PARTS ?? '1,2').split(',').map((p) => p.trim()));
-const RUNS = { binary: 7, toFile: 3, nodeStart: 5, version: 5, inProcess: 9, open: 3, imports: 3 };
+const PARTS = new Set((process.env.BENCH_CRON_PARTS ?? '1,2,3').split(',').map((p) => p.trim()));
+const RUNS = { binary: 7, toFile: 3, nodeStart: 5, version: 5, inProcess: 9, open: 3, imports: 3, sideBySide: 5, checkHeld: 7 };
 const ENDDATE_SAMPLE = 1000;
 const CRT_TTL = 30;
 const TARGET_SPEEDUP = 100;
@@ -173,8 +187,8 @@ async function runCron(args: string[], env: Record<string, string>, ns?: string)
  * pipe or socket is lost then (see part 1), so every run whose output is checked in full
  * writes to a file. spawn → exit is timed (no shell in between).
  */
-async function runCronToFile(args: string[], env: Record<string, string>, dir: string, ns?: string): Promise<CronResult> {
-  const argv = [...(ns ? ['ip', 'netns', 'exec', ns] : []), process.execPath, CRON_BIN, ...args];
+async function runCronToFile(args: string[], env: Record<string, string>, dir: string, ns?: string, bin = CRON_BIN): Promise<CronResult> {
+  const argv = [...(ns ? ['ip', 'netns', 'exec', ns] : []), process.execPath, bin, ...args];
   const outFile = join(dir, `cron-${process.pid}-${++runSeq}.out`);
   const errFile = `${outFile.slice(0, -4)}.err`;
   const out = openSync(outFile, 'w', 0o600);
@@ -431,7 +445,7 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
   const renewOnce = async (): Promise<number> => {
     let lines = 0;
     const ms = await timeAsync(async () => {
-      lines = countLines((await renew(s, { dryRun: true })).lines.join('\n'), /^would renew /);
+      lines = countLines((await renew(cronContext(s), { dryRun: true })).lines.join('\n'), /^would renew /);
     });
     if (lines !== expectDue()) throw new Error(`renew dry run gave ${lines} lines, expected ${expectDue()}`);
     return ms;
@@ -780,21 +794,176 @@ async function part2(): Promise<Part2> {
 
 // ---------------------------------------------------------------------------------------
 
+
+// ---------------------------------------------------------------------------------------
+// Part 3: side by side: the run lease and outbox claims against the build before them
+
+const SIDE_HOSTS = 1000;
+const SIDE_DUE_EVERY = 20;
+const BASELINE_REF = process.env.BENCH_CRON_BASELINE_REF ?? '717a829';
+const SIDE_TARGET = 1.05;
+const CHECK_LIMIT_MS = 300;
+
+interface Part3 {
+  withLease: Stat;
+  without: Stat;
+  ratio: number;
+  checkHeld: Stat;
+  checkIdle: Stat;
+}
+
+/** The baseline build's passtore-cron (dist/src/bin/passtore-cron.js). */
+async function baselineBin(): Promise<string> {
+  const given = process.env.BENCH_CRON_BASELINE_DIR;
+  if (given) return join(given, 'dist/src/bin/passtore-cron.js');
+  const dir = tempDir('passtore-bench-baseline-');
+  console.log(`  building the baseline (${BASELINE_REF}) in ${dir} …`);
+  await execFileP('sh', ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', 'sh', REPO, BASELINE_REF, dir]);
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  await execFileP(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+  return join(dir, 'dist/src/bin/passtore-cron.js');
+}
+
+/** An SMTP receiver in this process on 127.0.0.1 that counts what it accepts. */
+async function countingSmtp(): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, _session, callback) {
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        n++;
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as { port: number }).port;
+  return { port, count: () => n, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+async function part3(): Promise<Part3> {
+  console.log(`\n== 3. passtore-cron run over ${SIDE_HOSTS} hosts (${SIDE_HOSTS / SIDE_DUE_EVERY} due): with the run lease and outbox claims vs the build before them (${BASELINE_REF})`);
+  const bin = await baselineBin();
+  const work = tempDir('passtore-bench-side-');
+  // 1,000 EC pairs, one in twenty due within crt_ttl.
+  const pairs = join(work, 'pairs');
+  mkdirSync(pairs);
+  const ca = await loadOrMakeCa(work, 'CN=passtore bench side CA, O=passtore bench');
+  const base = Date.now();
+  const domain = 'side.example.org';
+  await pool(SIDE_HOSTS, 16, async (i) => {
+    const host = `h-${String(i).padStart(4, '0')}.${domain}`;
+    const key = await newEcKey();
+    writeFileSync(join(pairs, `${host}.key`), key.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+    const notAfter = fixtureNotAfter(i, base, SIDE_DUE_EVERY, 0);
+    writeFileSync(join(pairs, `${host}.pem`), await signHostCert(ca, spkiOf(key), host, { i, base, notAfter, usages: ['serverAuth', 'clientAuth'], dnsNames: [host] }));
+  });
+  const tv = await freshVault(domain);
+  const out = await mustRun(tv, `importcert ${pairs}`);
+  if (!out.includes(`${SIDE_HOSTS} pairs added`)) throw new Error(`importcert: unexpected output:\n${out.slice(0, 2000)}`);
+  const keyfile = join(work, 'cron.key');
+  await mustRun(tv, `keyfile create ${keyfile}`);
+  await tv.close();
+  const template = join(work, 'template.db');
+  copyFileSync(tv.config.db.slice('sqlite:'.length), template);
+  // The same vault at schema 6, for the baseline build.
+  const oldTemplate = join(work, 'template-6.db');
+  copyFileSync(template, oldTemplate);
+  const db = new Database(oldTemplate);
+  db.exec('DROP TABLE run_lease; ALTER TABLE outbox DROP COLUMN claimed_by; ALTER TABLE outbox DROP COLUMN claimed_until; DELETE FROM schema_migrations WHERE version >= 7');
+  db.close();
+
+  const smtp = await countingSmtp();
+  cleanups.push(() => smtp.close());
+  const home = join(work, 'home');
+  mkdirSync(join(home, 'xdg'), { recursive: true, mode: 0o700 });
+  const env = cronEnv(home);
+  const configFor = (dbFile: string): string => {
+    const file = join(work, `${Math.random().toString(36).slice(2)}.conf`);
+    writeFileSync(file, `domain = ${domain}\ndb = sqlite:${dbFile}\nkeyfile = ${keyfile}\nadmin_email = hostmaster@${domain}\ncrt_ttl = ${CRT_TTL}\n\n[smtp]\nhost = 127.0.0.1\nport = ${smtp.port}\nfrom = passtore@vault.${domain}\n`, { mode: 0o600 });
+    return file;
+  };
+  const due = SIDE_HOSTS / SIDE_DUE_EVERY;
+  const once = async (which: 'new' | 'old'): Promise<number> => {
+    const dbFile = join(work, `run-${which}.db`);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbFile}${suffix}`, { force: true });
+    copyFileSync(which === 'new' ? template : oldTemplate, dbFile);
+    const before = smtp.count();
+    const r = await runCronToFile(['--config', configFor(dbFile), 'run'], env, work, undefined, which === 'new' ? CRON_BIN : bin);
+    const renewed = countLines(r.stdout, /^renew h-\d{4}\.side\.example\.org: new ec-p256 key and request/);
+    if (r.code !== 0 || renewed !== due) throw new Error(`${which} run: status ${r.code}, ${renewed} renewed:\n${r.stdout.slice(0, 3000)}${r.stderr.slice(0, 2000)}`);
+    if (smtp.count() - before < due) throw new Error(`${which} run: ${smtp.count() - before} mails received, expected at least ${due}`);
+    return r.ms;
+  };
+  console.log('  warm-up: one run of each');
+  await once('new');
+  await once('old');
+  const withLease: number[] = [];
+  const without: number[] = [];
+  for (let i = 0; i < RUNS.sideBySide; i++) {
+    withLease.push(await once('new'));
+    without.push(await once('old'));
+  }
+  const w = record(`   3a. passtore-cron run, ${SIDE_HOSTS} hosts, ${due} due: with lease and claims`, withLease, `${due} keys, requests, request mails and reminders sent each run; fresh vault copy each`);
+  const o = record(`   3b. the same, the build before them (${BASELINE_REF})`, without, 'same vault at schema 6, alternating with 3a');
+  const ratio = w.median / o.median;
+  checks.push({ name: 'run with lease and claims vs without', measured: `${fmt(w.median)} / ${fmt(o.median)} ms = ${ratio.toFixed(3)}`, required: `≤ ${SIDE_TARGET}`, ratio: ratio / SIDE_TARGET, verdict: ratio <= SIDE_TARGET ? 'met' : 'MISSED' });
+
+  // check while a run holds the lease (held at cron-renewed), and with none.
+  const dbFile = join(work, 'run-held.db');
+  copyFileSync(template, dbFile);
+  const config = configFor(dbFile);
+  const idle: number[] = [];
+  for (let i = 0; i < RUNS.checkHeld; i++) idle.push((await runCronToFile(['--config', config, 'check'], env, work)).ms);
+  const hold = join(work, 'hold');
+  const held = runCronToFile(['--config', config, 'run'], { ...env, PASSTORE_HOLD_AT: 'cron-renewed', PASSTORE_HOLD_FILE: hold }, work);
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(`${hold}.held`)) {
+    if (Date.now() > deadline) throw new Error('the run did not reach cron-renewed');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const during: number[] = [];
+  try {
+    for (let i = 0; i < RUNS.checkHeld; i++) {
+      const r = await runCronToFile(['--config', config, 'check'], env, work);
+      if (!/^PASSTORE (OK|WARNING|CRITICAL) - /.test(r.stdout)) throw new Error(`check while held: ${r.stdout}${r.stderr}`);
+      during.push(r.ms);
+    }
+  } finally {
+    writeFileSync(hold, '');
+  }
+  const after = await held;
+  if (after.code !== 0) throw new Error(`the held run: status ${after.code}\n${after.stdout.slice(0, 2000)}`);
+  const checkHeld = record('   3c. passtore-cron check while a run holds the lease', during, 'the run held at its cron-renewed step (PASSTORE_HOLD_AT); spawn → exit');
+  const checkIdle = record('   3d. passtore-cron check, no run', idle, 'for reference');
+  checks.push({ name: 'check while a run holds the lease', measured: `${fmt(checkHeld.median)} ms`, required: `< ${CHECK_LIMIT_MS} ms`, ratio: checkHeld.median / CHECK_LIMIT_MS, verdict: checkHeld.median < CHECK_LIMIT_MS ? 'met' : 'MISSED' });
+  await smtp.close();
+  return { withLease: w, without: o, ratio, checkHeld, checkIdle };
+}
+
 async function main(): Promise<number> {
   const started = performance.now();
   console.log('passtore benchmark: passtore-cron (renew --dry-run over 10,000 certificates vs openssl; a full run deploying to sshd hosts)');
   if (process.getuid?.() !== 0) throw new Error('run as root (part 2 builds network namespaces)');
-  const fixtures = await ensureCronFixtures();
-  console.log(
-    `fixtures: ${fixtures.dir}: ${fixtures.made === 'cached' ? `cached (checked in ${fixtures.seconds.toFixed(1)} s)` : `${fixtures.made} in this run (${fixtures.seconds.toFixed(0)} s)`}; one-time cost when made: keys ${fixtures.keygenSeconds.toFixed(1)} s, certificates ${fixtures.certSeconds.toFixed(1)} s`,
-  );
+  // Part 3 makes its own 1,000 pairs; the 10,000 fixtures are for part 1.
+  const fixtures = PARTS.has('1') ? await ensureCronFixtures() : undefined;
+  if (fixtures) {
+    console.log(
+      `fixtures: ${fixtures.dir}: ${fixtures.made === 'cached' ? `cached (checked in ${fixtures.seconds.toFixed(1)} s)` : `${fixtures.made} in this run (${fixtures.seconds.toFixed(0)} s)`}; one-time cost when made: keys ${fixtures.keygenSeconds.toFixed(1)} s, certificates ${fixtures.certSeconds.toFixed(1)} s`,
+    );
+  }
   machineInfo();
   noteLoad('start');
   const benchStart = performance.now();
 
-  const p1 = PARTS.has('1') ? await part1(fixtures) : undefined;
+  const p1 = fixtures ? await part1(fixtures) : undefined;
   noteLoad('after part 1');
   const p2 = PARTS.has('2') ? await part2() : undefined;
+  noteLoad('after part 2');
+  const p3 = PARTS.has('3') ? await part3() : undefined;
   noteLoad('end');
 
   console.log('');
@@ -818,9 +987,12 @@ async function main(): Promise<number> {
   const s2 = p2
     ? `passtore-cron run fetching + deploying ${p2.hosts} certificates to ${p2.hosts} sshd hosts: ${fmt(p2.deploy)} ms = ${fmt(p2.deploy / p2.hosts)} ms per certificate (renew run before it ${fmt(p2.renewRun)} ms) `
     : 'part 2 not run ';
+  const s3 = p3
+    ? `; run over ${SIDE_HOSTS} hosts with lease and claims ${fmt(p3.withLease.median)} ms vs ${fmt(p3.without.median)} ms without = ${p3.ratio.toFixed(3)} (target ≤ ${SIDE_TARGET}); check while a run holds the lease ${fmt(p3.checkHeld.median)} ms (target < ${CHECK_LIMIT_MS}; idle ${fmt(p3.checkIdle.median)} ms) `
+    : '; part 3 not run ';
   console.log(
-    `SUMMARY: ${met}/${counted.length} targets met; ${s1}${s2}` +
-      `(nproc ${os.availableParallelism()}, node ${process.version}, ${benchOnly.toFixed(0)} s${fixtures.made !== 'cached' ? ` + ${fixtures.seconds.toFixed(0)} s fixtures` : ''}, ${total.toFixed(0)} s in all)`,
+    `SUMMARY: ${met}/${counted.length} targets met; ${s1}${s2}${s3}` +
+      `(nproc ${os.availableParallelism()}, node ${process.version}, ${benchOnly.toFixed(0)} s${fixtures && fixtures.made !== 'cached' ? ` + ${fixtures.seconds.toFixed(0)} s fixtures` : ''}, ${total.toFixed(0)} s in all)`,
   );
   return 0;
 }

@@ -255,7 +255,7 @@ async function populate(session: Session): Promise<{ hosts: number; entries: num
   const at = new Date().toISOString();
   let hosts = 0;
   let entries = 0;
-  await session.store.transaction(async (tx) => {
+  await session.vault.transaction(async (tx) => {
     for (const [prefix, count] of PREFIXES) {
       for (let i = 0; i < count; i++) {
         const fqdn = `${prefix}-${String(i).padStart(5, '0')}.${DOMAIN}`;

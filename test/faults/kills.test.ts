@@ -93,7 +93,7 @@ async function richVault(p: Place): Promise<Expectation> {
     await ok(tv, 'update ui-01 --local', PW(1), PW('1b'), PW('1b'));
     const e = (await tv.session.store.getEntry(fq('ui-02'), 'root', 'ssh'))!;
     const version = e.version + 1;
-    await tv.session.store.setPending(e.id, tv.session.vault.sealPassword({ fqdn: e.fqdn, user: 'root', service: 'ssh', version }, Secret.fromString(PENDING)), version, new Date().toISOString());
+    await tv.session.vault.transaction((tx) => tx.setPending(e.id, tv.session.vault.sealPassword({ fqdn: e.fqdn, user: 'root', service: 'ssh', version }, Secret.fromString(PENDING)), version, new Date().toISOString()));
     await ok(tv, 'crtreq ui-03 --type ec-p256');
     const reqs = join(p.dir, 'requests');
     mkdirSync(reqs, { recursive: true });
@@ -155,13 +155,13 @@ for (const step of ['request-key-made', 'request-in-transaction']) {
     });
     const before = await sound(p, {}, 'before');
     tried('crtreq', step, 'sqlite');
-    killed('crtreq', await runChild(p, step, `crtreq ui-0* --type ec-p256 --out ${out}`));
+    killed('crtreq', await runChild(p, step, `crtreq ui-0* --type ec-p256 --replace --out ${out}`));
     const left = await sound(p, { passwords: { [rootSpec('ui-01')]: [PW(1)] } }, 'after the kill');
     assert.deepEqual([left.counts.keys, left.counts.requests, left.counts.openRequests], [before.counts.keys, before.counts.requests, 1], 'no key or request of the killed run; the earlier request still open');
     const files = () => readdirSync(out).filter((n) => !n.startsWith('.'));
     assert.deepEqual(files(), [], 'no request file for a request the vault does not hold');
 
-    const again = await runChild(p, 'none', `crtreq ui-0* --type ec-p256 --out ${out}`);
+    const again = await runChild(p, 'none', `crtreq ui-0* --type ec-p256 --replace --out ${out}`);
     assert.equal(again.code, 0, again.out);
     const done = await sound(p, { passwords: { [rootSpec('ui-01')]: [PW(1)] } }, 'after the retry');
     assert.equal(done.counts.openRequests, 2, 'one open request per host');

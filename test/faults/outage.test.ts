@@ -94,7 +94,7 @@ describe('MariaDB stopped and restarted while the shell and a session run', { sk
     const bv = await createTestVault({ db: big.db, dbPasswordFile: big.passwordFile });
     try {
       const now = new Date().toISOString();
-      await bv.session.store.transaction(async (tx) => {
+      await bv.session.vault.transaction(async (tx) => {
         for (let i = 0; i < BIG; i++) {
           const fqdn = fq(`wn-${i}`);
           const host = await tx.addHost({ fqdn, address: null, port: 22, createdAt: now });

@@ -2,15 +2,17 @@
  * update root@HOST:ssh against a real sshd host: the password changed on the host (its
  * /etc/shadow, and real SSH logins) and in the vault; passtore killed after each step of
  * the change and started again, the reconcile at start keeps the password the host
- * accepts; a refused stored password and an unreachable host lose nothing. After every
- * operation the vault side's network is closed again.
+ * accepts; a refused stored password and an unreachable host lose nothing; a rekey in
+ * another shell while update waits at its prompts loses nothing (the new password is
+ * sealed under the new data key). After every operation the vault side's network is
+ * closed again.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pause, type Home, type PtySession } from '../support/pty.js';
+import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import {
   assertGuardClosed,
@@ -73,6 +75,40 @@ describe('update: changing root passwords on the hosts', { skip: siteSkip() }, (
     assert.deepEqual(await sshAccepts(site!, home!, h1, [next, current], stateDir!), [true, false], 'sshd accepts the new password and not the old one');
     await assertGuardClosed(site!, 'the login checks');
     assert.equal(await reveal(sh!, 'host1'), next);
+    current = next;
+  });
+
+  test('a rekey in another shell while update waits at its prompts: the new password is sealed under the new data key, on the host and in the vault', async () => {
+    const next = fresh();
+    const start = sh!.mark;
+    sh!.line('update host1');
+    await sh!.expect(/Old password for [^\n]*: $/, { from: start });
+    await pause(30);
+    sh!.line(current);
+    await sh!.expect(/New password for [^\n]*: $/, { from: start });
+    await pause(30);
+    sh!.line(next);
+    await sh!.expect(/\(again\): $/, { from: start });
+    // Another operator's shell replaces the data key now, between the prompts and the seal.
+    const { sh: other } = await openVault(site!, home!);
+    try {
+      assert.match(await cmd(other, 'rekey', 'y'), /re-encrypted/);
+    } finally {
+      await closeShell(other);
+    }
+    await pause(30);
+    sh!.line(next);
+    const end = await sh!.expect(/\npasstore> $/, { from: start, timeoutMs: 60_000 });
+    assert.match(plain(sh!.transcript).slice(start, end), /updated root@host1\.site\.test:ssh on the host and in the vault/);
+    await hostHas(next, current);
+    // It opens with the data key now stored: in this shell, and in a fresh one.
+    assert.equal(await reveal(sh!, 'host1'), next);
+    const { sh: third } = await openVault(site!, home!);
+    try {
+      assert.equal(await reveal(third, 'host1'), next);
+    } finally {
+      await closeShell(third);
+    }
     current = next;
   });
 

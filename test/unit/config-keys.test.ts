@@ -40,6 +40,8 @@ const table: Record<string, { good: string; bad: string; why: RegExp }> = {
   key_type: { good: 'ec-p256', bad: 'rsa-1024', why: /rsa-2048, rsa-4096 or ec-p256/ },
   idle_lock: { good: '0', bad: '1441', why: /from 0 to 1440/ },
   reveal_timeout: { good: '20', bad: '0', why: /from 1 to 600/ },
+  lease_time: { good: '900', bad: '1', why: /from 2 to 86400/ },
+  lease_wait: { good: '0', bad: '-1', why: /from 0 to 86400/ },
   keyfile: { good: '/var/lib/passtore/cron.key', bad: '', why: /expected a value/ },
   '[smtp] host': { good: 'mail.example.org', bad: 'mail server', why: /expected a host name or IP address, not 'mail server'/ },
   '[smtp] port': { good: '587', bad: '70000', why: /from 1 to 65535 \(a port number\)/ },

@@ -65,7 +65,7 @@ async function build(place: Place): Promise<{ entries: number; history: number }
     const now = new Date().toISOString();
     let entries = 0;
     let history = 0;
-    await store.transaction(async (tx) => {
+    await vault.transaction(async (tx) => {
       for (let i = 0; i < HOSTS; i++) {
         const fqdn = `wn-${String(i).padStart(4, '0')}.example.org`;
         const host = await tx.addHost({ fqdn, address: null, port: 22, createdAt: now });

@@ -161,7 +161,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
     test('crtreq for a pattern makes one verifiable request per host (the default key type)', async () => {
       const dir = join(work, 'wn');
       mkdirSync(dir);
-      const r = await run(tv, `crtreq wn-* --out ${dir}`);
+      const r = await run(tv, `crtreq wn-* --replace --out ${dir}`);
       assert.equal(r.status, 0, r.text);
       for (let i = 1; i <= 5; i++) {
         const file = join(dir, `${fq(`wn-0${i}`)}.req`);
