@@ -50,15 +50,27 @@ export interface Input {
 /** What a colour says: bad (red), warn (yellow), good (green). */
 export type Tone = 'bad' | 'warn' | 'good';
 
+/**
+ * How a table gives way on a narrow terminal: `shrink` lists the columns that may be
+ * shortened with an ellipsis (default: all but the first), `drop` the columns left out,
+ * first listed first, when shortening is not enough. Past that, one block per row.
+ */
+export interface TableOptions {
+  shrink?: number[];
+  drop?: number[];
+}
+
 /** Writes for the operator; the shell renders it on the terminal, tests capture it. */
 export interface Output {
   line(text?: string): void;
-  /** A table with a header row. */
-  table(head: string[], rows: string[][]): void;
+  /** A table with a header row, fitted to the terminal's width as `options` allow. */
+  table(head: string[], rows: string[][], options?: TableOptions): void;
   /** Colours a cell or word by its meaning (plain where colour is off, as with NO_COLOR). */
   paint(text: string, tone: Tone): string;
   /** A progress line (over-written in place on a terminal). */
   progress(text: string): void;
+  /** The width output is fitted to, on a terminal (charts use 80 when absent). */
+  readonly columns?: number;
   /**
    * Shows one secret on the terminal and erases it after the reveal timeout or at the
    * next key. Only a session on a terminal has this.

@@ -4,6 +4,7 @@
  * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
 import { step } from '../faults.js';
+import { timelineBuckets, timelinePerfData } from '../x509/timeline.js';
 import { dataDir } from '../config.js';
 import { formatError, PasstoreError } from '../errors.js';
 import { printable } from '../names.js';
@@ -329,7 +330,8 @@ export async function check(session: Session): Promise<{ status: 0 | 1 | 2 | 3; 
   const soon = certs.filter((c) => Date.parse(c.notAfter) > now && daysLeft(c.notAfter, now) <= config.crtTtl);
   const open = await store.openRequests('*');
   const queued = await store.countQueuedMail();
-  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued}`;
+  const timeline = timelinePerfData(timelineBuckets(certs, new Set(open.map((r) => r.fqdn)), now, config.crtTtl));
+  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} ${timeline}`;
   const names = (list: CertRow[]) => list.slice(0, 5).map((c) => c.fqdn).join(', ') + (list.length > 5 ? ', …' : '');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)} | ${perf}` };
   if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)} | ${perf}` };

@@ -7,11 +7,11 @@
  * history), reading the keys here into a wipeable buffer, and putting the listeners back.
  */
 import { emitKeypressEvents } from 'node:readline';
-import Table from 'cli-table3';
 import { Chalk } from 'chalk';
-import type { Output, Prompter, Tone } from '../command.js';
+import type { Output, Prompter, TableOptions, Tone } from '../command.js';
 import { PasstoreError } from '../errors.js';
 import { Secret } from '../secret.js';
+import { renderTable, visibleWidth, wrapWords } from './table.js';
 
 interface Key {
   name?: string;
@@ -155,20 +155,28 @@ export class Terminal implements Prompter, Output {
     return /^(y|yes)$/i.test(answer.trim());
   }
 
-  line(text = ''): void {
-    this.#endProgress();
-    this.output.write(`${text}\n`);
+  /** The terminal's width in columns (80 when it does not say). */
+  get columns(): number {
+    return this.output.columns || 80;
   }
 
-  table(head: string[], rows: string[][]): void {
+  /** A line; one wider than the terminal is wrapped at word boundaries, its indent kept. */
+  line(text = ''): void {
     this.#endProgress();
-    const t = new Table({
-      head: head.map((h) => this.chalk.bold(h)),
-      style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
-      chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-    });
-    for (const r of rows) t.push(r);
-    this.output.write(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+    if (visibleWidth(text) <= this.columns || text.includes('\x1b') || text.includes('\n')) {
+      this.output.write(`${text}\n`);
+      return;
+    }
+    const indent = /^\s*/.exec(text)![0];
+    const lines = wrapWords(text.slice(indent.length), this.columns - indent.length, '  ');
+    this.output.write(`${lines.map((l) => indent + l).join('\n')}\n`);
+  }
+
+  table(head: string[], rows: string[][], options?: TableOptions): void {
+    this.#endProgress();
+    const lines = renderTable(head, rows, this.columns, options, (s) => this.chalk.bold(s));
+    lines.push('');
+    this.output.write(lines.join('\n'));
   }
 
   paint(text: string, tone: Tone): string {
