@@ -13,23 +13,24 @@ export default defineCommand({
   usage: 'help [COMMAND]',
   args: [{ name: 'command', kind: 'command', optional: true }],
   async run(ctx, input) {
+    const say = (t: string) => (ctx.out.text ? ctx.out.text(t) : ctx.out.line(t));
     if (!input.has('command')) {
       ctx.out.table(
         ['COMMAND', 'ALIAS', 'WHAT IT DOES'],
         ctx.session.commands().map((c) => [c.name, (c.aliases ?? []).join(' '), c.summary]),
       );
-      ctx.out.line('help COMMAND shows its usage. Secrets are always asked at a no-echo prompt, never typed on the command line.');
+      say('help COMMAND shows its usage. Secrets are always asked at a no-echo prompt, never typed on the command line.');
       return;
     }
     const name = input.word('command');
     const c = ctx.session.find(name);
     if (!c) throw usageError(`no command '${printable(name)}'`);
-    ctx.out.line(`${c.name}${c.aliases?.length ? ` (alias ${c.aliases.join(', ')})` : ''}: ${c.summary}`);
-    for (const u of usages(c)) ctx.out.line(`  usage: ${u}`);
-    if (c.description) ctx.out.line(c.description);
+    say(`${c.name}${c.aliases?.length ? ` (alias ${c.aliases.join(', ')})` : ''}: ${c.summary}`);
+    for (const u of usages(c)) say(`  usage: ${u}`);
+    if (c.description) say(c.description);
     const actions = c.subcommands ? Object.values(c.subcommands) : [c as Action];
     for (const a of actions) {
-      for (const [flag, spec] of Object.entries(a.flags ?? {})) ctx.out.line(`  --${flag}${spec.type === 'string' ? ' VALUE' : ''}  ${spec.description}`);
+      for (const [flag, spec] of Object.entries(a.flags ?? {})) say(`  --${flag}${spec.type === 'string' ? ' VALUE' : ''}  ${spec.description}`);
     }
   },
 });

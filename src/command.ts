@@ -63,6 +63,8 @@ export interface TableOptions {
 /** Writes for the operator; the shell renders it on the terminal, tests capture it. */
 export interface Output {
   line(text?: string): void;
+  /** Prose such as help text, wrapped between words where the output has a width (else a line). */
+  text?(paragraph: string): void;
   /** A table with a header row, fitted to the terminal's width as `options` allow. */
   table(head: string[], rows: string[][], options?: TableOptions): void;
   /** Colours a cell or word by its meaning (plain where colour is off, as with NO_COLOR). */

@@ -160,15 +160,20 @@ export class Terminal implements Prompter, Output {
     return this.output.columns || 80;
   }
 
-  /** A line; one wider than the terminal is wrapped at word boundaries, its indent kept. */
   line(text = ''): void {
     this.#endProgress();
-    if (visibleWidth(text) <= this.columns || text.includes('\x1b') || text.includes('\n')) {
-      this.output.write(`${text}\n`);
+    this.output.write(`${text}\n`);
+  }
+
+  /** Prose (help text): wrapped between words to the terminal's width, its indent kept. */
+  text(paragraph: string): void {
+    this.#endProgress();
+    if (visibleWidth(paragraph) < this.columns) {
+      this.output.write(`${paragraph}\n`);
       return;
     }
-    const indent = /^\s*/.exec(text)![0];
-    const lines = wrapWords(text.slice(indent.length), this.columns - indent.length, '  ');
+    const indent = /^\s*/.exec(paragraph)![0];
+    const lines = wrapWords(paragraph.slice(indent.length), this.columns - 1 - indent.length, '  ');
     this.output.write(`${lines.map((l) => indent + l).join('\n')}\n`);
   }
 

@@ -86,10 +86,14 @@ describe('Terminal', () => {
   test('a table fits the terminal; a long line wraps at word boundaries', () => {
     const { term, text } = terminal(60);
     term.table(['HOST', 'SUBJECT', 'NOT AFTER'], [['h', 'CN=h.example.org,OU=Computers,O=Example Research Institute,C=XX', '2027-01-01']], { shrink: [1] });
-    term.line('lcrt: One line per host with a current certificate or an open request: subject, serial, not-after');
+    term.text('lcrt: One line per host with a current certificate or an open request: subject, serial, not-after');
+    const error = `error: ${'x'.repeat(70)} is wrong`;
+    term.line(error);
     const lines = text().split('\n');
-    for (const l of lines) assert.ok(l.length <= 60, l);
+    for (const l of lines.slice(0, 2)) assert.ok(l.length <= 60, l);
+    for (const l of lines.slice(2, 4)) assert.ok(l.length < 60, l);
     assert.equal(lines[2], 'lcrt: One line per host with a current certificate or an');
     assert.equal(lines[3], '  open request: subject, serial, not-after');
+    assert.equal(lines[4], error, 'a line (an error) is never cut in two');
   });
 });
