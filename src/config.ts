@@ -177,7 +177,7 @@ const sanctorum: Record<string, Setter> = {
 /** Keys allowed in each section; `[ca]` and `[schedule]` take their own names. */
 const sections: Record<string, { keys?: string[]; value?: RegExp }> = {
   smtp: { keys: ['host', 'port', 'secure', 'user', 'password_file', 'from'] },
-  network: { keys: ['up', 'down', 'allow', 'revoke'] },
+  network: { keys: ['up', 'down', 'allow', 'revoke', 'parallel', 'batch', 'batch_allow', 'batch_revoke', 'batch_begin', 'batch_end'] },
   ca: {
     keys: ['dir', 'http_url', 'http_ca_bundle', 'imap_url', 'imap_password_file', 'imap_ca_bundle', 'acme_directory', 'acme_eab_kid', 'acme_eab_hmac_file', 'acme_eab_alg', 'acme_email', 'acme_ca_bundle'],
     value: /^.+$/,
@@ -311,6 +311,7 @@ function readSection(
     const value = valueOf(raw, rawLine(text, name, key), fail(key));
     if (rule!.value && !rule!.value.test(value)) fail(key)('expected a value');
     if (name === 'network' && !value) fail(key)('expected a command');
+    if (name === 'network' && key === 'parallel' && value !== 'yes' && value !== 'no') fail(key)('expected yes or no');
     if (name === 'schedule' && !/^\S+(\s+\S+){4,5}$/.test(value)) fail(key)('expected a cron expression of 5 or 6 fields, such as 17 3 * * *');
     target[key] = value;
   }
