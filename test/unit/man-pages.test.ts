@@ -218,8 +218,10 @@ test('passtore.conf(5) documents only keys src/config.ts accepts', () => {
   for (const [section, keys] of bySection) {
     assert.equal(typeof tryConfig(`[${section}]\n`), 'object', `documented section [${section}] is refused`);
     for (const key of keys) {
-      // [schedule] values must have the fields of a cron expression; the others take any text.
-      const result = tryConfig(`[${section}]\n${key} = ${section === 'schedule' ? '17 3 * * *' : 'x'}\n`);
+      // [schedule] values must have the fields of a cron expression, [network] parallel yes
+      // or no; the others take any text.
+      const value = section === 'schedule' ? '17 3 * * *' : section === 'network' && key === 'parallel' ? 'yes' : 'x';
+      const result = tryConfig(`[${section}]\n${key} = ${value}\n`);
       assert.equal(typeof result, 'object', `documented key [${section}] ${key}: ${String(result)}`);
     }
   }
