@@ -39,6 +39,11 @@
  * The test hosts have a /root of their own with /etc/skel's files (test/support/site.ts),
  * as a stock server: sshd's bash sources ~/.bashrc for each remote command.
  *
+ * $BENCH_GUARD picks the guard's mechanism: serial (default: the site's one command at a
+ * time), parallel (`parallel = yes` with iptables -w) or batch (iptables-restore
+ * --noflush); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
+ * path (a 20 ms round trip).
+ *
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
  * its namespaces; what is left afterwards (nothing expected) is printed.
  */
@@ -60,6 +65,19 @@ const CRT_PATH = '/etc/grid-security';
 const TRACER = fileURLToPath(new URL('./putcrt-trace.js', import.meta.url));
 
 const { checks, record, print: printResults } = results();
+
+/** The guard's mechanism ($BENCH_GUARD): serial (the site's default), parallel, or batch. */
+const GUARD = process.env.BENCH_GUARD ?? 'serial';
+
+/** The [network] section for each mechanism, on the site's vault namespace. */
+function guardConfig(site: TestSite, mechanism: string): string[] {
+  const rule = '-o vault0 -d {address} -p tcp --dport {port} -j ACCEPT';
+  const link = ['up = ip link set vault0 up', 'down = ip link set vault0 down'];
+  if (mechanism === 'serial') return site.networkConfig();
+  if (mechanism === 'parallel') return ['[network]', ...link, `allow = iptables -w -I OUTPUT ${rule}`, `revoke = iptables -w -D OUTPUT ${rule}`, 'parallel = yes'];
+  if (mechanism === 'batch') return ['[network]', ...link, 'batch = iptables-restore -w --noflush', 'batch_begin = *filter', `batch_allow = "-I OUTPUT ${rule}"`, `batch_revoke = "-D OUTPUT ${rule}"`, 'batch_end = COMMIT'];
+  throw new Error(`BENCH_GUARD=${mechanism}: expected serial, parallel or batch`);
+}
 
 // ---------------------------------------------------------------------------------------
 // Driving the shell
@@ -172,6 +190,18 @@ function maxOverlap(spans: Array<[number, number]>): number {
   return most;
 }
 
+/** Milliseconds covered by at least one of `spans`. */
+function unionMs(spans: Array<[number, number]>): number {
+  let total = 0;
+  let end = -Infinity;
+  for (const [a, b] of [...spans].sort((x, y) => x[0] - y[0])) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
+}
+
 interface TracedRun {
   wall: number;
   events: TraceEvent[];
@@ -207,9 +237,11 @@ function breakdown(serial: TracedRun, parallel: TracedRun): string[] {
   const guardSpans = guardPar.map((e) => [e.t - e.ms, e.t] as [number, number]);
   const sessions = parallel.events.filter((e) => e.ev === 'session').map((e) => [e.t - e.ms, e.t] as [number, number]);
   const ups = guardPar.filter((e) => e.what!.startsWith('ip ')).length;
+  const busy = unionMs(guardSpans);
   notes.push(
-    `default concurrency: ${guardPar.length} guard commands (${ups} of them ip link up/down) ran one at a time (at most ${maxOverlap(guardSpans)} at once), ${fmt(sum(guardPar))} ms in all = ${((100 * sum(guardPar)) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall; at most ${maxOverlap(sessions)} SSH connections were open at once (limit 8)`,
+    `default concurrency (guard ${GUARD}): ${guardPar.length} guard commands (${ups} of them ip link up/down), at most ${maxOverlap(guardSpans)} at once, ${fmt(sum(guardPar))} ms in all; a guard command was running during ${fmt(busy)} ms = ${((100 * busy) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall (the guard's share); at most ${maxOverlap(sessions)} SSH connections were open at once (limit 8)`,
   );
+  console.log(`GUARD SHARE: ${GUARD}${process.env.PASSTORE_TEST_RELAY_MS ? `, relay ${process.env.PASSTORE_TEST_RELAY_MS} ms` : ''}: ${((100 * busy) / parallel.wall).toFixed(1)}% of the default-concurrency wall (${fmt(busy)} of ${fmt(parallel.wall)} ms), ${guardPar.length} commands`);
   const closedS = serial.events.filter((e) => e.ev === 'session').length;
   const closedP = parallel.events.filter((e) => e.ev === 'session').length;
   notes.push(`connections whose 'close' event came before putcrt returned to the prompt: ${closedS} of ${HOSTS} (--jobs 1), ${closedP} of ${HOSTS} (default); SshConnection.close() does not wait for it, and the guard revokes at once`);
@@ -314,7 +346,8 @@ async function main(): Promise<number> {
   console.log(`site: ${HOSTS} hosts up in ${((performance.now() - t) / 1000).toFixed(1)} s (vault namespace ${site.vaultNs}, hosts ${site.hosts[0]!.address}–${site.hosts.at(-1)!.address})`);
 
   const work = tempDir('passtore-putcrt-bench-');
-  const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...site.networkConfig()]);
+  const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...guardConfig(site, GUARD)]);
+  console.log(`guard: ${GUARD} ([network] ${GUARD === 'serial' ? 'one command at a time' : GUARD === 'parallel' ? 'parallel = yes, iptables -w' : 'batch = iptables-restore -w --noflush'}); relay: ${site.relay ? `${site.relay.rttMs} ms round trip` : 'none'}`);
   cleanups.push(() => home.remove());
   const ca = await FixtureCa.create();
   cleanups.push(() => ca.remove());

@@ -11,6 +11,10 @@
  * As a program (run by `startRelay` inside the namespace):
  *   node relay.js --serve RTT_MS LISTEN=TARGET…   (addresses; port 22 each)
  * prints `ready` once every address listens.
+ *
+ * One difference from a network: the relay accepts before it connects to the host, so a
+ * host that refuses (its sshd stopped) shows as a reset after the handshake, not as a
+ * refused connection (ECONNREFUSED).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
@@ -75,6 +79,9 @@ async function serve(rttMs: number, pairs: string[]): Promise<void> {
               const upstream = connect({ host: target, port: 22 });
               upstream.setNoDelay(true);
               client.setNoDelay(true);
+              // A host that refuses (sshd stopped) is a reset to the client: the relay has
+              // accepted already, so it cannot refuse as the host's kernel does.
+              upstream.once('error', () => setTimeout(() => client.resetAndDestroy(), half));
               delayed(client, upstream, half);
               delayed(upstream, client, half);
               client.resume();
