@@ -6,7 +6,9 @@
  * REPL's readline sees none of the keys, and a secret never reaches its line buffer or
  * history), reading the keys here into a wipeable buffer, and putting the listeners back.
  */
+import { spawnSync } from 'node:child_process';
 import { emitKeypressEvents } from 'node:readline';
+import { splitWords } from '../args.js';
 import { Chalk } from 'chalk';
 import type { Output, Prompter, TableOptions, Tone } from '../command.js';
 import { PasstoreError } from '../errors.js';
@@ -177,11 +179,35 @@ export class Terminal implements Prompter, Output {
     this.output.write(`${lines.map((l) => indent + l).join('\n')}\n`);
   }
 
+  /**
+   * A table fitted to the width. One taller than the screen goes through the pager, as
+   * git does: `$PAGER` (default `less` with LESS=FRX when LESS is unset), run as an
+   * argument vector; PAGER=cat or an empty PAGER turns it off. Tables never hold a secret
+   * (a secret is shown only by `reveal`, which never pages).
+   */
   table(head: string[], rows: string[][], options?: TableOptions): void {
     this.#endProgress();
     const lines = renderTable(head, rows, this.columns, options, (s) => this.chalk.bold(s));
     lines.push('');
-    this.output.write(lines.join('\n'));
+    const text = lines.join('\n');
+    if (lines.length > (this.output.rows || 24) && this.output.isTTY && this.#page(text)) return;
+    this.output.write(text);
+  }
+
+  /** Shows `text` through the pager; false when there is none to run. */
+  #page(text: string): boolean {
+    const pager = process.env.PAGER ?? 'less';
+    let argv: string[];
+    try {
+      argv = splitWords(pager);
+    } catch {
+      return false;
+    }
+    if (argv.length === 0 || argv[0] === 'cat') return false;
+    // The pager reads the keys from the terminal itself; the event loop (and so the
+    // REPL's reading) is held until it ends.
+    const r = spawnSync(argv[0]!, argv.slice(1), { input: text, stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, LESS: process.env.LESS ?? 'FRX' } });
+    return !r.error;
   }
 
   paint(text: string, tone: Tone): string {

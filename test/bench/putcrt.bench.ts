@@ -47,12 +47,12 @@
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
  * its namespaces; what is left afterwards (nothing expected) is printed.
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
-import { siteUnavailable, TestSite } from '../support/site.js';
+import { siteUnavailable, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { cleanups, commandOutput, execFileP, fmt, fsType, loadAvg, netnsList, noteLoad, onHost, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import type { TraceEvent } from './putcrt-trace.js';
@@ -162,6 +162,92 @@ function cpuSince(before: CpuSample, pid: number, wall: number): CpuSpent {
 }
 
 const medianOf = (xs: CpuSpent[], k: keyof CpuSpent) => stat(xs.map((x) => x[k])).median;
+
+// ---------------------------------------------------------------------------------------
+// Ansible baseline
+
+/**
+ * Deploys each host's pair (read back from the host after putcrt) with Debian's
+ * ansible-core: `copy` with owner root, mode 0644 / 0400 and `backup: yes` (its checksum
+ * check is the read-back), pipelining on, forks 8 and 20, runs alternating between forks
+ * and between two versions of the files (the second has one more trailing newline), so
+ * every run changes both files on every host. The guard is opened by hand to all 20 hosts
+ * around the runs (Ansible has none), so its time is not Ansible's. Skipped with the
+ * reason when ansible-playbook or sshpass is missing (apt-get install ansible-core
+ * sshpass); BENCH_ANSIBLE=0 skips it.
+ */
+async function ansibleBaseline(site: TestSite, work: string, putcrtStat: Stat): Promise<{ f8: Stat; f20: Stat } | undefined> {
+  console.log('\n== Ansible baseline');
+  for (const tool of ['/usr/bin/ansible-playbook', '/usr/bin/sshpass']) {
+    if (!existsSync(tool)) {
+      console.log(`  skipped: ${tool} is missing (apt-get install ansible-core sshpass)`);
+      return undefined;
+    }
+  }
+  const dir = join(work, 'ansible');
+  for (const variant of ['a', 'b']) {
+    for (const h of site.hosts) {
+      const d = join(dir, variant, h.name);
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+      const extra = variant === 'b' ? '\n' : '';
+      writeFileSync(join(d, 'hostcert.pem'), (await onHost(h, ['cat', `${CRT_PATH}/hostcert.pem`])) + extra, { mode: 0o644 });
+      writeFileSync(join(d, 'hostkey.pem'), (await onHost(h, ['cat', `${CRT_PATH}/hostkey.pem`])) + extra, { mode: 0o400 });
+    }
+  }
+  const inventory = join(dir, 'hosts.ini');
+  writeFileSync(
+    inventory,
+    ['[site]', ...site.hosts.map((h) => `${h.name} ansible_host=${h.address} ansible_password=${h.rootPassword}`), '', '[site:vars]', 'ansible_user=root', 'ansible_python_interpreter=/usr/bin/python3', ''].join('\n'),
+    { mode: 0o600 },
+  );
+  const playbook = join(dir, 'deploy.yml');
+  const copy = (file: string, mode: string) => `    - ansible.builtin.copy: { src: "{{ src }}/{{ inventory_hostname }}/${file}", dest: "${CRT_PATH}/${file}", owner: root, group: root, mode: "${mode}", backup: true }`;
+  writeFileSync(playbook, ['- hosts: site', '  gather_facts: false', '  tasks:', copy('hostcert.pem', '0644'), copy('hostkey.pem', '0400'), ''].join('\n'));
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    ANSIBLE_PIPELINING: 'True',
+    ANSIBLE_HOST_KEY_CHECKING: 'False',
+    ANSIBLE_LOCAL_TEMP: join(dir, 'tmp'),
+    ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'),
+    ANSIBLE_NOCOLOR: '1',
+  };
+  // The guard, by hand: up and one rule per host, closed again afterwards.
+  const rule = (h: TestHost) => ['-o', 'vault0', '-d', h.address, '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT'];
+  await inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'up']);
+  for (const h of site.hosts) await inNs(site.vaultNs, ['iptables', '-I', 'OUTPUT', ...rule(h)]);
+  const times: Record<8 | 20, number[]> = { 8: [], 20: [] };
+  let variant: 'a' | 'b' = 'b';
+  const run = async (forks: 8 | 20, counted: boolean) => {
+    variant = variant === 'a' ? 'b' : 'a';
+    const argv = ['ip', 'netns', 'exec', site.vaultNs, 'ansible-playbook', '-i', inventory, '-f', String(forks), '-e', `src=${join(dir, variant)}`, playbook];
+    let out = '';
+    const ms = await timeAsync(async () => {
+      const r = await execFileP(argv[0]!, argv.slice(1), { env, maxBuffer: 16 * 1024 * 1024 });
+      out = r.stdout;
+    });
+    const changed = [...out.matchAll(/ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0/g)].filter((m) => m[1] === '2').length;
+    if (changed !== HOSTS) throw new Error(`ansible-playbook -f ${forks}: ${changed} of ${HOSTS} hosts changed both files:\n${out.slice(-2000)}`);
+    if (counted) times[forks].push(ms);
+    console.log(`  forks ${forks}, files ${variant}: ${fmt(ms)} ms${counted ? '' : ' (warm-up, not counted)'}   (load ${loadAvg()})`);
+  };
+  try {
+    await run(8, false);
+    for (let i = 0; i < 3; i++) {
+      for (const forks of i % 2 ? ([20, 8] as const) : ([8, 20] as const)) await run(forks, true);
+    }
+  } finally {
+    for (const h of site.hosts) await inNs(site.vaultNs, ['iptables', '-D', 'OUTPUT', ...rule(h)]).catch(() => undefined);
+    await inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'down']).catch(() => undefined);
+  }
+  const h1 = site.hosts[0]!;
+  const onH1 = await onHost(h1, ['sha256sum', `${CRT_PATH}/hostcert.pem`, `${CRT_PATH}/hostkey.pem`]);
+  if (!onH1.includes(sha256(readFileSync(join(dir, variant, h1.name, 'hostkey.pem'))))) throw new Error('ansible: host1\'s key does not read back as the last run\'s');
+  const f8 = record(`5. Ansible copy (backup, pipelining), forks 8, ${HOSTS} hosts`, times[8], 'ansible-playbook in the vault namespace, guard opened by hand; every run changes both files on every host');
+  const f20 = record(`   5a. the same, forks 20`, times[20], 'same');
+  console.log(`  ANSIBLE RATIO: forks 8 ${fmt(f8.median)} ms, forks 20 ${fmt(f20.median)} ms against putcrt default ${fmt(putcrtStat.median)} ms: ${(f8.median / putcrtStat.median).toFixed(1)}× and ${(f20.median / putcrtStat.median).toFixed(1)}× (target ≥ 20×)`);
+  return { f8, f20 };
+}
 
 // ---------------------------------------------------------------------------------------
 // Where the time goes: the traced runs (putcrt-trace.js inside the binary)
@@ -502,6 +588,10 @@ async function main(): Promise<number> {
     { median: guardTotal, min: guardTotal, max: guardTotal, n: 1 },
     `up ${fmt(guardMs.up!)}, allow ${fmt(guardMs.allow!)}, revoke ${fmt(guardMs.revoke!)}, down ${fmt(guardMs.down!)} ms (each via ip netns exec from here; passtore runs them already inside the namespace, so somewhat less); passtore runs all four per host with --jobs 1`,
   );
+
+  // ---- Ansible: the same two files to the same 20 hosts, as sites do it today ------------
+  let ansible: { f8: Stat; f20: Stat } | undefined;
+  if (process.env.BENCH_ANSIBLE !== '0') ansible = await ansibleBaseline(site, work, parStat);
 
   // ---- Where the time goes: one traced run of each, not counted --------------------------
   console.log('\n== diagnostic: traced runs (not counted)');
