@@ -78,6 +78,7 @@ interface OpenTarget {
 }
 
 interface Waiter {
+  which: 'allow' | 'revoke';
   target: Target;
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -91,7 +92,7 @@ export class NetworkGuard {
   readonly #dir: string;
   readonly #marker: string;
   readonly #started = processStart(process.pid);
-  #batches: Record<'allow' | 'revoke', { waiting: Waiter[]; running: boolean }> = { allow: { waiting: [], running: false }, revoke: { waiting: [], running: false } };
+  #batch: { waiting: Waiter[]; running: boolean } = { waiting: [], running: false };
 
   constructor(
     private readonly commands: GuardCommands,
@@ -243,27 +244,27 @@ export class NetworkGuard {
   }
 
   /**
-   * Queues a target for the next batch command of its kind; the targets that arrive while
-   * one batch runs go together in the next one.
+   * Queues a target for the next batch command; the targets that arrive while one batch
+   * runs, to allow or to revoke, go together in the next one (revokes first).
    */
   #batched(which: 'allow' | 'revoke', target: Target): Promise<void> {
-    const batch = this.#batches[which];
-    const done = new Promise<void>((resolve, reject) => batch.waiting.push({ target, resolve, reject }));
-    if (!batch.running) {
-      batch.running = true;
-      setImmediate(() => void this.#flush(which));
+    const done = new Promise<void>((resolve, reject) => this.#batch.waiting.push({ which, target, resolve, reject }));
+    if (!this.#batch.running) {
+      this.#batch.running = true;
+      setImmediate(() => void this.#flush());
     }
     return done;
   }
 
-  async #flush(which: 'allow' | 'revoke'): Promise<void> {
-    const batch = this.#batches[which];
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
     while (batch.waiting.length > 0) {
-      const waiters = batch.waiting.splice(0);
-      const line = this.commands[which === 'allow' ? 'batch_allow' : 'batch_revoke'] ?? '';
-      const script = [this.commands.batch_begin, ...waiters.map((w) => fill(line, w.target)), this.commands.batch_end].filter((l) => l !== undefined).join('\n');
+      const waiters = batch.waiting.splice(0).sort((a, b) => (a.which === b.which ? 0 : a.which === 'revoke' ? -1 : 1));
+      const lines = waiters.map((w) => fill(this.commands[w.which === 'allow' ? 'batch_allow' : 'batch_revoke'] ?? '', w.target));
+      const script = [this.commands.batch_begin, ...lines, this.commands.batch_end].filter((l) => l !== undefined).join('\n');
+      const kinds = [...new Set(waiters.map((w) => w.which))].join(' and ');
       try {
-        const run = () => this.#runWithInput(which, this.commands.batch!, `${script}\n`);
+        const run = () => this.#runWithInput(kinds, this.commands.batch!, `${script}\n`);
         await (this.commands.parallel === 'yes' ? run() : this.#exclusive(run));
         for (const w of waiters) w.resolve();
       } catch (e) {
@@ -287,7 +288,7 @@ export class NetworkGuard {
   }
 
   /** Runs the batch command with `input` on its standard input. */
-  #runWithInput(which: 'allow' | 'revoke', template: string, input: string): Promise<void> {
+  #runWithInput(which: string, template: string, input: string): Promise<void> {
     const argv = splitWords(template);
     return new Promise((resolve, reject) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], timeout: 30_000 });
