@@ -170,7 +170,7 @@ const medianOf = (xs: CpuSpent[], k: keyof CpuSpent) => stat(xs.map((x) => x[k])
  * Deploys each host's pair (read back from the host after putcrt) with Debian's
  * ansible-core: `copy` with owner root, mode 0644 / 0400 and `backup: yes` (its checksum
  * check is the read-back), pipelining on, forks 8 and 20, runs alternating between forks
- * and between two versions of the files (the second has one more trailing newline), so
+ * and between two versions of the files (one and two more trailing newlines), so
  * every run changes both files on every host. The guard is opened by hand to all 20 hosts
  * around the runs (Ansible has none), so its time is not Ansible's. Skipped with the
  * reason when ansible-playbook or sshpass is missing (apt-get install ansible-core
@@ -189,7 +189,7 @@ async function ansibleBaseline(site: TestSite, work: string, putcrtStat: Stat): 
     for (const h of site.hosts) {
       const d = join(dir, variant, h.name);
       mkdirSync(d, { recursive: true, mode: 0o700 });
-      const extra = variant === 'b' ? '\n' : '';
+      const extra = variant === 'a' ? '\n' : '\n\n'; // both differ from what putcrt left
       writeFileSync(join(d, 'hostcert.pem'), (await onHost(h, ['cat', `${CRT_PATH}/hostcert.pem`])) + extra, { mode: 0o644 });
       writeFileSync(join(d, 'hostkey.pem'), (await onHost(h, ['cat', `${CRT_PATH}/hostkey.pem`])) + extra, { mode: 0o400 });
     }
