@@ -99,8 +99,11 @@ export interface Context {
   scripted: boolean;
   /** Asks for a new secret twice, refusing an empty one or a mismatch. */
   newSecret(label: string): Promise<Secret>;
-  /** Appends an audit record (inside `tx` when given, so it commits with the change). */
-  audit(event: AuditEvent, tx?: Store): Promise<void>;
+  /**
+   * Appends an audit record (inside `tx` when given, so it commits with the change); an
+   * array appends them in order with a few statements (a pattern change's records).
+   */
+  audit(event: AuditEvent | AuditEvent[], tx?: Store): Promise<void>;
   /** Runs `fn` in one transaction. */
   change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** SSH to hosts and workstations behind the network guard. */
