@@ -6,6 +6,8 @@ import { now, resolveEntries } from '../src/targets.js';
 import { runPool } from '../src/pool.js';
 import { changeOnHost } from '../src/remote/password.js';
 import { formatError } from '../src/errors.js';
+import type { HistoryRow } from '../src/storage/store.js';
+import type { AuditEvent } from '../src/vault/audit.js';
 
 export default defineCommand({
   name: 'update',
@@ -89,19 +91,25 @@ export default defineCommand({
     }
     try {
       await ctx.change(async (tx) => {
+        // A pattern is written with few round trips: one version lookup, the history
+        // rows and the audit records in multi-row statements; each update keeps its own
+        // version check.
+        const versions = await tx.lastVersions(accepted.map((e) => e.fqdn), spec.user, spec.service);
+        const history: Array<Omit<HistoryRow, 'id'>> = [];
+        const events: AuditEvent[] = [];
         for (const e of accepted) {
           const fresh = shared ?? Secret.generate();
           try {
-            const version = (await tx.lastVersion(e.fqdn, e.user, e.service)) + 1;
-            if (e.secretCiphertext) {
-              await tx.archiveEntry({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: now(), archivedBy: ctx.operator });
-            }
+            const version = versions.get(e.fqdn)! + 1;
+            if (e.secretCiphertext) history.push({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: now(), archivedBy: ctx.operator });
             await tx.updateEntry(e.id, e.version, { version, state: 'set', secretCiphertext: ctx.vault.sealPassword({ fqdn: e.fqdn, user: e.user, service: e.service, version }, fresh), updatedAt: now(), updatedBy: ctx.operator });
-            await ctx.audit({ action: 'update', target: formatSpec(e), outcome: 'ok', detail: generate ? 'generated' : '' }, tx);
+            events.push({ action: 'update', target: formatSpec(e), outcome: 'ok', detail: generate ? 'generated' : '' });
           } finally {
             if (!shared) fresh.wipe();
           }
         }
+        await tx.archiveEntries(history);
+        await ctx.audit(events, tx);
       });
     } finally {
       shared?.wipe();

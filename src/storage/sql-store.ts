@@ -364,6 +364,16 @@ export class SqlStore implements Store {
     return Math.max(Number(a?.v ?? 0), current?.version ?? 0);
   }
 
+  async archiveEntries(rows: Array<Omit<HistoryRow, 'id'>>): Promise<void> {
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const chunk = rows.slice(i, i + BATCH_ROWS);
+      await this.db.run(
+        `INSERT INTO entry_history (fqdn, user, service, version, secret_ciphertext, reason, archived_at, archived_by) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((row) => [row.fqdn, row.user, row.service, row.version, row.secretCiphertext?.bytes ?? null, row.reason, row.archivedAt, row.archivedBy]),
+      );
+    }
+  }
+
   async lastVersions(fqdns: string[], user: string, service: string): Promise<Map<string, number>> {
     const versions = new Map<string, number>(fqdns.map((f) => [f, 0]));
     const raise = (fqdn: unknown, v: unknown) => {

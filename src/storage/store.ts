@@ -209,6 +209,8 @@ export interface Store {
   archiveEntry(row: Omit<HistoryRow, 'id'>): Promise<void>;
   /** The highest version an entry has had, current or in history (0 if never). */
   /** `lastVersion` for many hosts' entry user:service at once (0 where there is none). */
+  /** Archives many old versions with a few multi-row statements. */
+  archiveEntries(rows: Array<Omit<HistoryRow, 'id'>>): Promise<void>;
   lastVersions(fqdns: string[], user: string, service: string): Promise<Map<string, number>>;
   lastVersion(fqdn: string, user: string, service: string): Promise<number>;
   listHistory(fqdn: string, user?: string, service?: string): Promise<HistoryRow[]>;

@@ -490,6 +490,9 @@ for (const backend of backends) {
       const after = await store.lastVersions(['bulk-007.example.org', 'bulk-449.example.org', 'none.example.org'], 'root', 'bulk');
       assert.deepEqual([...after], [['bulk-007.example.org', 5], ['bulk-449.example.org', 1], ['none.example.org', 0]]);
       for (const h of ['bulk-007.example.org', 'bulk-449.example.org']) assert.equal(after.get(h), await store.lastVersion(h, 'root', 'bulk'), 'the same as lastVersion');
+      await store.archiveEntries(rows.map((e) => ({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version + 10, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: NOW, archivedBy: 'alice' })));
+      assert.deepEqual((await store.listHistory('bulk-449.example.org', 'root', 'bulk')).map((h) => h.version), [11]);
+      assert.equal((await store.lastVersions(['bulk-300.example.org'], 'root', 'bulk')).get('bulk-300.example.org'), 11, 'archived rows of every chunk count');
 
       const first = ((await store.lastAudit())?.seq ?? 0) + 1;
       await store.appendAudits(Array.from({ length: 450 }, (_, i) => auditRow(first + i, `root@bulk-${i}.example.org:bulk`)));
