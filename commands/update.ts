@@ -91,23 +91,25 @@ export default defineCommand({
     }
     try {
       await ctx.change(async (tx) => {
-        // A pattern is written with few round trips: one version lookup, the history
-        // rows and the audit records in multi-row statements; each update keeps its own
-        // version check.
+        // A pattern is written with few round trips: one version lookup, then the
+        // updates (each still checked against the version it was read at), the history
+        // rows and the audit records in multi-row statements.
         const versions = await tx.lastVersions(accepted.map((e) => e.fqdn), spec.user, spec.service);
         const history: Array<Omit<HistoryRow, 'id'>> = [];
+        const updates: Parameters<typeof tx.updateEntries>[0] = [];
         const events: AuditEvent[] = [];
         for (const e of accepted) {
           const fresh = shared ?? Secret.generate();
           try {
             const version = versions.get(e.fqdn)! + 1;
             if (e.secretCiphertext) history.push({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: now(), archivedBy: ctx.operator });
-            await tx.updateEntry(e.id, e.version, { version, state: 'set', secretCiphertext: ctx.vault.sealPassword({ fqdn: e.fqdn, user: e.user, service: e.service, version }, fresh), updatedAt: now(), updatedBy: ctx.operator });
+            updates.push({ id: e.id, expectVersion: e.version, row: { version, state: 'set', secretCiphertext: ctx.vault.sealPassword({ fqdn: e.fqdn, user: e.user, service: e.service, version }, fresh), updatedAt: now(), updatedBy: ctx.operator } });
             events.push({ action: 'update', target: formatSpec(e), outcome: 'ok', detail: generate ? 'generated' : '' });
           } finally {
             if (!shared) fresh.wipe();
           }
         }
+        await tx.updateEntries(updates);
         await tx.archiveEntries(history);
         await ctx.audit(events, tx);
       });

@@ -347,6 +347,28 @@ export class SqlStore implements Store {
     if (r.changes !== 1) throw new PasstoreError('storage', 'the entry was changed by another session meanwhile; nothing was changed, try again');
   }
 
+  async updateEntries(updates: Array<{ id: number; expectVersion: number; row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'> }>): Promise<void> {
+    const CHUNK = 100;
+    for (let i = 0; i < updates.length; i += CHUNK) {
+      const chunk = updates.slice(i, i + CHUNK);
+      const params: SqlValue[] = [];
+      const column = (name: string, value: (u: (typeof chunk)[number]) => SqlValue) => {
+        for (const u of chunk) params.push(u.id, value(u));
+        return `${name} = CASE id ${chunk.map(() => 'WHEN ? THEN ?').join(' ')} END`;
+      };
+      const sets = [
+        column('version', (u) => u.row.version),
+        column('state', (u) => u.row.state),
+        column('secret_ciphertext', (u) => u.row.secretCiphertext?.bytes ?? null),
+        column('updated_at', (u) => u.row.updatedAt),
+        column('updated_by', (u) => u.row.updatedBy),
+      ];
+      for (const u of chunk) params.push(u.id, u.expectVersion);
+      const r = await this.db.run(`UPDATE entries SET ${sets.join(', ')} WHERE ${chunk.map(() => '(id = ? AND version = ?)').join(' OR ')}`, params);
+      if (r.changes !== chunk.length) throw new PasstoreError('storage', 'an entry was changed by another session meanwhile; nothing was changed, try again');
+    }
+  }
+
   async deleteEntry(id: number): Promise<void> {
     await this.db.run('DELETE FROM entries WHERE id = ?', [id]);
   }

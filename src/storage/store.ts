@@ -201,6 +201,8 @@ export interface Store {
   insertEntries(rows: NewEntry[]): Promise<void>;
   /** Replaces an entry's secret, checking it still has `expectVersion` (lost updates fail). */
   updateEntry(id: number, expectVersion: number, row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'>): Promise<void>;
+  /** `updateEntry` for many entries with a few statements; any stale version fails them all. */
+  updateEntries(updates: Array<{ id: number; expectVersion: number; row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'> }>): Promise<void>;
   deleteEntry(id: number): Promise<void>;
   /** Stores (or, with null, clears) the pending password of an entry. */
   setPending(id: number, ct: Ciphertext | null, version: number | null, at: string | null): Promise<void>;

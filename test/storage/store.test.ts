@@ -493,6 +493,15 @@ for (const backend of backends) {
       await store.archiveEntries(rows.map((e) => ({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version + 10, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: NOW, archivedBy: 'alice' })));
       assert.deepEqual((await store.listHistory('bulk-449.example.org', 'root', 'bulk')).map((h) => h.version), [11]);
       assert.equal((await store.lastVersions(['bulk-300.example.org'], 'root', 'bulk')).get('bulk-300.example.org'), 11, 'archived rows of every chunk count');
+      const fresh = new Map(rows.map((e) => [e.id, sealed(`new ${e.fqdn}`)]));
+      const update = (e: (typeof rows)[number], expectVersion = e.version) => ({ id: e.id, expectVersion, row: { version: 20, state: 'set' as const, secretCiphertext: fresh.get(e.id)!, updatedAt: NOW, updatedBy: 'bob' } });
+      await store.transaction((tx) => tx.updateEntries(rows.map((e) => update(e))));
+      const updated = await store.findEntries('bulk-*', 'root', 'bulk');
+      assert.ok(updated.every((e) => e.version === 20 && e.updatedBy === 'bob'), 'every row of every chunk updated');
+      assert.ok(updated.every((e) => e.secretCiphertext!.bytes.equals(fresh.get(e.id)!.bytes)), 'each row got its own ciphertext');
+      const stale = updated.map((e, i) => update(e, i === 333 ? 19 : 20));
+      await assert.rejects(store.transaction((tx) => tx.updateEntries(stale)), /changed by another session/, 'one stale version fails the batch');
+      assert.ok((await store.findEntries('bulk-*', 'root', 'bulk')).every((e) => e.version === 20 && e.updatedBy === 'bob'), 'and nothing was changed');
 
       const first = ((await store.lastAudit())?.seq ?? 0) + 1;
       await store.appendAudits(Array.from({ length: 450 }, (_, i) => auditRow(first + i, `root@bulk-${i}.example.org:bulk`)));
