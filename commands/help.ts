@@ -18,6 +18,7 @@ export default defineCommand({
       ctx.out.table(
         ['COMMAND', 'ALIAS', 'WHAT IT DOES'],
         ctx.session.commands().map((c) => [c.name, (c.aliases ?? []).join(' '), c.summary]),
+        { wrapLast: true },
       );
       say('help COMMAND shows its usage. Secrets are always asked at a no-echo prompt, never typed on the command line.');
       return;

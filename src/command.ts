@@ -58,6 +58,8 @@ export type Tone = 'bad' | 'warn' | 'good';
 export interface TableOptions {
   shrink?: number[];
   drop?: number[];
+  /** The last column, when it is prose: wrapped between words onto more lines instead of shortened. */
+  wrapLast?: boolean;
 }
 
 /** Writes for the operator; the shell renders it on the terminal, tests capture it. */

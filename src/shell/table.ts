@@ -54,6 +54,23 @@ export function renderTable(head: string[], rows: string[][], width: number, opt
       if (w > natural[c]!) natural[c] = w;
     }
   }
+  if (options.wrapLast && n > 1) {
+    // The other columns keep their width; the last takes what is left, wrapped.
+    const before = natural.slice(0, -1).reduce((a, b) => a + b, 0) + GAP.length * (n - 1);
+    const room = width - before;
+    if (natural[n - 1]! > room && room >= 20) {
+      const out: string[] = [];
+      const pad = (cells: string[]) => cells.slice(0, -1).map((c, i) => c + ' '.repeat(natural[i]! - visibleWidth(c))).join(GAP) + GAP;
+      out.push((pad(head.map((h) => bold(h))) + bold(head[n - 1]!)).trimEnd());
+      const blank = ' '.repeat(before);
+      for (const r of rows) {
+        const parts = wrapWords(r[n - 1] ?? '', room);
+        out.push((pad(r) + parts[0]).trimEnd());
+        for (const more of parts.slice(1)) out.push(blank + more);
+      }
+      return out;
+    }
+  }
   const widths = [...natural];
   let shown = head.map((_, c) => c);
   const total = () => shown.reduce((sum, c) => sum + widths[c]!, 0) + GAP.length * Math.max(shown.length - 1, 0);

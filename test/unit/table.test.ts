@@ -54,6 +54,18 @@ describe('renderTable', () => {
     assert.equal(strip(lines[1]!), 'x   y');
   });
 
+  test('prose in the last column wraps between words instead of being cut', () => {
+    const rows = [['backup', '', 'Write verified, encrypted copies of the whole vault to offline media'], ['lock', 'l', 'Wipe the key']];
+    const lines = renderTable(['COMMAND', 'ALIAS', 'WHAT IT DOES'], rows, 50, { wrapLast: true });
+    assert.deepEqual(lines, [
+      'COMMAND  ALIAS  WHAT IT DOES',
+      'backup          Write verified, encrypted copies',
+      '                of the whole vault to offline',
+      '                media',
+      'lock     l      Wipe the key',
+    ]);
+  });
+
   test('10,000 rows in well under 0.3 s', () => {
     const rows = Array.from({ length: 10_000 }, (_, i) => [`wn-${i}`, `10.0.${i >> 8}.${i & 255}:22`, 'root:ssh root:ipmi admin:web']);
     const t0 = performance.now();
