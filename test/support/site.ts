@@ -237,12 +237,14 @@ export class TestSite {
     child.stderr!.on('data', (d) => (stderr += d));
     h.sshd = child;
     await waitForPort(h, 10_000, () => stderr);
+    if (this.relay && h.realAddress) await this.relay.listening(h.address, true);
   }
 
   /** Stops a host's sshd (to test an unreachable host). */
   async stopSshd(h: TestHost): Promise<void> {
     const child = h.sshd;
     if (!child || child.exitCode !== null) return;
+    if (this.relay && h.realAddress) await this.relay.listening(h.address, false);
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
@@ -270,6 +272,7 @@ export class TestSite {
   /** Tears everything down: sshd processes, namespaces, temp files. */
   async stop(): Promise<void> {
     await this.relay?.stop().catch(() => undefined);
+    this.relay = undefined;
     for (const h of this.hosts) await this.stopSshd(h).catch(() => undefined);
     for (const h of this.hosts) await ip('netns', 'del', h.ns).catch(() => undefined);
     await ip('netns', 'del', this.vaultNs).catch(() => undefined);
