@@ -3,6 +3,8 @@ import { step } from '../src/faults.js';
 import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
 import { now, resolveHosts } from '../src/targets.js';
+import type { NewEntry } from '../src/storage/store.js';
+import type { AuditEvent } from '../src/vault/audit.js';
 
 export default defineCommand({
   name: 'add',
@@ -31,16 +33,23 @@ export default defineCommand({
     const secret = await ctx.newSecret(`Password for ${label}`);
     try {
       await ctx.change(async (tx) => {
+        // A pattern is written with a few statements, not a round trip per host: one
+        // version lookup, multi-row inserts and one batch of audit records.
+        const versions = await tx.lastVersions(targets.map((h) => h.fqdn), spec.user, spec.service);
+        const inserts: NewEntry[] = [];
+        const events: AuditEvent[] = [];
         for (const host of targets) {
           const id = { fqdn: host.fqdn, user: spec.user, service: spec.service };
-          const version = (await tx.lastVersion(host.fqdn, spec.user, spec.service)) + 1;
+          const version = versions.get(host.fqdn)! + 1;
           const row = { version, state: 'set' as const, secretCiphertext: ctx.vault.sealPassword({ ...id, version }, secret), updatedAt: now(), updatedBy: ctx.operator };
           const placeholder = existing.get(host.fqdn);
           if (placeholder) await tx.updateEntry(placeholder.id, placeholder.version, row);
-          else await tx.insertEntry({ hostId: host.id, user: spec.user, service: spec.service, ...row });
-          await ctx.audit({ action: 'add', target: formatSpec(id), outcome: 'ok' }, tx);
+          else inserts.push({ hostId: host.id, user: spec.user, service: spec.service, ...row });
+          events.push({ action: 'add', target: formatSpec(id), outcome: 'ok' });
           step('add-in-transaction');
         }
+        await tx.insertEntries(inserts);
+        await ctx.audit(events, tx);
       });
     } finally {
       secret.wipe();

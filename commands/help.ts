@@ -14,20 +14,22 @@ export default defineCommand({
   usage: 'help [COMMAND]',
   args: [{ name: 'command', kind: 'command', optional: true }],
   async run(ctx, input) {
+    const say = (t: string) => (ctx.out.text ? ctx.out.text(t) : ctx.out.line(t));
     if (!input.has('command')) {
       ctx.out.table(
         ['COMMAND', 'ALIAS', 'WHAT IT DOES'],
         ctx.session.commands().map((c) => [c.name, (c.aliases ?? []).join(' '), c.summary]),
+        { wrapLast: true },
       );
-      ctx.out.line('help COMMAND shows its usage. Secrets are always asked at a no-echo prompt, never typed on the command line.');
+      say('help COMMAND shows its usage. Secrets are always asked at a no-echo prompt, never typed on the command line.');
       return;
     }
     const name = input.word('command');
     const c = ctx.session.find(name);
     if (!c) throw usageError(`no command '${printable(name)}'${didYouMean(name, ctx.session.commands().flatMap((k) => [k.name, ...(k.aliases ?? [])]))}`);
-    ctx.out.line(`${c.name}${c.aliases?.length ? ` (alias ${c.aliases.join(', ')})` : ''}: ${c.summary}`);
-    for (const u of usages(c)) ctx.out.line(`  usage: ${u}`);
-    if (c.description) ctx.out.line(c.description);
+    say(`${c.name}${c.aliases?.length ? ` (alias ${c.aliases.join(', ')})` : ''}: ${c.summary}`);
+    for (const u of usages(c)) say(`  usage: ${u}`);
+    if (c.description) say(c.description);
     const actions = c.subcommands ? Object.values(c.subcommands) : [c as Action];
     // A flag several subcommands share (host add/address --port) is listed once.
     const flags = new Map<string, { type: string; descriptions: string[] }>();
@@ -38,6 +40,6 @@ export default defineCommand({
         flags.set(flag, f);
       }
     }
-    for (const [flag, f] of flags) ctx.out.line(`  --${flag}${f.type === 'string' ? ' VALUE' : ''}  ${f.descriptions.join('; ')}`);
+    for (const [flag, f] of flags) say(`  --${flag}${f.type === 'string' ? ' VALUE' : ''}  ${f.descriptions.join('; ')}`);
   },
 });

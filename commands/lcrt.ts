@@ -3,14 +3,18 @@ import { defineCommand } from '../src/command.js';
 import { notFound } from '../src/errors.js';
 import { shortName } from '../src/names.js';
 import { daysLeft } from '../src/x509/certificate.js';
+import { renderTimeline, timelineBuckets } from '../src/x509/timeline.js';
 
 export default defineCommand({
   name: 'lcrt',
   summary: 'Certificate status per host: expiry, key match, renewal, deploy',
   description:
-    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment.',
-  usage: 'lcrt [PATTERN]',
+    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment. On a narrow terminal the subject, then the serial, then the deploy date are shortened or left out. With --timeline, a bar chart instead: the certificates expiring in each of the next 13 weeks, then in each month, marked by state (x expired, # due within crt_ttl days, + renewal open, = later).',
+  usage: 'lcrt [PATTERN] [--timeline]',
   args: [{ name: 'pattern', kind: 'pattern', optional: true }],
+  flags: {
+    timeline: { type: 'boolean', description: 'a bar chart of the certificates expiring per week for 13 weeks, then per month, by state' },
+  },
   needs: ['unlocked'],
   async run(ctx, input) {
     const glob = input.has('pattern') ? input.pattern('pattern').glob : '*';
@@ -18,8 +22,14 @@ export default defineCommand({
     const open = new Map(requests.map((r) => [r.fqdn, r]));
     const hosts = [...new Set([...certs.map((c) => c.fqdn), ...open.keys()])].sort();
     if (hosts.length === 0) throw notFound(glob === '*' ? 'no certificates in the vault yet' : `no certificate or request for hosts matching ${glob}`);
-    const byHost = new Map(certs.map((c) => [c.fqdn, c]));
     const now = Date.now();
+    if (input.flag('timeline')) {
+      const buckets = timelineBuckets(certs, new Set(open.keys()), now, ctx.config.crtTtl);
+      for (const l of renderTimeline(buckets, ctx.out.columns ?? 80, (t, tone) => ctx.out.paint(t, tone), ctx.config.crtTtl)) ctx.out.line(l);
+      ctx.out.line(`${certs.length} certificates; ${requests.length} open requests`);
+      return;
+    }
+    const byHost = new Map(certs.map((c) => [c.fqdn, c]));
     let expired = 0;
     let soon = 0;
     const rows = hosts.map((fqdn) => {
@@ -35,7 +45,8 @@ export default defineCommand({
       const match = c.keySpkiSha256 === c.spkiSha256 ? ctx.out.paint('yes', 'good') : ctx.out.paint('NO', 'bad');
       return [name, c.subject, c.serial.length > 16 ? `${c.serial.slice(0, 16)}…` : c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
     });
-    ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows);
+    // On a narrow terminal the subject goes first, then the serial, then the deploy date.
+    ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows, { shrink: [1, 2, 6], drop: [1, 2, 7] });
     ctx.out.line(`${count(certs.length, 'certificate')}: ${expired} expired, ${soon} within ${count(ctx.config.crtTtl, 'day')}; ${count(requests.length, 'open request')}`);
   },
 });

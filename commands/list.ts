@@ -29,6 +29,7 @@ export default defineCommand({
     ctx.out.table(
       ['HOST', 'ADDRESS', 'ENTRIES'],
       hosts.map((h) => [shortName(h.fqdn, ctx.config.domain), h.address ? `${h.address}:${h.port}` : '', (byHost.get(h.fqdn) ?? ['-']).join(' ')]),
+      { shrink: [2], drop: [1] },
     );
     ctx.out.line(`${hosts.length} host${hosts.length === 1 ? '' : 's'}, ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`);
   },

@@ -8,6 +8,8 @@ import { JOBS_FLAG, jobsOf } from '../src/policy.js';
 import { changeOnHost } from '../src/remote/password.js';
 import { unreachableBecause } from '../src/remote/preflight.js';
 import { errorMessage } from '../src/errors.js';
+import type { HistoryRow } from '../src/storage/store.js';
+import type { AuditEvent } from '../src/vault/audit.js';
 
 export default defineCommand({
   name: 'update',
@@ -102,19 +104,27 @@ export default defineCommand({
     }
     try {
       await ctx.change(async (tx) => {
+        // A pattern is written with few round trips: one version lookup, then the
+        // updates (each still checked against the version it was read at), the history
+        // rows and the audit records in multi-row statements.
+        const versions = await tx.lastVersions(accepted.map((e) => e.fqdn), spec.user, spec.service);
+        const history: Array<Omit<HistoryRow, 'id'>> = [];
+        const updates: Parameters<typeof tx.updateEntries>[0] = [];
+        const events: AuditEvent[] = [];
         for (const e of accepted) {
           const fresh = shared ?? Secret.generate();
           try {
-            const version = (await tx.lastVersion(e.fqdn, e.user, e.service)) + 1;
-            if (e.secretCiphertext) {
-              await tx.archiveEntry({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: now(), archivedBy: ctx.operator });
-            }
-            await tx.updateEntry(e.id, e.version, { version, state: 'set', secretCiphertext: ctx.vault.sealPassword({ fqdn: e.fqdn, user: e.user, service: e.service, version }, fresh), updatedAt: now(), updatedBy: ctx.operator });
-            await ctx.audit({ action: 'update', target: formatSpec(e), outcome: 'ok', detail: generate ? 'generated' : '' }, tx);
+            const version = versions.get(e.fqdn)! + 1;
+            if (e.secretCiphertext) history.push({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: now(), archivedBy: ctx.operator });
+            updates.push({ id: e.id, expectVersion: e.version, row: { version, state: 'set', secretCiphertext: ctx.vault.sealPassword({ fqdn: e.fqdn, user: e.user, service: e.service, version }, fresh), updatedAt: now(), updatedBy: ctx.operator } });
+            events.push({ action: 'update', target: formatSpec(e), outcome: 'ok', detail: generate ? 'generated' : '' });
           } finally {
             if (!shared) fresh.wipe();
           }
         }
+        await tx.updateEntries(updates);
+        await tx.archiveEntries(history);
+        await ctx.audit(events, tx);
       });
     } finally {
       shared?.wipe();

@@ -51,15 +51,31 @@ export interface Input {
 /** What a colour says: bad (red), warn (yellow), good (green). */
 export type Tone = 'bad' | 'warn' | 'good';
 
+/**
+ * How a table gives way on a narrow terminal: `shrink` lists the columns that may be
+ * shortened with an ellipsis (default: all but the first), `drop` the columns left out,
+ * first listed first, when shortening is not enough. Past that, one block per row.
+ */
+export interface TableOptions {
+  shrink?: number[];
+  drop?: number[];
+  /** The last column, when it is prose: wrapped between words onto more lines instead of shortened. */
+  wrapLast?: boolean;
+}
+
 /** Writes for the operator; the shell renders it on the terminal, tests capture it. */
 export interface Output {
   line(text?: string): void;
-  /** A table with a header row. */
-  table(head: string[], rows: string[][]): void;
+  /** Prose such as help text, wrapped between words where the output has a width (else a line). */
+  text?(paragraph: string): void;
+  /** A table with a header row, fitted to the terminal's width as `options` allow. */
+  table(head: string[], rows: string[][], options?: TableOptions): void;
   /** Colours a cell or word by its meaning (plain where colour is off, as with NO_COLOR). */
   paint(text: string, tone: Tone): string;
   /** A progress line (over-written in place on a terminal). */
   progress(text: string): void;
+  /** The width output is fitted to, on a terminal (charts use 80 when absent). */
+  readonly columns?: number;
   /**
    * Shows one secret on the terminal and erases it after the reveal timeout or at the
    * next key. Only a session on a terminal has this.
@@ -90,8 +106,11 @@ export interface Context {
   scripted: boolean;
   /** Asks for a new secret twice; a too-short one (`minLength`, default 1) or a mismatch is asked again, up to three times. */
   newSecret(label: string, minLength?: number): Promise<Secret>;
-  /** Appends an audit record (inside `tx` when given, so it commits with the change). */
-  audit(event: AuditEvent, tx?: Store): Promise<void>;
+  /**
+   * Appends an audit record (inside `tx` when given, so it commits with the change); an
+   * array appends them in order with a few statements (a pattern change's records).
+   */
+  audit(event: AuditEvent | AuditEvent[], tx?: Store): Promise<void>;
   /**
    * Runs `fn` in one transaction. With the vault unlocked it is `vault.transaction`: the
    * data key is brought up to date inside it before anything is sealed.

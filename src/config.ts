@@ -296,7 +296,18 @@ const cronExpression: KeyType_ = {
 /** Every key of every section, with its declared type: checked when the file is read. */
 const sections: Record<string, Record<string, KeyType_>> = {
   smtp: { host: hostName, port: portNumber, secure: boolean, user: anyText, password_file: absolutePath, from: mailbox, insecure: yesNo },
-  network: { up: guardCommand(), down: guardCommand(), allow: guardCommand(), revoke: guardCommand() },
+  network: {
+    up: guardCommand(),
+    down: guardCommand(),
+    allow: guardCommand(),
+    revoke: guardCommand(),
+    parallel: yesNo,
+    batch: guardCommand(),
+    batch_allow: guardCommand(),
+    batch_revoke: guardCommand(),
+    batch_begin: anyText,
+    batch_end: anyText,
+  },
   ca: {
     dir: absolutePath,
     http_url: url(['http:', 'https:'], '{fqdn}'),

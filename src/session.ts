@@ -18,7 +18,7 @@ import { Secret } from './secret.js';
 import { DEFAULT_CONCURRENCY, PASSPHRASE_MIN, passphraseTooShort } from './policy.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
-import { appendAudit, type AuditEvent } from './vault/audit.js';
+import { appendAudit, appendAudits, type AuditEvent } from './vault/audit.js';
 import { Vault, type UnlockOptions } from './vault/vault.js';
 
 /** One interrupted password change, and whether reconcile settled it. */
@@ -214,14 +214,15 @@ export class Session {
     await this.store.close();
   }
 
-  /** Appends an audit record as this session's operator. */
-  async audit(event: AuditEvent, tx?: Store): Promise<void> {
+  /** Appends an audit record as this session's operator (several, in order, for an array). */
+  async audit(event: AuditEvent | AuditEvent[], tx?: Store): Promise<void> {
     if (this.#recoveredGuard > 0 && this.unlocked && !tx) {
       const n = this.#recoveredGuard;
       this.#recoveredGuard = 0;
       await appendAudit(this.store, this.#who(), { action: 'guard-recover', target: 'network', outcome: 'ok', detail: `${n} left open by an earlier run, closed` }, this.#vault?.auditKey());
     }
-    await appendAudit(tx ?? this.store, this.#who(), event, this.#vault?.auditKey());
+    if (Array.isArray(event)) await appendAudits(tx ?? this.store, this.#who(), event, this.#vault?.auditKey());
+    else await appendAudit(tx ?? this.store, this.#who(), event, this.#vault?.auditKey());
   }
 
   /** Who stores what passtore-cron stores: the key file it unlocked with. */

@@ -12,6 +12,7 @@ import type { KeyRow } from '../storage/store.js';
 import { loadTrust, namesOutside, renewalNames, verifyChain } from '../x509/trust.js';
 import { cleartextAllowed, requireTlsUrl } from '../cleartext.js';
 import { step } from '../faults.js';
+import { timelineBuckets, timelinePerfData } from '../x509/timeline.js';
 import { dataDir } from '../config.js';
 import { errorMessage, PasstoreError } from '../errors.js';
 import { printable } from '../names.js';
@@ -436,7 +437,8 @@ export async function check(ctx: Pick<CronContext, 'store' | 'config' | 'actor'>
   const open = await store.openRequests('*');
   const queued = await store.countQueuedMail();
   const o = await outstanding(ctx);
-  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} unmailed_requests=${o.unmailed.length} undeployed=${o.undeployed.length}`;
+  const timeline = timelinePerfData(timelineBuckets(certs, new Set(open.map((r) => r.fqdn)), now, config.crtTtl));
+  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} unmailed_requests=${o.unmailed.length} undeployed=${o.undeployed.length} ${timeline}`;
   const list = (fqdns: string[]) => fqdns.slice(0, 5).join(', ') + (fqdns.length > 5 ? ', …' : '');
   const names = (certs: CertRow[]) => list(certs.map((c) => c.fqdn));
   // What still needs doing is a warning of its own, added to any status line.

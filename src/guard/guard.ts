@@ -4,14 +4,32 @@
  * `allow` for the one target address and port; after the transfer `revoke`, then `down`,
  * also when the transfer failed. Commands run as argument vectors ({address} and {port}
  * substituted inside words, after the address was checked to be an IP address), never as
- * a shell string. A marker file records what is open, so a guard left open by a crash is
- * closed at the next start of either program.
+ * a shell string. Every rule names exactly one address and port, however many targets
+ * are open at once.
+ *
+ * Several processes (a shell, `passtore-cron` runs) share the one network, so each keeps
+ * its own marker, `guard-open.PID.json` in the state directory, naming what it has open;
+ * markers are read and written, and `up` and `down` run, only under an inter-process lock
+ * (an exclusive transaction on the SQLite file `guard.lock`, which the kernel releases when
+ * its holder dies). `down` runs when the last target of every live process is closed, so
+ * one process never cuts another's transfer. A marker whose process is dead (its pid gone,
+ * or reused by a process started later) is what a crash left open: `recover` revokes its
+ * targets, removes it, and brings the network down unless a live process still has a
+ * target open.
+ *
+ * By default the guard's own commands run one at a time (the lock serialises them across
+ * processes too). With `parallel = yes` (for commands safe to run concurrently, such as
+ * `iptables -w`), `allow` and `revoke` for different targets run at once. With `batch`
+ * (for example `iptables-restore --noflush`, or `nft -f -`), the targets waiting to be
+ * opened, or closed, are handed to one command as a script on its standard input: one
+ * `batch_allow` or `batch_revoke` line per target, between `batch_begin` and `batch_end`.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { splitWords } from '../args.js';
 import { PasstoreError } from '../errors.js';
 
@@ -22,36 +40,80 @@ export interface Target {
   port: number;
 }
 
+/** What one process has open, as its marker file records it. */
 interface Marker {
   pid: number;
+  /** The process's start time (Linux: /proc/PID/stat field 22), so a reused pid is not taken for it. */
+  started?: string;
   up: boolean;
   targets: Target[];
 }
 
-/** The guard's commands as configured (`[network]`); with none, the guard does nothing. */
+/**
+ * The guard's commands as configured (`[network]`); with none, the guard does nothing.
+ * `parallel` is `yes` or `no`; the `batch_*` keys are used when `batch` is set.
+ */
 export interface GuardCommands {
   up?: string;
   down?: string;
   allow?: string;
   revoke?: string;
+  parallel?: string;
+  batch?: string;
+  batch_allow?: string;
+  batch_revoke?: string;
+  batch_begin?: string;
+  batch_end?: string;
+}
+
+const MARKER = /^guard-open(\.(\d+))?\.json$/;
+const LOCK_WAIT_MS = 60_000;
+
+/** A target this process has open: how many users, its opening, its closing once begun. */
+interface OpenTarget {
+  target: Target;
+  count: number;
+  ready: Promise<void>;
+  closing?: Promise<void>;
+}
+
+interface Waiter {
+  which: 'allow' | 'revoke';
+  target: Target;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 export class NetworkGuard {
-  #open = new Map<string, { target: Target; count: number }>();
+  #open = new Map<string, OpenTarget>();
   #up = false;
   #queue: Promise<unknown> = Promise.resolve();
+  #lockDb: Database.Database | undefined;
+  readonly #dir: string;
   readonly #marker: string;
+  readonly #started = processStart(process.pid);
+  #batch: { waiting: Waiter[]; running: boolean } = { waiting: [], running: false };
 
   constructor(
     private readonly commands: GuardCommands,
     stateDir: string,
   ) {
-    this.#marker = join(stateDir, 'guard-open.json');
+    if (commands.batch && !(commands.batch_allow && commands.batch_revoke)) throw new PasstoreError('usage', '[network] batch needs batch_allow and batch_revoke (the line given for each target)');
+    this.#dir = stateDir;
+    this.#marker = join(stateDir, `guard-open.${process.pid}.json`);
   }
 
   /** Whether any command is configured. */
   get configured(): boolean {
-    return Boolean(this.commands.up || this.commands.allow);
+    return Boolean(this.commands.up || this.commands.allow || this.commands.batch);
+  }
+
+  /**
+   * Whether `allow` and `revoke` run outside this process's one-at-a-time queue: with
+   * `parallel = yes`, and in batch mode (where the batch command takes the lock itself).
+   */
+  get #outside(): boolean {
+    return this.commands.parallel === 'yes' || Boolean(this.commands.batch);
   }
 
   /** Opens the path to one target, runs `fn`, and closes it whatever happens. */
@@ -64,68 +126,158 @@ export class NetworkGuard {
     }
   }
 
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(work, work);
+  /** Runs `work` alone in this process and, holding the lock, alone among processes. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const locked = async () => {
+      if (!this.configured) return work();
+      const db = this.#lock();
+      db.exec('BEGIN EXCLUSIVE');
+      try {
+        return await work();
+      } finally {
+        db.exec('COMMIT');
+      }
+    };
+    const next = this.#queue.then(locked, locked);
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  /** `up` (once, for the first target) and `allow` for this target. */
-  open(target: Target): Promise<void> {
-    checkTarget(target);
-    return this.#serial(async () => {
-      const key = `${target.address} ${target.port}`;
-      const held = this.#open.get(key);
-      if (held) {
-        held.count++;
-        return;
-      }
-      this.#open.set(key, { target, count: 1 });
-      this.#save();
+  #lock(): Database.Database {
+    if (!this.#lockDb) {
+      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
       try {
-        if (!this.#up) {
-          this.#up = true;
-          this.#save();
-          await this.#run('up', target);
-        }
-        await this.#run('allow', target);
+        this.#lockDb = new Database(join(this.#dir, 'guard.lock'));
+        this.#lockDb.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
       } catch (e) {
-        await this.#closeNow(key).catch(() => undefined);
-        throw e;
+        throw new PasstoreError('io', `network guard: cannot open its lock ${join(this.#dir, 'guard.lock')}: ${(e as Error).message}`);
       }
-    });
+    }
+    return this.#lockDb;
   }
 
-  /** `revoke` for this target, and `down` once nothing is open. */
-  close(target: Target): Promise<void> {
-    return this.#serial(async () => {
-      const key = `${target.address} ${target.port}`;
+  /**
+   * `up` (once, for this process's first target) and `allow` for this target. A target
+   * already open is shared (counted); one being closed is opened again only once its
+   * `revoke` is done, so a rule is never removed under a transfer that needs it.
+   */
+  async open(target: Target): Promise<void> {
+    checkTarget(target);
+    const key = `${target.address} ${target.port}`;
+    for (;;) {
       const held = this.#open.get(key);
-      if (!held) return;
-      if (--held.count > 0) return;
-      await this.#closeNow(key);
-    });
+      if (!held) break;
+      if (held.closing) {
+        await held.closing.catch(() => undefined);
+        continue;
+      }
+      held.count++;
+      return held.ready;
+    }
+    const entry: OpenTarget = { target, count: 1, ready: Promise.resolve() };
+    this.#open.set(key, entry);
+    entry.ready = (async () => {
+      try {
+        await this.#exclusive(async () => {
+          this.#save(); // the target is recorded before its rule exists
+          if (!this.#up) {
+            this.#up = true;
+            this.#save();
+            await this.#run('up', target);
+          }
+          if (!this.#outside) await this.#allow(target);
+        });
+        if (this.#outside) await this.#allow(target);
+      } catch (e) {
+        entry.count = 0;
+        entry.closing = this.#closeNow(key);
+        await entry.closing.catch(() => undefined);
+        throw e;
+      }
+    })();
+    return entry.ready;
+  }
+
+  /** `revoke` for this target, and `down` once no live process has a target open. */
+  async close(target: Target): Promise<void> {
+    const key = `${target.address} ${target.port}`;
+    const held = this.#open.get(key);
+    if (!held || held.closing) return;
+    if (--held.count > 0) return;
+    await held.ready.catch(() => undefined);
+    if (this.#open.get(key) !== held || held.closing || held.count > 0) return; // failed and closed, or taken again
+    held.closing = this.#closeNow(key);
+    await held.closing;
   }
 
   async #closeNow(key: string): Promise<void> {
-    const held = this.#open.get(key);
+    const held = this.#open.get(key)!;
     let failure: unknown;
-    if (held) {
-      await this.#run('revoke', held.target).catch((e) => (failure = e));
-      this.#open.delete(key);
+    const revoke = () => this.#revoke(held.target).catch((e) => (failure = e));
+    const forget = async () => {
+      // Recorded as closed only once its rule is gone.
+      if (this.#open.get(key) === held) this.#open.delete(key);
+      if (this.#open.size === 0 && this.#up) {
+        if (!this.#othersHoldTargets()) await this.#run('down', held.target).catch((e) => (failure ??= e));
+        this.#up = false;
+      }
+      this.#save();
+    };
+    if (this.#outside) {
+      await revoke();
+      await this.#exclusive(forget);
+    } else {
+      await this.#exclusive(async () => {
+        await revoke();
+        await forget();
+      });
     }
-    if (this.#open.size === 0 && this.#up) {
-      await this.#run('down', held?.target).catch((e) => (failure ??= e));
-      this.#up = false;
-    }
-    this.#save();
     if (failure) throw failure;
   }
 
-  async #run(which: keyof GuardCommands, target: Target | undefined): Promise<void> {
+  #allow(target: Target): Promise<void> {
+    return this.commands.batch ? this.#batched('allow', target) : this.#run('allow', target);
+  }
+
+  #revoke(target: Target): Promise<void> {
+    return this.commands.batch ? this.#batched('revoke', target) : this.#run('revoke', target);
+  }
+
+  /**
+   * Queues a target for the next batch command; the targets that arrive while one batch
+   * runs, to allow or to revoke, go together in the next one (revokes first).
+   */
+  #batched(which: 'allow' | 'revoke', target: Target): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.#batch.waiting.push({ which, target, resolve, reject }));
+    if (!this.#batch.running) {
+      this.#batch.running = true;
+      setImmediate(() => void this.#flush());
+    }
+    return done;
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    while (batch.waiting.length > 0) {
+      const waiters = batch.waiting.splice(0).sort((a, b) => (a.which === b.which ? 0 : a.which === 'revoke' ? -1 : 1));
+      const lines = waiters.map((w) => fill(this.commands[w.which === 'allow' ? 'batch_allow' : 'batch_revoke'] ?? '', w.target));
+      const script = [this.commands.batch_begin, ...lines, this.commands.batch_end].filter((l) => l !== undefined).join('\n');
+      const kinds = [...new Set(waiters.map((w) => w.which))].join(' and ');
+      try {
+        const run = () => this.#runWithInput(kinds, this.commands.batch!, `${script}\n`);
+        await (this.commands.parallel === 'yes' ? run() : this.#exclusive(run));
+        for (const w of waiters) w.resolve();
+      } catch (e) {
+        for (const w of waiters) w.reject(e);
+      }
+    }
+    batch.running = false;
+  }
+
+  async #run(which: 'up' | 'down' | 'allow' | 'revoke', target: Target | undefined): Promise<void> {
     const template = this.commands[which];
     if (!template) return;
-    const argv = splitWords(template).map((w) => w.replaceAll('{address}', target?.address ?? '').replaceAll('{port}', String(target?.port ?? '')));
+    const argv = splitWords(template).map((w) => (target ? fill(w, target) : w.replaceAll('{address}', '').replaceAll('{port}', '')));
     try {
       await exec(argv[0]!, argv.slice(1), { timeout: 30_000 });
     } catch (e) {
@@ -135,49 +287,131 @@ export class NetworkGuard {
     }
   }
 
+  /** Runs the batch command with `input` on its standard input. */
+  #runWithInput(which: string, template: string, input: string): Promise<void> {
+    const argv = splitWords(template);
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], timeout: 30_000 });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdin.on('error', () => undefined); // a command that exits early is reported by its status
+      child.on('error', (e: NodeJS.ErrnoException) => reject(new PasstoreError('io', `network guard: batch ${which} command failed: ${e.code ?? e.message}`)));
+      child.on('close', (code, signal) => {
+        if (code === 0) resolve();
+        else reject(new PasstoreError('io', `network guard: batch ${which} command failed: ${(stderr.trim().split('\n')[0] || (signal ?? `exit status ${code}`)).slice(0, 200)}`));
+      });
+      child.stdin.end(input);
+    });
+  }
+
+  /** Writes this process's marker (or removes it when nothing is open). Under the lock. */
   #save(): void {
     if (!this.configured) return;
     if (this.#open.size === 0 && !this.#up) {
       rmSync(this.#marker, { force: true });
       return;
     }
-    const marker: Marker = { pid: process.pid, up: this.#up, targets: [...this.#open.values()].map((h) => h.target) };
-    mkdirSync(join(this.#marker, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(`${this.#marker}.tmp`, JSON.stringify(marker));
+    const marker: Marker = { pid: process.pid, started: this.#started, up: this.#up, targets: [...this.#open.values()].map((h) => h.target) };
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    writeFileSync(`${this.#marker}.tmp`, JSON.stringify(marker), { mode: 0o600 });
     renameSync(`${this.#marker}.tmp`, this.#marker);
   }
 
+  /** The markers in the state directory other than this process's, each with whether its process lives. */
+  #others(): Array<{ file: string; marker: Marker; live: boolean }> {
+    let names: string[];
+    try {
+      names = readdirSync(this.#dir);
+    } catch {
+      return [];
+    }
+    const found: Array<{ file: string; marker: Marker; live: boolean }> = [];
+    for (const name of names) {
+      const m = MARKER.exec(name);
+      if (!m) continue;
+      const file = join(this.#dir, name);
+      if (file === this.#marker) continue;
+      let marker: Marker;
+      try {
+        marker = JSON.parse(readFileSync(file, 'utf8')) as Marker;
+        if (!Array.isArray(marker.targets)) throw new Error('no targets');
+      } catch {
+        // Unreadable: a write cut short. Its pid is in the name (none in the old single marker).
+        marker = { pid: Number(m[2] ?? 0), up: true, targets: [] };
+      }
+      found.push({ file, marker, live: lives(marker) });
+    }
+    return found;
+  }
+
+  #othersHoldTargets(): boolean {
+    return this.#others().some((o) => o.live && o.marker.targets.length > 0);
+  }
+
   /**
-   * Closes what a crashed run left open: `revoke` for each recorded target, then `down`.
-   * Returns how many targets were closed (0 when nothing was left open).
+   * Closes what crashed processes left open: `revoke` for each target their markers
+   * record, then `down` unless a live process has a target open. Live processes' markers
+   * are left alone. Returns how many targets were closed (at least 1 for a dead marker
+   * with none, whose `up` may have run; 0 when nothing was left open).
    */
   async recover(): Promise<number> {
-    if (!existsSync(this.#marker)) return 0;
-    let marker: Marker;
-    try {
-      marker = JSON.parse(readFileSync(this.#marker, 'utf8')) as Marker;
-    } catch {
-      marker = { pid: 0, up: true, targets: [] };
-    }
-    if (marker.pid !== process.pid && alive(marker.pid)) return 0; // another program is using it
-    for (const t of marker.targets) {
-      checkTarget(t);
-      await this.#run('revoke', t).catch(() => undefined);
-    }
-    await this.#run('down', marker.targets[0]).catch(() => undefined);
-    rmSync(this.#marker, { force: true });
-    return Math.max(marker.targets.length, 1);
+    if (!this.configured) return 0;
+    return this.#exclusive(async () => {
+      let closed = 0;
+      let last: Target | undefined;
+      for (const { file, marker, live } of this.#others()) {
+        if (live) continue;
+        for (const t of marker.targets) {
+          checkTarget(t);
+          await this.#revokeNow(t).catch(() => undefined);
+          last = t;
+        }
+        closed += Math.max(marker.targets.length, 1);
+        rmSync(file, { force: true });
+      }
+      if (closed > 0 && this.#open.size === 0 && !this.#othersHoldTargets()) {
+        await this.#run('down', last).catch(() => undefined);
+        this.#up = false;
+        this.#save();
+      }
+      return closed;
+    });
+  }
+
+  /** Revokes one target at once, by the single or the batch form. */
+  #revokeNow(t: Target): Promise<void> {
+    if (this.commands.revoke || !this.commands.batch) return this.#run('revoke', t);
+    const script = [this.commands.batch_begin, fill(this.commands.batch_revoke ?? '', t), this.commands.batch_end].filter((l) => l !== undefined).join('\n');
+    return this.#runWithInput('revoke', this.commands.batch, `${script}\n`);
   }
 }
 
-function alive(pid: number): boolean {
-  if (!pid) return false;
+function fill(template: string, t: Target): string {
+  return template.replaceAll('{address}', t.address).replaceAll('{port}', String(t.port));
+}
+
+/** Linux: a process's start time in clock ticks since boot (stat field 22); elsewhere undefined. */
+function processStart(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether the process that wrote `marker` still runs (the same process, not a reused pid). */
+function lives(marker: Marker): boolean {
+  if (!marker.pid || marker.pid === process.pid) return false;
+  try {
+    process.kill(marker.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (!marker.started) return true;
+  const now = processStart(marker.pid);
+  return now === undefined || now === marker.started;
 }
 
 function checkTarget(t: Target): void {

@@ -6,14 +6,16 @@
  * REPL's readline sees none of the keys, and a secret never reaches its line buffer or
  * history), reading the keys here into a wipeable buffer, and putting the listeners back.
  */
+import { spawnSync } from 'node:child_process';
 import { emitKeypressEvents } from 'node:readline';
-import Table from 'cli-table3';
+import { splitWords } from '../args.js';
 import { Chalk } from 'chalk';
-import type { Output, Prompter, Tone } from '../command.js';
+import type { Output, Prompter, TableOptions, Tone } from '../command.js';
 import { randomBytes } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
 import { terminalSafe } from '../names.js';
 import { Secret } from '../secret.js';
+import { renderTable, visibleWidth, wrapWords } from './table.js';
 
 interface Key {
   name?: string;
@@ -163,6 +165,11 @@ export class Terminal implements Prompter, Output {
     return /^(y|yes)$/i.test(answer.trim());
   }
 
+  /** The terminal's width in columns (80 when it does not say). */
+  get columns(): number {
+    return this.output.columns || 80;
+  }
+
   line(text = ''): void {
     this.#endProgress();
     this.output.write(`${this.#safe(text)}\n`);
@@ -173,17 +180,51 @@ export class Terminal implements Prompter, Output {
     return terminalSafe(text, { lines, own: this.#own });
   }
 
-  table(head: string[], rows: string[][]): void {
+  /** Prose (help text): wrapped between words to the terminal's width, its indent kept. */
+  text(paragraph: string): void {
     this.#endProgress();
+    paragraph = this.#safe(paragraph);
+    if (visibleWidth(paragraph) < this.columns) {
+      this.output.write(`${paragraph}\n`);
+      return;
+    }
+    const indent = /^\s*/.exec(paragraph)![0];
+    const lines = wrapWords(paragraph.slice(indent.length), this.columns - 1 - indent.length, '  ');
+    this.output.write(`${lines.map((l) => indent + l).join('\n')}\n`);
+  }
+
+  /**
+   * A table fitted to the width. One taller than the screen goes through the pager, as
+   * git does: `$PAGER` (default `less` with LESS=FRX when LESS is unset), run as an
+   * argument vector; PAGER=cat or an empty PAGER turns it off. Tables never hold a secret
+   * (a secret is shown only by `reveal`, which never pages).
+   */
+  table(head: string[], rows: string[][], options?: TableOptions): void {
+    this.#endProgress();
+    // Outside text is escaped before it is measured; only this program's colours stay.
     head = head.map((h) => this.#safe(h));
     rows = rows.map((r) => r.map((c) => this.#safe(c)));
-    const t = new Table({
-      head: head.map((h) => this.chalk.bold(h)),
-      style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
-      chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-    });
-    for (const r of rows) t.push(r);
-    this.output.write(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+    const lines = renderTable(head, rows, this.columns, options, (s) => this.chalk.bold(s));
+    lines.push('');
+    const text = lines.join('\n');
+    if (lines.length > (this.output.rows || 24) && this.output.isTTY && this.#page(text)) return;
+    this.output.write(text);
+  }
+
+  /** Shows `text` through the pager; false when there is none to run. */
+  #page(text: string): boolean {
+    const pager = process.env.PAGER ?? 'less';
+    let argv: string[];
+    try {
+      argv = splitWords(pager);
+    } catch {
+      return false;
+    }
+    if (argv.length === 0 || argv[0] === 'cat') return false;
+    // The pager reads the keys from the terminal itself; the event loop (and so the
+    // REPL's reading) is held until it ends.
+    const r = spawnSync(argv[0]!, argv.slice(1), { input: text, stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, LESS: process.env.LESS ?? 'FRX' } });
+    return !r.error;
   }
 
   paint(text: string, tone: Tone): string {

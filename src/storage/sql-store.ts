@@ -140,6 +140,9 @@ const REQUEST_SELECT = 'SELECT r.*, h.fqdn FROM cert_requests r JOIN hosts h ON 
 const CERT_SELECT =
   'SELECT c.*, h.fqdn, k.spki_sha256 AS key_spki_sha256, k.key_type AS key_type FROM certificates c JOIN hosts h ON h.id = c.host_id LEFT JOIN private_keys k ON k.id = c.key_id';
 
+/** Rows per multi-row INSERT: well under both back ends' limits on bound values. */
+const BATCH_ROWS = 200;
+
 const ENTRY_COLUMNS = 'e.id, e.host_id, h.fqdn, e.user, e.service, e.version, e.state, e.secret_ciphertext, e.updated_at, e.updated_by, e.pending_ciphertext, e.pending_version';
 
 /** SQL for "fqdn matches this glob": an indexed prefix range, then an escaped LIKE. */
@@ -324,6 +327,16 @@ export class SqlStore implements Store {
     );
   }
 
+  async insertEntries(rows: NewEntry[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const chunk = rows.slice(i, i + BATCH_ROWS);
+      await this.db.run(
+        `INSERT INTO entries (host_id, user, service, version, state, secret_ciphertext, updated_at, updated_by) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((row) => [row.hostId, row.user, row.service, row.version, row.state, row.secretCiphertext?.bytes ?? null, row.updatedAt, row.updatedBy]),
+      );
+    }
+  }
+
   async updateEntry(
     id: number,
     expectVersion: number,
@@ -334,6 +347,28 @@ export class SqlStore implements Store {
       [row.version, row.state, row.secretCiphertext?.bytes ?? null, row.updatedAt, row.updatedBy, id, expectVersion],
     );
     if (r.changes !== 1) throw new PasstoreError('storage', 'the entry was changed by another session meanwhile; nothing was changed, try again');
+  }
+
+  async updateEntries(updates: Array<{ id: number; expectVersion: number; row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'> }>): Promise<void> {
+    const CHUNK = 100;
+    for (let i = 0; i < updates.length; i += CHUNK) {
+      const chunk = updates.slice(i, i + CHUNK);
+      const params: SqlValue[] = [];
+      const column = (name: string, value: (u: (typeof chunk)[number]) => SqlValue) => {
+        for (const u of chunk) params.push(u.id, value(u));
+        return `${name} = CASE id ${chunk.map(() => 'WHEN ? THEN ?').join(' ')} END`;
+      };
+      const sets = [
+        column('version', (u) => u.row.version),
+        column('state', (u) => u.row.state),
+        column('secret_ciphertext', (u) => u.row.secretCiphertext?.bytes ?? null),
+        column('updated_at', (u) => u.row.updatedAt),
+        column('updated_by', (u) => u.row.updatedBy),
+      ];
+      for (const u of chunk) params.push(u.id, u.expectVersion);
+      const r = await this.db.run(`UPDATE entries SET ${sets.join(', ')} WHERE ${chunk.map(() => '(id = ? AND version = ?)').join(' OR ')}`, params);
+      if (r.changes !== chunk.length) throw new PasstoreError('storage', 'an entry was changed by another session meanwhile; nothing was changed, try again');
+    }
   }
 
   async deleteEntry(id: number): Promise<void> {
@@ -351,6 +386,31 @@ export class SqlStore implements Store {
     const [a] = await this.db.all('SELECT MAX(version) AS v FROM entry_history WHERE fqdn = ? AND user = ? AND service = ?', [fqdn, user, service]);
     const current = await this.getEntry(fqdn, user, service);
     return Math.max(Number(a?.v ?? 0), current?.version ?? 0);
+  }
+
+  async archiveEntries(rows: Array<Omit<HistoryRow, 'id'>>): Promise<void> {
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const chunk = rows.slice(i, i + BATCH_ROWS);
+      await this.db.run(
+        `INSERT INTO entry_history (fqdn, user, service, version, secret_ciphertext, reason, archived_at, archived_by) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((row) => [row.fqdn, row.user, row.service, row.version, row.secretCiphertext?.bytes ?? null, row.reason, row.archivedAt, row.archivedBy]),
+      );
+    }
+  }
+
+  async lastVersions(fqdns: string[], user: string, service: string): Promise<Map<string, number>> {
+    const versions = new Map<string, number>(fqdns.map((f) => [f, 0]));
+    const raise = (fqdn: unknown, v: unknown) => {
+      const f = String(fqdn);
+      if (versions.has(f)) versions.set(f, Math.max(versions.get(f)!, Number(v ?? 0)));
+    };
+    for (let i = 0; i < fqdns.length; i += BATCH_ROWS * 5) {
+      const chunk = fqdns.slice(i, i + BATCH_ROWS * 5);
+      const marks = chunk.map(() => '?').join(', ');
+      for (const r of await this.db.all(`SELECT fqdn, MAX(version) AS v FROM entry_history WHERE user = ? AND service = ? AND fqdn IN (${marks}) GROUP BY fqdn`, [user, service, ...chunk])) raise(r.fqdn, r.v);
+      for (const r of await this.db.all(`SELECT h.fqdn, e.version AS v FROM entries e JOIN hosts h ON h.id = e.host_id WHERE e.user = ? AND e.service = ? AND h.fqdn IN (${marks})`, [user, service, ...chunk])) raise(r.fqdn, r.v);
+    }
+    return versions;
   }
 
   async listHistory(fqdn: string, user?: string, service?: string): Promise<HistoryRow[]> {
@@ -571,6 +631,16 @@ export class SqlStore implements Store {
       'INSERT INTO audit (seq, at, operator, action, target, outcome, detail, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [row.seq, row.at, row.operator, row.action, row.target, row.outcome, row.detail, row.prevHash, row.hash, row.mac],
     );
+  }
+
+  async appendAudits(rows: AuditRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const chunk = rows.slice(i, i + BATCH_ROWS);
+      await this.db.run(
+        `INSERT INTO audit (seq, at, operator, action, target, outcome, detail, prev_hash, hash, mac) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((row) => [row.seq, row.at, row.operator, row.action, row.target, row.outcome, row.detail, row.prevHash, row.hash, row.mac]),
+      );
+    }
   }
 
   async listAudit(options: { targetLike?: string; limit?: number } = {}): Promise<AuditRow[]> {

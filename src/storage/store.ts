@@ -220,8 +220,12 @@ export interface Store {
   /** Entries on hosts matching a glob, optionally one user and service, sorted. */
   findEntries(glob: string, user?: string, service?: string): Promise<EntryRow[]>;
   insertEntry(row: NewEntry): Promise<void>;
+  /** Inserts many entries with a few multi-row statements (a pattern write on a networked database). */
+  insertEntries(rows: NewEntry[]): Promise<void>;
   /** Replaces an entry's secret, checking it still has `expectVersion` (lost updates fail). */
   updateEntry(id: number, expectVersion: number, row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'>): Promise<void>;
+  /** `updateEntry` for many entries with a few statements; any stale version fails them all. */
+  updateEntries(updates: Array<{ id: number; expectVersion: number; row: Pick<NewEntry, 'version' | 'state' | 'secretCiphertext' | 'updatedAt' | 'updatedBy'> }>): Promise<void>;
   deleteEntry(id: number): Promise<void>;
   /** Stores (or, with null, clears) the pending password of an entry. */
   setPending(id: number, ct: Ciphertext | null, version: number | null, at: string | null): Promise<void>;
@@ -229,6 +233,10 @@ export interface Store {
   pendingEntries(): Promise<EntryRow[]>;
   archiveEntry(row: Omit<HistoryRow, 'id'>): Promise<void>;
   /** The highest version an entry has had, current or in history (0 if never). */
+  /** `lastVersion` for many hosts' entry user:service at once (0 where there is none). */
+  /** Archives many old versions with a few multi-row statements. */
+  archiveEntries(rows: Array<Omit<HistoryRow, 'id'>>): Promise<void>;
+  lastVersions(fqdns: string[], user: string, service: string): Promise<Map<string, number>>;
   lastVersion(fqdn: string, user: string, service: string): Promise<number>;
   listHistory(fqdn: string, user?: string, service?: string): Promise<HistoryRow[]>;
   distinctUsers(): Promise<string[]>;
@@ -297,6 +305,8 @@ export interface Store {
 
   lastAudit(): Promise<AuditRow | undefined>;
   appendAudit(row: AuditRow): Promise<void>;
+  /** Appends consecutive records with a few multi-row statements. */
+  appendAudits(rows: AuditRow[]): Promise<void>;
   /** Audit records in order; `targetLike` filters by an escaped LIKE pattern on target. */
   listAudit(options?: { targetLike?: string; limit?: number }): Promise<AuditRow[]>;
   setAuditMac(seq: number, mac: string): Promise<void>;

@@ -60,6 +60,34 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
   return row;
 }
 
+/**
+ * Appends several records at once, in order, as `appendAudit` would one by one: one read
+ * of the last record, the chain computed here, a few multi-row inserts and one move of
+ * the sealed head. For a pattern change's records, inside its transaction.
+ */
+export async function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
+  if (events.length === 0) return [];
+  const last = await store.lastAudit();
+  const rows: AuditRow[] = [];
+  let seq = last?.seq ?? 0;
+  let prevHash = last?.hash ?? GENESIS;
+  const at = new Date().toISOString();
+  for (const event of events) {
+    const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
+    const hash = recordHash(prevHash, base);
+    rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
+    prevHash = hash;
+  }
+  try {
+    await store.appendAudits(rows);
+    if (macKey) await advanceHead(store, macKey, rows.at(-1)!, rows.length);
+  } catch (e) {
+    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+  }
+  return rows;
+}
+
 interface Head {
   seq: number;
   hash: string;
@@ -83,10 +111,10 @@ function readHead(text: string | null | undefined, key: Buffer): Head | 'missing
 }
 
 /** Moves the sealed head to a new sealed record. A damaged head is left for verify to report. */
-async function advanceHead(store: Store, key: Buffer, row: AuditRow): Promise<void> {
+async function advanceHead(store: Store, key: Buffer, row: AuditRow, added = 1): Promise<void> {
   const old = readHead((await store.getVault())?.auditHead, key);
   if (old === 'bad') return;
-  const next = { seq: row.seq, hash: row.hash, sealed: old === 'missing' ? 1 : old.sealed + 1 };
+  const next = { seq: row.seq, hash: row.hash, sealed: old === 'missing' ? added : old.sealed + added };
   await store.setAuditHead(JSON.stringify({ ...next, mac: headMac(key, next) }));
 }
 

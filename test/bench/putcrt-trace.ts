@@ -61,6 +61,17 @@ if (log) {
       });
     });
   (childProcess as unknown as { execFile: unknown }).execFile = timedExecFile;
+  // The guard's batch command (iptables-restore, nft -f -) is spawned with its script on stdin.
+  const originalSpawn = childProcess.spawn as unknown as (...args: unknown[]) => childProcess.ChildProcess;
+  (childProcess as unknown as { spawn: unknown }).spawn = (...args: unknown[]): childProcess.ChildProcess => {
+    const child = originalSpawn(...args);
+    if (/iptables|nft/.test(String(args[0]))) {
+      const { what } = label(args[0], args[1]);
+      const start = now();
+      child.once('close', () => emit({ ev: 'guard', host: '', ms: now() - start, what }));
+    }
+    return child;
+  };
   syncBuiltinESMExports();
 
   // ---- ssh2 -------------------------------------------------------------------------------

@@ -39,15 +39,20 @@
  * The test hosts have a /root of their own with /etc/skel's files (test/support/site.ts),
  * as a stock server: sshd's bash sources ~/.bashrc for each remote command.
  *
+ * $BENCH_GUARD picks the guard's mechanism: serial (default: the site's one command at a
+ * time), parallel (`parallel = yes` with iptables -w) or batch (iptables-restore
+ * --noflush); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
+ * path (a 20 ms round trip).
+ *
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
  * its namespaces; what is left afterwards (nothing expected) is printed.
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
-import { siteUnavailable, TestSite } from '../support/site.js';
+import { siteUnavailable, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { cleanups, commandOutput, execFileP, fmt, fsType, loadAvg, netnsList, noteLoad, onHost, printLoadAtStart, printLoads, printMachine, readTrace, results, runBench, sha256, sshdProcesses, sshVersion, stat, table, tempDir, timeAsync, TRACE_PICK, type Stat } from './bench-kit.js';
 import type { TraceEvent } from './putcrt-trace.js';
@@ -60,6 +65,19 @@ const CRT_PATH = '/etc/grid-security';
 const TRACER = fileURLToPath(new URL('./putcrt-trace.js', import.meta.url));
 
 const { checks, record, print: printResults } = results();
+
+/** The guard's mechanism ($BENCH_GUARD): serial (the site's default), parallel, or batch. */
+const GUARD = process.env.BENCH_GUARD ?? 'serial';
+
+/** The [network] section for each mechanism, on the site's vault namespace. */
+function guardConfig(site: TestSite, mechanism: string): string[] {
+  const rule = '-o vault0 -d {address} -p tcp --dport {port} -j ACCEPT';
+  const link = ['up = ip link set vault0 up', 'down = ip link set vault0 down'];
+  if (mechanism === 'serial') return site.networkConfig();
+  if (mechanism === 'parallel') return ['[network]', ...link, `allow = iptables -w -I OUTPUT ${rule}`, `revoke = iptables -w -D OUTPUT ${rule}`, 'parallel = yes'];
+  if (mechanism === 'batch') return ['[network]', ...link, 'batch = iptables-restore -w --noflush', 'batch_begin = *filter', `batch_allow = "-I OUTPUT ${rule}"`, `batch_revoke = "-D OUTPUT ${rule}"`, 'batch_end = COMMIT'];
+  throw new Error(`BENCH_GUARD=${mechanism}: expected serial, parallel or batch`);
+}
 
 // ---------------------------------------------------------------------------------------
 // Driving the shell
@@ -146,6 +164,92 @@ function cpuSince(before: CpuSample, pid: number, wall: number): CpuSpent {
 const medianOf = (xs: CpuSpent[], k: keyof CpuSpent) => stat(xs.map((x) => x[k])).median;
 
 // ---------------------------------------------------------------------------------------
+// Ansible baseline
+
+/**
+ * Deploys each host's pair (read back from the host after putcrt) with Debian's
+ * ansible-core: `copy` with owner root, mode 0644 / 0400 and `backup: yes` (its checksum
+ * check is the read-back), pipelining on, forks 8 and 20, runs alternating between forks
+ * and between two versions of the files (one and two more trailing newlines), so
+ * every run changes both files on every host. The guard is opened by hand to all 20 hosts
+ * around the runs (Ansible has none), so its time is not Ansible's. Skipped with the
+ * reason when ansible-playbook or sshpass is missing (apt-get install ansible-core
+ * sshpass); BENCH_ANSIBLE=0 skips it.
+ */
+async function ansibleBaseline(site: TestSite, work: string, putcrtStat: Stat): Promise<{ f8: Stat; f20: Stat } | undefined> {
+  console.log('\n== Ansible baseline');
+  for (const tool of ['/usr/bin/ansible-playbook', '/usr/bin/sshpass']) {
+    if (!existsSync(tool)) {
+      console.log(`  skipped: ${tool} is missing (apt-get install ansible-core sshpass)`);
+      return undefined;
+    }
+  }
+  const dir = join(work, 'ansible');
+  for (const variant of ['a', 'b']) {
+    for (const h of site.hosts) {
+      const d = join(dir, variant, h.name);
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+      const extra = variant === 'a' ? '\n' : '\n\n'; // both differ from what putcrt left
+      writeFileSync(join(d, 'hostcert.pem'), (await onHost(h, ['cat', `${CRT_PATH}/hostcert.pem`])) + extra, { mode: 0o644 });
+      writeFileSync(join(d, 'hostkey.pem'), (await onHost(h, ['cat', `${CRT_PATH}/hostkey.pem`])) + extra, { mode: 0o400 });
+    }
+  }
+  const inventory = join(dir, 'hosts.ini');
+  writeFileSync(
+    inventory,
+    ['[site]', ...site.hosts.map((h) => `${h.name} ansible_host=${h.address} ansible_password=${h.rootPassword}`), '', '[site:vars]', 'ansible_user=root', 'ansible_python_interpreter=/usr/bin/python3', ''].join('\n'),
+    { mode: 0o600 },
+  );
+  const playbook = join(dir, 'deploy.yml');
+  const copy = (file: string, mode: string) => `    - ansible.builtin.copy: { src: "{{ src }}/{{ inventory_hostname }}/${file}", dest: "${CRT_PATH}/${file}", owner: root, group: root, mode: "${mode}", backup: true }`;
+  writeFileSync(playbook, ['- hosts: site', '  gather_facts: false', '  tasks:', copy('hostcert.pem', '0644'), copy('hostkey.pem', '0400'), ''].join('\n'));
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    ANSIBLE_PIPELINING: 'True',
+    ANSIBLE_HOST_KEY_CHECKING: 'False',
+    ANSIBLE_LOCAL_TEMP: join(dir, 'tmp'),
+    ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, 'cp'),
+    ANSIBLE_NOCOLOR: '1',
+  };
+  // The guard, by hand: up and one rule per host, closed again afterwards.
+  const rule = (h: TestHost) => ['-o', 'vault0', '-d', h.address, '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT'];
+  await inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'up']);
+  for (const h of site.hosts) await inNs(site.vaultNs, ['iptables', '-I', 'OUTPUT', ...rule(h)]);
+  const times: Record<8 | 20, number[]> = { 8: [], 20: [] };
+  let variant: 'a' | 'b' = 'b';
+  const run = async (forks: 8 | 20, counted: boolean) => {
+    variant = variant === 'a' ? 'b' : 'a';
+    const argv = ['ip', 'netns', 'exec', site.vaultNs, 'ansible-playbook', '-i', inventory, '-f', String(forks), '-e', `src=${join(dir, variant)}`, playbook];
+    let out = '';
+    const ms = await timeAsync(async () => {
+      const r = await execFileP(argv[0]!, argv.slice(1), { env, maxBuffer: 16 * 1024 * 1024 });
+      out = r.stdout;
+    });
+    const changed = [...out.matchAll(/ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0/g)].filter((m) => m[1] === '2').length;
+    if (changed !== HOSTS) throw new Error(`ansible-playbook -f ${forks}: ${changed} of ${HOSTS} hosts changed both files:\n${out.slice(-2000)}`);
+    if (counted) times[forks].push(ms);
+    console.log(`  forks ${forks}, files ${variant}: ${fmt(ms)} ms${counted ? '' : ' (warm-up, not counted)'}   (load ${loadAvg()})`);
+  };
+  try {
+    await run(8, false);
+    for (let i = 0; i < 3; i++) {
+      for (const forks of i % 2 ? ([20, 8] as const) : ([8, 20] as const)) await run(forks, true);
+    }
+  } finally {
+    for (const h of site.hosts) await inNs(site.vaultNs, ['iptables', '-D', 'OUTPUT', ...rule(h)]).catch(() => undefined);
+    await inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'down']).catch(() => undefined);
+  }
+  const h1 = site.hosts[0]!;
+  const onH1 = await onHost(h1, ['sha256sum', `${CRT_PATH}/hostcert.pem`, `${CRT_PATH}/hostkey.pem`]);
+  if (!onH1.includes(sha256(readFileSync(join(dir, variant, h1.name, 'hostkey.pem'))))) throw new Error('ansible: host1\'s key does not read back as the last run\'s');
+  const f8 = record(`5. Ansible copy (backup, pipelining), forks 8, ${HOSTS} hosts`, times[8], 'ansible-playbook in the vault namespace, guard opened by hand; every run changes both files on every host');
+  const f20 = record(`   5a. the same, forks 20`, times[20], 'same');
+  console.log(`  ANSIBLE RATIO: forks 8 ${fmt(f8.median)} ms, forks 20 ${fmt(f20.median)} ms against putcrt default ${fmt(putcrtStat.median)} ms: ${(f8.median / putcrtStat.median).toFixed(1)}× and ${(f20.median / putcrtStat.median).toFixed(1)}× (target ≥ 20×)`);
+  return { f8, f20 };
+}
+
+// ---------------------------------------------------------------------------------------
 // Where the time goes: the traced runs (putcrt-trace.js inside the binary)
 
 interface Phase {
@@ -170,6 +274,18 @@ function maxOverlap(spans: Array<[number, number]>): number {
   let most = 0;
   for (const [, d] of edges) most = Math.max(most, (open += d));
   return most;
+}
+
+/** Milliseconds covered by at least one of `spans`. */
+function unionMs(spans: Array<[number, number]>): number {
+  let total = 0;
+  let end = -Infinity;
+  for (const [a, b] of [...spans].sort((x, y) => x[0] - y[0])) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
 }
 
 interface TracedRun {
@@ -207,9 +323,11 @@ function breakdown(serial: TracedRun, parallel: TracedRun): string[] {
   const guardSpans = guardPar.map((e) => [e.t - e.ms, e.t] as [number, number]);
   const sessions = parallel.events.filter((e) => e.ev === 'session').map((e) => [e.t - e.ms, e.t] as [number, number]);
   const ups = guardPar.filter((e) => e.what!.startsWith('ip ')).length;
+  const busy = unionMs(guardSpans);
   notes.push(
-    `default concurrency: ${guardPar.length} guard commands (${ups} of them ip link up/down) ran one at a time (at most ${maxOverlap(guardSpans)} at once), ${fmt(sum(guardPar))} ms in all = ${((100 * sum(guardPar)) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall; at most ${maxOverlap(sessions)} SSH connections were open at once (limit 8)`,
+    `default concurrency (guard ${GUARD}): ${guardPar.length} guard commands (${ups} of them ip link up/down), at most ${maxOverlap(guardSpans)} at once, ${fmt(sum(guardPar))} ms in all; a guard command was running during ${fmt(busy)} ms = ${((100 * busy) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall (the guard's share); at most ${maxOverlap(sessions)} SSH connections were open at once (limit 8)`,
   );
+  console.log(`GUARD SHARE: ${GUARD}${process.env.PASSTORE_TEST_RELAY_MS ? `, relay ${process.env.PASSTORE_TEST_RELAY_MS} ms` : ''}: ${((100 * busy) / parallel.wall).toFixed(1)}% of the default-concurrency wall (${fmt(busy)} of ${fmt(parallel.wall)} ms), ${guardPar.length} commands`);
   const closedS = serial.events.filter((e) => e.ev === 'session').length;
   const closedP = parallel.events.filter((e) => e.ev === 'session').length;
   notes.push(`connections whose 'close' event came before putcrt returned to the prompt: ${closedS} of ${HOSTS} (--jobs 1), ${closedP} of ${HOSTS} (default); SshConnection.close() does not wait for it, and the guard revokes at once`);
@@ -314,7 +432,8 @@ async function main(): Promise<number> {
   console.log(`site: ${HOSTS} hosts up in ${((performance.now() - t) / 1000).toFixed(1)} s (vault namespace ${site.vaultNs}, hosts ${site.hosts[0]!.address}–${site.hosts.at(-1)!.address})`);
 
   const work = tempDir('passtore-putcrt-bench-');
-  const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...site.networkConfig()]);
+  const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...guardConfig(site, GUARD)]);
+  console.log(`guard: ${GUARD} ([network] ${GUARD === 'serial' ? 'one command at a time' : GUARD === 'parallel' ? 'parallel = yes, iptables -w' : 'batch = iptables-restore -w --noflush'}); relay: ${site.relay ? `${site.relay.rttMs} ms round trip` : 'none'}`);
   cleanups.push(() => home.remove());
   const ca = await FixtureCa.create();
   cleanups.push(() => ca.remove());
@@ -470,6 +589,10 @@ async function main(): Promise<number> {
     { median: guardTotal, min: guardTotal, max: guardTotal, n: 1 },
     `up ${fmt(guardMs.up!)}, allow ${fmt(guardMs.allow!)}, revoke ${fmt(guardMs.revoke!)}, down ${fmt(guardMs.down!)} ms (each via ip netns exec from here; passtore runs them already inside the namespace, so somewhat less); passtore runs all four per host with --jobs 1`,
   );
+
+  // ---- Ansible: the same two files to the same 20 hosts, as sites do it today ------------
+  let ansible: { f8: Stat; f20: Stat } | undefined;
+  if (process.env.BENCH_ANSIBLE !== '0') ansible = await ansibleBaseline(site, work, parStat);
 
   // ---- Where the time goes: one traced run of each, not counted --------------------------
   console.log('\n== diagnostic: traced runs (not counted)');

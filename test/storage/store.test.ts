@@ -472,5 +472,46 @@ for (const backend of backends) {
       assert.equal((await store.listAudit())[1]!.mac, mac);
       assert.equal((await store.listAudit())[0]!.mac, auditRow(1, targets[0]!).mac, 'only that record is sealed');
     });
+
+    test('pattern writes: insertEntries, lastVersions and appendAudits, across multi-row chunks', async () => {
+      const hosts: Array<{ id: number; fqdn: string }> = [];
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 450; i++) hosts.push(await tx.addHost({ fqdn: `bulk-${String(i).padStart(3, '0')}.example.org`, address: null, port: 22, createdAt: NOW }));
+      });
+      await store.archiveEntry({ fqdn: 'bulk-007.example.org', user: 'root', service: 'bulk', version: 4, secretCiphertext: null, reason: 'deleted', archivedAt: NOW, archivedBy: 'bob' });
+      const before = await store.lastVersions(hosts.map((h) => h.fqdn), 'root', 'bulk');
+      assert.equal(before.size, 450);
+      assert.equal(before.get('bulk-007.example.org'), 4, 'history counts');
+      assert.equal(before.get('bulk-008.example.org'), 0, 'never stored: 0');
+      await store.transaction((tx) =>
+        tx.insertEntries(hosts.map((h) => ({ hostId: h.id, user: 'root', service: 'bulk', version: before.get(h.fqdn)! + 1, state: 'set' as const, secretCiphertext: sealed(`pw ${h.fqdn}`), updatedAt: NOW, updatedBy: 'alice' }))),
+      );
+      const rows = await store.findEntries('bulk-*', 'root', 'bulk');
+      assert.equal(rows.length, 450, 'every row of every chunk');
+      assert.equal(rows.find((e) => e.fqdn === 'bulk-007.example.org')!.version, 5);
+      assert.equal(rows.find((e) => e.fqdn === 'bulk-449.example.org')!.version, 1);
+      const after = await store.lastVersions(['bulk-007.example.org', 'bulk-449.example.org', 'none.example.org'], 'root', 'bulk');
+      assert.deepEqual([...after], [['bulk-007.example.org', 5], ['bulk-449.example.org', 1], ['none.example.org', 0]]);
+      for (const h of ['bulk-007.example.org', 'bulk-449.example.org']) assert.equal(after.get(h), await store.lastVersion(h, 'root', 'bulk'), 'the same as lastVersion');
+      await store.archiveEntries(rows.map((e) => ({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version + 10, secretCiphertext: e.secretCiphertext, reason: 'updated', archivedAt: NOW, archivedBy: 'alice' })));
+      assert.deepEqual((await store.listHistory('bulk-449.example.org', 'root', 'bulk')).map((h) => h.version), [11]);
+      assert.equal((await store.lastVersions(['bulk-300.example.org'], 'root', 'bulk')).get('bulk-300.example.org'), 11, 'archived rows of every chunk count');
+      const fresh = new Map(rows.map((e) => [e.id, sealed(`new ${e.fqdn}`)]));
+      const update = (e: (typeof rows)[number], expectVersion = e.version) => ({ id: e.id, expectVersion, row: { version: 20, state: 'set' as const, secretCiphertext: fresh.get(e.id)!, updatedAt: NOW, updatedBy: 'bob' } });
+      await store.transaction((tx) => tx.updateEntries(rows.map((e) => update(e))));
+      const updated = await store.findEntries('bulk-*', 'root', 'bulk');
+      assert.ok(updated.every((e) => e.version === 20 && e.updatedBy === 'bob'), 'every row of every chunk updated');
+      assert.ok(updated.every((e) => e.secretCiphertext!.bytes.equals(fresh.get(e.id)!.bytes)), 'each row got its own ciphertext');
+      const stale = updated.map((e, i) => update(e, i === 333 ? 19 : 20));
+      await assert.rejects(store.transaction((tx) => tx.updateEntries(stale)), /changed by another session/, 'one stale version fails the batch');
+      assert.ok((await store.findEntries('bulk-*', 'root', 'bulk')).every((e) => e.version === 20 && e.updatedBy === 'bob'), 'and nothing was changed');
+
+      const first = ((await store.lastAudit())?.seq ?? 0) + 1;
+      await store.appendAudits(Array.from({ length: 450 }, (_, i) => auditRow(first + i, `root@bulk-${i}.example.org:bulk`)));
+      const trail = await store.listAudit({ targetLike: 'root@bulk-%' });
+      assert.equal(trail.length, 450);
+      assert.deepEqual(trail.at(-1), auditRow(first + 449, 'root@bulk-449.example.org:bulk'), 'the last record reads back exactly');
+      await assert.rejects(store.appendAudits([auditRow(first + 450, 'x'), auditRow(first + 3, 'dup')]), Error, 'a duplicate seq refuses the batch');
+    });
   });
 }

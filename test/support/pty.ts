@@ -37,6 +37,8 @@ export function makeHome(lines: string[] = ['domain = example.org']): Home {
     LANG: 'C.UTF-8',
     PASSTORE_SCRYPT_LOG_N: '14',
     NO_COLOR: '1',
+    // Long tables go straight to the screen (as GIT_PAGER=cat in git's tests).
+    PAGER: 'cat',
   };
   return { dir, configFile, env, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -13,6 +13,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startRelay, type Relay } from './relay.js';
 
 const run = promisify(execFile);
 
@@ -27,6 +28,8 @@ export interface TestHost {
   hostKey: string;
   rootPassword: string;
   sshd?: ChildProcess;
+  /** With the delaying relay, the host's own address (`address` is then its relay's). */
+  realAddress?: string;
 }
 
 const SSHD = '/usr/sbin/sshd';
@@ -65,6 +68,8 @@ export class TestSite {
   readonly bridgeNs: string;
   readonly vaultAddress: string;
   readonly hosts: TestHost[] = [];
+  /** The delaying relay in the hosts' path, when PASSTORE_TEST_RELAY_MS is set. */
+  relay: Relay | undefined;
   readonly domain = 'site.test';
   #subnet: string;
 
@@ -127,6 +132,29 @@ export class TestSite {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     for (let i = 1; i <= count; i++) await this.#addHost(i);
     await Promise.all(this.hosts.map((h) => this.startSshd(h)));
+    const rtt = Number(process.env.PASSTORE_TEST_RELAY_MS ?? 0);
+    if (rtt > 0) await this.#startRelay(rtt);
+  }
+
+  /**
+   * PASSTORE_TEST_RELAY_MS=N puts a delaying relay (relay.ts) with a round trip of N ms in
+   * every host's path: it listens on an address of its own per host, in the bridge
+   * namespace, and each host's `address` becomes that one, so every test reaches the
+   * hosts through it.
+   */
+  async #startRelay(rttMs: number): Promise<void> {
+    if (this.hosts.length > 120) throw new Error('the relay has addresses for 120 hosts');
+    const pairs = [];
+    for (const [i, h] of this.hosts.entries()) {
+      const listen = `${this.#subnet}.${130 + i}`;
+      await inNs(this.bridgeNs, 'ip', 'addr', 'add', `${listen}/24`, 'dev', 'br0');
+      pairs.push({ listen, target: h.address });
+    }
+    this.relay = await startRelay(this.bridgeNs, pairs, rttMs);
+    for (const [i, h] of this.hosts.entries()) {
+      h.realAddress = h.address;
+      h.address = pairs[i]!.listen;
+    }
   }
 
   async #plug(ns: string, outer: string, inner: string, cidr: string, up: boolean): Promise<void> {
@@ -209,12 +237,14 @@ export class TestSite {
     child.stderr!.on('data', (d) => (stderr += d));
     h.sshd = child;
     await waitForPort(h, 10_000, () => stderr);
+    if (this.relay && h.realAddress) await this.relay.listening(h.address, true);
   }
 
   /** Stops a host's sshd (to test an unreachable host). */
   async stopSshd(h: TestHost): Promise<void> {
     const child = h.sshd;
     if (!child || child.exitCode !== null) return;
+    if (this.relay && h.realAddress) await this.relay.listening(h.address, false);
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
@@ -241,6 +271,8 @@ export class TestSite {
 
   /** Tears everything down: sshd processes, namespaces, temp files. */
   async stop(): Promise<void> {
+    await this.relay?.stop().catch(() => undefined);
+    this.relay = undefined;
     for (const h of this.hosts) await this.stopSshd(h).catch(() => undefined);
     for (const h of this.hosts) await ip('netns', 'del', h.ns).catch(() => undefined);
     await ip('netns', 'del', this.vaultNs).catch(() => undefined);

@@ -234,6 +234,7 @@ describe('sections', () => {
     refused(['domain = example.org', '[smtp]', 'host = mail', 'bogus = 1'], 4, '[smtp] bogus', /unknown key/);
     refused(['[schedule]', 'sometimes = 1'], 2, '[schedule] sometimes', /unknown key/);
     refused(['[network]', 'up ='], 2, '[network] up', /expected a command/);
+    refused(['[network]', 'up = ip link set eth0 up', 'parallel = maybe'], 3, '[network] parallel', /expected yes or no/);
     refused(['[ca]', 'grid = x'], 2, '[ca] grid', /unknown key/);
     refused(['[ca]', 'dir ='], 2, '[ca] dir', /expected an absolute path, not an empty value/);
     refused(['[schedule]', 'renew = 03:00'], 2, '[schedule] renew', /cron expression/);

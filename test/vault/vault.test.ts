@@ -392,6 +392,8 @@ for (const backend of backends) {
         await ok(f.tv, 'host add ui-02');
         await ok(f.tv, 'add ui-01', PW.ui01, PW.ui01);
         await ok(f.tv, 'add ui-02', PW.ui02, PW.ui02);
+        // A pattern write: its records are appended as one batch.
+        await ok(f.tv, 'add root@ui-0?:web', 'y', PW.ui01, PW.ui01);
         await get(f.tv, 'ui-01');
         await ok(f.tv, 'list');
         const rows = await f.tv.session.store.listAudit();
