@@ -12,6 +12,7 @@ import { runShell } from '../shell/shell.js';
 import { Terminal } from '../shell/terminal.js';
 import { restoreFromBackup } from '../restore.js';
 import { parseOperatorName } from '../names.js';
+import { forbidCoreDumps } from '../no-core.js';
 
 const USAGE = `usage: passtore [--config FILE] [--operator NAME] [init]
        passtore [--config FILE] [--operator NAME] restore DIR
@@ -28,6 +29,13 @@ function version(): string {
 
 async function main(): Promise<number> {
   process.umask(0o077);
+  // Before anything secret is in memory: no core dump may hold a key or a secret.
+  try {
+    forbidCoreDumps();
+  } catch (e) {
+    process.stderr.write(`passtore: ${formatError(e).replace(/^error: /, '')}\n`);
+    return ExitStatus.usage;
+  }
   let args;
   try {
     args = parseArgs({

@@ -3,7 +3,7 @@
  * verify. Each returns the lines it has to say and the failures (one line each); nothing
  * here prompts or prints a secret. Mail is queued in the database and sent by `send`.
  */
-import { step } from '../faults.js';
+import { step, testSwitchesOn } from '../faults.js';
 import { dataDir } from '../config.js';
 import { formatError, PasstoreError } from '../errors.js';
 import { printable } from '../names.js';
@@ -14,6 +14,7 @@ import type { Session } from '../session.js';
 import type { CertRow, Store } from '../storage/store.js';
 import type { AuditEvent } from '../vault/audit.js';
 import { acceptCertificate } from '../x509/cert-store.js';
+import { belowDefaultCost } from '../vault/kdf.js';
 import { daysLeft } from '../x509/certificate.js';
 import { readObjects } from '../x509/pem.js';
 import { makeRequest } from '../x509/renewal.js';
@@ -333,5 +334,12 @@ export async function check(session: Session): Promise<{ status: 0 | 1 | 2 | 3; 
   const names = (list: CertRow[]) => list.slice(0, 5).map((c) => c.fqdn).join(', ') + (list.length > 5 ? ', …' : '');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)} | ${perf}` };
   if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)} | ${perf}` };
+  // Under the test suite (its switch set) every vault is a cheap one: only an installed
+  // passtore warns.
+  const cheap = testSwitchesOn() ? [] : (await store.listSlots()).filter((s) => belowDefaultCost(s.kdf));
+  if (cheap.length > 0) {
+    const who = cheap.map((s) => `${s.kind} ${s.name}`).join(', ');
+    return { status: 1, line: `PASSTORE WARNING - key slot${cheap.length === 1 ? '' : 's'} below the default scrypt cost (a test setting): ${who} | ${perf}` };
+  }
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }

@@ -17,7 +17,7 @@ import { Secret } from '../secret.js';
 import type { EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
 import { Ciphertext } from './ciphertext.js';
-import { defaultScrypt, deriveSlotKey, newHkdf, parseKdf, type KdfParams } from './kdf.js';
+import { checkNewSlotCost, defaultScrypt, deriveSlotKey, newHkdf, parseKdf, type KdfParams } from './kdf.js';
 
 const KEYFILE_HEADER = 'passtore-keyfile 1';
 
@@ -94,6 +94,7 @@ export class Vault {
   }
 
   async #wrapForSlot(root: Buffer, kind: SlotKind, name: string, params: KdfParams, secret: Buffer): Promise<{ kdf: string; wrapped: Ciphertext }> {
+    checkNewSlotCost(params);
     const kek = await deriveSlotKey(params, secret);
     try {
       return { kdf: JSON.stringify(params), wrapped: seal(kek, root, associatedData(this.id, 'slot', kind, name)) };

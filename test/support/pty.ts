@@ -36,6 +36,7 @@ export function makeHome(lines: string[] = ['domain = example.org']): Home {
     TERM: 'xterm-256color',
     LANG: 'C.UTF-8',
     PASSTORE_SCRYPT_LOG_N: '14',
+    PASSTORE_TEST_SWITCHES: 'for-tests-only',
     NO_COLOR: '1',
   };
   return { dir, configFile, env, remove: () => rmSync(dir, { recursive: true, force: true }) };
