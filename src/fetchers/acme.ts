@@ -9,7 +9,7 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, get as httpsGet } from 'node:https';
 import { dirname, join } from 'node:path';
-import { readPrivateFile } from './fetcher.js';
+import { readPrivateFileBytes } from './fetcher.js';
 import * as acme from 'acme-client';
 import { PasstoreError } from '../errors.js';
 import { addressOf } from '../remote/remote.js';
@@ -30,9 +30,40 @@ export interface AcmeSettings {
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 function readEabKey(file: string): Buffer {
-  const text = readPrivateFile(file, 'acme_eab_hmac_file').trim();
-  const key = Buffer.from(text, 'base64url');
+  const bytes = readPrivateFileBytes(file, 'acme_eab_hmac_file');
+  let key: Buffer;
+  try {
+    key = decodeBase64Url(bytes);
+  } finally {
+    bytes.fill(0);
+  }
   if (key.length < 16) throw new PasstoreError('config', `[ca] acme_eab_hmac_file ${file} does not hold a base64url key`);
+  return key;
+}
+
+/** Decodes base64url (or base64) bytes, ignoring surrounding white space, without making a string. */
+function decodeBase64Url(text: Buffer): Buffer {
+  const out = Buffer.alloc(Math.floor((text.length * 3) / 4) + 3);
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (const c of text) {
+    let v: number;
+    if (c >= 0x41 && c <= 0x5a) v = c - 0x41;
+    else if (c >= 0x61 && c <= 0x7a) v = c - 0x61 + 26;
+    else if (c >= 0x30 && c <= 0x39) v = c - 0x30 + 52;
+    else if (c === 0x2d || c === 0x2b) v = 62;
+    else if (c === 0x5f || c === 0x2f) v = 63;
+    else continue; // '=', white space
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  const key = Buffer.from(out.subarray(0, o));
+  out.fill(0);
   return key;
 }
 

@@ -4,7 +4,7 @@
  * then stores a certificate only if it matches a pending key and names its host, whatever
  * the source. Every connection goes through the network guard.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readPrivate } from '../private-file.js';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import type { NetworkGuard } from '../guard/guard.js';
@@ -38,14 +38,20 @@ export interface Fetcher {
   finish?(ctx: FetchContext): Promise<void>;
 }
 
-/** Reads a file holding a secret named by a `[ca]` key: it must exist and be private. */
+/**
+ * Reads a file holding a secret named by a `[ca]` key: it must exist, be no link, belong
+ * to the running user and be private (private-file.ts). The bytes are the caller's to wipe.
+ */
+export function readPrivateFileBytes(file: string, key: string): Buffer {
+  return readPrivate(file, { what: `[ca] ${key}`, code: 'config', chmod: '600' }, 64 * 1024);
+}
+
+/** As readPrivateFileBytes, as text (for a password a library takes as a string). */
 export function readPrivateFile(file: string, key: string): string {
-  let mode: number;
+  const bytes = readPrivateFileBytes(file, key);
   try {
-    mode = statSync(file).mode;
-  } catch (e) {
-    throw new PasstoreError('config', `[ca] ${key} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
+    return bytes.toString('utf8');
+  } finally {
+    bytes.fill(0);
   }
-  if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] ${key} ${file} is readable by group or others; chmod 600 it`);
-  return readFileSync(file, 'utf8');
 }

@@ -9,7 +9,6 @@
  */
 import { step } from '../faults.js';
 import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PasstoreError } from '../errors.js';
 import { formatSpec } from '../names.js';
@@ -17,9 +16,8 @@ import { Secret } from '../secret.js';
 import type { EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
 import { Ciphertext } from './ciphertext.js';
+import { keyfileContent, readKeyfile } from './keyfile.js';
 import { checkNewSlotCost, defaultScrypt, deriveSlotKey, newHkdf, parseKdf, type KdfParams } from './kdf.js';
-
-const KEYFILE_HEADER = 'passtore-keyfile 1';
 
 /** The identity a password ciphertext is bound to. */
 export interface PasswordIdentity {
@@ -306,7 +304,7 @@ export class Vault {
     const key = randomBytes(32);
     const { kdf, wrapped } = await this.#wrapForSlot(this.#requireRoot(), 'keyfile', path, newHkdf(), key);
     await tx.addSlot({ kind: 'keyfile', name: path, kdf, rootKeyCiphertext: wrapped, createdAt: new Date().toISOString(), createdBy: by });
-    const content = Buffer.from(`${KEYFILE_HEADER}\n${key.toString('base64')}\n`);
+    const content = keyfileContent(key);
     key.fill(0);
     return content;
   }
@@ -374,21 +372,5 @@ function passwordAd(vaultId: string, id: PasswordIdentity): Buffer {
   return associatedData(vaultId, 'password', id.fqdn, id.user, id.service, id.version);
 }
 
-/** Reads a key file: it must be private to its owner and in passtore's format. */
-export function readKeyfile(path: string): Buffer {
-  let mode: number;
-  let text: string;
-  try {
-    mode = statSync(path).mode;
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new PasstoreError('locked', `key file ${path}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new PasstoreError('locked', `key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 400 it`);
-  }
-  const [header, body] = text.split('\n');
-  const key = body ? Buffer.from(body, 'base64') : Buffer.alloc(0);
-  if (header !== KEYFILE_HEADER || key.length !== 32) throw new PasstoreError('locked', `key file ${path} is not a passtore key file`);
-  return key;
-}
+/** Reads a key file (see keyfile.ts). */
+export { readKeyfile };
