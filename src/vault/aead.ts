@@ -28,16 +28,29 @@ export function seal(key: Buffer, plaintext: Buffer, ad: Buffer): Ciphertext {
  * Decrypts and authenticates; returns undefined when the ciphertext, its row binding or
  * the key is wrong (the caller names what failed). The returned buffer is the caller's
  * to wipe.
+ *
+ * The plaintext exists in one buffer only: the one `update()` returns (GCM's `final()`
+ * adds nothing), handed back as it is, or wiped when authentication fails. No
+ * concatenated copy is made, so no copy is left behind when the caller wipes it.
  */
 export function open(key: Buffer, sealed: Ciphertext, ad: Buffer): Buffer | undefined {
   const b = sealed.bytes;
   if (b.length < 1 + NONCE + TAG || b[0] !== FORMAT) return undefined;
+  let plain: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, b.subarray(1, 1 + NONCE), { authTagLength: TAG });
     decipher.setAAD(ad);
     decipher.setAuthTag(b.subarray(1 + NONCE, 1 + NONCE + TAG));
-    return Buffer.concat([decipher.update(b.subarray(1 + NONCE + TAG)), decipher.final()]);
+    plain = decipher.update(b.subarray(1 + NONCE + TAG));
+    const tail = decipher.final();
+    if (tail.length === 0) return plain;
+    // Not for GCM as OpenSSL does it; kept correct should that change.
+    const whole = Buffer.concat([plain, tail]);
+    plain.fill(0);
+    tail.fill(0);
+    return whole;
   } catch {
+    plain?.fill(0);
     return undefined;
   }
 }
