@@ -176,7 +176,7 @@ export class SqlStore implements Store {
   }
 
   async getVault(): Promise<VaultRow | undefined> {
-    const [r] = await this.db.all('SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head FROM vault');
+    const [r] = await this.db.all('SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head, keyring FROM vault');
     if (!r) return undefined;
     return {
       id: String(r.id),
@@ -184,18 +184,24 @@ export class SqlStore implements Store {
       dataKeyGeneration: Number(r.data_key_generation),
       dataKeyCiphertext: ct(r.data_key_ciphertext),
       auditHead: r.audit_head == null ? null : String(r.audit_head),
+      keyring: r.keyring == null ? null : String(r.keyring),
     };
   }
 
   async createVault(row: VaultRow): Promise<void> {
     const existing = await this.db.all('SELECT id FROM vault');
     if (existing.length > 0) throw new PasstoreError('exists', `a vault already exists in ${this.location}`);
-    await this.db.run('INSERT INTO vault (id, created_at, data_key_generation, data_key_ciphertext) VALUES (?, ?, ?, ?)', [
+    await this.db.run('INSERT INTO vault (id, created_at, data_key_generation, data_key_ciphertext, keyring) VALUES (?, ?, ?, ?, ?)', [
       row.id,
       row.createdAt,
       row.dataKeyGeneration,
       row.dataKeyCiphertext.bytes,
+      row.keyring ?? null,
     ]);
+  }
+
+  async setKeyring(keyring: string): Promise<void> {
+    await this.db.run('UPDATE vault SET keyring = ?', [keyring]);
   }
 
   async setDataKey(generation: number, wrapped: Ciphertext): Promise<void> {

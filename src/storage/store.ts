@@ -14,6 +14,8 @@ export interface VaultRow {
   dataKeyCiphertext: Ciphertext;
   /** The sealed head of the audit chain (JSON), or null before the first sealed record. */
   auditHead?: string | null;
+  /** The vault's keyring (JSON, see src/vault/keyring.ts), or null for a vault not rekeyed since schema 7. */
+  keyring?: string | null;
 }
 
 export type SlotKind = 'passphrase' | 'keyfile';
@@ -174,6 +176,8 @@ export interface Store {
   getVault(): Promise<VaultRow | undefined>;
   createVault(row: VaultRow): Promise<void>;
   setDataKey(generation: number, wrapped: Ciphertext): Promise<void>;
+  /** Replaces the vault's keyring (inside the rekey's transaction). */
+  setKeyring(keyring: string): Promise<void>;
 
   listSlots(): Promise<SlotRow[]>;
   getSlot(kind: SlotKind, name: string): Promise<SlotRow | undefined>;
