@@ -267,6 +267,11 @@ export class Vault {
     return this.#auditKey;
   }
 
+  /** The root key's generation: 1, plus one for each rekey since schema 7. */
+  get rootGeneration(): number {
+    return this.#rootGeneration();
+  }
+
   /** When the root key was last replaced by rekey, or null. */
   get rekeyedAt(): string | null {
     return parseKeyring(this.#row.keyring)?.rekeyedAt ?? null;
