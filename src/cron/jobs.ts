@@ -59,6 +59,17 @@ export async function configuredFetchers(session: Session): Promise<Fetcher[]> {
         email: ca.acme_email,
         caBundle: ca.acme_ca_bundle,
         accountKeyFile: defaultAccountKeyFile(dataDir()),
+        accountKeys: {
+          async load(name) {
+            const row = await session.store.getAccountKey(name);
+            return row ? session.vault.openAccountKey(row) : undefined;
+          },
+          save: (name, pem, detail) =>
+            session.store.transaction(async (tx) => {
+              await tx.addAccountKey({ name, keyCiphertext: session.vault.sealAccountKey(name, pem), createdAt: new Date().toISOString() });
+              await session.audit({ action: 'account-key', target: name, outcome: 'ok', detail }, tx);
+            }),
+        },
       }),
     );
   }

@@ -7,7 +7,7 @@ import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+import type { AccountKeyRow, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -202,6 +202,23 @@ export class SqlStore implements Store {
 
   async setKeyring(keyring: string): Promise<void> {
     await this.db.run('UPDATE vault SET keyring = ?', [keyring]);
+  }
+
+  async getAccountKey(name: string): Promise<AccountKeyRow | undefined> {
+    const [r] = await this.db.all('SELECT name, key_ciphertext, created_at FROM account_keys WHERE name = ?', [name]);
+    return r ? { name: String(r.name), keyCiphertext: ct(r.key_ciphertext), createdAt: String(r.created_at) } : undefined;
+  }
+
+  async addAccountKey(row: AccountKeyRow): Promise<void> {
+    await this.db.run('INSERT INTO account_keys (name, key_ciphertext, created_at) VALUES (?, ?, ?)', [row.name, row.keyCiphertext.bytes, row.createdAt]);
+  }
+
+  async listAccountKeys(): Promise<AccountKeyRow[]> {
+    return (await this.db.all('SELECT name, key_ciphertext, created_at FROM account_keys ORDER BY name')).map((r) => ({ name: String(r.name), keyCiphertext: ct(r.key_ciphertext), createdAt: String(r.created_at) }));
+  }
+
+  async setAccountKeyCiphertext(name: string, c: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE account_keys SET key_ciphertext = ? WHERE name = ?', [c.bytes, name]);
   }
 
   async setDataKey(generation: number, wrapped: Ciphertext): Promise<void> {

@@ -20,6 +20,13 @@ export interface VaultRow {
 
 export type SlotKind = 'passphrase' | 'keyfile';
 
+/** The key of an account at a CA (the ACME account key), encrypted under the data key. */
+export interface AccountKeyRow {
+  name: string;
+  keyCiphertext: Ciphertext;
+  createdAt: string;
+}
+
 export interface SlotRow {
   id: number;
   kind: SlotKind;
@@ -178,6 +185,11 @@ export interface Store {
   setDataKey(generation: number, wrapped: Ciphertext): Promise<void>;
   /** Replaces the vault's keyring (inside the rekey's transaction). */
   setKeyring(keyring: string): Promise<void>;
+
+  getAccountKey(name: string): Promise<AccountKeyRow | undefined>;
+  addAccountKey(row: AccountKeyRow): Promise<void>;
+  listAccountKeys(): Promise<AccountKeyRow[]>;
+  setAccountKeyCiphertext(name: string, ct: Ciphertext): Promise<void>;
 
   listSlots(): Promise<SlotRow[]>;
   getSlot(kind: SlotKind, name: string): Promise<SlotRow | undefined>;

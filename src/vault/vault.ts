@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PasstoreError } from '../errors.js';
 import { formatSpec } from '../names.js';
 import { Secret } from '../secret.js';
-import type { EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
+import type { AccountKeyRow, EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
 import { Ciphertext } from './ciphertext.js';
 import { keyfileContent, readKeyfile } from './keyfile.js';
@@ -308,6 +308,18 @@ export class Vault {
     return seal(this.#requireData(), pkcs8, keyAd(this.id, fqdn, spkiSha256));
   }
 
+  /** Encrypts the key of an account at a CA (PEM), bound to its name. */
+  sealAccountKey(name: string, pem: Buffer): Ciphertext {
+    return seal(this.#requireData(), pem, accountKeyAd(this.id, name));
+  }
+
+  /** Decrypts the key of an account at a CA (the caller wipes it). */
+  openAccountKey(row: AccountKeyRow): Buffer {
+    const plain = open(this.#requireData(), row.keyCiphertext, accountKeyAd(this.id, row.name));
+    if (!plain) throw new PasstoreError('integrity', `integrity error: the stored account key '${row.name}' fails authentication; it was altered or moved`);
+    return plain;
+  }
+
   /** Decrypts a stored private key to PKCS#8 DER (the caller wipes it). */
   openKey(row: KeyRow): Buffer {
     const plain = open(this.#requireData(), row.keyCiphertext, keyAd(this.id, row.fqdn, row.spkiSha256));
@@ -405,6 +417,13 @@ export class Vault {
           else await tx.setEntryCiphertext(row.id, fresh);
           count++;
         }
+        for (const a of await tx.listAccountKeys()) {
+          const plain = open(oldData, a.keyCiphertext, accountKeyAd(this.id, a.name));
+          if (!plain) throw new PasstoreError('integrity', `integrity error: the account key '${a.name}' fails authentication; rekey stopped, nothing changed`);
+          await tx.setAccountKeyCiphertext(a.name, seal(newData, plain, accountKeyAd(this.id, a.name)));
+          plain.fill(0);
+          count++;
+        }
         step('rekey-in-transaction');
         const gen = current.dataKeyGeneration + 1;
         const rootGeneration = (parseKeyring(current.keyring)?.rootGeneration ?? 1) + 1;
@@ -441,6 +460,10 @@ export class Vault {
     return count;
   }
 
+}
+
+function accountKeyAd(vaultId: string, name: string): Buffer {
+  return associatedData(vaultId, 'account-key', name);
 }
 
 function keyAd(vaultId: string, fqdn: string, spkiSha256: string): Buffer {
