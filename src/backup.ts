@@ -9,7 +9,8 @@
  * anything, and writes everything in one transaction into an empty store.
  */
 import { step } from './faults.js';
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { hkdf32 } from './vault/hkdf.js';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PasstoreError } from './errors.js';
@@ -52,7 +53,7 @@ function decodeValue(v: unknown): SqlValue {
 
 /** The key that seals a backup body: derived from the root key, like the audit key. */
 export function backupKey(root: Buffer, vaultId: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', root, Buffer.from(vaultId), 'passtore backup', 32));
+  return hkdf32(root, Buffer.from(vaultId), 'passtore backup');
 }
 
 /** Reads every row of every table (in one transaction, so the snapshot is consistent). */

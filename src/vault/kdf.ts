@@ -3,7 +3,8 @@
  * salt stored beside it (so they can be raised later without breaking old slots); a key
  * file slot uses HKDF-SHA256 over the file's 256 random bits.
  */
-import { hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { hkdf32 } from './hkdf.js';
 import { PasstoreError } from '../errors.js';
 import { testSwitchesOn } from '../faults.js';
 
@@ -79,7 +80,7 @@ export function parseKdf(text: string): KdfParams {
 export async function deriveSlotKey(params: KdfParams, secret: Buffer): Promise<Buffer> {
   const salt = Buffer.from(params.salt, 'base64');
   if (params.alg === 'hkdf-sha256') {
-    return Buffer.from(hkdfSync('sha256', secret, salt, 'passtore key file slot', 32));
+    return hkdf32(secret, salt, 'passtore key file slot');
   }
   const maxmem = 256 * params.N * params.r + 16 * 1024 * 1024;
   return new Promise((resolve, reject) => {

@@ -17,7 +17,8 @@
  * Slots of format 1 (before schema 7) wrap the root key directly under the slot key;
  * they still open, and are moved to format 2 the next time they are opened.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { hkdf32 } from './hkdf.js';
 import { PasstoreError } from '../errors.js';
 import type { SlotKind } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
@@ -31,12 +32,12 @@ export type Purpose = 'data-key wrap' | 'audit-key wrap' | 'slot mac' | 'backup'
 export function subkey(root: Buffer, vaultId: string, purpose: Purpose): Buffer {
   // 'backup' keeps the info string backups were always sealed with.
   const info = purpose === 'backup' ? 'passtore backup' : `passtore ${purpose}`;
-  return Buffer.from(hkdfSync('sha256', root, Buffer.from(vaultId), info, 32));
+  return hkdf32(root, Buffer.from(vaultId), info);
 }
 
 /** The audit key of a vault without a keyring (derived from the root key, as before schema 7). */
 export function legacyAuditKey(root: Buffer, vaultId: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', root, Buffer.from(vaultId), 'passtore audit', 32));
+  return hkdf32(root, Buffer.from(vaultId), 'passtore audit');
 }
 
 /** The vault row's keyring column. */
@@ -129,7 +130,7 @@ const publicFromRaw = (raw: Buffer) => createPublicKey({ key: Buffer.concat([X25
 
 /** The key that seals a root key to a slot's public key: HKDF of the X25519 shared secret. */
 function sealingKey(shared: Buffer, eph: Buffer, pub: Buffer): Buffer {
-  const key = Buffer.from(hkdfSync('sha256', shared, Buffer.concat([eph, pub]), 'passtore slot wrap', 32));
+  const key = hkdf32(shared, Buffer.concat([eph, pub]), 'passtore slot wrap');
   shared.fill(0);
   return key;
 }

@@ -32,7 +32,8 @@ let root: Buffer;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'passtore-memory-'));
   db = join(dir, 'vault.db');
-  canary = Buffer.from(`mem-canary-${randomBytes(12).toString('hex')}`);
+  // Long enough (107 bytes) that a freed copy outlives malloc's free-list pointers.
+  canary = Buffer.from(`mem-canary-${randomBytes(48).toString('hex')}`);
   const store = await openStore(`sqlite:${db}`);
   const vault = await Vault.create(store, 'alice', Secret.fromString(PASSPHRASE));
   const now = new Date().toISOString();
@@ -94,9 +95,9 @@ async function runChild(mode?: string): Promise<number[]> {
       child.on('exit', (code) => reject(new Error(`child exited ${code}: ${out}`)));
     });
     assert.match(out, new RegExp(`^opened ${canary.length}$`, 'm'), 'the child decrypted the password');
-    // The last 16 bytes as well: free() writes its list pointers over the first 16 of a
-    // freed block, which would hide a copy that is still there.
-    return scan(child.pid!, [canary.subarray(-16), root.subarray(-16)]);
+    // Pieces away from the start: free() writes its list pointers over the first 16
+    // bytes of a freed block, which would hide a copy that is still there.
+    return scan(child.pid!, [canary.subarray(40, 72), root.subarray(-16)]);
   } finally {
     child.kill('SIGKILL');
   }
