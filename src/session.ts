@@ -5,6 +5,7 @@
  * descriptor's policy (unlocked, reveals, asks for a secret, scripted), runs the command,
  * and turns every error into one line and an exit status.
  */
+import { checkAndAdvance, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from './command.js';
 import { dataDir, type Config } from './config.js';
@@ -61,6 +62,8 @@ export class Session {
   #scripted = 0;
   #exitRequested = false;
   #recoveredGuard = 0;
+  /** Where the copy of the vault's state is kept (vault/rollback.ts). */
+  #stateDir: string;
   #nameListeners: Array<() => void> = [];
 
   private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
@@ -74,6 +77,7 @@ export class Session {
     this.#vault = vault;
     this.#unlockOptions = options.unlock ?? {};
     this.guard = new NetworkGuard(options.config.network, options.stateDir ?? dataDir());
+    this.#stateDir = options.stateDir ?? dataDir();
     this.remote = new Remote({ store, vault: () => this.vault, guard: this.guard, prompt: this.prompt });
   }
 
@@ -131,7 +135,9 @@ export class Session {
       const passphrase = i === 1 && given ? Secret.fromBytes(Buffer.from(given.bytes())) : await this.prompt.secret(`Passphrase for ${this.operator}`);
       try {
         await vault.unlockWithPassphrase(this.operator, passphrase, this.#unlockOptions);
+        await this.#checkRollback();
         await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
+        await this.#saveState();
         return;
       } catch (e) {
         if (!(e instanceof PasstoreError) || e.code !== 'bad-passphrase') throw e;
@@ -152,7 +158,9 @@ export class Session {
       await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'failed', detail: e instanceof PasstoreError ? e.message : 'error' }).catch(() => undefined);
       throw e;
     }
+    await this.#checkRollback();
     await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'ok' });
+    await this.#saveState();
   }
 
   /** Closes a network guard a crashed run left open; returns how many targets it closed. */
@@ -191,7 +199,34 @@ export class Session {
     this.#vault?.lock();
   }
 
+  /**
+   * Right after an unlock: the database's state against the copy kept on this machine
+   * (vault/rollback.ts). A rolled-back vault is locked again and refused, nothing shown.
+   */
+  async #checkRollback(): Promise<void> {
+    try {
+      checkAndAdvance(this.#stateDir, (await this.store.getVault())!, this.vault.auditKey()!);
+    } catch (e) {
+      this.lock();
+      throw e;
+    }
+  }
+
+  /** Moves the copy of the vault's state on this machine forward (never back; never fails a command). */
+  async #saveState(): Promise<void> {
+    if (!this.unlocked) return;
+    try {
+      const key = this.vault.auditKey()!;
+      const current = stateOf((await this.store.getVault())!, key);
+      const seen = readHeadCopy(this.#stateDir, current.vaultId, key);
+      if (!seen || !rolledBack(current, seen)) writeHeadCopy(this.#stateDir, current);
+    } catch {
+      // Reported by the check at the next unlock.
+    }
+  }
+
   async close(): Promise<void> {
+    await this.#saveState();
     this.lock();
     await this.store.close();
   }
@@ -253,6 +288,7 @@ export class Session {
       ({ action, label } = this.#resolveAction(command, rest));
       const actionWords = command.subcommands ? rest.slice(1) : rest;
       await this.#run(label, action, actionWords);
+      await this.#saveState();
       return ExitStatus.ok;
     } catch (e) {
       this.out.line(formatError(e));
