@@ -205,11 +205,16 @@ export class Session {
    */
   async #checkRollback(): Promise<void> {
     try {
-      checkAndAdvance(this.#stateDir, (await this.store.getVault())!, this.vault.auditKey()!);
+      checkAndAdvance(this.#stateDir, (await this.store.getVault())!, this.vault.auditKey()!, await this.#entryVersions());
     } catch (e) {
       this.lock();
       throw e;
     }
+  }
+
+  /** Each entry's current version, by spec (for the copy of the vault's state). */
+  async #entryVersions(): Promise<Record<string, number>> {
+    return Object.fromEntries((await this.store.findEntries('*')).map((e) => [`${e.user}@${e.fqdn}:${e.service}`, e.version]));
   }
 
   /** Moves the copy of the vault's state on this machine forward (never back; never fails a command). */
@@ -217,7 +222,7 @@ export class Session {
     if (!this.unlocked) return;
     try {
       const key = this.vault.auditKey()!;
-      const current = stateOf((await this.store.getVault())!, key);
+      const current = stateOf((await this.store.getVault())!, key, await this.#entryVersions());
       const seen = readHeadCopy(this.#stateDir, current.vaultId, key);
       if (!seen || !rolledBack(current, seen)) writeHeadCopy(this.#stateDir, current);
     } catch {

@@ -29,17 +29,23 @@ export interface VaultState {
   rootGeneration: number;
   /** When this summary was taken (for messages). */
   at: string;
+  /**
+   * Each entry's current version (`user@host:service` to version), in the copy kept on
+   * the vault machine: while the sealed audit head has not moved, no entry may go back.
+   */
+  versions?: Record<string, number>;
   mac: string;
 }
 
-const body = (s: Omit<VaultState, 'mac'>) => JSON.stringify(['passtore state 1', s.vaultId, s.seq, s.hash, s.sealed, s.dataKeyGeneration, s.rootGeneration, s.at]);
+const versionsText = (v: Record<string, number> | undefined) => (v ? JSON.stringify(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '');
+const body = (s: Omit<VaultState, 'mac'>) => JSON.stringify(['passtore state 1', s.vaultId, s.seq, s.hash, s.sealed, s.dataKeyGeneration, s.rootGeneration, s.at, versionsText(s.versions)]);
 const macOf = (key: Buffer, s: Omit<VaultState, 'mac'>) => createHmac('sha256', key).update(body(s)).digest('hex');
 
 /**
  * The state of a vault row, as this unlocked session sees it. `auditKey` has opened the
  * row (its data key and keyring); the head's own seal is checked here.
  */
-export function stateOf(row: VaultRow, auditKey: Buffer): VaultState {
+export function stateOf(row: VaultRow, auditKey: Buffer, versions?: Record<string, number>): VaultState {
   let head = { seq: 0, hash: '', sealed: 0 };
   if (row.auditHead) {
     const h = JSON.parse(row.auditHead) as { seq: number; hash: string; sealed: number; mac: string };
@@ -48,7 +54,7 @@ export function stateOf(row: VaultRow, auditKey: Buffer): VaultState {
     if (got.length !== want.length || !timingSafeEqual(got, want)) throw new PasstoreError('integrity', 'integrity error: the sealed head of the audit trail has a bad seal: the vault record was altered');
     head = { seq: h.seq, hash: h.hash, sealed: h.sealed };
   }
-  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString() };
+  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString(), ...(versions ? { versions } : {}) };
   return { ...s, mac: macOf(auditKey, s) };
 }
 
@@ -74,6 +80,14 @@ export function rolledBack(current: VaultState, seen: VaultState): string | unde
     what.push(`the end of the audit trail was cut off (it ends at sealed record ${current.seq}; record ${seen.seq} was seen)`);
   } else if (current.seq === seen.seq && current.hash !== seen.hash) {
     what.push(`the audit trail was rewritten (record ${current.seq} is not the one seen)`);
+  } else if (current.seq === seen.seq && seen.versions && current.versions) {
+    // No sealed record since: every entry must be as it was, or newer.
+    for (const [spec, version] of Object.entries(seen.versions)) {
+      const now = current.versions[spec];
+      if (now === undefined) what.push(`entry ${spec} is gone with no audit record`);
+      else if (now < version) what.push(`entry ${spec} went back from version ${version} to version ${now} with no audit record`);
+      if (what.length >= 3) break;
+    }
   }
   return what.length > 0 ? what.join('; ') : undefined;
 }
@@ -122,8 +136,8 @@ export function writeHeadCopy(dir: string, state: VaultState): void {
  * Compares the database's state with the copy on this machine: throws an integrity error
  * naming what was rolled back, else moves the copy on to the current state.
  */
-export function checkAndAdvance(dir: string, row: VaultRow, auditKey: Buffer): VaultState {
-  const current = stateOf(row, auditKey);
+export function checkAndAdvance(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>): VaultState {
+  const current = stateOf(row, auditKey, versions);
   const seen = readHeadCopy(dir, row.id, auditKey);
   if (seen) {
     const lost = rolledBack(current, seen);

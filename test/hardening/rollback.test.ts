@@ -1,8 +1,9 @@
 /**
  * Storage cannot roll the vault back unseen (issue 13, item 6). As the database's
  * administrator, with SQL and no key: a rekey undone by writing every table back as it
- * was before, and the end of the audit trail cut off with the older sealed head written
- * back. Each is refused at the next unlock with an integrity error naming what was
+ * was before, the end of the audit trail cut off with the older sealed head written
+ * back, and an entry set back to its old password (its history version 1, the history
+ * deleted). Each is refused at the next unlock with an integrity error naming what was
  * rolled back, and nothing is shown. Backups: the copy restored is the newest by its
  * authenticated time (not by directory name), a manifest whose time was edited is
  * refused, and an older copy is restored only after a question. SQLite and MariaDB.
@@ -165,6 +166,27 @@ for (const backend of backends) {
         const e = await unlockError(tv);
         assert.ok(e, 'the cut trail does not unlock');
         assert.match(e.message, new RegExp(`^integrity error: the vault was rolled back: the end of the audit trail was cut off \\(it ends at sealed record ${seq}; record \\d+ was seen\\)`));
+      } finally {
+        rmSync(tv.dir, { recursive: true, force: true });
+        await place.cleanup();
+      }
+    });
+
+    test('an entry set back to its old password (history v1, history deleted) is refused at unlock, naming the entry', async () => {
+      const place = await backend.create();
+      const tv = await createTestVault({ db: place.db, dbPasswordFile: place.dbPasswordFile });
+      try {
+        await ok(tv, 'host add ui-01');
+        await ok(tv, 'add ui-01', 'leaked old password', 'leaked old password');
+        await ok(tv, 'update ui-01 --local', 'leaked old password', 'the new password 2', 'the new password 2');
+        const [v1] = await tv.session.store.listHistory('ui-01.example.org');
+        assert.equal(v1!.version, 1);
+        await tv.close();
+        await place.sql(`UPDATE entries SET version = 1, secret_ciphertext = X'${v1!.secretCiphertext!.bytes.toString('hex')}'; DELETE FROM entry_history`);
+        const e = await unlockError(tv);
+        assert.ok(e, 'the vault with the entry set back does not unlock');
+        assert.equal(e.code, 'integrity');
+        assert.match(e.message, /^integrity error: the vault was rolled back: entry root@ui-01\.example\.org:ssh went back from version 2 to version 1 with no audit record/);
       } finally {
         rmSync(tv.dir, { recursive: true, force: true });
         await place.cleanup();
