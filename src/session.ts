@@ -64,6 +64,8 @@ export class Session {
   #recoveredGuard = 0;
   /** Where the copy of the vault's state is kept (vault/rollback.ts). */
   #stateDir: string;
+  /** The vault record's head and keys at the last save of that copy. */
+  #savedMark: string | undefined;
   #nameListeners: Array<() => void> = [];
 
   private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
@@ -213,8 +215,8 @@ export class Session {
   }
 
   /** Each entry's current version, by spec (for the copy of the vault's state). */
-  async #entryVersions(): Promise<Record<string, number>> {
-    return Object.fromEntries((await this.store.findEntries('*')).map((e) => [`${e.user}@${e.fqdn}:${e.service}`, e.version]));
+  #entryVersions(): Promise<Record<string, number>> {
+    return this.store.entryVersions();
   }
 
   /** Moves the copy of the vault's state on this machine forward (never back; never fails a command). */
@@ -222,9 +224,16 @@ export class Session {
     if (!this.unlocked) return;
     try {
       const key = this.vault.auditKey()!;
-      const current = stateOf((await this.store.getVault())!, key, await this.#entryVersions());
+      const row = (await this.store.getVault())!;
+      // Nothing sealed since the last save (a command that changed nothing): nothing to do.
+      const mark = `${row.auditHead} ${row.dataKeyGeneration} ${row.keyring}`;
+      if (mark === this.#savedMark) return;
+      const current = stateOf(row, key, await this.#entryVersions());
       const seen = readHeadCopy(this.#stateDir, current.vaultId, key);
-      if (!seen || !rolledBack(current, seen)) writeHeadCopy(this.#stateDir, current);
+      if (!seen || !rolledBack(current, seen)) {
+        writeHeadCopy(this.#stateDir, current);
+        this.#savedMark = mark;
+      }
     } catch {
       // Reported by the check at the next unlock.
     }

@@ -204,6 +204,13 @@ export class SqlStore implements Store {
     await this.db.run('UPDATE vault SET keyring = ?', [keyring]);
   }
 
+  async entryVersions(): Promise<Record<string, number>> {
+    const rows = await this.db.all('SELECT h.fqdn, e.user, e.service, e.version FROM entries e JOIN hosts h ON h.id = e.host_id');
+    const out: Record<string, number> = {};
+    for (const r of rows) out[`${String(r.user)}@${String(r.fqdn)}:${String(r.service)}`] = Number(r.version);
+    return out;
+  }
+
   async getAccountKey(name: string): Promise<AccountKeyRow | undefined> {
     const [r] = await this.db.all('SELECT name, key_ciphertext, created_at FROM account_keys WHERE name = ?', [name]);
     return r ? { name: String(r.name), keyCiphertext: ct(r.key_ciphertext), createdAt: String(r.created_at) } : undefined;

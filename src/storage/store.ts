@@ -186,6 +186,9 @@ export interface Store {
   /** Replaces the vault's keyring (inside the rekey's transaction). */
   setKeyring(keyring: string): Promise<void>;
 
+  /** Each entry's spec (`user@fqdn:service`) and current version: what the rollback check compares. */
+  entryVersions(): Promise<Record<string, number>>;
+
   getAccountKey(name: string): Promise<AccountKeyRow | undefined>;
   addAccountKey(row: AccountKeyRow): Promise<void>;
   listAccountKeys(): Promise<AccountKeyRow[]>;
