@@ -20,7 +20,7 @@ export default defineCommand({
     const root = ctx.vault.rootKeyCopy();
     let snapshot;
     try {
-      snapshot = buildSnapshot(rows, root, ctx.vault.id, currentSchema(ctx.store.dialect));
+      snapshot = buildSnapshot(rows, root, ctx.vault.id, currentSchema(ctx.store.dialect), ctx.vault.auditKey());
     } finally {
       root.fill(0);
     }

@@ -3,6 +3,8 @@ import { defineCommand } from '../src/command.js';
 import type { Output } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 import { parseKdf } from '../src/vault/kdf.js';
+import { slotSeal } from '../src/vault/keyring.js';
+import type { SlotRow } from '../src/storage/store.js';
 
 /** A slot's key derivation, with a weaker-than-default scrypt cost made visible. */
 function describeKdf(text: string, out: Output): string {
@@ -14,6 +16,23 @@ function describeKdf(text: string, out: Output): string {
   } catch {
     return out.paint('unreadable', 'bad');
   }
+}
+
+/**
+ * Which root key a slot holds: the current one; one older than the last rekey (a slot
+ * the rekey did not rewrap: copied back or restored); or the old format (before schema 8),
+ * which must be unlocked once before rekey can seal to it.
+ */
+function describeRoot(slot: SlotRow, generation: number, rekeyedAt: string | null, out: Output): string {
+  let seal;
+  try {
+    seal = slotSeal(slot.kdf);
+  } catch {
+    return out.paint('unreadable', 'bad');
+  }
+  if (!seal) return out.paint('old format: unlock with it once before rekey', 'warn');
+  if (seal.gen < generation) return out.paint(`older than the last rekey (${rekeyedAt?.slice(0, 10) ?? 'unknown'})`, 'bad');
+  return slot.createdAt < (rekeyedAt ?? '') ? 'current (rewrapped by the last rekey)' : 'current';
 }
 
 export default defineCommand({
@@ -61,7 +80,7 @@ export default defineCommand({
           await tx.deleteSlot(slot.id);
           await ctx.audit({ action: 'operator-rm', target: `operator:${name}`, outcome: 'ok' }, tx);
         });
-        ctx.out.line(`removed operator ${name}; consider rekey if the passphrase may be known elsewhere`);
+        ctx.out.line(`removed operator ${name}; run rekey to cut them off: until then a copy of the database or of a backup made before holds their slot, and it opens the vault's current keys`);
       },
     },
     list: {
@@ -71,10 +90,16 @@ export default defineCommand({
       needs: ['unlocked'],
       async run(ctx) {
         const slots = await ctx.store.listSlots();
+        const rekeyedAt = ctx.vault.rekeyedAt;
         ctx.out.table(
-          ['KIND', 'NAME', 'KEY DERIVATION', 'CREATED', 'BY', 'FAILED UNLOCKS'],
-          slots.map((s) => [s.kind, s.name, describeKdf(s.kdf, ctx.out), s.createdAt.slice(0, 16).replace('T', ' '), s.createdBy, String(s.failedAttempts)]),
+          ['KIND', 'NAME', 'KEY DERIVATION', 'CREATED', 'BY', 'FAILED UNLOCKS', 'ROOT KEY'],
+          slots.map((s) => [s.kind, s.name, describeKdf(s.kdf, ctx.out), s.createdAt.slice(0, 16).replace('T', ' '), s.createdBy, String(s.failedAttempts), describeRoot(s, ctx.vault.rootGeneration, rekeyedAt, ctx.out)]),
         );
+        ctx.out.line(rekeyedAt ? `root key last replaced by rekey at ${rekeyedAt.slice(0, 16).replace('T', ' ')}` : 'the root key was never replaced (no rekey since this passtore version)');
+        // Operators removed since then still open the current keys from any earlier copy.
+        const since = rekeyedAt ?? '';
+        const removed = (await ctx.store.listAudit({ targetLike: 'operator:%' })).filter((r) => r.action === 'operator-rm' && r.outcome === 'ok' && r.at > since).map((r) => r.target.slice('operator:'.length));
+        if (removed.length > 0) ctx.out.line(ctx.out.paint(`removed since the last rekey: ${[...new Set(removed)].join(', ')}; run rekey to cut them off`, 'warn'));
       },
     },
   },

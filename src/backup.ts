@@ -10,17 +10,20 @@
  */
 import { writeNewFile } from './safe-file.js';
 import { step } from './faults.js';
-import { createHash, hkdfSync } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { hkdf32 } from './vault/hkdf.js';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PasstoreError } from './errors.js';
 import { migrationsFor } from './storage/migrate.js';
 import type { SqlDriver, SqlValue } from './storage/driver.js';
 import { associatedData, open, seal } from './vault/aead.js';
 import { Ciphertext } from './vault/ciphertext.js';
+import { stateOf, type VaultState } from './vault/rollback.js';
+import type { VaultRow } from './storage/store.js';
 
 /** Tables in the order rows are restored (parents first). */
-export const BACKUP_TABLES = ['vault', 'key_slots', 'hosts', 'entries', 'entry_history', 'private_keys', 'cert_requests', 'certificates', 'audit', 'outbox'] as const;
+export const BACKUP_TABLES = ['vault', 'key_slots', 'hosts', 'entries', 'entry_history', 'private_keys', 'cert_requests', 'certificates', 'audit', 'outbox', 'account_keys'] as const;
 
 const MAGIC = 'passtore-backup 1';
 const SNAPSHOT = 'snapshot.ptb';
@@ -34,6 +37,11 @@ export interface Manifest {
   sha256: string;
   bytes: number;
   rows: Record<string, number>;
+  /**
+   * The vault's state in this copy (vault/rollback.ts), sealed under the audit key:
+   * checked against the restored database, and against what this machine saw.
+   */
+  head?: VaultState;
 }
 
 type Rows = Record<string, Array<Record<string, unknown>>>;
@@ -53,7 +61,7 @@ function decodeValue(v: unknown): SqlValue {
 
 /** The key that seals a backup body: derived from the root key, like the audit key. */
 export function backupKey(root: Buffer, vaultId: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', root, Buffer.from(vaultId), 'passtore backup', 32));
+  return hkdf32(root, Buffer.from(vaultId), 'passtore backup');
 }
 
 /** Reads every row of every table (in one transaction, so the snapshot is consistent). */
@@ -65,16 +73,29 @@ export async function readAllRows(db: SqlDriver): Promise<Rows> {
   });
 }
 
-/** Builds the snapshot file's bytes and its manifest. */
-export function buildSnapshot(rows: Rows, root: Buffer, vaultId: string, schema: number): { bytes: Buffer; manifest: Manifest } {
-  const header = { format: MAGIC, vaultId, schema, createdAt: new Date().toISOString(), vault: rows.vault, keySlots: rows.key_slots };
+/** The vault row of a snapshot's rows, as the store reads it (for its state). */
+export function vaultRowOf(rows: Rows): VaultRow {
+  const v = rows.vault?.[0];
+  if (!v) throw new PasstoreError('integrity', 'backup: the snapshot holds no vault record');
+  const b64 = (x: unknown) => Ciphertext.fromStorage(Buffer.from(String((x as { $b64?: string })?.$b64 ?? ''), 'base64'));
+  return { id: String(v.id), createdAt: String(v.created_at), dataKeyGeneration: Number(v.data_key_generation), dataKeyCiphertext: b64(v.data_key_ciphertext), auditHead: v.audit_head == null ? null : String(v.audit_head), keyring: v.keyring == null ? null : String(v.keyring) };
+}
+
+/**
+ * Builds the snapshot file's bytes and its manifest. The clear header holds only what
+ * opening needs (the vault id, schema, time, key slots); the vault record and its audit
+ * head are in the encrypted body, and the manifest carries the sealed state.
+ */
+export function buildSnapshot(rows: Rows, root: Buffer, vaultId: string, schema: number, auditKey?: Buffer): { bytes: Buffer; manifest: Manifest } {
+  const header = { format: MAGIC, vaultId, schema, createdAt: new Date().toISOString(), keySlots: rows.key_slots };
   const key = backupKey(root, vaultId);
   const body = seal(key, Buffer.from(JSON.stringify(rows)), associatedData(vaultId, 'backup', header.createdAt));
   key.fill(0);
   const headerBytes = Buffer.from(`${JSON.stringify(header)}\n`);
   const bytes = Buffer.concat([headerBytes, Buffer.from(body.bytes.toString('base64')), Buffer.from('\n')]);
   const counts = Object.fromEntries(Object.entries(rows).map(([t, r]) => [t, r.length]));
-  return { bytes, manifest: { format: MAGIC, vaultId, schema, createdAt: header.createdAt, sha256: sha256(bytes), bytes: bytes.length, rows: counts } };
+  const head = auditKey ? stateOf(vaultRowOf(rows), auditKey) : undefined;
+  return { bytes, manifest: { format: MAGIC, vaultId, schema, createdAt: header.createdAt, sha256: sha256(bytes), bytes: bytes.length, rows: counts, ...(head ? { head } : {}) } };
 }
 
 function writeDurably(path: string, data: Buffer): void {
@@ -119,17 +140,38 @@ export function writeCopy(dir: string, bytes: Buffer, manifest: Manifest): strin
 export interface Copy {
   path: string;
   manifest: Manifest;
-  header: { format: string; vaultId: string; schema: number; createdAt: string; vault: Array<Record<string, unknown>>; keySlots: Array<Record<string, unknown>> };
+  header: { format: string; vaultId: string; schema: number; createdAt: string; keySlots: Array<Record<string, unknown>> };
   body: Ciphertext;
 }
 
-/** Finds the newest copy in `dir` (a copy itself, or a directory holding copies). */
+/** The time a copy's manifest gives (not yet authenticated), or undefined when unreadable. */
+function manifestTime(path: string): string | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(path, MANIFEST), 'utf8')) as Manifest;
+    return typeof m.createdAt === 'string' ? m.createdAt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The copies in `dir` with the times their manifests give, newest first (by that time, not by name). */
+export function listCopies(dir: string): Array<{ path: string; createdAt: string | undefined }> {
+  const copies = readdirSync(dir)
+    .filter((n) => /^passtore-\d{8}T\d{6}(\.\d{3})?Z$/.test(n))
+    .map((n) => ({ path: join(dir, n), createdAt: manifestTime(join(dir, n)) }));
+  return copies.sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? '') || b.path.localeCompare(a.path));
+}
+
+/**
+ * Finds the newest copy in `dir` (a copy itself, or a directory holding copies), by the
+ * time in its manifest: a directory's name says nothing (an old copy may be renamed).
+ */
 export function findCopy(dir: string): string {
   try {
     if (readdirSync(dir).includes(MANIFEST)) return dir;
-    const copies = readdirSync(dir).filter((n) => /^passtore-\d{8}T\d{6}(\.\d{3})?Z$/.test(n)).sort();
+    const copies = listCopies(dir);
     if (copies.length === 0) throw new PasstoreError('not-found', `${dir}: no passtore backup in it`);
-    return join(dir, copies.at(-1)!);
+    return copies[0]!.path;
   } catch (e) {
     if (e instanceof PasstoreError) throw e;
     throw new PasstoreError('io', `${dir}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
@@ -161,8 +203,10 @@ export function verifyCopy(path: string): Copy {
     const header = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as Copy['header'];
     const body = Ciphertext.fromStorage(Buffer.from(bytes.subarray(nl + 1).toString('utf8').trim(), 'base64'));
     if (header.vaultId !== manifest.vaultId) throw new Error('vault id');
+    if (header.createdAt !== manifest.createdAt) throw new PasstoreError('integrity', `${manifestPath}: its time (${manifest.createdAt}) is not the snapshot's (${header.createdAt}): altered`);
     return { path, manifest, header, body };
-  } catch {
+  } catch (e) {
+    if (e instanceof PasstoreError) throw e;
     throw new PasstoreError('integrity', `${snapshotPath}: damaged (unreadable header)`);
   }
 }

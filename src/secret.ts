@@ -27,7 +27,10 @@ export class Secret {
     return new Secret(Buffer.from(text, 'utf8'));
   }
 
-  /** A random password of `length` characters from a 70-symbol alphabet (>6 bits each). */
+  /**
+   * A random password of `length` characters drawn uniformly from a 69-symbol alphabet:
+   * log2(69) = 6.11 bits each, about 146 bits for the default 24.
+   */
   static generate(length = 24): Secret {
     const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.,:;+=%@#!';
     const out = Buffer.alloc(length);

@@ -5,6 +5,7 @@
  * descriptor's policy (unlocked, reveals, asks for a secret, scripted), runs the command,
  * and turns every error into one line and an exit status.
  */
+import { checkAndAdvance, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import { didYouMean } from './suggest.js';
 import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from './command.js';
@@ -65,6 +66,10 @@ export class Session {
   #scripted = 0;
   #exitRequested = false;
   #recoveredGuard = 0;
+  /** Where the copy of the vault's state is kept (vault/rollback.ts). */
+  #stateDir: string;
+  /** The vault record's head and keys at the last save of that copy. */
+  #savedMark: string | undefined;
   #nameListeners: Array<() => void> = [];
 
   private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
@@ -78,6 +83,7 @@ export class Session {
     this.#vault = vault;
     this.#unlockOptions = options.unlock ?? {};
     this.guard = new NetworkGuard(options.config.network, options.stateDir ?? dataDir());
+    this.#stateDir = options.stateDir ?? dataDir();
     this.context = this.#buildContext();
     this.remote = this.context.remote;
   }
@@ -147,7 +153,9 @@ export class Session {
       };
       try {
         const failedBefore = await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
+        await this.#checkRollback();
         await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
+        await this.#saveState();
         this.failedUnlocksBefore = failedBefore;
         return;
       } catch (e) {
@@ -170,7 +178,9 @@ export class Session {
       await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'failed', detail: e instanceof PasstoreError ? e.message : 'error' }).catch(() => undefined);
       throw e;
     }
+    await this.#checkRollback();
     await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'ok' });
+    await this.#saveState();
   }
 
   /** Closes a network guard a crashed run left open; returns how many targets it closed. */
@@ -209,7 +219,46 @@ export class Session {
     this.#vault?.lock();
   }
 
+  /**
+   * Right after an unlock: the database's state against the copy kept on this machine
+   * (vault/rollback.ts). A rolled-back vault is locked again and refused, nothing shown.
+   */
+  async #checkRollback(): Promise<void> {
+    try {
+      checkAndAdvance(this.#stateDir, (await this.store.getVault())!, this.vault.auditKey()!, await this.#entryVersions());
+    } catch (e) {
+      this.lock();
+      throw e;
+    }
+  }
+
+  /** Each entry's current version, by spec (for the copy of the vault's state). */
+  #entryVersions(): Promise<Record<string, number>> {
+    return this.store.entryVersions();
+  }
+
+  /** Moves the copy of the vault's state on this machine forward (never back; never fails a command). */
+  async #saveState(): Promise<void> {
+    if (!this.unlocked) return;
+    try {
+      const key = this.vault.auditKey()!;
+      const row = (await this.store.getVault())!;
+      // Nothing sealed since the last save (a command that changed nothing): nothing to do.
+      const mark = `${row.auditHead} ${row.dataKeyGeneration} ${row.keyring}`;
+      if (mark === this.#savedMark) return;
+      const current = stateOf(row, key, await this.#entryVersions());
+      const seen = readHeadCopy(this.#stateDir, current.vaultId, key);
+      if (!seen || !rolledBack(current, seen)) {
+        writeHeadCopy(this.#stateDir, current);
+        this.#savedMark = mark;
+      }
+    } catch {
+      // Reported by the check at the next unlock.
+    }
+  }
+
   async close(): Promise<void> {
+    await this.#saveState();
     this.lock();
     await this.store.close();
   }
@@ -288,6 +337,7 @@ export class Session {
       ({ action, label } = this.#resolveAction(command, rest));
       const actionWords = command.subcommands ? rest.slice(1) : rest;
       await this.#run(label, action, actionWords);
+      await this.#saveState();
       return ExitStatus.ok;
     } catch (e) {
       this.out.line(formatError(e));

@@ -15,6 +15,7 @@ import { restoreFromBackup } from '../restore.js';
 import { parseOperatorName } from '../names.js';
 import { describeOptionError } from '../option-errors.js';
 import { didYouMean } from '../suggest.js';
+import { forbidCoreDumps } from '../no-core.js';
 
 const USAGE = `usage: passtore [--config FILE] [--operator NAME] [init]
        passtore [--config FILE] [--operator NAME] restore DIR
@@ -31,6 +32,13 @@ function version(): string {
 
 async function main(): Promise<number> {
   process.umask(0o077);
+  // Before anything secret is in memory: no core dump may hold a key or a secret.
+  try {
+    forbidCoreDumps();
+  } catch (e) {
+    process.stderr.write(`passtore: ${errorMessage(e)}\n`);
+    return ExitStatus.usage;
+  }
   let args;
   const options = {
     help: { type: 'boolean', short: 'h' },

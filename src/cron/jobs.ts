@@ -11,7 +11,7 @@ import type { CertFacts } from '../x509/certificate.js';
 import type { KeyRow } from '../storage/store.js';
 import { loadTrust, namesOutside, renewalNames, verifyChain } from '../x509/trust.js';
 import { cleartextAllowed, requireTlsUrl } from '../cleartext.js';
-import { step } from '../faults.js';
+import { step, testSwitchesOn } from '../faults.js';
 import { timelineBuckets, timelinePerfData } from '../x509/timeline.js';
 import { dataDir } from '../config.js';
 import { errorMessage, PasstoreError } from '../errors.js';
@@ -24,6 +24,7 @@ import { DEFAULT_CONCURRENCY, isKeyType } from '../policy.js';
 import type { ReconcileLine, Session } from '../session.js';
 import type { CertRow, RequestRow } from '../storage/store.js';
 import { acceptCertificate } from '../x509/cert-store.js';
+import { belowDefaultCost } from '../vault/kdf.js';
 import { daysLeft } from '../x509/certificate.js';
 import { readObjects } from '../x509/pem.js';
 import { makeRequest, RequestAlreadyOpen } from '../x509/renewal.js';
@@ -69,13 +70,13 @@ export interface CronJob {
 const DAY = 86_400_000;
 
 /** The fetchers `[ca]` configures, in a fixed order: dir, http, imap, acme. */
-export async function configuredFetchers(session: Pick<Context, 'config'>): Promise<Fetcher[]> {
-  const ca = session.config.ca;
+export async function configuredFetchers(ctx: Pick<CronContext, 'config' | 'store' | 'vault' | 'change' | 'audit'>): Promise<Fetcher[]> {
+  const ca = ctx.config.ca;
   const out: Fetcher[] = [];
   // Loaded on demand: the IMAP and ACME libraries are large, and most runs need neither.
   if (ca.dir) out.push(new (await import('../fetchers/dir.js')).DirFetcher(ca.dir));
-  if (ca.http_url) requireTlsUrl(session.config, 'http_url', ca.http_url);
-  if (ca.imap_url) requireTlsUrl(session.config, 'imap_url', ca.imap_url);
+  if (ca.http_url) requireTlsUrl(ctx.config, 'http_url', ca.http_url);
+  if (ca.imap_url) requireTlsUrl(ctx.config, 'imap_url', ca.imap_url);
   if (ca.http_url) out.push(new (await import('../fetchers/http.js')).HttpFetcher(ca.http_url, ca.http_ca_bundle));
   if (ca.imap_url) out.push(new (await import('../fetchers/imap.js')).ImapFetcher(ca.imap_url, ca.imap_password_file, ca.imap_ca_bundle));
   if (ca.acme_directory) {
@@ -91,6 +92,18 @@ export async function configuredFetchers(session: Pick<Context, 'config'>): Prom
         email: ca.acme_email,
         caBundle: ca.acme_ca_bundle,
         accountKeyFile: defaultAccountKeyFile(dataDir()),
+        accountKeys: {
+          async load(name) {
+            const row = await ctx.store.getAccountKey(name);
+            return row ? ctx.vault.openAccountKey(row) : undefined;
+          },
+          // Sealed in the vault's transaction, like every other secret.
+          save: (name, pem, detail) =>
+            ctx.change(async (tx) => {
+              await tx.addAccountKey({ name, keyCiphertext: ctx.vault.sealAccountKey(name, pem), createdAt: new Date().toISOString() });
+              await ctx.audit({ action: 'account-key', target: name, outcome: 'ok', detail }, tx);
+            }),
+        },
       }),
     );
   }
@@ -452,6 +465,13 @@ export async function check(ctx: Pick<CronContext, 'store' | 'config' | 'actor'>
   if (todo.length > 0) return { status: 1, line: `PASSTORE WARNING - ${todo.join('; ')} | ${perf}` };
   const clear = cleartextAllowed(config);
   if (clear.length > 0) return { status: 1, line: `PASSTORE WARNING - cleartext allowed (${clear.join(', ')}): credentials and certificates may travel unencrypted | ${perf}` };
+  // Under the test suite (its switch set) every vault is a cheap one: only an installed
+  // passtore warns.
+  const cheap = testSwitchesOn() ? [] : (await store.listSlots()).filter((s) => belowDefaultCost(s.kdf));
+  if (cheap.length > 0) {
+    const who = cheap.map((s) => `${s.kind} ${s.name}`).join(', ');
+    return { status: 1, line: `PASSTORE WARNING - key slot${cheap.length === 1 ? '' : 's'} below the default scrypt cost (a test setting): ${who} | ${perf}` };
+  }
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }
 

@@ -5,12 +5,12 @@
  * comes from a file (`acme_eab_hmac_file`), never from a command line; HS256 and HS512 are
  * both accepted (the binding is signed here, since acme-client signs HS256 only).
  */
-import { writeNewFile } from '../safe-file.js';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readPrivate } from '../private-file.js';
 import { Agent, get as httpsGet } from 'node:https';
-import { dirname, join } from 'node:path';
-import { readPrivateFile } from './fetcher.js';
+import { join } from 'node:path';
+import { readPrivateFileBytes } from './fetcher.js';
 import * as acme from 'acme-client';
 import { PasstoreError } from '../errors.js';
 import { addressOf } from '../remote/remote.js';
@@ -24,16 +24,60 @@ export interface AcmeSettings {
   eabAlg: 'HS256' | 'HS512';
   email?: string;
   caBundle?: string;
-  /** Where the ACME account key is kept (mode 0600). */
+  /**
+   * Where earlier versions kept the ACME account key in plaintext: a file found there is
+   * taken into the vault once, then removed.
+   */
   accountKeyFile: string;
+  /** The vault's store of account keys (encrypted under the data key, in every backup). */
+  accountKeys: AccountKeys;
+}
+
+/** Account keys kept in the vault, by name. */
+export interface AccountKeys {
+  /** The key stored under `name` (PEM, the caller wipes it), or undefined. */
+  load(name: string): Promise<Buffer | undefined>;
+  /** Stores a new key under `name`, with an audit record saying where it came from. */
+  save(name: string, pem: Buffer, detail: string): Promise<void>;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 function readEabKey(file: string): Buffer {
-  const text = readPrivateFile(file, 'acme_eab_hmac_file').trim();
-  const key = Buffer.from(text, 'base64url');
+  const bytes = readPrivateFileBytes(file, 'acme_eab_hmac_file');
+  let key: Buffer;
+  try {
+    key = decodeBase64Url(bytes);
+  } finally {
+    bytes.fill(0);
+  }
   if (key.length < 16) throw new PasstoreError('config', `[ca] acme_eab_hmac_file ${file} does not hold a base64url key`);
+  return key;
+}
+
+/** Decodes base64url (or base64) bytes, ignoring surrounding white space, without making a string. */
+function decodeBase64Url(text: Buffer): Buffer {
+  const out = Buffer.alloc(Math.floor((text.length * 3) / 4) + 3);
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (const c of text) {
+    let v: number;
+    if (c >= 0x41 && c <= 0x5a) v = c - 0x41;
+    else if (c >= 0x61 && c <= 0x7a) v = c - 0x61 + 26;
+    else if (c >= 0x30 && c <= 0x39) v = c - 0x30 + 52;
+    else if (c === 0x2d || c === 0x2b) v = 62;
+    else if (c === 0x5f || c === 0x2f) v = 63;
+    else continue; // '=', white space
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  const key = Buffer.from(out.subarray(0, o));
+  out.fill(0);
   return key;
 }
 
@@ -41,12 +85,35 @@ export class AcmeFetcher implements Fetcher {
   readonly name = 'acme';
   constructor(private readonly s: AcmeSettings) {}
 
+  /**
+   * The account key for this directory, from the vault. The first run that finds none
+   * there takes in the plaintext file an earlier version left (then removes it), or makes
+   * a new key; either is stored in the vault before it is used.
+   */
   async #accountKey(): Promise<Buffer> {
-    if (existsSync(this.s.accountKeyFile)) return readFileSync(this.s.accountKeyFile);
-    mkdirSync(dirname(this.s.accountKeyFile), { recursive: true, mode: 0o700 });
-    const key = await acme.crypto.createPrivateEcdsaKey('P-256');
-    writeNewFile(this.s.accountKeyFile, key, 0o600);
-    return key;
+    const name = `acme ${this.s.directory}`;
+    const file = this.s.accountKeyFile;
+    const stored = await this.s.accountKeys.load(name);
+    if (stored) {
+      // A file left by a run that stopped between storing the key and removing the file.
+      if (existsSync(file) && readFileSync(file).equals(stored)) rmSync(file);
+      return stored;
+    }
+    let pem: Buffer;
+    let detail: string;
+    let takenIn = false;
+    try {
+      pem = readPrivate(file, { what: 'ACME account key file', code: 'config', chmod: '600' }, 64 * 1024);
+      detail = `taken in from ${file}`;
+      takenIn = true;
+    } catch (e) {
+      if (!/cannot read it \(ENOENT\)/.test((e as Error).message)) throw e;
+      pem = Buffer.from(await acme.crypto.createPrivateEcdsaKey('P-256'));
+      detail = 'made (ECDSA P-256)';
+    }
+    await this.s.accountKeys.save(name, pem, detail);
+    if (takenIn) rmSync(file);
+    return pem;
   }
 
   async collect(pending: RequestRow[], ctx: FetchContext): Promise<Delivery[]> {
@@ -62,7 +129,8 @@ export class AcmeFetcher implements Fetcher {
     acme.setLogger(() => undefined);
     return ctx.guard.withAccess({ address, port }, async () => {
       await probeDirectory(url, ca);
-      const client = new acme.Client({ directoryUrl: this.s.directory, accountKey: await this.#accountKey() });
+      const accountKey = await this.#accountKey();
+      const client = new acme.Client({ directoryUrl: this.s.directory, accountKey });
       await this.#register(client);
       const out: Delivery[] = [];
       const errors: string[] = [];
@@ -90,8 +158,19 @@ export class AcmeFetcher implements Fetcher {
     });
   }
 
-  /** Creates (or finds) the account, with the external account binding signed here. */
+  /**
+   * Finds the account of this key (onlyReturnExisting: a key restored from a backup, or
+   * the run before this one), else creates it, with the external account binding signed
+   * here. Registering an existing account again would send an update the CA refuses.
+   */
   async #register(client: acme.Client): Promise<void> {
+    try {
+      await client.createAccount({ onlyReturnExisting: true });
+      return;
+    } catch (e) {
+      // accountDoesNotExist: register below. Anything else shows again there.
+      void e;
+    }
     const api = (client as unknown as { api: { http: { getResourceUrl(r: string): Promise<string>; getJwk(): object } } }).api;
     const data: Record<string, unknown> = { termsOfServiceAgreed: true, ...(this.s.email ? { contact: [`mailto:${this.s.email}`] } : {}) };
     if (this.s.eabKid && this.s.eabHmacFile) {
@@ -132,7 +211,7 @@ function probeDirectory(url: URL, ca: Buffer | undefined): Promise<void> {
   });
 }
 
-/** The account key file's default place. */
+/** Where earlier versions kept the account key file (taken into the vault once, then removed). */
 export function defaultAccountKeyFile(stateDir: string): string {
   return join(stateDir, 'acme-account-key.pem');
 }

@@ -5,7 +5,7 @@
  * the source. Every connection goes through the network guard.
  */
 import { checkTrustedFile } from '../trusted-file.js';
-import { readFileSync, statSync } from 'node:fs';
+import { readPrivate } from '../private-file.js';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import type { NetworkGuard } from '../guard/guard.js';
@@ -45,15 +45,28 @@ export interface Fetcher {
   finish?(ctx: FetchContext): Promise<void>;
 }
 
-/** Reads a file holding a secret named by a `[ca]` key: it must exist and be private. */
-export function readPrivateFile(file: string, key: string): string {
-  let mode: number;
+/**
+ * Reads a file holding a secret named by a `[ca]` key: it must exist, be no link, belong
+ * to the running user and be private (private-file.ts), and no directory above it may be
+ * writable by others (trusted-file.ts). The bytes are the caller's to wipe.
+ */
+export function readPrivateFileBytes(file: string, key: string): Buffer {
+  const bytes = readPrivate(file, { what: `[ca] ${key}`, code: 'config', chmod: '600' }, 64 * 1024);
   try {
-    mode = statSync(file).mode;
+    checkTrustedFile(file, `[ca] ${key}`);
   } catch (e) {
-    throw new PasstoreError('config', `[ca] ${key} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
+    bytes.fill(0);
+    throw e;
   }
-  if ((mode & 0o077) !== 0) throw new PasstoreError('config', `[ca] ${key} ${file} is readable by group or others; chmod 600 it`);
-  checkTrustedFile(file, `[ca] ${key}`);
-  return readFileSync(file, 'utf8');
+  return bytes;
+}
+
+/** As readPrivateFileBytes, as text (for a password a library takes as a string). */
+export function readPrivateFile(file: string, key: string): string {
+  const bytes = readPrivateFileBytes(file, key);
+  try {
+    return bytes.toString('utf8');
+  } finally {
+    bytes.fill(0);
+  }
 }

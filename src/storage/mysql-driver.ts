@@ -4,7 +4,7 @@
  * not be readable by group or others, and is never the vault passphrase.
  */
 import { createPool, type Pool, type PoolConnection, type ResultSetHeader } from 'mysql2/promise';
-import { readFileSync, statSync } from 'node:fs';
+import { readPrivate } from '../private-file.js';
 import { PasstoreError } from '../errors.js';
 import { splitStatements, type Row, type RunResult, type SqlDriver, type SqlValue } from './driver.js';
 
@@ -32,16 +32,13 @@ export function parseMysqlUrl(url: string): MysqlTarget {
 /** Reads the database password from its file, refusing one others can read. */
 export function readDbPassword(file: string | undefined): string | undefined {
   if (!file) return undefined;
-  let mode: number;
+  // mysql2 takes the password as a string: the bytes read are wiped, the string cannot be.
+  const bytes = readPrivate(file, { what: 'db_password_file', code: 'config', chmod: '600' }, 4096);
   try {
-    mode = statSync(file).mode;
-  } catch (e) {
-    throw new PasstoreError('config', `db_password_file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
+    return bytes.toString('utf8').replace(/\r?\n$/, '');
+  } finally {
+    bytes.fill(0);
   }
-  if ((mode & 0o077) !== 0) {
-    throw new PasstoreError('config', `db_password_file ${file}: readable by group or others; chmod 600 it`);
-  }
-  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
 }
 
 function wrapError(e: unknown): never {

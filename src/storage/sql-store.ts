@@ -7,7 +7,7 @@ import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -181,7 +181,7 @@ export class SqlStore implements Store {
   async getVault(lock = false): Promise<VaultRow | undefined> {
     // SQLite's transactions are serial already (BEGIN IMMEDIATE).
     const forUpdate = lock && this.dialect === 'mysql' ? ' FOR UPDATE' : '';
-    const [r] = await this.db.all(`SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head FROM vault${forUpdate}`);
+    const [r] = await this.db.all(`SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head, keyring FROM vault${forUpdate}`);
     if (!r) return undefined;
     return {
       id: String(r.id),
@@ -189,18 +189,48 @@ export class SqlStore implements Store {
       dataKeyGeneration: Number(r.data_key_generation),
       dataKeyCiphertext: ct(r.data_key_ciphertext),
       auditHead: r.audit_head == null ? null : String(r.audit_head),
+      keyring: r.keyring == null ? null : String(r.keyring),
     };
   }
 
   async createVault(row: VaultRow): Promise<void> {
     const existing = await this.db.all('SELECT id FROM vault');
     if (existing.length > 0) throw new PasstoreError('exists', `a vault already exists in ${this.location}`);
-    await this.db.run('INSERT INTO vault (id, created_at, data_key_generation, data_key_ciphertext) VALUES (?, ?, ?, ?)', [
+    await this.db.run('INSERT INTO vault (id, created_at, data_key_generation, data_key_ciphertext, keyring) VALUES (?, ?, ?, ?, ?)', [
       row.id,
       row.createdAt,
       row.dataKeyGeneration,
       row.dataKeyCiphertext.bytes,
+      row.keyring ?? null,
     ]);
+  }
+
+  async setKeyring(keyring: string): Promise<void> {
+    await this.db.run('UPDATE vault SET keyring = ?', [keyring]);
+  }
+
+  async entryVersions(): Promise<Record<string, number>> {
+    const rows = await this.db.all('SELECT h.fqdn, e.user, e.service, e.version FROM entries e JOIN hosts h ON h.id = e.host_id');
+    const out: Record<string, number> = {};
+    for (const r of rows) out[`${String(r.user)}@${String(r.fqdn)}:${String(r.service)}`] = Number(r.version);
+    return out;
+  }
+
+  async getAccountKey(name: string): Promise<AccountKeyRow | undefined> {
+    const [r] = await this.db.all('SELECT name, key_ciphertext, created_at FROM account_keys WHERE name = ?', [name]);
+    return r ? { name: String(r.name), keyCiphertext: ct(r.key_ciphertext), createdAt: String(r.created_at) } : undefined;
+  }
+
+  async addAccountKey(row: AccountKeyRow): Promise<void> {
+    await this.db.run('INSERT INTO account_keys (name, key_ciphertext, created_at) VALUES (?, ?, ?)', [row.name, row.keyCiphertext.bytes, row.createdAt]);
+  }
+
+  async listAccountKeys(): Promise<AccountKeyRow[]> {
+    return (await this.db.all('SELECT name, key_ciphertext, created_at FROM account_keys ORDER BY name')).map((r) => ({ name: String(r.name), keyCiphertext: ct(r.key_ciphertext), createdAt: String(r.created_at) }));
+  }
+
+  async setAccountKeyCiphertext(name: string, c: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE account_keys SET key_ciphertext = ? WHERE name = ?', [c.bytes, name]);
   }
 
   async setDataKey(generation: number, wrapped: Ciphertext): Promise<void> {

@@ -5,10 +5,36 @@
  * elsewhere in the process interleaves with it.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { PasstoreError } from '../errors.js';
+import { openPrivate } from '../private-file.js';
 import { splitStatements, type Row, type RunResult, type SqlDriver, type SqlValue } from './driver.js';
+
+/**
+ * After SQLite opened `path`: each descriptor it opened on that path must be the file that
+ * was checked (same device and inode), or the file was swapped in between.
+ */
+function checkSameFile(path: string, checked: Stats, before: Set<string>): void {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    real = path;
+  }
+  for (const fd of readdirSync('/proc/self/fd')) {
+    if (before.has(fd)) continue;
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== real) continue;
+      const st = statSync(`/proc/self/fd/${fd}`);
+      if (st.dev !== checked.dev || st.ino !== checked.ino) {
+        throw new PasstoreError('storage', `vault file ${path} was replaced while it was opened; refusing it`);
+      }
+    } catch (e) {
+      if (e instanceof PasstoreError) throw e;
+    }
+  }
+}
 
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
@@ -26,21 +52,25 @@ export class SqliteDriver implements SqlDriver {
     if (options.create === false && !existsSync(path)) throw new PasstoreError('locked', `no vault in sqlite:${path} (the file does not exist)`);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     try {
-      closeSync(openSync(path, 'wx', 0o600));
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new PasstoreError('storage', `cannot create the vault file ${path} (${(e as NodeJS.ErrnoException).code})`);
       }
     }
+    // The file is checked on a descriptor opened without following a link, and SQLite's
+    // own descriptor is then compared with it (checkSameFile): a link planted or a file
+    // swapped in at the vault's path is refused.
+    const checked = openPrivate(path, { what: 'vault file', code: 'storage', chmod: '600' });
     try {
-      // Checked and set on one descriptor: never a chmod by path that a swap could redirect.
-      const fd = openSync(path, 'r');
-      try {
-        if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
-      } finally {
-        closeSync(fd);
-      }
+      const before = new Set(readdirSync('/proc/self/fd'));
       const db = new Database(path);
+      try {
+        checkSameFile(path, checked.stat, before);
+      } catch (e) {
+        db.close();
+        throw e;
+      }
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
@@ -49,6 +79,8 @@ export class SqliteDriver implements SqlDriver {
     } catch (e) {
       if (e instanceof PasstoreError) throw e;
       throw new PasstoreError('storage', `cannot open the vault file ${path}: ${(e as Error).message}`);
+    } finally {
+      closeSync(checked.fd);
     }
   }
 

@@ -14,9 +14,18 @@ export interface VaultRow {
   dataKeyCiphertext: Ciphertext;
   /** The sealed head of the audit chain (JSON), or null before the first sealed record. */
   auditHead?: string | null;
+  /** The vault's keyring (JSON, see src/vault/keyring.ts), or null for a vault not rekeyed since schema 8. */
+  keyring?: string | null;
 }
 
 export type SlotKind = 'passphrase' | 'keyfile';
+
+/** The key of an account at a CA (the ACME account key), encrypted under the data key. */
+export interface AccountKeyRow {
+  name: string;
+  keyCiphertext: Ciphertext;
+  createdAt: string;
+}
 
 export interface SlotRow {
   id: number;
@@ -197,6 +206,16 @@ export interface Store {
   getVault(lock?: boolean): Promise<VaultRow | undefined>;
   createVault(row: VaultRow): Promise<void>;
   setDataKey(generation: number, wrapped: Ciphertext): Promise<void>;
+  /** Replaces the vault's keyring (inside the rekey's transaction). */
+  setKeyring(keyring: string): Promise<void>;
+
+  /** Each entry's spec (`user@fqdn:service`) and current version: what the rollback check compares. */
+  entryVersions(): Promise<Record<string, number>>;
+
+  getAccountKey(name: string): Promise<AccountKeyRow | undefined>;
+  addAccountKey(row: AccountKeyRow): Promise<void>;
+  listAccountKeys(): Promise<AccountKeyRow[]>;
+  setAccountKeyCiphertext(name: string, ct: Ciphertext): Promise<void>;
 
   listSlots(): Promise<SlotRow[]>;
   getSlot(kind: SlotKind, name: string): Promise<SlotRow | undefined>;

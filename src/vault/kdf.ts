@@ -3,8 +3,10 @@
  * salt stored beside it (so they can be raised later without breaking old slots); a key
  * file slot uses HKDF-SHA256 over the file's 256 random bits.
  */
-import { hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { hkdf32 } from './hkdf.js';
 import { PasstoreError } from '../errors.js';
+import { testSwitchesOn } from '../faults.js';
 
 export interface ScryptParams {
   alg: 'scrypt';
@@ -21,14 +23,38 @@ export interface HkdfParams {
 
 export type KdfParams = ScryptParams | HkdfParams;
 
+/** The default (and, outside the tests, the least) scrypt cost of a new slot: N = 2^17, r = 8, p = 1. */
+export const DEFAULT_LOG_N = 17;
+
 /**
  * Default scrypt cost: N = 2^17, r = 8, p = 1 (128 MiB): 0.35–0.4 s to unlock on this machine.
- * `PASSTORE_SCRYPT_LOG_N` lowers it only for test vaults; it is never below 2^14.
+ * `PASSTORE_SCRYPT_LOG_N` lowers it only for test vaults, and only with the test switch
+ * set (faults.ts); it is never below 2^14.
  */
 export function defaultScrypt(): ScryptParams {
   const env = Number(process.env.PASSTORE_SCRYPT_LOG_N);
-  const logN = Number.isInteger(env) && env >= 14 && env <= 20 ? env : 17;
+  const logN = testSwitchesOn() && Number.isInteger(env) && env >= 14 && env <= 20 ? env : DEFAULT_LOG_N;
   return { alg: 'scrypt', N: 2 ** logN, r: 8, p: 1, salt: randomBytes(16).toString('base64') };
+}
+
+/**
+ * Refuses to make a passphrase slot cheaper than the default cost, unless the test switch
+ * is set: a slot below 2^17 is a test vault's.
+ */
+export function checkNewSlotCost(params: KdfParams): void {
+  if (params.alg === 'scrypt' && params.N < 2 ** DEFAULT_LOG_N && !testSwitchesOn()) {
+    throw new PasstoreError('config', `refusing a key slot with scrypt N = ${params.N}, below the default 2^${DEFAULT_LOG_N} (a test setting)`);
+  }
+}
+
+/** True when a stored slot's parameters are below the default cost (a test vault's slot). */
+export function belowDefaultCost(kdfText: string): boolean {
+  try {
+    const p = parseKdf(kdfText);
+    return p.alg === 'scrypt' && p.N < 2 ** DEFAULT_LOG_N;
+  } catch {
+    return false;
+  }
 }
 
 export function newHkdf(): HkdfParams {
@@ -67,7 +93,7 @@ export function parseKdf(text: string): KdfParams {
 export async function deriveSlotKey(params: KdfParams, secret: Buffer): Promise<Buffer> {
   const salt = Buffer.from(params.salt, 'base64');
   if (params.alg === 'hkdf-sha256') {
-    return Buffer.from(hkdfSync('sha256', secret, salt, 'passtore key file slot', 32));
+    return hkdf32(secret, salt, 'passtore key file slot');
   }
   const maxmem = 256 * params.N * params.r + 16 * 1024 * 1024;
   return new Promise((resolve, reject) => {

@@ -2,25 +2,25 @@
  * The vault: the security barrier between plaintext and storage.
  *
  * Key hierarchy: each key slot (one passphrase per operator, key files for automation)
- * wraps the same random root key; the root key wraps the data key, and derives the audit
- * key. The data key encrypts every secret. Changing a passphrase rewraps one slot;
- * `rekey` replaces the data key and re-encrypts every secret in one transaction.
+ * holds the same random root key (keyring.ts); subkeys of the root key wrap the data key
+ * and the audit key. The data key encrypts every secret. Changing a passphrase rewraps
+ * one slot; `rekey` replaces the root key and the data key, seals the new root key to
+ * every remaining slot and re-encrypts every secret, in one transaction.
  * Only this module turns a Secret into Ciphertext and back.
  */
 import { step } from '../faults.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PasstoreError } from '../errors.js';
 import { formatSpec } from '../names.js';
 import { Secret } from '../secret.js';
-import type { EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
+import type { AccountKeyRow, EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
 import { Ciphertext } from './ciphertext.js';
-import { defaultScrypt, deriveSlotKey, newHkdf, parseKdf, type KdfParams } from './kdf.js';
-
-const KEYFILE_HEADER = 'passtore-keyfile 1';
+import { keyfileContent, readKeyfile } from './keyfile.js';
+import { checkNewSlotCost, defaultScrypt, newHkdf, parseKdf, type KdfParams } from './kdf.js';
+import { dataKeyWrapKey, legacyAuditKey, makeKeyring, makeSlot, openAuditKey, openSlot, parseKeyring, sealRootToSlot, slotIsAuthentic, slotSeal, type Keyring } from './keyring.js';
 
 /** The identity a password ciphertext is bound to. */
 export interface PasswordIdentity {
@@ -75,14 +75,21 @@ export class Vault {
   static async create(store: Store, operator: string, passphrase: Secret): Promise<Vault> {
     const root = randomBytes(32);
     const data = randomBytes(32);
+    const audit = randomBytes(32);
     const id = randomUUID();
+    const keyring = makeKeyring(root, id, 1, audit, null);
+    audit.fill(0);
+    const wrap = dataKeyWrapKey(root, id, keyring);
     const row: VaultRow = {
       id,
       createdAt: new Date().toISOString(),
       dataKeyGeneration: 1,
-      dataKeyCiphertext: seal(root, data, associatedData(id, 'data-key', 1)),
+      dataKeyCiphertext: seal(wrap, data, associatedData(id, 'data-key', 1)),
+      keyring: JSON.stringify(keyring),
     };
+    wrap.fill(0);
     const vault = new Vault(store, row);
+    vault.#root = root;
     const slot = await vault.#wrapForSlot(root, 'passphrase', operator, defaultScrypt(), passphrase.bytes());
     await store.transaction(async (tx) => {
       await tx.createVault(row);
@@ -103,26 +110,36 @@ export class Vault {
     return this.#slot;
   }
 
+  /** Makes a slot (format 2, keyring.ts) holding `root` for a passphrase or key file. */
   async #wrapForSlot(root: Buffer, kind: SlotKind, name: string, params: KdfParams, secret: Buffer): Promise<{ kdf: string; wrapped: Ciphertext }> {
-    const kek = await deriveSlotKey(params, secret);
-    try {
-      return { kdf: JSON.stringify(params), wrapped: seal(kek, root, associatedData(this.id, 'slot', kind, name)) };
-    } finally {
-      kek.fill(0);
-    }
+    checkNewSlotCost(params);
+    return makeSlot(root, this.#rootGeneration(), this.id, kind, name, params, secret);
   }
 
+  /** The root key's generation (1 until the first rekey that replaced it). */
+  #rootGeneration(): number {
+    return parseKeyring(this.#row.keyring)?.rootGeneration ?? 1;
+  }
+
+  /**
+   * Opens a slot's root key. A slot of the old format (1) that opens is moved to format 2
+   * at once, with its parameters unchanged, so a later rekey can seal to it.
+   */
   async #openSlot(slot: SlotRow, secret: Buffer): Promise<Buffer | undefined> {
-    const kek = await deriveSlotKey(parseKdf(slot.kdf), secret);
-    try {
-      return open(kek, slot.rootKeyCiphertext, associatedData(this.id, 'slot', slot.kind, slot.name));
-    } finally {
-      kek.fill(0);
+    const opened = await openSlot(this.id, slot, secret);
+    if (!opened) return undefined;
+    if (opened.legacy) {
+      const params = parseKdf(slot.kdf);
+      const { kdf, wrapped } = await makeSlot(opened.root, this.#rootGeneration(), this.id, slot.kind, slot.name, params, secret);
+      await this.#store.rewrapSlot(slot.id, kdf, wrapped);
     }
+    return opened.root;
   }
 
   #useRoot(root: Buffer, slot: { kind: SlotKind; name: string }): void {
-    const data = open(root, this.#row.dataKeyCiphertext, associatedData(this.id, 'data-key', this.#row.dataKeyGeneration));
+    const wrap = dataKeyWrapKey(root, this.id, parseKeyring(this.#row.keyring));
+    const data = open(wrap, this.#row.dataKeyCiphertext, associatedData(this.id, 'data-key', this.#row.dataKeyGeneration));
+    wrap.fill(0);
     if (!data) {
       root.fill(0);
       throw new PasstoreError('integrity', 'the vault\'s data key does not decrypt: the vault record was altered');
@@ -140,6 +157,7 @@ export class Vault {
   async unlockWithPassphrase(operator: string, passphrase: Secret, options: UnlockOptions = {}): Promise<number> {
     const slot = await this.#store.getSlot('passphrase', operator);
     if (!slot) throw new PasstoreError('bad-passphrase', `operator '${operator}' has no key slot in this vault`);
+    await this.#refreshRow();
     const root = await this.#openSlot(slot, passphrase.bytes());
     if (!root) {
       const count = slot.failedAttempts + 1;
@@ -149,7 +167,6 @@ export class Vault {
       await sleep(delay);
       throw new PasstoreError('bad-passphrase', `wrong passphrase for operator '${operator}'`);
     }
-    await this.#refreshRow();
     this.#useRoot(root, { kind: 'passphrase', name: operator });
     if (slot.failedAttempts > 0) await this.#store.setFailedAttempts(slot.id, 0);
     // The failures before this unlock, for the operator to be told (the count is reset).
@@ -162,9 +179,9 @@ export class Vault {
     try {
       const slot = await this.#store.getSlot('keyfile', path);
       if (!slot) throw new PasstoreError('bad-passphrase', `key file ${path} has no key slot in this vault`);
+      await this.#refreshRow();
       const root = await this.#openSlot(slot, bytes);
       if (!root) throw new PasstoreError('bad-passphrase', `key file ${path} does not open this vault`);
-      await this.#refreshRow();
       this.#useRoot(root, { kind: 'keyfile', name: path });
     } finally {
       bytes.fill(0);
@@ -183,7 +200,15 @@ export class Vault {
       this.#row = row;
       return;
     }
-    const data = open(this.#root, row.dataKeyCiphertext, associatedData(this.id, 'data-key', row.dataKeyGeneration));
+    if ((parseKeyring(row.keyring)?.rootGeneration ?? 1) !== this.#rootGeneration()) {
+      // Another session replaced the root key: this one's keys open nothing new.
+      this.lock();
+      this.#row = row;
+      throw new PasstoreError('locked', 'the vault was rekeyed in another session (new root key); unlock again');
+    }
+    const wrap = dataKeyWrapKey(this.#root, this.id, parseKeyring(row.keyring));
+    const data = open(wrap, row.dataKeyCiphertext, associatedData(this.id, 'data-key', row.dataKeyGeneration));
+    wrap.fill(0);
     if (!data) throw new PasstoreError('integrity', 'the vault\'s new data key does not decrypt: the vault record was altered');
     this.#data?.fill(0);
     this.#data = data;
@@ -229,23 +254,18 @@ export class Vault {
     const slot = slots.find((s) => s.kind === 'passphrase' && s.name === operator);
     if (!slot) throw new PasstoreError('bad-passphrase', `operator '${operator}' has no key slot in this backup`);
     const wrapped = slot.root_key_ciphertext as { $b64?: string };
-    const kek = await deriveSlotKey(parseKdf(String(slot.kdf)), passphrase.bytes());
-    try {
-      const root = open(kek, Ciphertext.fromStorage(Buffer.from(String(wrapped.$b64 ?? ''), 'base64')), associatedData(vaultId, 'slot', 'passphrase', operator));
-      if (!root) throw new PasstoreError('bad-passphrase', `wrong passphrase for operator '${operator}'`);
-      return root;
-    } finally {
-      kek.fill(0);
-    }
+    const opened = await openSlot(vaultId, { kind: 'passphrase', name: operator, kdf: String(slot.kdf), rootKeyCiphertext: Ciphertext.fromStorage(Buffer.from(String(wrapped.$b64 ?? ''), 'base64')) }, passphrase.bytes());
+    if (!opened) throw new PasstoreError('bad-passphrase', `wrong passphrase for operator '${operator}'`);
+    return opened.root;
   }
 
   /** Checks a passphrase against an operator's slot without changing what is unlocked. */
   async checkPassphrase(operator: string, passphrase: Secret): Promise<boolean> {
     const slot = await this.#store.getSlot('passphrase', operator);
     if (!slot) return false;
-    const root = await this.#openSlot(slot, passphrase.bytes());
-    root?.fill(0);
-    return root !== undefined;
+    const opened = await openSlot(this.id, slot, passphrase.bytes());
+    opened?.root.fill(0);
+    return opened !== undefined;
   }
 
   async #refreshRow(): Promise<void> {
@@ -275,11 +295,26 @@ export class Vault {
     return this.#root;
   }
 
-  /** The key that seals audit records (derived from the root key; stable across rekey). */
+  /**
+   * The key that seals audit records: random, kept in the keyring under the root key's
+   * audit subkey and carried over by each rekey, so records sealed before a rekey still
+   * verify (a vault without a keyring derives it from the root key, as before).
+   */
   auditKey(): Buffer | undefined {
     if (!this.#root) return undefined;
-    this.#auditKey ??= Buffer.from(hkdfSync('sha256', this.#root, Buffer.from(this.id), 'passtore audit', 32));
+    const keyring = parseKeyring(this.#row.keyring);
+    this.#auditKey ??= keyring ? openAuditKey(this.#root, this.id, keyring) : legacyAuditKey(this.#root, this.id);
     return this.#auditKey;
+  }
+
+  /** The root key's generation: 1, plus one for each rekey since schema 8. */
+  get rootGeneration(): number {
+    return this.#rootGeneration();
+  }
+
+  /** When the root key was last replaced by rekey, or null. */
+  get rekeyedAt(): string | null {
+    return parseKeyring(this.#row.keyring)?.rekeyedAt ?? null;
   }
 
   /** Encrypts a password for the row it will be stored in. Only ciphertext leaves. */
@@ -311,6 +346,18 @@ export class Vault {
   /** Encrypts a host's private key (PKCS#8 DER), bound to the host and its public key. */
   sealKey(fqdn: string, spkiSha256: string, pkcs8: Buffer): Ciphertext {
     return seal(this.#sealKey(), pkcs8, keyAd(this.id, fqdn, spkiSha256));
+  }
+
+  /** Encrypts the key of an account at a CA (PEM), bound to its name. */
+  sealAccountKey(name: string, pem: Buffer): Ciphertext {
+    return seal(this.#sealKey(), pem, accountKeyAd(this.id, name));
+  }
+
+  /** Decrypts the key of an account at a CA (the caller wipes it). */
+  openAccountKey(row: AccountKeyRow): Buffer {
+    const plain = open(this.#requireData(), row.keyCiphertext, accountKeyAd(this.id, row.name));
+    if (!plain) throw new PasstoreError('integrity', `integrity error: the stored account key '${row.name}' fails authentication; it was altered or moved`);
+    return plain;
   }
 
   /** Decrypts a stored private key to PKCS#8 DER (the caller wipes it). */
@@ -345,65 +392,119 @@ export class Vault {
     const key = randomBytes(32);
     const { kdf, wrapped } = await this.#wrapForSlot(this.#requireRoot(), 'keyfile', path, newHkdf(), key);
     await tx.addSlot({ kind: 'keyfile', name: path, kdf, rootKeyCiphertext: wrapped, createdAt: new Date().toISOString(), createdBy: by });
-    const content = Buffer.from(`${KEYFILE_HEADER}\n${key.toString('base64')}\n`);
+    const content = keyfileContent(key);
     key.fill(0);
     return content;
   }
 
   /**
-   * Replaces the data key and re-encrypts every secret with it, in one transaction: a
-   * crash leaves either the old key and old ciphertexts, or the new key and new ones.
-   * Returns how many secrets were re-encrypted.
+   * Replaces the root key and the data key, in one transaction: every secret is
+   * re-encrypted under the new data key, the new data key is wrapped under the new root
+   * key, the new root key is sealed to every remaining key slot (key files included: the
+   * slots' public keys need no passphrase), and the audit key is carried over under the
+   * new root key. A crash leaves either the old keys with the old ciphertexts, or the new
+   * ones. Whoever kept an earlier copy of a slot removed before this opens nothing
+   * written afterwards. Returns how many secrets were re-encrypted.
+   *
+   * Refused while a slot is of the old format (its operator must unlock once first) or
+   * is not sealed by the current root key (planted in the database).
    */
   async rekey(inTransaction?: (tx: Store, count: number) => Promise<void>): Promise<number> {
-    const root = this.#requireRoot();
+    const oldRoot = this.#requireRoot();
     const oldData = this.#requireData();
+    const auditKey = Buffer.from(this.auditKey()!);
+    const newRoot = randomBytes(32);
     const newData = randomBytes(32);
     let count = 0;
-    const generation = await this.#store.transaction(async (tx) => {
-      // A locking read: a vault.transaction of another session waits for this one.
-      const current = await tx.getVault(true);
-      if (!current || current.dataKeyGeneration !== this.#row.dataKeyGeneration) {
-        throw new PasstoreError('storage', 'the vault was rekeyed by another session; unlock again');
-      }
-      const { entries, history, keys } = await tx.allSecrets();
-      for (const key of keys) {
-        const plain = this.openKeyWith(oldData, key);
-        await tx.setKeyCiphertext(key.id, seal(newData, plain, keyAd(this.id, key.fqdn, key.spkiSha256)));
-        plain.fill(0);
-        count++;
-      }
-      for (const e of entries) {
-        if (!e.pendingCiphertext || e.pendingVersion === null) continue;
-        const ad = passwordAd(this.id, { ...e, version: e.pendingVersion });
-        const plain = open(oldData, e.pendingCiphertext, ad);
-        if (!plain) throw new PasstoreError('integrity', `integrity error: the pending password of ${formatSpec(e)} fails authentication; rekey stopped, nothing changed`);
-        await tx.setPending(e.id, seal(newData, plain, ad), e.pendingVersion, new Date().toISOString());
-        plain.fill(0);
-        count++;
-      }
-      for (const row of [...entries, ...history]) {
-        if (!row.secretCiphertext) continue;
-        const ad = passwordAd(this.id, row);
-        const plain = open(oldData, row.secretCiphertext, ad);
-        if (!plain) throw new PasstoreError('integrity', `integrity error: ${formatSpec(row)} (version ${row.version}) fails authentication; rekey stopped, nothing changed`);
-        const fresh = seal(newData, plain, ad);
-        plain.fill(0);
-        if ('reason' in row) await tx.setHistoryCiphertext(row.id, fresh);
-        else await tx.setEntryCiphertext(row.id, fresh);
-        count++;
-      }
-      step('rekey-in-transaction');
-      const gen = current.dataKeyGeneration + 1;
-      await tx.setDataKey(gen, seal(root, newData, associatedData(this.id, 'data-key', gen)));
-      await inTransaction?.(tx, count);
-      return gen;
-    });
+    let newRow: VaultRow | undefined;
+    try {
+      await this.#store.transaction(async (tx) => {
+        // A locking read: a vault.transaction of another session waits for this one.
+        const current = await tx.getVault(true);
+        if (!current || current.dataKeyGeneration !== this.#row.dataKeyGeneration) {
+          throw new PasstoreError('storage', 'the vault was rekeyed by another session; unlock again');
+        }
+        const slots = await tx.listSlots();
+        for (const slot of slots) {
+          const who = slot.kind === 'passphrase' ? `operator '${slot.name}'` : `key file ${slot.name}`;
+          if (!slotSeal(slot.kdf)) throw new PasstoreError('policy', `the key slot of ${who} is of the old format: unlock with it once (or remove it) before rekey; nothing changed`);
+          if (!slotIsAuthentic(oldRoot, this.id, slot)) throw new PasstoreError('integrity', `integrity error: the key slot of ${who} is not sealed by this vault's root key (planted or altered); rekey stopped, nothing changed`);
+        }
+        const { entries, history, keys } = await tx.allSecrets();
+        step('rekey-secrets-read');
+        for (const key of keys) {
+          const plain = this.openKeyWith(oldData, key);
+          await tx.setKeyCiphertext(key.id, seal(newData, plain, keyAd(this.id, key.fqdn, key.spkiSha256)));
+          plain.fill(0);
+          count++;
+        }
+        for (const e of entries) {
+          if (!e.pendingCiphertext || e.pendingVersion === null) continue;
+          const ad = passwordAd(this.id, { ...e, version: e.pendingVersion });
+          const plain = open(oldData, e.pendingCiphertext, ad);
+          if (!plain) throw new PasstoreError('integrity', `integrity error: the pending password of ${formatSpec(e)} fails authentication; rekey stopped, nothing changed`);
+          await tx.setPending(e.id, seal(newData, plain, ad), e.pendingVersion, new Date().toISOString());
+          plain.fill(0);
+          count++;
+        }
+        for (const row of [...entries, ...history]) {
+          if (!row.secretCiphertext) continue;
+          const ad = passwordAd(this.id, row);
+          const plain = open(oldData, row.secretCiphertext, ad);
+          if (!plain) throw new PasstoreError('integrity', `integrity error: ${formatSpec(row)} (version ${row.version}) fails authentication; rekey stopped, nothing changed`);
+          const fresh = seal(newData, plain, ad);
+          plain.fill(0);
+          if ('reason' in row) await tx.setHistoryCiphertext(row.id, fresh);
+          else await tx.setEntryCiphertext(row.id, fresh);
+          count++;
+        }
+        for (const a of await tx.listAccountKeys()) {
+          const plain = open(oldData, a.keyCiphertext, accountKeyAd(this.id, a.name));
+          if (!plain) throw new PasstoreError('integrity', `integrity error: the account key '${a.name}' fails authentication; rekey stopped, nothing changed`);
+          await tx.setAccountKeyCiphertext(a.name, seal(newData, plain, accountKeyAd(this.id, a.name)));
+          plain.fill(0);
+          count++;
+        }
+        step('rekey-in-transaction');
+        const gen = current.dataKeyGeneration + 1;
+        const rootGeneration = (parseKeyring(current.keyring)?.rootGeneration ?? 1) + 1;
+        const keyring: Keyring = makeKeyring(newRoot, this.id, rootGeneration, auditKey, new Date().toISOString());
+        const wrap = dataKeyWrapKey(newRoot, this.id, keyring);
+        const dataKeyCiphertext = seal(wrap, newData, associatedData(this.id, 'data-key', gen));
+        wrap.fill(0);
+        await tx.setDataKey(gen, dataKeyCiphertext);
+        step('rekey-data-key-set');
+        await tx.setKeyring(JSON.stringify(keyring));
+        for (const slot of slots) {
+          const old = slotSeal(slot.kdf)!;
+          const { seal: fresh, wrapped } = sealRootToSlot(newRoot, rootGeneration, this.id, slot.kind, slot.name, old.pub, old.priv);
+          await tx.rewrapSlot(slot.id, JSON.stringify({ ...(JSON.parse(slot.kdf) as object), seal: fresh }), wrapped);
+          step('rekey-slot-rewrapped');
+        }
+        await inTransaction?.(tx, count);
+        step('rekey-before-commit');
+        newRow = { ...current, dataKeyGeneration: gen, dataKeyCiphertext, keyring: JSON.stringify(keyring) };
+      });
+    } catch (e) {
+      newRoot.fill(0);
+      newData.fill(0);
+      auditKey.fill(0);
+      throw e;
+    }
+    step('rekey-committed');
     oldData.fill(0);
+    oldRoot.fill(0);
+    auditKey.fill(0);
+    this.#root = newRoot;
     this.#data = newData;
-    this.#row = { ...this.#row, dataKeyGeneration: generation };
+    this.#row = newRow!;
     return count;
   }
+
+}
+
+function accountKeyAd(vaultId: string, name: string): Buffer {
+  return associatedData(vaultId, 'account-key', name);
 }
 
 function keyAd(vaultId: string, fqdn: string, spkiSha256: string): Buffer {
@@ -414,21 +515,5 @@ function passwordAd(vaultId: string, id: PasswordIdentity): Buffer {
   return associatedData(vaultId, 'password', id.fqdn, id.user, id.service, id.version);
 }
 
-/** Reads a key file: it must be private to its owner and in passtore's format. */
-export function readKeyfile(path: string): Buffer {
-  let mode: number;
-  let text: string;
-  try {
-    mode = statSync(path).mode;
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new PasstoreError('locked', `key file ${path}: cannot read it (${(e as NodeJS.ErrnoException).code})`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new PasstoreError('locked', `key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 400 it`);
-  }
-  const [header, body] = text.split('\n');
-  const key = body ? Buffer.from(body, 'base64') : Buffer.alloc(0);
-  if (header !== KEYFILE_HEADER || key.length !== 32) throw new PasstoreError('locked', `key file ${path} is not a passtore key file`);
-  return key;
-}
+/** Reads a key file (see keyfile.ts). */
+export { readKeyfile };

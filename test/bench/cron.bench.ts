@@ -216,7 +216,7 @@ let runSeq = 0;
 const countLines = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).length;
 
 function cronEnv(home: string): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, XDG_DATA_HOME: join(home, 'xdg'), PASSTORE_SCRYPT_LOG_N: '14', LANG: 'C.UTF-8' };
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, XDG_DATA_HOME: join(home, 'xdg'), PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_TEST_SWITCHES: 'for-tests-only', LANG: 'C.UTF-8' };
 }
 
 /** The prompter and output of a program with no one at the keyboard (as src/cron/main.ts). */

@@ -19,13 +19,37 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
+import * as acme from 'acme-client';
+import { defaultConfig, type Config } from '../../src/config.js';
+import { restoreFromBackup } from '../../src/restore.js';
+import { Session } from '../../src/session.js';
+import { PASSPHRASE, ScriptedIo } from '../support/scripted.js';
 import { join } from 'node:path';
 import { FixtureCa, opensslOk } from '../x509/fixture-ca.js';
 import { expiringVault, fq, runCron, shown, spkiSha256OfCert, spkiSha256OfRequest, type ExpiringVault } from './fetch-vault.js';
 import { pebbleSkip, TestPebble } from './pebble.js';
 
 const skip = pebbleSkip();
+
+/** A line of a PEM key's body: what a plaintext copy of it would hold. */
+const canaryOf = (pem: Buffer) => Buffer.from(pem.toString('utf8').split('\n')[1]!);
+
+/** Every file below `dirs` that holds `needle`. */
+function filesHolding(dirs: string[], needle: Buffer): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && readFileSync(p).includes(needle)) out.push(p);
+    }
+  };
+  for (const d of dirs) if (existsSync(d)) walk(d);
+  return out;
+}
 
 describe('passtore-cron with the acme fetcher (pebble, external account binding required)', { skip }, () => {
   let ca: FixtureCa;
@@ -43,6 +67,14 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
     await pebble?.stop();
     ca?.remove();
   });
+
+  /** The URL of the account pebble holds for `accountKey` (onlyReturnExisting: none is made). */
+  async function existingAccount(accountKey: Buffer): Promise<string> {
+    acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: readFileSync(pebble.tlsCert) });
+    const client = new acme.Client({ directoryUrl: pebble.directory, accountKey });
+    await client.createAccount({ onlyReturnExisting: true });
+    return client.getAccountUrl();
+  }
 
   /** A vault whose ui-01 certificate expires in 10 days, configured for pebble only. */
   async function acmeVault(alg: string, kid: string, eabKey: string, options: { dataDir?: boolean; caBundle?: boolean; keyType?: 'ec-p256' | 'rsa-2048' } = {}): Promise<ExpiringVault> {
@@ -113,10 +145,12 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
       // No mail step: nothing queued (no admin_email, no [smtp]), nothing said about mail.
       assert.equal(await store.countQueuedMail(), 0);
       assert.ok(!/mail/i.test(r.stdout), shown(r));
-      // The ACME account key is kept in passtore's data directory, mode 0600.
-      const accountKey = join(v.dataHome, 'passtore', 'acme-account-key.pem');
-      assert.ok(existsSync(accountKey));
-      assert.equal(statSync(accountKey).mode & 0o777, 0o600);
+      // The ACME account key is kept in the vault, encrypted, and in no file.
+      assert.ok(!existsSync(join(v.dataHome, 'passtore', 'acme-account-key.pem')));
+      const row = await store.getAccountKey(`acme ${pebble.directory}`);
+      assert.ok(row, 'the account key is in the vault');
+      const pem = v.tv.session.vault.openAccountKey(row);
+      assert.deepEqual(filesHolding([v.work, v.tv.dir], canaryOf(pem)), [], 'no file holds the account key in plaintext');
     });
   }
 
@@ -144,7 +178,53 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
     const r = await v.cron('run');
     assert.ok(r.lines.some((l) => l.startsWith(`stored the certificate for ${fqdn} from ACME `)), shown(r));
     assert.deepEqual(r.failures.map((f) => f.startsWith(`FAILED: deploy ${fqdn}: `)), [true], shown(r));
-    assert.ok(existsSync(join(v.dataHome, 'passtore', 'acme-account-key.pem')));
+    assert.ok(!existsSync(join(v.dataHome, 'passtore', 'acme-account-key.pem')));
+    assert.ok(await v.tv.session.store.getAccountKey(`acme ${pebble.directory}`), 'the account key is in the vault');
+  });
+
+  test('an account key file is taken into the vault and removed; backed up and restored elsewhere, the next fetch uses the same account', async () => {
+    const v = await acmeVault('HS256', 'kid-1', pebble.eabKeys['kid-1']!);
+    // An account key file as earlier versions left it, of an account pebble knows.
+    const file = join(v.dataHome, 'passtore', 'acme-account-key.pem');
+    const pem = Buffer.from(await acme.crypto.createPrivateEcdsaKey('P-256'));
+    writeFileSync(file, pem, { mode: 0o600 });
+    const first = await v.cron('run');
+    assert.ok(first.lines.some((l) => l.startsWith(`stored the certificate for ${fqdn} from ACME `)), shown(first));
+    assert.ok(!existsSync(file), 'the file is removed once the key is in the vault');
+    const name = `acme ${pebble.directory}`;
+    const stored = v.tv.session.vault.openAccountKey((await v.tv.session.store.getAccountKey(name))!);
+    assert.ok(stored.equals(pem), 'the vault holds the key of the file');
+    const accountUrl = await existingAccount(pem);
+
+    // Backup, then restore on "a new machine": another database, another data directory.
+    const media = join(v.work, 'media');
+    mkdirSync(media);
+    assert.equal(await v.tv.run(`backup ${media}`), 0, v.tv.io.text());
+    assert.deepEqual(filesHolding([v.work, v.tv.dir], canaryOf(pem)), [], 'no file (database, backup, data directory) holds the account key in plaintext');
+    const newDb = `sqlite:${join(v.work, 'restored', 'vault.db')}`;
+    const config: Config = { ...defaultConfig(), domain: 'example.org', db: newDb, operator: 'alice' };
+    const io = new ScriptedIo();
+    io.answers.push(PASSPHRASE);
+    await restoreFromBackup(config, media, 'alice', io, io, { stateDir: join(v.work, 'restored') });
+    const newData = join(v.work, 'new-data');
+    mkdirSync(join(newData, 'passtore'), { recursive: true, mode: 0o700 });
+    const newConfig = join(v.work, 'restored.conf');
+    writeFileSync(newConfig, readFileSync(v.configFile, 'utf8').replace(/^db = .*$/m, `db = ${newDb}`), { mode: 0o600 });
+    // A new request on the restored vault, for the next fetch to order.
+    const session = await Session.open({ config, prompt: io, out: io, terminal: false, operator: 'alice', stateDir: join(v.work, 'restored') });
+    try {
+      io.answers.push(PASSPHRASE);
+      await session.unlock(1);
+      assert.equal(await session.execute(`crtreq ui-01 --out ${join(v.work, 'req2')}`), 0, io.text());
+      const r = await runCron(newConfig, 'fetch', newData);
+      assert.ok(r.lines.some((l) => l.startsWith(`stored the certificate for ${fqdn} from ACME `)), shown(r));
+      assert.ok(!existsSync(join(newData, 'passtore', 'acme-account-key.pem')), 'no new account key file');
+      const restored = session.vault.openAccountKey((await session.store.getAccountKey(name))!);
+      assert.ok(restored.equals(pem), 'the restored vault orders with the same account key');
+      assert.equal(await existingAccount(restored), accountUrl, 'the same account at the CA');
+    } finally {
+      await session.close();
+    }
   });
 
   test('an ACME server whose TLS certificate is not trusted is named as such, at once', async () => {

@@ -47,7 +47,7 @@ export interface CronOptions {
  * PASSTORE_SCRYPT_LOG_N=14 and its own XDG_DATA_HOME; no PASSTORE_CONFIG is inherited.
  */
 export function runCron(args: string[], options: CronOptions): Promise<CronResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PASSTORE_SCRYPT_LOG_N: '14', XDG_DATA_HOME: options.dataHome, ...options.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_TEST_SWITCHES: 'for-tests-only', XDG_DATA_HOME: options.dataHome, ...options.env };
   delete env.PASSTORE_CONFIG;
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;

@@ -198,7 +198,7 @@ export function homeFor(place: Pick<Place, 'db' | 'passwordFile'>, extra: string
   const dir = mkdtempSync(join(tmpdir(), 'passtore-faults-home-'));
   mkdirSync(join(dir, '.config', 'passtore'), { recursive: true });
   writeFileSync(join(dir, '.config', 'passtore', 'passtore.conf'), `${configLines(place, extra).join('\n')}\n`);
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TERM: 'xterm-256color', LANG: 'C.UTF-8', PASSTORE_SCRYPT_LOG_N: '14', NO_COLOR: '1' };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TERM: 'xterm-256color', LANG: 'C.UTF-8', PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_TEST_SWITCHES: 'for-tests-only', NO_COLOR: '1' };
   return { dir, env, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -219,7 +219,7 @@ export interface ChildResult {
  */
 export function runChild(place: Pick<Place, 'db' | 'passwordFile' | 'dir'>, step: string, line: string, answers: string[] = [], timeoutMs = 60_000): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PASSTORE_CRASH_AT: step, PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_STATE_DIR: place.dir, PASSTORE_TEST_DB_PASSWORD_FILE: place.passwordFile ?? '' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PASSTORE_CRASH_AT: step, PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_TEST_SWITCHES: 'for-tests-only', PASSTORE_STATE_DIR: place.dir, PASSTORE_TEST_DB_PASSWORD_FILE: place.passwordFile ?? '' };
     delete env.NODE_TEST_CONTEXT;
     const child = spawn(process.execPath, [CHILD, place.db, line, PASSPHRASE, ...answers], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -36,6 +36,7 @@ export function makeHome(lines: string[] = ['domain = example.org']): Home {
     TERM: 'xterm-256color',
     LANG: 'C.UTF-8',
     PASSTORE_SCRYPT_LOG_N: '14',
+    PASSTORE_TEST_SWITCHES: 'for-tests-only',
     NO_COLOR: '1',
     // Long tables go straight to the screen (as GIT_PAGER=cat in git's tests).
     PAGER: 'cat',

@@ -14,6 +14,7 @@ import { Session } from '../../src/session.js';
 
 // Test vaults use a lower scrypt cost; the floor (2^14) still applies.
 process.env.PASSTORE_SCRYPT_LOG_N ??= '14';
+process.env.PASSTORE_TEST_SWITCHES ??= 'for-tests-only';
 
 export class ScriptedIo implements Prompter, Output {
   answers: string[] = [];

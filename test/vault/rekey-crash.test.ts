@@ -6,6 +6,7 @@
  * secret.
  */
 process.env.PASSTORE_SCRYPT_LOG_N = '14';
+process.env.PASSTORE_TEST_SWITCHES = 'for-tests-only';
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -7,6 +7,7 @@
  * answered more slowly each time.
  */
 process.env.PASSTORE_SCRYPT_LOG_N = '14';
+process.env.PASSTORE_TEST_SWITCHES = 'for-tests-only';
 
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -331,7 +331,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       const before = await tv.session.store.allSecrets();
       const r = await run(tv, 'rekey', 'y');
       assert.equal(r.status, 0, r.text);
-      assert.match(r.text, /^rekeyed: \d+ secrets re-encrypted under a new data key$/);
+      assert.match(r.text, /^rekeyed: \d+ secrets re-encrypted under a new data key; a new root key sealed to every key slot$/);
       const { keys } = await tv.session.store.allSecrets();
       assert.equal(keys.length, before.keys.length);
       for (const k of keys) {

@@ -1,0 +1,148 @@
+/**
+ * Rollback detection. Storage is untrusted: whoever can write the database without any
+ * key (a database administrator, a copy put back by hand) could otherwise bring back an
+ * older, consistent state (a rekey undone, the end of the audit trail cut off).
+ *
+ * The vault's state is summed up as its sealed audit head (newest sealed record, its
+ * hash, how many sealed records) together with the data key and root key generations,
+ * sealed with an HMAC under the audit key (which every rekey carries over). A copy of
+ * that summary is kept outside the database, on the vault machine (`head-<vault>.json`
+ * in the data directory, updated after each unlock and command and at close), and goes
+ * into each backup's manifest. At unlock the database's state is compared with the
+ * copy: anything older is refused with an integrity error naming what was rolled back.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { PasstoreError } from '../errors.js';
+import type { VaultRow } from '../storage/store.js';
+import { parseKeyring } from './keyring.js';
+
+/** The sealed summary of what is current. */
+export interface VaultState {
+  vaultId: string;
+  /** Newest sealed audit record: number and hash; and how many sealed records there are. */
+  seq: number;
+  hash: string;
+  sealed: number;
+  dataKeyGeneration: number;
+  rootGeneration: number;
+  /** When this summary was taken (for messages). */
+  at: string;
+  /**
+   * Each entry's current version (`user@host:service` to version), in the copy kept on
+   * the vault machine: while the sealed audit head has not moved, no entry may go back.
+   */
+  versions?: Record<string, number>;
+  mac: string;
+}
+
+const versionsText = (v: Record<string, number> | undefined) => (v ? JSON.stringify(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '');
+const body = (s: Omit<VaultState, 'mac'>) => JSON.stringify(['passtore state 1', s.vaultId, s.seq, s.hash, s.sealed, s.dataKeyGeneration, s.rootGeneration, s.at, versionsText(s.versions)]);
+const macOf = (key: Buffer, s: Omit<VaultState, 'mac'>) => createHmac('sha256', key).update(body(s)).digest('hex');
+
+/**
+ * The state of a vault row, as this unlocked session sees it. `auditKey` has opened the
+ * row (its data key and keyring); the head's own seal is checked here.
+ */
+export function stateOf(row: VaultRow, auditKey: Buffer, versions?: Record<string, number>): VaultState {
+  let head = { seq: 0, hash: '', sealed: 0 };
+  if (row.auditHead) {
+    const h = JSON.parse(row.auditHead) as { seq: number; hash: string; sealed: number; mac: string };
+    const want = createHmac('sha256', auditKey).update(`head ${h.seq} ${h.hash} ${h.sealed}`).digest();
+    const got = Buffer.from(String(h.mac), 'hex');
+    if (got.length !== want.length || !timingSafeEqual(got, want)) throw new PasstoreError('integrity', 'integrity error: the sealed head of the audit trail has a bad seal: the vault record was altered');
+    head = { seq: h.seq, hash: h.hash, sealed: h.sealed };
+  }
+  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString(), ...(versions ? { versions } : {}) };
+  return { ...s, mac: macOf(auditKey, s) };
+}
+
+/** Checks a summary's seal; returns it, or undefined when it is not one of this vault's. */
+export function verifyState(value: unknown, vaultId: string, auditKey: Buffer): VaultState | undefined {
+  const s = value as VaultState;
+  if (!s || typeof s !== 'object' || s.vaultId !== vaultId || typeof s.mac !== 'string') return undefined;
+  const want = Buffer.from(macOf(auditKey, s), 'hex');
+  const got = Buffer.from(s.mac, 'hex');
+  return got.length === want.length && timingSafeEqual(got, want) ? s : undefined;
+}
+
+/**
+ * What `current` lost compared with `seen` (an earlier summary), in words, or undefined
+ * when `current` is the same state or a later one.
+ */
+export function rolledBack(current: VaultState, seen: VaultState): string | undefined {
+  const what: string[] = [];
+  if (current.rootGeneration < seen.rootGeneration || current.dataKeyGeneration < seen.dataKeyGeneration) {
+    what.push(`a rekey was undone (data key generation ${current.dataKeyGeneration}, root key generation ${current.rootGeneration}; generation ${seen.dataKeyGeneration}, ${seen.rootGeneration} was seen)`);
+  }
+  if (current.seq < seen.seq || current.sealed < seen.sealed) {
+    what.push(`the end of the audit trail was cut off (it ends at sealed record ${current.seq}; record ${seen.seq} was seen)`);
+  } else if (current.seq === seen.seq && current.hash !== seen.hash) {
+    what.push(`the audit trail was rewritten (record ${current.seq} is not the one seen)`);
+  } else if (current.seq === seen.seq && seen.versions && current.versions) {
+    // No sealed record since: every entry must be as it was, or newer.
+    for (const [spec, version] of Object.entries(seen.versions)) {
+      const now = current.versions[spec];
+      if (now === undefined) what.push(`entry ${spec} is gone with no audit record`);
+      else if (now < version) what.push(`entry ${spec} went back from version ${version} to version ${now} with no audit record`);
+      if (what.length >= 3) break;
+    }
+  }
+  return what.length > 0 ? what.join('; ') : undefined;
+}
+
+/** Where the copy for `vaultId` is kept in `dir`. */
+export function headCopyPath(dir: string, vaultId: string): string {
+  return join(dir, `head-${vaultId.replace(/[^A-Za-z0-9-]/g, '')}.json`);
+}
+
+/** The copy kept on this machine, if any; a copy that does not verify is an integrity error. */
+export function readHeadCopy(dir: string, vaultId: string, auditKey: Buffer): VaultState | undefined {
+  const path = headCopyPath(dir, vaultId);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const s = verifyState(parsed, vaultId, auditKey);
+  if (!s) throw new PasstoreError('integrity', `integrity error: ${path}, the copy of the vault's state, has a bad seal (altered); move it away only if you know why`);
+  return s;
+}
+
+/** Replaces the copy kept on this machine (written under a temporary name, then renamed). */
+export function writeHeadCopy(dir: string, state: VaultState): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = headCopyPath(dir, state.vaultId);
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(state)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/**
+ * Compares the database's state with the copy on this machine: throws an integrity error
+ * naming what was rolled back, else moves the copy on to the current state.
+ */
+export function checkAndAdvance(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>): VaultState {
+  const current = stateOf(row, auditKey, versions);
+  const seen = readHeadCopy(dir, row.id, auditKey);
+  if (seen) {
+    const lost = rolledBack(current, seen);
+    if (lost) throw new PasstoreError('integrity', `integrity error: the vault was rolled back: ${lost}, on this machine at ${seen.at.slice(0, 16).replace('T', ' ')}; nothing is shown`);
+  }
+  writeHeadCopy(dir, current);
+  return current;
+}
