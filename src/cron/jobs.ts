@@ -16,6 +16,7 @@ import type { AuditEvent } from '../vault/audit.js';
 import { acceptCertificate } from '../x509/cert-store.js';
 import { daysLeft } from '../x509/certificate.js';
 import { readObjects } from '../x509/pem.js';
+import { sortDelivered } from '../x509/delivery.js';
 import { makeRequest } from '../x509/renewal.js';
 
 export interface JobReport {
@@ -204,7 +205,8 @@ type Mailer = (key: string | null, subject: string, body: string, attachments?: 
 async function storeDelivery(session: Session, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[]): Promise<Outcome> {
   const { store } = session;
   const { objects, problems } = readObjects(data);
-  const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
+  // The same sorting as getcrt: the chain is passed over, a self-signed host certificate taken.
+  const certs = (await sortDelivered(objects.flatMap((o) => (o.kind === 'certificate' ? [o] : [])), store)).hosts;
   if (certs.length === 0) {
     if (problems.length === 0 || data.length === 0) return 'ignored';
     report.failures.push(`refused: ${source}: ${problems[0]}`);

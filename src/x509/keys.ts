@@ -4,7 +4,7 @@
  * weaker than RSA 2048 or EC P-256. The PKCS#8 bytes are secret: they go to the vault
  * to be sealed, and are wiped by the caller.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { KeyType } from '../config.js';
 import { PasstoreError } from '../errors.js';
@@ -178,4 +178,39 @@ export function pkcs8Pem(pkcs8: Buffer): Buffer {
   const b64 = pkcs8.toString('base64');
   const lines = b64.match(/.{1,64}/g) ?? [];
   return Buffer.from(`-----BEGIN PRIVATE KEY-----\n${lines.join('\n')}\n-----END PRIVATE KEY-----\n`);
+}
+
+const PROOF_MESSAGE = Buffer.from('passtore: proof that this private key works');
+
+const big = (b64url: string | undefined): bigint => {
+  if (!b64url) throw new Error('missing RSA component');
+  return BigInt(`0x${Buffer.from(b64url, 'base64url').toString('hex') || '0'}`);
+};
+
+/**
+ * Proves the private half of a key before it is stored: signs a fixed message and
+ * verifies the signature with the public half, and for RSA checks the components the
+ * way `openssl rsa -check` does (n = p·q, d·e ≡ 1 mod p−1 and q−1, the CRT exponents and
+ * coefficient). The arithmetic is needed because OpenSSL signs with the CRT components
+ * and never uses d: a key whose d is wrong still signs correctly, yet fails wherever d
+ * is used. Pairing compares public keys only; this is what makes a pair honest.
+ * @throws PasstoreError('mismatch') naming what is wrong with the key
+ */
+export function proveKey(key: KeyObject): void {
+  let ok: boolean;
+  try {
+    if (key.asymmetricKeyType === 'rsa') {
+      const j = key.export({ format: 'jwk' });
+      const [n, e, d, p, q, dp, dq, qi] = [j.n, j.e, j.d, j.p, j.q, j.dp, j.dq, j.qi].map(big) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+      if (p * q !== n) throw new PasstoreError('mismatch', 'damaged RSA private key: n is not p·q');
+      if ((d * e) % (p - 1n) !== 1n || (d * e) % (q - 1n) !== 1n) throw new PasstoreError('mismatch', 'damaged RSA private key: d·e is not congruent to 1 (its private exponent is wrong)');
+      if (dp !== d % (p - 1n) || dq !== d % (q - 1n) || (qi * q) % p !== 1n) throw new PasstoreError('mismatch', 'damaged RSA private key: its CRT components do not agree with d, p and q');
+    }
+    const signature = sign('sha256', PROOF_MESSAGE, key);
+    ok = verify('sha256', PROOF_MESSAGE, createPublicKey(key), signature);
+  } catch (e) {
+    if (e instanceof PasstoreError) throw e;
+    ok = false;
+  }
+  if (!ok) throw new PasstoreError('mismatch', `damaged ${key.asymmetricKeyType ?? ''} private key: a signature made with it does not verify with its public key`);
 }

@@ -185,7 +185,7 @@ function scanned(scan: Scan) {
     files: scan.files,
     certs: scan.certs.map((c) => [c.file, c.facts.fingerprintSha256, c.facts.spkiSha256, c.host, c.ca, sha(c.der), c.cert.fingerprint256]),
     keys: scan.keys.map((k) => [k.file, k.facts.type, k.facts.spkiSha256, sha(k.pkcs8)]),
-    encrypted: scan.encrypted.map((e) => e.file),
+    locked: scan.locked.map((e) => e.file),
     unreadable: scan.unreadable.map((u) => `${u.file}: ${u.reason}`).sort(),
   };
 }
