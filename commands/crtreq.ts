@@ -15,13 +15,14 @@ export default defineCommand({
   name: 'crtreq',
   summary: 'Make a new private key and certificate request per host',
   description:
-    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject comes from dn_template and whose subjectAltName holds the FQDN and any --san names. A host\'s earlier open request is cancelled; its key is kept as history. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
-  usage: 'crtreq HOST|PATTERN [--type rsa-2048|rsa-4096|ec-p256] [--san NAME,...] [--out DIR]',
+    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject is that of the host\'s current certificate (a grid subject such as /DC=org/O=INFN/CN=host/FQDN is kept), or dn_template\'s for a host without one or with --template-subject, and whose subjectAltName holds the FQDN and any --san names. A host\'s earlier open request is cancelled; its key is kept as history. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
+  usage: 'crtreq HOST|PATTERN [--type rsa-2048|rsa-4096|ec-p256] [--san NAME,...] [--out DIR] [--template-subject]',
   args: [{ name: 'pattern', kind: 'pattern' }],
   flags: {
     type: { type: 'string', description: 'key type: rsa-2048 (default from key_type), rsa-4096 or ec-p256', check: (v) => (KEY_TYPES.includes(v) ? undefined : 'expected rsa-2048, rsa-4096 or ec-p256') },
     san: { type: 'string', description: 'extra DNS names for subjectAltName, comma-separated (one host only)' },
     out: { type: 'string', description: 'also write each request to DIR/<fqdn>.req' },
+    'template-subject': { type: 'boolean', description: 'take the subject from dn_template even for a host that has a certificate' },
   },
   needs: ['unlocked'],
   audited: true,
@@ -43,7 +44,7 @@ export default defineCommand({
     const worker = async () => {
       for (let host = queue.shift(); host; host = queue.shift()) {
         try {
-          const made = await makeRequest(ctx, host, type, extra);
+          const made = await makeRequest(ctx, host, type, extra, 'crtreq', undefined, input.flag('template-subject') ? 'template' : 'current');
           let where = 'kept in the vault';
           if (out) {
             const file = join(out, `${host.fqdn}.req`);

@@ -1,8 +1,11 @@
 /**
  * Making a new key and request for a host: shared by `crtreq` and `passtore-cron renew`.
  * The host's earlier open request is cancelled (its key kept as history); the current
- * certificate and key stay in place until the new certificate arrives.
+ * certificate and key stay in place until the new certificate arrives. The request keeps
+ * the subject of the host's current certificate (a Globus `/DC=…/O=INFN/CN=host/FQDN`
+ * stays so, as certmonger keeps a tracked subject), unless asked for dn_template's.
  */
+import { X509Certificate } from 'node:crypto';
 import { step } from '../faults.js';
 import type { Config, KeyType } from '../config.js';
 import type { HostRow, Store } from '../storage/store.js';
@@ -10,10 +13,12 @@ import type { AuditEvent } from '../vault/audit.js';
 import type { Vault } from '../vault/vault.js';
 import { storeKey } from './cert-store.js';
 import { generateKey } from './keys.js';
+import { certificateNames, nameAttributes } from './dn.js';
 import { buildRequest, subjectFor } from './request.js';
 
 export interface RequestDeps {
   config: Config;
+  store: Pick<Store, 'listCertificates'>;
   vault: Vault;
   operator: string;
   change<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
@@ -37,13 +42,15 @@ export async function makeRequest(
   action = 'crtreq',
   /** Runs in the request's own transaction (the request mail is queued with it). */
   withRequest?: (tx: Store, made: MadeRequest) => Promise<void>,
+  /** `current`: the subject of the host's current certificate when it has one; `template`: dn_template's. */
+  subjectFrom: 'current' | 'template' = 'current',
 ): Promise<MadeRequest> {
+  const wanted = subjectFrom === 'current' ? ((await currentSubject(deps, host)) ?? subjectFor(deps.config.dnTemplate, host.fqdn)) : subjectFor(deps.config.dnTemplate, host.fqdn);
   const key = await generateKey(type);
   step('request-key-made');
   try {
-    const subject = subjectFor(deps.config.dnTemplate, host.fqdn);
     const sans = [host.fqdn, ...extraSans.filter((s) => s !== host.fqdn)];
-    const pem = await buildRequest(key.pkcs8, key.facts, subject, sans);
+    const { pem, subject } = await buildRequest(key.pkcs8, key.facts, wanted, sans);
     const now = new Date().toISOString();
     const requestId = await deps.change(async (tx) => {
       for (const r of await tx.listRequests(host.id)) {
@@ -63,4 +70,12 @@ export async function makeRequest(
   } finally {
     key.pkcs8.fill(0);
   }
+}
+
+/** The DER subject of the host's current certificate, when it has one and it is not empty. */
+async function currentSubject(deps: RequestDeps, host: HostRow): Promise<Buffer | undefined> {
+  const current = (await deps.store.listCertificates(host.id)).find((c) => c.state === 'current');
+  if (!current) return undefined;
+  const subject = certificateNames(new X509Certificate(current.pem).raw).subject;
+  return nameAttributes(subject).length > 0 ? Buffer.from(subject) : undefined;
 }
