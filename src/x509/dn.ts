@@ -33,6 +33,9 @@ const SHORT: Record<string, string> = {
   '2.5.4.10': 'O',
   '2.5.4.11': 'OU',
   '2.5.4.12': 'title',
+  '2.5.4.15': 'businessCategory',
+  '2.5.4.17': 'postalCode',
+  '2.5.4.45': 'x500UniqueIdentifier',
   '2.5.4.42': 'GN',
   '2.5.4.43': 'initials',
   '2.5.4.44': 'generationQualifier',
@@ -42,6 +45,11 @@ const SHORT: Record<string, string> = {
   '0.9.2342.19200300.100.1.25': 'DC',
   '0.9.2342.19200300.100.1.1': 'UID',
   '1.2.840.113549.1.9.1': 'emailAddress',
+  '1.3.6.1.4.1.311.60.2.1.1': 'jurisdictionL',
+  '1.3.6.1.4.1.311.60.2.1.2': 'jurisdictionST',
+  '1.3.6.1.4.1.311.60.2.1.3': 'jurisdictionC',
+  '1.2.643.3.131.1.1': 'INN',
+  '1.2.643.100.1': 'OGRN',
 };
 
 /** Dotted text of an OID's content octets. */
@@ -127,7 +135,7 @@ export function escapeValue(value: string): string {
 export function rfc4514(der: Buffer): string {
   const rdns: string[][] = [];
   for (const a of nameAttributes(der)) {
-    const text = a.value === undefined ? `${a.oid}=#${a.der.toString('hex')}` : `${a.type}=${escapeValue(a.value)}`;
+    const text = a.value === undefined ? `${a.type}=#${a.der.toString('hex').toUpperCase()}` : `${a.type}=${escapeValue(a.value)}`;
     (rdns[a.rdn] ??= []).push(text);
   }
   return rdns

@@ -145,7 +145,8 @@ export function readObjects(data: Buffer): FileContents {
     if (CERTIFICATE_LABELS.has(label!)) addCertificate(pem, objects, problems);
     else if (PKCS7_LABELS.has(label!)) {
       const der = pemBody(pem);
-      if (!der || !addPkcs7(der, objects, problems)) problems.push(`damaged ${label} block`);
+      if (!der) problems.push(`damaged ${label} block`);
+      else if (!addPkcs7(der, objects, problems)) problems.push(`${label} block that is not a certificate bundle (PKCS#7 signed data): an encrypted message or other data, or damaged`);
     } else if (label === 'ENCRYPTED PRIVATE KEY' || (/PRIVATE KEY$/.test(label!) && /Proc-Type:\s*4,ENCRYPTED/.test(pem))) {
       objects.push({ kind: 'locked', locked: { format: 'pem', data: Buffer.from(pem, 'latin1') } });
     } else if (label === 'PRIVATE KEY' || label === 'RSA PRIVATE KEY' || label === 'EC PRIVATE KEY') {
