@@ -226,3 +226,43 @@ test('crtreq keeps the current certificate\'s Globus subject; --template-subject
   const [req2] = await tv.session.store.listRequests(hostRow.id);
   assert.equal(req2!.subject, `CN=host/${host},DC=example,DC=org`, 'no stray backslash');
 });
+
+test('a key given to the wrong host: key move gives it to its host (confirmed, audited), then its certificate is stored; key rm removes a loose key; keys with a certificate stay', async () => {
+  for (const hname of ['gk-10', 'gk-11']) assert.equal((await run(`host add ${fq(hname)}`)).status, 0);
+  const key = await ca.genKey('ec-p256');
+  assert.equal((await run(`getkey gk-11 ${key}`)).status, 0);
+  const cert = await ca.issue(key, fq('gk-10'));
+  const refused = await run(`getcrt ${cert}`);
+  assert.equal(refused.status, 1, 'the certificate does not name the host the key was given to');
+  const no = await run('key move gk-11 gk-10', 'no');
+  assert.equal(no.status, 1);
+  assert.equal((await tv.session.store.getKeyBySpki(spki(key)))?.fqdn, fq('gk-11'), 'nothing changed without confirmation');
+  const moved = await run('key move gk-11 gk-10', 'yes');
+  assert.equal(moved.status, 0, moved.text);
+  assert.deepEqual(moved.prompts, [`Give the ec-p256 key ${spki(key).slice(0, 16)} of ${fq('gk-11')} to ${fq('gk-10')}?`]);
+  const row = (await tv.session.store.getKeyBySpki(spki(key)))!;
+  assert.equal(row.fqdn, fq('gk-10'));
+  tv.session.vault.openKey(row).fill(0); // sealed for its new host: it decrypts
+  const stored = await run(`getcrt ${cert}`);
+  assert.equal(stored.status, 0, stored.text);
+  const kept = await run('key rm gk-10', 'yes');
+  assert.equal(kept.status, 1);
+  assert.match(kept.text, /has a certificate or a request: kept/);
+  const loose = await ca.genKey('ec-p256');
+  assert.equal((await run(`getkey gk-11 ${loose}`)).status, 0);
+  const rm = await run('key rm gk-11', 'yes');
+  assert.equal(rm.status, 0, rm.text);
+  assert.equal(await tv.session.store.getKeyBySpki(spki(loose)), undefined);
+  assert.equal((await run(`getkey gk-11 ${loose}`)).status, 0, 'the removed key can be imported again');
+  const audit = (await tv.session.store.listAudit()).filter((a) => (a.action === 'key-move' || a.action === 'key-rm') && a.outcome === 'ok').map((a) => [a.action, a.target]);
+  assert.deepEqual(audit, [['key-move', fq('gk-10')], ['key-rm', fq('gk-11')]]);
+});
+
+test('lcrt shows serials whole', async () => {
+  const r = await run('lcrt p12-*');
+  assert.equal(r.status, 0, r.text);
+  for (const c of await tv.session.store.currentCertificates('p12-*')) {
+    const line = r.lines.find((l) => l.startsWith(`${c.fqdn.split('.')[0]} | `))!;
+    assert.equal(line.split(' | ')[2], c.serial, line);
+  }
+});
