@@ -149,3 +149,31 @@ test('a self-signed certificate made by openssl req -x509 is marked as a CA and 
   assert.equal(s.cert.ca, true);
   assert.deepEqual(hostsOfCertificate(s.cert, s.facts), ['self.example.org']);
 });
+
+test('the IMAP fetcher reads a CA\'s mail through the same reader: a .p7c (DER PKCS#7) attachment gives every certificate', async () => {
+  const { certificatesInMail } = await import('../../src/fetchers/imap.js');
+  const p7c = await pkcs7(ca, [rsaCert, ca.caCert], 'DER');
+  const mail = [
+    'From: ca@example.org',
+    'To: admin@example.org',
+    'Subject: your certificate',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b1"',
+    '',
+    '--b1',
+    'Content-Type: text/plain',
+    '',
+    'Your certificate is attached.',
+    '--b1',
+    'Content-Type: application/pkcs7-mime; name="cert.p7c"',
+    'Content-Disposition: attachment; filename="cert.p7c"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    ...(p7c.toString('base64').match(/.{1,76}/g) ?? []),
+    '--b1--',
+    '',
+  ].join('\r\n');
+  const { pems } = await certificatesInMail(Buffer.from(mail));
+  const fps = pems.map((p) => parseCertificate(p).facts.fingerprintSha256).sort();
+  assert.deepEqual(fps, [await ca.fingerprint(rsaCert), await ca.fingerprint(ca.caCert)].sort());
+});
