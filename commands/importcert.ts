@@ -89,7 +89,7 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
   ctx.session.invalidateNames();
   const stored = fresh.length + forStoredKeys.length;
   ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
-  for (const p of selfSignedCas) if (fresh.some((f) => f.cert === p.cert)) ctx.out.line(`${p.cert.file}: a self-signed certificate marked as a CA, taken as the certificate of ${p.host}: it names that host and matches the key in ${p.key.file}`);
+  for (const p of selfSignedCas) if (fresh.some((f) => f.cert === p.cert)) ctx.out.line(`${p.cert.file}: a ${p.cert.selfSigned ? 'self-signed ' : ''}certificate marked as a CA, taken as the certificate of ${p.host}: it names that host and matches the key in ${p.key.file}`);
   if (skipped.length > 0) ctx.out.line(`passed over ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (chain files): ${skipped.slice(0, 5).map((s) => s.file).join(' ')}${skipped.length > 5 ? ' …' : ''}`);
   if (problems.length > 0) {
     problems.sort((a, b) => a.file.localeCompare(b.file));

@@ -292,7 +292,7 @@ export interface Pairing {
   pairs: Pair[];
   /** CA certificates (chain files): not host certificates, passed over. */
   skipped: FileProblem[];
-  /** Pairs whose certificate is self-signed and marked as a CA: said so in the report. */
+  /** Pairs whose certificate is marked as a CA (typically self-signed by openssl req -x509): said so in the report. */
   selfSignedCas: Pair[];
   /** Certificates with no key in the directory (the caller may find it in the vault). */
   lonelyCerts: FoundCert[];
