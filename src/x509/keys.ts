@@ -182,10 +182,19 @@ export function pkcs8Pem(pkcs8: Buffer): Buffer {
 
 const PROOF_MESSAGE = Buffer.from('passtore: proof that this private key works');
 
-const big = (b64url: string | undefined): bigint => {
-  if (!b64url) throw new Error('missing RSA component');
-  return BigInt(`0x${Buffer.from(b64url, 'base64url').toString('hex') || '0'}`);
-};
+/**
+ * The integers of an RSAPrivateKey (PKCS#1: version, n, e, d, p, q, dp, dq, qi), read from
+ * its DER in a buffer the caller wipes (a JWK export would leave them in strings).
+ */
+function rsaComponents(der: Buffer): bigint[] {
+  const top = whole(der);
+  return children(der, top)
+    .slice(1, 9)
+    .map((t) => {
+      if (t.tag !== TAG.integer) throw new Error('not an RSAPrivateKey');
+      return BigInt(`0x${contentOf(der, t).toString('hex') || '0'}`);
+    });
+}
 
 /**
  * Proves the private half of a key before it is stored: signs a fixed message and
@@ -200,8 +209,15 @@ export function proveKey(key: KeyObject): void {
   let ok: boolean;
   try {
     if (key.asymmetricKeyType === 'rsa') {
-      const j = key.export({ format: 'jwk' });
-      const [n, e, d, p, q, dp, dq, qi] = [j.n, j.e, j.d, j.p, j.q, j.dp, j.dq, j.qi].map(big) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+      const der = key.export({ type: 'pkcs1', format: 'der' });
+      let parts: bigint[];
+      try {
+        parts = rsaComponents(der);
+      } finally {
+        der.fill(0);
+      }
+      if (parts.length !== 8) throw new PasstoreError('mismatch', 'damaged RSA private key: its components are incomplete');
+      const [n, e, d, p, q, dp, dq, qi] = parts as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
       if (p * q !== n) throw new PasstoreError('mismatch', 'damaged RSA private key: n is not p·q');
       if ((d * e) % (p - 1n) !== 1n || (d * e) % (q - 1n) !== 1n) throw new PasstoreError('mismatch', 'damaged RSA private key: d·e is not congruent to 1 (its private exponent is wrong)');
       if (dp !== d % (p - 1n) || dq !== d % (q - 1n) || (qi * q) % p !== 1n) throw new PasstoreError('mismatch', 'damaged RSA private key: its CRT components do not agree with d, p and q');
