@@ -41,7 +41,7 @@ export async function certificatesInMail(source: Buffer): Promise<{ subject: str
   for (const a of parsed.attachments ?? []) {
     // The reader of importcert and getcrt first: PEM, DER, and the PKCS#7 bundles
     // (.p7b, .p7c) CA portals send; what it cannot read still goes on, to be reported.
-    const read = readObjects(a.content).objects.flatMap((o) => (o.kind === 'certificate' ? [o.facts.pem] : []));
+    const read = readObjects(a.content).objects.flatMap((o) => (o.kind === 'certificate' ? [o.facts.pem.trim()] : []));
     if (read.length) {
       pems.push(...read);
       continue;

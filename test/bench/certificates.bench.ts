@@ -55,6 +55,8 @@ import { commandOutput, DAY, disposedAtEnd, execFileP, fmt, fsType, noteLoad, po
 import { defaultFixtureRoot, ensureFixtures, type FixtureSet, type Fixtures } from './cert-fixtures.js';
 
 const FULL_BASELINE = process.env.BENCH_FULL_BASELINE === '1';
+/** The passphrase of the PKCS#12 files of part 4 (given to openssl by environment). */
+const PKCS12_PASS = 'bench pkcs12 passphrase';
 
 const RUNS = {
   /** Rounds of: import 1,000; import 5,000; the same with statements reused; RSA 1,000. */
@@ -507,7 +509,6 @@ await runBench(main);
 // ---------------------------------------------------------------------------------------
 // 4. PKCS#12 and the key proof
 
-const PKCS12_PASS = 'bench pkcs12 passphrase';
 
 /** ec-5000 with every third pair as one PKCS#12 file (made once with openssl, cached). */
 async function mixedSet(root: string, from: FixtureSet): Promise<{ dir: string; files: number; p12: number }> {
