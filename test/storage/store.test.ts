@@ -469,5 +469,22 @@ for (const backend of backends) {
       assert.equal((await store.listAudit())[1]!.mac, mac);
       assert.equal((await store.listAudit())[0]!.mac, auditRow(1, targets[0]!).mac, 'only that record is sealed');
     });
+
+    test('keys: moveKey gives a key to another host with its new ciphertext; deleteKey removes it and frees its SPKI', async () => {
+      const a = await store.addHost({ fqdn: 'key-a.example.org', address: null, port: 22, createdAt: NOW });
+      const b = await store.addHost({ fqdn: 'key-b.example.org', address: null, port: 22, createdAt: NOW });
+      const spki = 'ab'.repeat(32);
+      const row = { hostId: a.id, spkiSha256: spki, keyType: 'ec-p256', state: 'pending' as const, origin: 'imported' as const, keyCiphertext: sealed('key for a'), createdAt: NOW, createdBy: 'alice' };
+      const id = await store.insertKey(row);
+      const resealed = sealed('key for b');
+      await store.moveKey(id, b.id, resealed);
+      const moved = (await store.getKeyBySpki(spki))!;
+      assert.equal(moved.fqdn, 'key-b.example.org');
+      assert.ok(Buffer.from(moved.keyCiphertext.bytes).equals(Buffer.from(resealed.bytes)), 'its new ciphertext');
+      assert.deepEqual((await store.listKeys(a.id)).length, 0);
+      await store.deleteKey(id);
+      assert.equal(await store.getKeyBySpki(spki), undefined);
+      assert.ok((await store.insertKey({ ...row, hostId: b.id })) > 0, 'the same key can be stored again');
+    });
   });
 }
