@@ -38,9 +38,9 @@ const PKCS7_LABELS = new Set(['PKCS7', 'PKCS #7 SIGNED DATA', 'CERTIFICATE CHAIN
 const IGNORED = new Set(['EC PARAMETERS', 'CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST', 'PUBLIC KEY', 'X509 CRL']);
 
 /** A key read: its facts, once the private half is proven to work. */
-function provenKey(key: KeyObject): { key: KeyObject; facts: KeyFacts } {
+function provenKey(key: KeyObject, from?: { der: Buffer; type: 'pkcs8' | 'pkcs1' | 'sec1' }): { key: KeyObject; facts: KeyFacts } {
   const facts = keyFacts(key);
-  proveKey(key);
+  proveKey(key, from);
   return { key, facts };
 }
 
@@ -89,7 +89,7 @@ const DER_TYPE = { 'PRIVATE KEY': 'pkcs8', 'RSA PRIVATE KEY': 'pkcs1', 'EC PRIVA
 /** A private key from its DER (wiped afterwards when `wipe`), with its facts. */
 function keyFrom(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1', wipe: boolean): { key: KeyObject; facts: KeyFacts } {
   try {
-    return provenKey(loadPrivateKeyDer(der, type));
+    return provenKey(loadPrivateKeyDer(der, type), { der, type });
   } finally {
     if (wipe) der.fill(0);
   }
