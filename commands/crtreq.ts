@@ -14,14 +14,15 @@ export default defineCommand({
   name: 'crtreq',
   summary: 'Make a new private key and certificate request per host',
   description:
-    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject comes from dn_template and whose subjectAltName holds the FQDN and any --san names. A host whose earlier request is still open (it may already be at the CA) is named first and replaced only after a yes, or with --replace; the replaced request is cancelled and its key kept as history. Should a passtore-cron run or another session make a request for the host meanwhile, that host is refused and keeps the one open request. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
-  usage: `crtreq HOST|PATTERN [--type ${KEY_TYPES.join('|')}] [--san NAME,...] [--out DIR] [--replace] [--jobs N]`,
+    'Generates a private key (key_type, or --type) for each host, stores it encrypted, and keeps a certificate request whose subject is that of the host\'s current certificate (a grid subject such as /DC=org/O=INFN/CN=host/FQDN is kept), or dn_template\'s for a host without one or with --template-subject, and whose subjectAltName holds the FQDN and any --san names. A host whose earlier request is still open (it may already be at the CA) is named first and replaced only after a yes, or with --replace; the replaced request is cancelled and its key kept as history. Should a passtore-cron run or another session make a request for the host meanwhile, that host is refused and keeps the one open request. --out DIR also writes each request as DIR/<fqdn>.req. The current certificate and key stay in place until the new certificate arrives.',
+  usage: `crtreq HOST|PATTERN [--type ${KEY_TYPES.join('|')}] [--san NAME,...] [--out DIR] [--replace] [--template-subject] [--jobs N]`,
   args: [{ name: 'pattern', kind: 'pattern' }],
   flags: {
     type: { type: 'string', description: `key type: ${KEY_TYPE_LIST} (default from key_type)`, check: (v) => (isKeyType(v) ? undefined : `expected ${KEY_TYPE_LIST}`) },
     san: { type: 'string', description: 'extra DNS names for subjectAltName, comma-separated (one host only)' },
     out: { type: 'string', description: 'also write each request to DIR/<fqdn>.req' },
     replace: { type: 'boolean', description: 'replace a host\'s open request without asking' },
+    'template-subject': { type: 'boolean', description: 'take the subject from dn_template even for a host that has a certificate' },
     jobs: JOBS_FLAG,
   },
   needs: ['unlocked'],
@@ -65,7 +66,7 @@ export default defineCommand({
       todo,
       jobsOf(input, ctx.concurrency),
       async (host) => {
-        const made = await makeRequest(ctx, host, type, extra, 'crtreq', undefined, open.get(host.id)?.id ?? null);
+        const made = await makeRequest(ctx, host, type, extra, 'crtreq', undefined, open.get(host.id)?.id ?? null, input.flag('template-subject') ? 'template' : 'current');
         let where = 'kept in the vault';
         if (out) {
           const file = join(out, `${host.fqdn}.req`);

@@ -1,17 +1,18 @@
 import { defineCommand } from '../src/command.js';
-import { readLocalFile } from '../src/targets.js';
 import { isRemoteFile, parseRemoteFile } from '../src/names.js';
 import { fetchRemoteFile } from '../src/remote/files.js';
 import { PasstoreError } from '../src/errors.js';
 import { resolveHosts } from '../src/targets.js';
 import { storeKey } from '../src/x509/cert-store.js';
-import { decryptKey, readObjects } from '../src/x509/pem.js';
+import { readInputFile } from '../src/x509/input-file.js';
+import { Passphrases } from '../src/x509/passphrases.js';
+import { readObjects, type Found } from '../src/x509/pem.js';
 
 export default defineCommand({
   name: 'getkey',
   summary: 'Import an existing private key for a host',
   description:
-    'Imports the one private key held in FILE (PEM or DER; an encrypted PEM key asks for its passphrase) for HOST, stored encrypted and waiting for its certificate. Keys weaker than RSA 2048 or EC P-256 are refused. Use it only for a key made elsewhere; crtreq makes new ones. user@host:PATH fetches it over SFTP through the network guard (as root with the stored password on a vault host with a pinned key; otherwise that user\'s password is asked).',
+    'Imports the one private key held in FILE (PEM, DER, or a PKCS#12 file; an encrypted key or PKCS#12 file asks for its passphrase) for HOST, proven by a signature made and verified before it is stored encrypted and waiting for its certificate. Keys weaker than RSA 2048 or EC P-256 are refused. Use it only for a key made elsewhere; crtreq makes new ones. user@host:PATH fetches it over SFTP through the network guard (as root with the stored password on a vault host with a pinned key; otherwise that user\'s password is asked).',
   usage: 'getkey HOST FILE|user@host:PATH',
   args: [
     { name: 'host', kind: 'host' },
@@ -23,25 +24,26 @@ export default defineCommand({
   async run(ctx, input) {
     const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
     const file = input.word('file');
-    const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true })) : readLocalFile(file);
+    const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true })) : await readInputFile(file);
     const { objects, problems } = readObjects(data);
     data.fill(0);
-    const keys = objects.filter((o) => o.kind !== 'certificate');
-    if (keys.length !== 1) {
-      throw new PasstoreError('mismatch', `${file}: expected one private key, found ${keys.length}${problems.length ? ` (${problems[0]})` : ''}`);
+    const keyLike = objects.filter((o) => o.kind !== 'certificate');
+    if (keyLike.length !== 1) {
+      throw new PasstoreError('mismatch', `${file}: expected one private key, found ${keyLike.length}${problems.length ? ` (${problems[0]})` : ''}`);
     }
-    const found = keys[0]!;
-    let key;
-    if (found.kind === 'encrypted-key') {
-      if (ctx.scripted) throw new PasstoreError('policy', 'getkey of an encrypted key asks for its passphrase and cannot run from a script');
-      const passphrase = await ctx.prompt.secret(`Passphrase for the encrypted key in ${file}`);
-      try {
-        key = decryptKey(found.pem, passphrase.bytes());
-      } finally {
-        passphrase.wipe();
-      }
-    } else if (found.kind === 'key') key = { key: found.key, facts: found.facts };
-    else throw new PasstoreError('mismatch', `${file}: no private key in it`);
+    let found: Found = keyLike[0]!;
+    if (found.kind === 'locked') {
+      if (ctx.scripted) throw new PasstoreError('policy', 'getkey of an encrypted key or PKCS#12 file asks for its passphrase and cannot run from a script');
+      const passphrases = new Passphrases(ctx.prompt);
+      const opened = await passphrases.open(file, found.locked);
+      passphrases.close();
+      if (!opened.ok) throw new PasstoreError('bad-passphrase', `${file}: ${opened.reason}`);
+      const keys = opened.contents.objects.filter((o) => o.kind === 'key');
+      if (keys.length !== 1) throw new PasstoreError('mismatch', `${file}: expected one private key, found ${keys.length}${opened.contents.problems.length ? ` (${opened.contents.problems[0]})` : ''}`);
+      found = keys[0]!;
+    }
+    if (found.kind !== 'key') throw new PasstoreError('mismatch', `${file}: no private key in it`);
+    const key = { key: found.key, facts: found.facts };
     if (await ctx.store.getKeyBySpki(key.facts.spkiSha256)) throw new PasstoreError('exists', `${file}: this private key is already in the vault`);
     const pkcs8 = key.key.export({ type: 'pkcs8', format: 'der' });
     try {

@@ -6,13 +6,14 @@ import { now } from '../src/targets.js';
 import { acceptCertificate, storeKey } from '../src/x509/cert-store.js';
 import { namesHost } from '../src/x509/certificate.js';
 import { loadTrust, verifyChain } from '../src/x509/trust.js';
-import { pairByKey, scanDirectory, unlockEncryptedKeys, wipeScan, type FileProblem, type FoundCert, type Pair, type Scan } from '../src/x509/import.js';
+import { pairByKey, scanDirectory, unlockLocked, wipeScan, type FileProblem, type FoundCert, type Pair, type Scan } from '../src/x509/import.js';
+import { Passphrases } from '../src/x509/passphrases.js';
 
 export default defineCommand({
   name: 'importcert',
   summary: 'Import a directory of host certificates and keys, paired by public key',
   description:
-    'Reads every file below DIR (PEM with any number of objects per file, or DER), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted PEM keys ask for their passphrase (an empty answer skips the file). Expired certificates are refused unless --force. With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
+    'Reads every file below DIR (PEM with any number of objects per file, DER, PKCS#7 bundles, PKCS#12 files), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. Each key is proven (its private half checked against its public half) before it is stored. A certificate\'s host is the one its subject\'s CN names (a plain FQDN or Globus host/FQDN), else its first DNS name; one of its names already in the vault is preferred. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted keys and PKCS#12 files ask for their passphrase (an empty answer skips the file; after the first one that works, it may be kept for the other files). Expired certificates are refused unless --force. With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
   usage: 'importcert DIR [--force]',
   args: [{ name: 'dir', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store expired certificates too' } },
@@ -35,8 +36,13 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
     ctx.out.line(`${dir}: no files; nothing to import`);
     return;
   }
-  await unlockEncryptedKeys(scan, ctx.scripted ? undefined : (file) => ctx.prompt.secret(`Passphrase for the encrypted key in ${file} (empty to skip)`));
-  const { pairs, skipped, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
+  const passphrases = new Passphrases(ctx.scripted ? undefined : ctx.prompt);
+  try {
+    await unlockLocked(scan, passphrases);
+  } finally {
+    passphrases.close();
+  }
+  const { pairs, skipped, selfSignedCas, lonelyCerts, unmatched } = pairByKey(scan, { force: input.flag('force') });
   const problems: FileProblem[] = [...scan.unreadable, ...unmatched];
 
   // Certificates already stored, or whose key is already in the vault, are decided now,
@@ -46,7 +52,7 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
     const stored = await ctx.store.getKeyBySpki(p.key.facts.spkiSha256);
     if (await ctx.store.getCertificateByFingerprint(p.cert.facts.fingerprintSha256)) problems.push({ file: p.cert.file, reason: `already in the vault (${p.host})` });
     else if (stored && !namesHost(p.cert.cert, stored.fqdn)) problems.push({ file: p.cert.file, reason: `its private key belongs to ${stored.fqdn}, which the certificate does not name` });
-    else fresh.push(stored ? { ...p, host: stored.fqdn } : p);
+    else fresh.push(stored ? { ...p, host: stored.fqdn } : { ...p, host: await hostInVault(ctx, p) });
   }
   const forStoredKeys: FoundCert[] = [];
   for (const c of lonelyCerts) {
@@ -102,10 +108,18 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
   ctx.session.invalidateNames();
   const stored = fresh.length + forStoredKeys.length;
   ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
+  for (const p of selfSignedCas) if (fresh.some((f) => f.cert === p.cert)) ctx.out.line(`${p.cert.file}: a ${p.cert.selfSigned ? 'self-signed ' : ''}certificate marked as a CA, taken as the certificate of ${p.host}: it names that host and matches the key in ${p.key.file}`);
   if (skipped.length > 0) ctx.out.line(`passed over ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (chain files): ${skipped.slice(0, 5).map((s) => s.file).join(' ')}${skipped.length > 5 ? ' …' : ''}`);
   if (problems.length > 0) {
     problems.sort((a, b) => a.file.localeCompare(b.file));
     ctx.out.table(['FILE', 'NOT IMPORTED BECAUSE'], problems.map((p) => [p.file, p.reason]));
     throw new PasstoreError('mismatch', `${problems.length} item${problems.length === 1 ? ' was' : 's were'} not imported (listed above)${stored ? `; the ${stored} valid ones were` : ''}`);
   }
+}
+
+/** The host a pair goes to: the first name of its certificate already in the vault, else its first name. */
+async function hostInVault(ctx: Context, p: Pair): Promise<string> {
+  if (p.cert.hosts.length < 2) return p.host;
+  for (const h of p.cert.hosts) if (await ctx.store.getHost(h)) return h;
+  return p.host;
 }

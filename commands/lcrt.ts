@@ -43,7 +43,7 @@ export default defineCommand({
       if (days < 0) expired++;
       else if (days <= ctx.config.crtTtl) soon++;
       const match = c.keySpkiSha256 === c.spkiSha256 ? ctx.out.paint('yes', 'good') : ctx.out.paint('NO', 'bad');
-      return [name, c.subject, c.serial.length > 16 ? `${c.serial.slice(0, 16)}…` : c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
+      return [name, c.subject, c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
     });
     // On a narrow terminal the subject goes first, then the serial, then the deploy date.
     ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows, { shrink: [1, 2, 6], drop: [1, 2, 7] });

@@ -17,6 +17,7 @@ import exit from '../commands/exit.js';
 import get from '../commands/get.js';
 import help from '../commands/help.js';
 import host from '../commands/host.js';
+import key from '../commands/key.js';
 import keyfile from '../commands/keyfile.js';
 import list from '../commands/list.js';
 import lock from '../commands/lock.js';
@@ -56,5 +57,5 @@ export class Registry {
 
 /** The shell's commands. */
 export const registry = new Registry([
-  add, audit, backup, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, update,
+  add, audit, backup, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, key, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, update,
 ]);

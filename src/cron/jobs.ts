@@ -28,6 +28,7 @@ import { belowDefaultCost } from '../vault/kdf.js';
 import { daysLeft } from '../x509/certificate.js';
 import { readObjects } from '../x509/pem.js';
 import { makeRequest, RequestAlreadyOpen } from '../x509/renewal.js';
+import { sortDelivered } from '../x509/delivery.js';
 
 export interface JobReport {
   lines: string[];
@@ -268,7 +269,8 @@ type Mailer = (key: string | null, subject: string, body: string, attachments?: 
 async function storeDelivery(ctx: CronContext, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[], trust: X509Certificate[] | 'from-ca' | undefined): Promise<Outcome> {
   const { store } = ctx;
   const { objects, problems } = readObjects(data);
-  const certs = objects.flatMap((o) => (o.kind === 'certificate' && !o.cert.ca ? [o] : []));
+  // The same sorting as getcrt: the chain is passed over, a self-signed host certificate taken.
+  const certs = (await sortDelivered(objects.flatMap((o) => (o.kind === 'certificate' ? [o] : [])), store)).hosts;
   if (certs.length === 0) {
     if (problems.length === 0 || data.length === 0) return 'ignored';
     report.failures.push(`refused: ${source}: ${problems[0]}`);

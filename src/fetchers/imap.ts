@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { simpleParser } from 'mailparser';
 import { PasstoreError } from '../errors.js';
+import { readObjects } from '../x509/pem.js';
 import { addressOf } from '../remote/remote.js';
 import { readPrivateFile, type Delivery, type FetchContext, type Fetcher } from './fetcher.js';
 
@@ -30,14 +31,21 @@ export function parseImapUrl(text: string): ImapTarget {
 const PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**
- * The certificates a mail may hold: PEM blocks in any attachment or in the text and HTML
- * bodies, and DER attachments by their file name (.der, .cer, .crt). The mail is the CA's,
+ * The certificates a mail may hold: what the certificate reader finds in any attachment
+ * (PEM, DER, PKCS#7 bundles), PEM blocks in the text and HTML bodies, and DER attachments by their file name (.der, .cer, .crt). The mail is the CA's,
  * or anyone's: nothing found is trusted until it matches a pending key.
  */
 export async function certificatesInMail(source: Buffer): Promise<{ subject: string; pems: string[] }> {
   const parsed = await simpleParser(source);
   const pems: string[] = [];
   for (const a of parsed.attachments ?? []) {
+    // The reader of importcert and getcrt first: PEM, DER, and the PKCS#7 bundles
+    // (.p7b, .p7c) CA portals send; what it cannot read still goes on, to be reported.
+    const read = readObjects(a.content).objects.flatMap((o) => (o.kind === 'certificate' ? [o.facts.pem.trim()] : []));
+    if (read.length) {
+      pems.push(...read);
+      continue;
+    }
     const text = a.content.toString('latin1');
     const found = text.match(PEM);
     if (found) pems.push(...found);

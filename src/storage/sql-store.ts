@@ -487,6 +487,14 @@ export class SqlStore implements Store {
     await this.db.run('UPDATE private_keys SET state = ? WHERE id = ?', [state, id]);
   }
 
+  async moveKey(id: number, hostId: number, ct: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE private_keys SET host_id = ?, key_ciphertext = ? WHERE id = ?', [hostId, ct.bytes, id]);
+  }
+
+  async deleteKey(id: number): Promise<void> {
+    await this.db.run('DELETE FROM private_keys WHERE id = ?', [id]);
+  }
+
   async insertRequest(row: Omit<RequestRow, 'id' | 'fqdn'>): Promise<number> {
     const r = await this.db.run(
       'INSERT INTO cert_requests (host_id, key_id, subject, sans, pem, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',

@@ -266,6 +266,10 @@ export interface Store {
   /** A host's keys, newest first. */
   listKeys(hostId: number): Promise<KeyRow[]>;
   setKeyState(id: number, state: KeyState): Promise<void>;
+  /** Gives a key to another host, with its ciphertext sealed for that host (one statement). */
+  moveKey(id: number, hostId: number, ct: Ciphertext): Promise<void>;
+  /** Removes a key that no certificate or request refers to. */
+  deleteKey(id: number): Promise<void>;
 
   insertRequest(row: Omit<RequestRow, 'id' | 'fqdn'>): Promise<number>;
   /** A host's requests, newest first. */

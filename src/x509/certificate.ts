@@ -5,6 +5,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
 import { tlv } from './der.js';
+import { certificateDns, commonNames, hostOfCommonName } from './dn.js';
 import { spkiSha256 } from './keys.js';
 
 export interface CertFacts {
@@ -28,18 +29,20 @@ export function parseCertificate(data: string | Buffer): { cert: X509Certificate
   } catch {
     throw new PasstoreError('mismatch', 'not a readable X.509 certificate');
   }
-  const sans = (cert.subjectAltName ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('DNS:'))
-    .map((s) => s.slice(4).toLowerCase());
+  let names: { subject: string; issuer: string };
+  try {
+    names = certificateDns(cert);
+  } catch {
+    throw new PasstoreError('mismatch', 'not a readable X.509 certificate (its names do not parse)');
+  }
   return {
     cert,
     facts: {
       pem: cert.toString(),
-      subject: oneLineName(cert.subject),
-      issuer: oneLineName(cert.issuer),
+      subject: names.subject,
+      issuer: names.issuer,
       serial: cert.serialNumber.toLowerCase(),
-      sans,
+      sans: dnsNames(cert),
       notBefore: new Date(cert.validFrom).toISOString(),
       notAfter: new Date(cert.validTo).toISOString(),
       fingerprintSha256: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
@@ -48,14 +51,46 @@ export function parseCertificate(data: string | Buffer): { cert: X509Certificate
   };
 }
 
-/** Node prints names one attribute a line; passtore shows them OpenSSL-style. */
-function oneLineName(name: string): string {
-  return `/${name.split('\n').filter(Boolean).join('/')}`;
+/** The DNS names of subjectAltName, lower case, in their order. */
+function dnsNames(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((s) => s.startsWith('DNS:'))
+    .map((s) => s.slice(4).toLowerCase());
 }
 
-/** Whether a certificate names a host (subjectAltName DNS, or CN when there are none). */
+/**
+ * Whether a certificate names a host: a subjectAltName DNS name, or, when it has none, a
+ * common name wherever it stands in the subject, plain or Globus-style `host/FQDN`.
+ */
 export function namesHost(cert: X509Certificate, fqdn: string): boolean {
-  return cert.checkHost(fqdn, { wildcards: false, subject: 'default' }) !== undefined;
+  if (cert.checkHost(fqdn, { wildcards: false, subject: 'default' }) !== undefined) return true;
+  if (dnsNames(cert).length > 0) return false;
+  return commonNames(cert).some((cn) => hostOfCommonName(cn) === fqdn.toLowerCase());
+}
+
+/**
+ * The hosts a certificate is for, best first: the host its subject's common name names
+ * (plain or `host/FQDN`, most specific CN first), then its DNS names in order; each one
+ * the certificate itself names (namesHost). importcert takes the first one already in the
+ * vault, else the first.
+ */
+export function hostsOfCertificate(cert: X509Certificate, facts: Pick<CertFacts, 'sans'>): string[] {
+  const out: string[] = [];
+  const add = (h: string | undefined) => {
+    if (h && !out.includes(h) && namesHost(cert, h)) out.push(h);
+  };
+  for (const cn of safeCommonNames(cert)) add(hostOfCommonName(cn));
+  for (const s of facts.sans) add(hostOfCommonName(s));
+  return out;
+}
+
+function safeCommonNames(cert: X509Certificate): string[] {
+  try {
+    return commonNames(cert);
+  } catch {
+    return [];
+  }
 }
 
 /** Whole days from now until `iso` (negative once passed). */

@@ -2,7 +2,7 @@
  * Bulk import (`importcert DIR`): read every file below a directory, find every
  * certificate and key in them whatever the file names, pair them by public key in one
  * pass (a hash map: linear time), and report what was added, what was left unmatched and
- * what could not be read. Encrypted keys ask for their passphrase.
+ * what could not be read. Encrypted keys and PKCS#12 files ask for their passphrase.
  */
 import { lstatSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -10,11 +10,10 @@ import { join, relative } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { X509Certificate } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
-import { isFqdn } from '../names.js';
-import type { Secret } from '../secret.js';
-import type { CertFacts } from './certificate.js';
+import { hostsOfCertificate, type CertFacts } from './certificate.js';
 import type { KeyFacts } from './keys.js';
-import { decryptKey, readObjects } from './pem.js';
+import type { Passphrases } from './passphrases.js';
+import { readObjects, type FileContents, type Locked } from './pem.js';
 
 export interface FileProblem {
   file: string;
@@ -27,8 +26,12 @@ export interface CertRecord {
   facts: CertFacts;
   /** A CA certificate (basicConstraints CA:TRUE): a chain file, not a host's. */
   ca: boolean;
-  /** The host it is for (hostOfCertificate), checked against the certificate itself. */
+  /** The host it is for (the first of `hosts`). */
   host: string | undefined;
+  /** The hosts it names, best first (hostsOfCertificate): importcert prefers one already in the vault. */
+  hosts: string[];
+  /** Self-signed (its issuer is its subject). */
+  selfSigned: boolean;
   der: Buffer;
 }
 
@@ -38,11 +41,13 @@ export class FoundCert implements CertRecord {
   readonly facts: CertFacts;
   readonly ca: boolean;
   readonly host: string | undefined;
+  readonly hosts: string[];
+  readonly selfSigned: boolean;
   readonly der: Buffer;
   #cert: X509Certificate | undefined;
 
   constructor(r: CertRecord) {
-    ({ file: this.file, facts: this.facts, ca: this.ca, host: this.host } = r);
+    ({ file: this.file, facts: this.facts, ca: this.ca, host: this.host, hosts: this.hosts, selfSigned: this.selfSigned } = r);
     // From a reader thread a Buffer arrives as a plain Uint8Array.
     this.der = Buffer.from(r.der.buffer, r.der.byteOffset, r.der.byteLength);
   }
@@ -62,7 +67,8 @@ export interface FoundKey {
 export interface Scan {
   certs: FoundCert[];
   keys: FoundKey[];
-  encrypted: Array<{ file: string; pem: string }>;
+  /** Encrypted keys and PKCS#12 files, waiting for their passphrase. */
+  locked: Array<{ file: string; locked: Locked }>;
   unreadable: FileProblem[];
   files: number;
 }
@@ -71,7 +77,7 @@ export interface Scan {
 export interface FileResult {
   certs: CertRecord[];
   keys: FoundKey[];
-  encrypted: Array<{ file: string; pem: string }>;
+  locked: Array<{ file: string; locked: Locked }>;
   unreadable: FileProblem[];
 }
 
@@ -88,7 +94,7 @@ const THREADS_FROM = 400;
 
 /** Reads one file and parses what it holds; never throws (a problem is a result). */
 export function readCandidate(c: Candidate): FileResult {
-  const out: FileResult = { certs: [], keys: [], encrypted: [], unreadable: [] };
+  const out: FileResult = { certs: [], keys: [], locked: [], unreadable: [] };
   if (c.size > MAX_FILE) {
     out.unreadable.push({ file: c.rel, reason: 'larger than 1 MiB' });
     return out;
@@ -100,15 +106,22 @@ export function readCandidate(c: Candidate): FileResult {
     out.unreadable.push({ file: c.rel, reason: `not readable (${(e as NodeJS.ErrnoException).code})` });
     return out;
   }
-  const { objects, problems } = readObjects(data);
+  const contents = readObjects(data);
   data.fill(0);
-  for (const p of problems) out.unreadable.push({ file: c.rel, reason: p });
-  for (const o of objects) {
-    if (o.kind === 'certificate') out.certs.push({ file: c.rel, facts: o.facts, ca: o.cert.ca, host: hostOfCertificate(o.cert, o.facts), der: o.cert.raw });
-    else if (o.kind === 'key') out.keys.push({ file: c.rel, pkcs8: o.key.export({ type: 'pkcs8', format: 'der' }), facts: o.facts });
-    else out.encrypted.push({ file: c.rel, pem: o.pem });
-  }
+  addContents(out, c.rel, contents);
   return out;
+}
+
+/** Files what one file (or the PKCS#12 file it was) held into `out`. */
+function addContents(out: FileResult, file: string, { objects, problems }: FileContents): void {
+  for (const p of problems) out.unreadable.push({ file, reason: p });
+  for (const o of objects) {
+    if (o.kind === 'certificate') {
+      const hosts = hostsOfCertificate(o.cert, o.facts);
+      out.certs.push({ file, facts: o.facts, ca: o.cert.ca, host: hosts[0], hosts, selfSigned: o.facts.subject === o.facts.issuer, der: o.cert.raw });
+    } else if (o.kind === 'key') out.keys.push({ file, pkcs8: o.key.export({ type: 'pkcs8', format: 'der' }), facts: o.facts });
+    else out.locked.push({ file, locked: o.locked });
+  }
 }
 
 /** Finds every regular file below `dir` (symbolic links to files followed, never to directories). */
@@ -208,12 +221,13 @@ export async function scanDirectory(dir: string, options: ScanOptions = {}): Pro
     }
     for (const r of settled) if (r.status === 'fulfilled') results.push(...r.value);
   }
-  const scan: Scan = { certs: [], keys: [], encrypted: [], unreadable: [], files: candidates.length };
+  const scan: Scan = { certs: [], keys: [], locked: [], unreadable: [], files: candidates.length };
   scan.unreadable.push(...unreadable);
   for (const r of results) {
     for (const c of r.certs) scan.certs.push(new FoundCert(c));
     scan.keys.push(...r.keys);
-    scan.encrypted.push(...r.encrypted);
+    // From a reader thread a Buffer arrives as a plain Uint8Array.
+    for (const l of r.locked) scan.locked.push({ file: l.file, locked: { format: l.locked.format, data: Buffer.from(l.locked.data.buffer, l.locked.data.byteOffset, l.locked.data.byteLength) } });
     scan.unreadable.push(...r.unreadable);
   }
   return scan;
@@ -251,35 +265,21 @@ export function wipeScan(scan: Scan): void {
   for (const k of scan.keys) k.pkcs8.fill(0);
 }
 
-/** Decrypts the encrypted keys found, asking for each passphrase; an empty answer skips. */
-export async function unlockEncryptedKeys(scan: Scan, ask: ((file: string) => Promise<Secret>) | undefined): Promise<void> {
-  for (const e of scan.encrypted) {
-    if (!ask) {
-      scan.unreadable.push({ file: e.file, reason: 'encrypted key: its passphrase cannot be asked from a script' });
-      continue;
-    }
-    const passphrase = await ask(e.file);
-    try {
-      if (passphrase.length === 0) {
-        scan.unreadable.push({ file: e.file, reason: 'encrypted key skipped (no passphrase given)' });
-        continue;
-      }
-      const { key, facts } = decryptKey(e.pem, passphrase.bytes());
-      scan.keys.push({ file: e.file, pkcs8: key.export({ type: 'pkcs8', format: 'der' }), facts });
-    } catch (err) {
-      scan.unreadable.push({ file: e.file, reason: err instanceof PasstoreError ? err.message : 'encrypted key not readable' });
-    } finally {
-      passphrase.wipe();
-    }
+/**
+ * Opens the encrypted keys and PKCS#12 files found, asking for each passphrase (an empty
+ * answer skips the file); what they held joins the scan as if read from separate files.
+ */
+export async function unlockLocked(scan: Scan, passphrases: Passphrases): Promise<void> {
+  const out: FileResult = { certs: [], keys: [], locked: [], unreadable: [] };
+  for (const [i, l] of scan.locked.entries()) {
+    const opened = await passphrases.open(l.file, l.locked, scan.locked.length - i - 1);
+    if (opened.ok) addContents(out, l.file, opened.contents);
+    else out.unreadable.push({ file: l.file, reason: opened.reason });
   }
-  scan.encrypted = [];
-}
-
-/** The host a certificate is for: its CN when that is a host name it names, else its first DNS name. */
-export function hostOfCertificate(cert: X509Certificate, facts: CertFacts): string | undefined {
-  const cn = /\/CN=([^/]+)$/.exec(facts.subject)?.[1]?.toLowerCase();
-  if (cn && isFqdn(cn) && cert.checkHost(cn, { wildcards: false }) !== undefined) return cn;
-  return facts.sans.find((s) => isFqdn(s) && cert.checkHost(s, { wildcards: false }) !== undefined);
+  for (const c of out.certs) scan.certs.push(new FoundCert(c));
+  scan.keys.push(...out.keys);
+  scan.unreadable.push(...out.unreadable);
+  scan.locked = [];
 }
 
 export interface Pair {
@@ -292,6 +292,8 @@ export interface Pairing {
   pairs: Pair[];
   /** CA certificates (chain files): not host certificates, passed over. */
   skipped: FileProblem[];
+  /** Pairs whose certificate is marked as a CA (typically self-signed by openssl req -x509): said so in the report. */
+  selfSignedCas: Pair[];
   /** Certificates with no key in the directory (the caller may find it in the vault). */
   lonelyCerts: FoundCert[];
   unmatched: FileProblem[];
@@ -310,7 +312,9 @@ export function pairByKey(scan: Scan, options: { force?: boolean; now?: number }
   // The newest certificate of each key wins; older ones are reported.
   const best = new Map<string, FoundCert>();
   for (const c of scan.certs) {
-    if (c.ca) {
+    // A CA certificate is a chain file's, unless a key read with it makes it a host's own
+    // (a self-signed certificate made by `openssl req -x509` is marked CA:TRUE).
+    if (c.ca && !keys.has(c.facts.spkiSha256)) {
       skipped.push({ file: c.file, reason: `CA certificate ${c.facts.subject}, passed over` });
       continue;
     }
@@ -323,19 +327,26 @@ export function pairByKey(scan: Scan, options: { force?: boolean; now?: number }
     } else unmatched.push({ file: c.file, reason: `an older certificate for the key of ${prev.file}` });
   }
   const pairs: Pair[] = [];
+  const selfSignedCas: Pair[] = [];
   const lonelyCerts: FoundCert[] = [];
   const used = new Set<string>();
   for (const [spki, c] of best) {
     const key = keys.get(spki);
     const host = c.host;
+    const refuse = (reason: string) => {
+      unmatched.push({ file: c.file, reason });
+      // The key of a refused certificate is reported too, with the reason.
+      if (key) {
+        used.add(spki);
+        if (key.file !== c.file) unmatched.push({ file: key.file, reason: `private key (${key.facts.type}) of ${c.file}, not imported: ${reason}` });
+      }
+    };
     if (!host) {
-      unmatched.push({ file: c.file, reason: `certificate ${c.facts.subject} names no host` });
-      if (key) used.add(spki);
+      refuse(`${c.ca ? 'CA ' : ''}certificate ${c.facts.subject || '(empty subject)'} names no host`);
       continue;
     }
     if (Date.parse(c.facts.notAfter) <= now && !options.force) {
-      unmatched.push({ file: c.file, reason: `certificate for ${host} expired on ${c.facts.notAfter.slice(0, 10)} (use --force)` });
-      if (key) used.add(spki);
+      refuse(`certificate for ${host} expired on ${c.facts.notAfter.slice(0, 10)} (use --force)`);
       continue;
     }
     if (!key) {
@@ -346,10 +357,11 @@ export function pairByKey(scan: Scan, options: { force?: boolean; now?: number }
     // is byte for byte the certificate's (what X509_check_private_key compares).
     used.add(spki);
     pairs.push({ host, cert: c, key });
+    if (c.ca) selfSignedCas.push(pairs.at(-1)!);
   }
   for (const [spki, k] of keys) {
     if (!used.has(spki)) unmatched.push({ file: k.file, reason: `private key (${k.facts.type}) without its certificate` });
   }
   pairs.sort((a, b) => a.host.localeCompare(b.host) || a.cert.facts.notAfter.localeCompare(b.cert.facts.notAfter));
-  return { pairs, skipped, lonelyCerts, unmatched };
+  return { pairs, skipped, selfSignedCas, lonelyCerts, unmatched };
 }

@@ -7,6 +7,7 @@
 import { createPublicKey, webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 import { PasstoreError } from '../errors.js';
+import { rfc4514 } from './dn.js';
 import { loadPkcs8, type KeyFacts } from './keys.js';
 
 let x509: typeof X509 | undefined;
@@ -25,7 +26,8 @@ export function subjectFor(template: string, fqdn: string): string {
   return template.replaceAll('{fqdn}', fqdn);
 }
 
-function toName(x509: typeof X509, subject: string): X509.Name {
+function toName(x509: typeof X509, subject: string | Buffer): X509.Name {
+  if (typeof subject !== 'string') return new x509.Name(new Uint8Array(subject));
   try {
     // RFC 4514 text is written most specific first: the reverse of the encoded order.
     if (!subject.startsWith('/')) return new x509.Name(new x509.Name(subject).toJSON().reverse());
@@ -54,18 +56,22 @@ function algorithms(facts: KeyFacts): { importAlg: RsaHashedImportParams | EcKey
   return { importAlg: { name: 'ECDSA', namedCurve: curve }, signAlg: { name: 'ECDSA', hash: curve === 'P-256' ? 'SHA-256' : 'SHA-384' } as EcdsaParams };
 }
 
-/** Builds and signs a request; returns its PEM. */
-export async function buildRequest(pkcs8: Buffer, facts: KeyFacts, subject: string, sans: string[]): Promise<string> {
+/**
+ * Builds and signs a request for `subject` (a dn_template's text, or a Name's DER taken
+ * from the current certificate); returns its PEM and its subject in RFC 4514 text.
+ */
+export async function buildRequest(pkcs8: Buffer, facts: KeyFacts, subject: string | Buffer, sans: string[]): Promise<{ pem: string; subject: string }> {
   const x509 = await library();
   const { importAlg, signAlg } = algorithms(facts);
   const spki = createPublicKey(loadPkcs8(pkcs8)).export({ type: 'spki', format: 'der' });
   const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, importAlg, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', spki, importAlg, true, ['verify']);
+  const name = toName(x509, subject);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: toName(x509, subject),
+    name,
     keys: { privateKey, publicKey } as CryptoKeyPair,
     signingAlgorithm: signAlg,
     extensions: [new x509.SubjectAlternativeNameExtension(sans.map((value) => ({ type: 'dns' as const, value })))],
   });
-  return csr.toString('pem');
+  return { pem: csr.toString('pem'), subject: rfc4514(Buffer.from(name.toArrayBuffer())) };
 }

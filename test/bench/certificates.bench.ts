@@ -30,21 +30,33 @@
  *     `openssl x509 -noout -enddate` over the same 10,000 certificate files (1,000-file
  *     sample, extrapolated). Target: ≥ 100× faster, and the scan itself < 500 ms.
  *
+ *  4. PKCS#12 and the key proof (issue 12): `importcert` of the 5,000 EC pairs where a
+ *     third arrive as PKCS#12 files (OpenSSL 3's default: PBES2 AES-256, SHA-256 MAC,
+ *     2,048 iterations; one passphrase, typed once and kept for the run) against the same
+ *     pairs as PEM (ratio); and the proof every key read now gets (proveKey: for EC a
+ *     signature made and verified, for RSA its components checked) timed on its own over the 5,000 EC and
+ *     1,000 RSA keys, as a share of importcert's time for the same keys (target ≤ 10%).
+ *     The PKCS#12 files are made once with openssl into the fixture root (ec-5000-p12).
+ *     BENCH_ONLY=4 runs this part alone.
+ *
  * BENCH_FULL_BASELINE=1 runs the openssl loops over all 10,000 files instead of a sample
  * (adds 5–15 min: 12–50 ms per openssl process here, depending on the machine's load). Temp vaults are removed at the end, on failure and on Ctrl-C; the
  * fixtures are kept.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pairByKey, scanDirectory } from '../../src/x509/import.js';
+import { proveKey } from '../../src/x509/keys.js';
 import { createTestVault, removeTestDir, type TestVault } from '../support/scripted.js';
-import { commandOutput, DAY, disposedAtEnd, execFileP, fmt, fsType, noteLoad, printLoadAtStart, printLoads, printMachine, results, runBench, sqliteVersion, stat, timeAsync, type Check } from './bench-kit.js';
+import { commandOutput, DAY, disposedAtEnd, execFileP, fmt, fsType, noteLoad, pool, printLoadAtStart, printLoads, printMachine, progressPrinter, results, runBench, sqliteVersion, stat, timeAsync, type Check } from './bench-kit.js';
 import { defaultFixtureRoot, ensureFixtures, type FixtureSet, type Fixtures } from './cert-fixtures.js';
 
 const FULL_BASELINE = process.env.BENCH_FULL_BASELINE === '1';
+/** The passphrase of the PKCS#12 files of part 4 (given to openssl by environment). */
+const PKCS12_PASS = 'bench pkcs12 passphrase';
 
 const RUNS = {
   /** Rounds of: import 1,000; import 5,000; the same with statements reused; RSA 1,000. */
@@ -269,6 +281,14 @@ async function main(): Promise<number> {
   machineInfo(fixtures);
   const { ec5000, ec1000, ec5000b, rsa1000 } = fixtures.sets;
   const benchStart = performance.now();
+  if (process.env.BENCH_ONLY === '4') {
+    await pkcs12AndProof(fixtures);
+    console.log('');
+    print({ cpuColumn: true });
+    console.log('');
+    printLoads();
+    return 0;
+  }
 
   // ---- 2. importcert ------------------------------------------------------------------
   noteLoad('start');
@@ -461,6 +481,7 @@ async function main(): Promise<number> {
   speedTarget('3. expiry scan vs openssl -enddate loop (10,000)', end10k, scan.median, 100, `${how}: ${fmt(end10k)} ms vs ${fmt(scan.median)} ms`);
   limitTarget('3. expiry scan itself', scan.median, 500);
 
+  await pkcs12AndProof(fixtures);
   noteLoad('end');
 
   // ---- Results ------------------------------------------------------------------------
@@ -484,3 +505,98 @@ async function main(): Promise<number> {
 }
 
 await runBench(main);
+
+// ---------------------------------------------------------------------------------------
+// 4. PKCS#12 and the key proof
+
+
+/** ec-5000 with every third pair as one PKCS#12 file (made once with openssl, cached). */
+async function mixedSet(root: string, from: FixtureSet): Promise<{ dir: string; files: number; p12: number }> {
+  const dir = join(root, 'ec-5000-p12');
+  const manifest = join(root, 'ec-5000-p12.json');
+  const want = { from: from.certsGeneratedAt, pairs: from.pairs.length };
+  if (existsSync(manifest) && existsSync(dir)) {
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as typeof want & { files: number; p12: number };
+    if (m.from === want.from && m.pairs === want.pairs) return { dir, files: m.files, p12: m.p12 };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const p12 = from.pairs.filter((_, i) => i % 3 === 0).length;
+  const env = { ...process.env, BENCH_P12_PASS: PKCS12_PASS };
+  await pool(
+    from.pairs.length,
+    4,
+    async (i) => {
+      const p = from.pairs[i]!;
+      for (const f of [p.certFile, p.keyFile]) mkdirSync(dirname(join(dir, f)), { recursive: true });
+      if (i % 3 !== 0) {
+        copyFileSync(join(from.dir, p.certFile), join(dir, p.certFile));
+        copyFileSync(join(from.dir, p.keyFile), join(dir, p.keyFile));
+        return;
+      }
+      await execFileP('openssl', ['pkcs12', '-export', '-inkey', join(from.dir, p.keyFile), '-in', join(from.dir, p.certFile), '-passout', 'env:BENCH_P12_PASS', '-out', join(dir, `${p.certFile}.p12`)], { env });
+    },
+    progressPrinter(`ec-5000-p12: ${p12} PKCS#12 files with openssl`, from.pairs.length),
+  );
+  const files = from.pairs.length * 2 - p12;
+  writeFileSync(manifest, JSON.stringify({ ...want, files, p12 }));
+  return { dir, files, p12 };
+}
+
+async function pkcs12AndProof(fixtures: Fixtures): Promise<void> {
+  const { ec5000, rsa1000 } = fixtures.sets;
+  console.log('\n== 4. PKCS#12 and the key proof');
+  const mixed = await mixedSet(fixtures.root, ec5000);
+  const series = { pem: [] as number[], p12: [] as number[], rsa: [] as number[] };
+  const cpu = { pem: [] as number[], p12: [] as number[], rsa: [] as number[] };
+  const importMixed = async (): Promise<{ ms: number; cpu: number }> => {
+    const tv = await freshVault();
+    try {
+      const c0 = cpuMs();
+      let status = -1;
+      const prompts = tv.io.prompts.length;
+      const ms = await timeAsync(async () => {
+        status = await tv.run(`importcert ${mixed.dir}`, PKCS12_PASS, 'yes');
+      });
+      const used = cpuMs() - c0;
+      const out = tv.io.text();
+      const want = `${mixed.files} files read; ${ec5000.pairs.length} pairs added`;
+      if (status !== 0 || !out.includes(want)) throw new Error(`importcert ec-5000-p12: status ${status}, expected '${want}'; output:\n${out.slice(0, 1500)}`);
+      if (tv.io.prompts.length - prompts !== 2) throw new Error(`importcert ec-5000-p12 asked ${tv.io.prompts.length - prompts} questions, not 2 (the passphrase once, then whether to keep it)`);
+      console.log(`    importcert ec-5000-p12 (${mixed.p12} PKCS#12 files): ${fmt(ms)} ms (CPU ${fmt(used)} ms)`);
+      return { ms, cpu: used };
+    } finally {
+      await tv.dispose();
+    }
+  };
+  await importMixed(); // warm-up
+  for (let r = 0; r < RUNS.rounds; r++) {
+    console.log(`  round ${r + 1}/${RUNS.rounds}:`);
+    for (const [k, f] of [['pem', () => importFresh(ec5000)], ['p12', importMixed], ['rsa', () => importFresh(rsa1000)]] as const) {
+      const x = await f();
+      series[k].push(x.ms);
+      cpu[k].push(x.cpu);
+    }
+  }
+  const pem = record('4. importcert 5,000 EC pairs as PEM', series.pem, 'as figure 2, in this part\'s rounds', cpu.pem);
+  const p12 = record(`4. importcert 5,000 EC pairs, ${mixed.p12} as PKCS#12`, series.p12, 'the passphrase typed once and kept for the run', cpu.p12);
+  const rsa = record('4. importcert 1,000 RSA-2048 pairs as PEM', series.rsa, 'as figure 2a', cpu.rsa);
+  const ratio = p12.median / pem.median;
+  checks.push({ name: '4. PKCS#12 for a third vs all PEM (info)', measured: `${ratio.toFixed(2)}×`, required: 'reported', ratio, met: true, info: true, verdict: 'info', note: `${fmt(p12.median)} ms vs ${fmt(pem.median)} ms; each PKCS#12 file costs three key derivations of 2,048 iterations (MAC, key bag, certificate bag), opened in the shell's thread after the passphrase` });
+
+  // The proof alone, over the same keys, in this thread (importcert runs it in its reader threads).
+  for (const [set, label, importStat] of [[ec5000, 'EC P-256', pem], [rsa1000, 'RSA-2048', rsa]] as const) {
+    const keys = set.pairs.map((p) => createPrivateKey(readFileSync(join(set.dir, p.keyFile))));
+    const times: number[] = [];
+    const cpuTimes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c0 = cpuMs();
+      times.push(await timeAsync(async () => {
+        for (const k of keys) proveKey(k);
+      }));
+      cpuTimes.push(cpuMs() - c0);
+    }
+    const proof = record(`4. proveKey over ${keys.length} ${label} keys`, times, label.startsWith('EC') ? 'a signature made and verified, one thread' : 'the components checked as openssl rsa -check does, one thread', cpuTimes);
+    const share = proof.median / importStat.median;
+    checks.push({ name: `4. key proof share of importcert, ${label}`, measured: `${(100 * share).toFixed(1)}%`, required: '≤ 10%', ratio: share / 0.1, met: share <= 0.1, verdict: share <= 0.1 ? 'met' : 'MISSED', note: `${fmt(proof.median)} ms of proof against ${fmt(importStat.median)} ms of importcert for the same ${keys.length} keys (which now includes it, spread over the reader threads); the share of today\'s import without it is at most ${(100 * proof.median / Math.max(1, importStat.median - proof.median)).toFixed(1)}%` });
+  }
+}

@@ -513,5 +513,22 @@ for (const backend of backends) {
       assert.deepEqual(trail.at(-1), auditRow(first + 449, 'root@bulk-449.example.org:bulk'), 'the last record reads back exactly');
       await assert.rejects(store.appendAudits([auditRow(first + 450, 'x'), auditRow(first + 3, 'dup')]), Error, 'a duplicate seq refuses the batch');
     });
+
+    test('keys: moveKey gives a key to another host with its new ciphertext; deleteKey removes it and frees its SPKI', async () => {
+      const a = await store.addHost({ fqdn: 'key-a.example.org', address: null, port: 22, createdAt: NOW });
+      const b = await store.addHost({ fqdn: 'key-b.example.org', address: null, port: 22, createdAt: NOW });
+      const spki = 'ab'.repeat(32);
+      const row = { hostId: a.id, spkiSha256: spki, keyType: 'ec-p256', state: 'pending' as const, origin: 'imported' as const, keyCiphertext: sealed('key for a'), createdAt: NOW, createdBy: 'alice' };
+      const id = await store.insertKey(row);
+      const resealed = sealed('key for b');
+      await store.moveKey(id, b.id, resealed);
+      const moved = (await store.getKeyBySpki(spki))!;
+      assert.equal(moved.fqdn, 'key-b.example.org');
+      assert.ok(Buffer.from(moved.keyCiphertext.bytes).equals(Buffer.from(resealed.bytes)), 'its new ciphertext');
+      assert.deepEqual((await store.listKeys(a.id)).length, 0);
+      await store.deleteKey(id);
+      assert.equal(await store.getKeyBySpki(spki), undefined);
+      assert.ok((await store.insertKey({ ...row, hostId: b.id })) > 0, 'the same key can be stored again');
+    });
   });
 }

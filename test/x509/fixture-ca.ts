@@ -31,8 +31,8 @@ export async function openssl(args: string[], options: { cwd?: string; env?: Nod
 }
 
 /** Runs openssl and returns its raw stdout bytes. */
-export async function opensslBytes(args: string[]): Promise<Buffer> {
-  const { stdout } = await execFileP('openssl', args, { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 });
+export async function opensslBytes(args: string[], env?: NodeJS.ProcessEnv): Promise<Buffer> {
+  const { stdout } = await execFileP('openssl', args, { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024, env: env ?? process.env });
   return stdout;
 }
 

@@ -185,7 +185,7 @@ function scanned(scan: Scan) {
     files: scan.files,
     certs: scan.certs.map((c) => [c.file, c.facts.fingerprintSha256, c.facts.spkiSha256, c.host, c.ca, sha(c.der), c.cert.fingerprint256]),
     keys: scan.keys.map((k) => [k.file, k.facts.type, k.facts.spkiSha256, sha(k.pkcs8)]),
-    encrypted: scan.encrypted.map((e) => e.file),
+    locked: scan.locked.map((e) => e.file),
     unreadable: scan.unreadable.map((u) => `${u.file}: ${u.reason}`).sort(),
   };
 }
@@ -274,7 +274,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       for (const h of ['web-01', 'web-02', 'web-03', 'web-04']) assert.ok(l.lines.includes(`${h} |  | root:ssh (unset)`), l.text);
       const c = await run(tv, 'lcrt');
       assert.equal(c.status, 0, c.text);
-      for (const h of ['web-01', 'web-02', 'web-03', 'web-04']) assert.match(c.text, new RegExp(`^${h} \\| /DC=org/DC=example/O=Test/CN=${h}\\.example\\.org \\| .* \\| yes \\| - \\| never$`, 'm'));
+      for (const h of ['web-01', 'web-02', 'web-03', 'web-04']) assert.match(c.text, new RegExp(`^${h} \\| CN=${h}\\.example\\.org,O=Test,DC=example,DC=org \\| .* \\| yes \\| - \\| never$`, 'm'));
     });
 
     test('importing the same directory again adds nothing and reports "already in the vault"', async () => {
