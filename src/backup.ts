@@ -19,7 +19,7 @@ import { associatedData, open, seal } from './vault/aead.js';
 import { Ciphertext } from './vault/ciphertext.js';
 
 /** Tables in the order rows are restored (parents first). */
-export const BACKUP_TABLES = ['vault', 'key_slots', 'hosts', 'entries', 'entry_history', 'private_keys', 'cert_requests', 'certificates', 'audit', 'outbox'] as const;
+export const BACKUP_TABLES = ['vault', 'key_slots', 'hosts', 'entries', 'entry_history', 'private_keys', 'cert_requests', 'certificates', 'audit', 'outbox', 'ssh_keys'] as const;
 
 const MAGIC = 'passtore-backup 1';
 const SNAPSHOT = 'snapshot.ptb';

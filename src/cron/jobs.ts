@@ -295,7 +295,7 @@ export async function run(session: Session): Promise<JobReport> {
   return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures) };
 }
 
-/** Logs in to each host with its stored root password and reports where vault and host disagree. */
+/** Confirms each host's stored root password on the host (a login, else its shadow entry) and reports where vault and host disagree. */
 export async function verify(session: Session): Promise<JobReport> {
   const report: JobReport = { lines: [], failures: [] };
   const entries = (await session.store.findEntries('*', 'root', 'ssh')).filter((e) => e.state === 'set');
@@ -307,7 +307,8 @@ export async function verify(session: Session): Promise<JobReport> {
     }
     const password = session.vault.openPassword(e);
     try {
-      const ok = await session.remote.checkLogin(await session.remote.targetOf(host), 'root', password);
+      // A fresh root login, or where the host refuses one, its shadow entry over the key login.
+      const ok = await session.remote.confirmPassword(host, 'root', password);
       if (ok) report.lines.push(`verify ${e.fqdn}: the host accepts the vault's root password`);
       else report.failures.push(`verify ${e.fqdn}: the host REFUSES the vault's root password`);
     } catch (err) {

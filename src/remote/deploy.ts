@@ -44,6 +44,19 @@ const INSTALL = [
   'echo "backup=$backup"',
 ].join('\n');
 
+// Through sudo (a login user cannot write crt_path over SFTP): the new files come on
+// standard input, the certificate's $2 bytes then the key's $3, into $1. Fixed script.
+const WRITE_NEW = [
+  'set -e',
+  'mkdir -p -m 0755 "$1"',
+  'cd "$1"',
+  `rm -f ${CERT}${NEW} ${KEY}${NEW}`,
+  'umask 077',
+  `head -c "$2" > ${CERT}${NEW}`,
+  `head -c "$3" > ${KEY}${NEW}`,
+  `[ "$(wc -c < ${CERT}${NEW})" -eq "$2" ] && [ "$(wc -c < ${KEY}${NEW})" -eq "$3" ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "short input" >&2; exit 1; }`,
+].join('\n');
+
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 export interface Deployed {
@@ -53,6 +66,35 @@ export interface Deployed {
 
 /** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
 export async function deployPair(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<Deployed> {
+  if (conn.sudo) await writeThroughSudo(conn, dir, certPem, keyPem);
+  else await writeOverSftp(conn, dir, certPem, keyPem);
+  step('deploy-install');
+  // Milliseconds in the stamp: two deploys in one second keep both backups.
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
+  const r = await conn.execRoot(['sh', '-c', INSTALL, 'sh', dir, stamp]);
+  if (r.code !== 0) {
+    await conn.execRoot(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
+    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
+  }
+  const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
+  return { backupStamp: backup ? stamp : undefined };
+}
+
+/** A login user with sudo: both new files through one root command, on standard input. */
+async function writeThroughSudo(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<void> {
+  const cert = Buffer.from(certPem);
+  const input = Buffer.concat([cert, keyPem]);
+  try {
+    step('deploy-write-cert');
+    const r = await conn.execRoot(['sh', '-c', WRITE_NEW, 'sh', dir, String(cert.length), String(keyPem.length)], input);
+    if (r.code !== 0) throw new PasstoreError('io', `${conn.target.name}: writing the new pair failed: ${r.stderr.trim().split('\n')[0] || `status ${r.code}`}`);
+    step('deploy-write-key');
+  } finally {
+    input.fill(0);
+  }
+}
+
+async function writeOverSftp(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<void> {
   // Over SFTP, not a remote shell: one shell per host (the install) is all a deploy costs.
   const sftp = await conn.sftp();
   try {
@@ -71,16 +113,6 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
   } finally {
     sftp.end();
   }
-  step('deploy-install');
-  // Milliseconds in the stamp: two deploys in one second keep both backups.
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
-  const r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, stamp]);
-  if (r.code !== 0) {
-    await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
-    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
-  }
-  const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
-  return { backupStamp: backup ? stamp : undefined };
 }
 
 /**
@@ -110,6 +142,12 @@ export function checkReadBack(name: string, stdout: string, certPem: string, key
     throw new PasstoreError('mismatch', `${name}: the deployed files do not have mode 0644/0400 and owner root`);
   }
   return { backup: lines.includes('backup=yes') };
+}
+
+/** How a deploy reached its host, when not as root with the root password: ` as deploy through sudo, with the deploy key`. */
+export function viaOf(conn: SshConnection): string {
+  const parts = [conn.username !== 'root' ? ` as ${conn.username}${conn.sudo ? ' through sudo' : ''}` : '', conn.authMethod === 'key' ? ' with the deploy key' : ''].filter(Boolean);
+  return parts.join(',');
 }
 
 /** What deploying a host's current pair needs. */
@@ -147,12 +185,12 @@ async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<
 export async function deployHost(ctx: DeployDeps, host: HostRow, force = false): Promise<string> {
   const { cert, keyPem } = await pairFor(ctx, host, force);
   try {
-    const done = await ctx.remote.asRoot(host, (conn) => deployPair(conn, ctx.config.crtPath, cert.pem, keyPem));
+    const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }));
     await ctx.change(async (tx) => {
       await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}` }, tx);
+      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` }, tx);
     });
-    return `deployed to ${ctx.config.crtPath}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : ' (first deployment)'}`;
+    return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : ' (first deployment)'}`;
   } catch (e) {
     await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
     throw e;
