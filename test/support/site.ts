@@ -11,7 +11,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -87,6 +87,8 @@ export class TestSite {
   private constructor() {
     this.id = randomBytes(3).toString('hex');
     this.dir = mkdtempSync(join(tmpdir(), 'passtore-site-'));
+    // A login user's home lies below: others may pass through, not list or read.
+    chmodSync(this.dir, 0o711);
     this.vaultNs = `ptv-${this.id}`;
     this.bridgeNs = `ptb-${this.id}`;
     // 10.213.N.0/24, N from the id: only inside these namespaces.
