@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
-import type { SshConnection } from '../ssh/ssh.js';
+import type { ExecResult, SshConnection } from '../ssh/ssh.js';
 import type { CertRow, HostRow, Store } from '../storage/store.js';
 import type { AuditEvent } from '../vault/audit.js';
 import type { Vault } from '../vault/vault.js';
@@ -44,17 +44,20 @@ const INSTALL = [
   'echo "backup=$backup"',
 ].join('\n');
 
-// Through sudo (a login user cannot write crt_path over SFTP): the new files come on
-// standard input, the certificate's $2 bytes then the key's $3, into $1. Fixed script.
+// Through sudo (a login user cannot write crt_path over SFTP), put before INSTALL in the
+// same root command (one sudo per deploy): the new files come on standard input, the
+// certificate's $3 bytes then the key's $4, into $1; a short input writes nothing.
 const WRITE_NEW = [
   'set -e',
   'mkdir -p -m 0755 "$1"',
   'cd "$1"',
   `rm -f ${CERT}${NEW} ${KEY}${NEW}`,
-  'umask 077',
-  `head -c "$2" > ${CERT}${NEW}`,
-  `head -c "$3" > ${KEY}${NEW}`,
-  `[ "$(wc -c < ${CERT}${NEW})" -eq "$2" ] && [ "$(wc -c < ${KEY}${NEW})" -eq "$3" ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "short input" >&2; exit 1; }`,
+  '(',
+  '  umask 077',
+  `  head -c "$3" > ${CERT}${NEW}`,
+  `  head -c "$4" > ${KEY}${NEW}`,
+  ')',
+  `[ "$(wc -c < ${CERT}${NEW})" -eq "$3" ] && [ "$(wc -c < ${KEY}${NEW})" -eq "$4" ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "short input" >&2; exit 1; }`,
 ].join('\n');
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -66,29 +69,34 @@ export interface Deployed {
 
 /** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
 export async function deployPair(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<Deployed> {
-  if (conn.sudo) await writeThroughSudo(conn, dir, certPem, keyPem);
-  else await writeOverSftp(conn, dir, certPem, keyPem);
-  step('deploy-install');
   // Milliseconds in the stamp: two deploys in one second keep both backups.
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
-  const r = await conn.execRoot(['sh', '-c', INSTALL, 'sh', dir, stamp]);
+  const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
+  let r: ExecResult;
+  let at: string;
+  if (conn.sudo) {
+    ({ r, at } = await writeAndInstallThroughSudo(conn, dir, certPem, keyPem, stamp()));
+  } else {
+    await writeOverSftp(conn, dir, certPem, keyPem);
+    step('deploy-install');
+    at = stamp();
+    r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, at]);
+  }
   if (r.code !== 0) {
     await conn.execRoot(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
     throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
   }
   const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
-  return { backupStamp: backup ? stamp : undefined };
+  return { backupStamp: backup ? at : undefined };
 }
 
-/** A login user with sudo: both new files through one root command, on standard input. */
-async function writeThroughSudo(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<void> {
+/** A login user with sudo: both new files on standard input, and the install, in one root command. */
+async function writeAndInstallThroughSudo(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer, at: string): Promise<{ r: ExecResult; at: string }> {
   const cert = Buffer.from(certPem);
   const input = Buffer.concat([cert, keyPem]);
   try {
     step('deploy-write-cert');
-    const r = await conn.execRoot(['sh', '-c', WRITE_NEW, 'sh', dir, String(cert.length), String(keyPem.length)], input);
-    if (r.code !== 0) throw new PasstoreError('io', `${conn.target.name}: writing the new pair failed: ${r.stderr.trim().split('\n')[0] || `status ${r.code}`}`);
-    step('deploy-write-key');
+    const r = await conn.execRoot(['sh', '-c', `${WRITE_NEW}\n${INSTALL}`, 'sh', dir, at, String(cert.length), String(keyPem.length)], input);
+    return { r, at };
   } finally {
     input.fill(0);
   }
