@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
+import { GRID, PROFILE_NAME } from '../src/remote/profiles.js';
 import { describeLogin } from '../src/remote/remote.js';
 import { now, resolveHosts } from '../src/targets.js';
 
@@ -11,9 +12,9 @@ const userName = (v: string) => (/^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined 
 
 export default defineCommand({
   name: 'host',
-  summary: 'Manage hosts: add, address, login, trust, rm',
+  summary: 'Manage hosts: add, address, login, profile, trust, rm',
   description:
-    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host login sets the user passtore logs in as (root by default) and whether commands that need root run through sudo. host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. host rm removes a host after confirmation; its entries go to history.',
+    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host login sets the user passtore logs in as (root by default) and whether commands that need root run through sudo. host profile assigns the deploy profiles putcrt writes (default grid). host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. host rm removes a host after confirmation; its entries go to history.',
   subcommands: {
     add: {
       usage: 'host add FQDN [--address IP] [--port N]',
@@ -81,6 +82,32 @@ export default defineCommand({
         });
         const how = describeLogin({ ...hosts[0]!, loginUser: user === 'root' ? null : user, loginSudo: sudo });
         for (const h of hosts) ctx.out.line(`${h.fqdn} is reached as ${how}`);
+      },
+    },
+    profile: {
+      usage: 'host profile HOST|PATTERN NAME...',
+      summary: 'Assign the deploy profiles putcrt writes (default grid)',
+      args: [
+        { name: 'pattern', kind: 'pattern' },
+        { name: 'profile', kind: 'word' },
+      ],
+      variadic: true,
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const names = [...new Set(input.rest())];
+        for (const n of names) {
+          if (!PROFILE_NAME.test(n)) throw new PasstoreError('usage', `host profile: '${n}' is not a profile name`);
+          if (n !== GRID && !ctx.config.profiles?.[n]) throw new PasstoreError('config', `host profile: no [profile ${n}] section in ${ctx.config.file ?? 'the configuration'}`);
+        }
+        const hosts = await resolveHosts(ctx.store, input.pattern('pattern'));
+        await ctx.change(async (tx) => {
+          for (const h of hosts) {
+            await tx.setHostProfiles(h.id, names.length === 1 && names[0] === GRID ? null : names);
+            await ctx.audit({ action: 'host-profile', target: h.fqdn, outcome: 'ok', detail: names.join(' ') }, tx);
+          }
+        });
+        for (const h of hosts) ctx.out.line(`${h.fqdn} is deployed by profile${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
       },
     },
     trust: {

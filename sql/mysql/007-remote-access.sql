@@ -1,9 +1,10 @@
 -- passtore schema, version 7 (MySQL / MariaDB): how each host is reached (a login user
--- other than root, with or without sudo), and the vault-held SSH deploy keys. A deploy
+-- other than root, with or without sudo; its deploy profiles), and the vault-held SSH deploy keys. A deploy
 -- key's private half is stored only as ciphertext (key_ciphertext).
 
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS login_user VARCHAR(64);
 ALTER TABLE hosts ADD COLUMN IF NOT EXISTS login_sudo TINYINT NOT NULL DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN IF NOT EXISTS profiles VARCHAR(255);
 
 CREATE TABLE IF NOT EXISTS ssh_keys (
   id              BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,

@@ -1,9 +1,10 @@
 -- passtore schema, version 7 (SQLite): how each host is reached (a login user other than
--- root, with or without sudo), and the vault-held SSH deploy keys. A deploy key's private
+-- root, with or without sudo; its deploy profiles), and the vault-held SSH deploy keys. A deploy key's private
 -- half is stored only as ciphertext (key_ciphertext).
 
 ALTER TABLE hosts ADD COLUMN login_user TEXT;                         -- null: root
 ALTER TABLE hosts ADD COLUMN login_sudo INTEGER NOT NULL DEFAULT 0;   -- 1: root commands through sudo
+ALTER TABLE hosts ADD COLUMN profiles TEXT;                           -- deploy profiles, space-separated; null: grid
 
 CREATE TABLE ssh_keys (
   id              INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -15,6 +15,8 @@ import type { AuditEvent } from '../vault/audit.js';
 import type { Vault } from '../vault/vault.js';
 import { namesHost, parseCertificate } from '../x509/certificate.js';
 import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
+import { deployProfiles } from './profile-deploy.js';
+import { GRID, profilesOf } from './profiles.js';
 import type { Remote } from './remote.js';
 
 const CERT = 'hostcert.pem';
@@ -191,8 +193,18 @@ async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<
  * not expired unless forced), then written to the host, and recorded. Returns a result line.
  */
 export async function deployHost(ctx: DeployDeps, host: HostRow, force = false): Promise<string> {
+  // Profiles are resolved before anything is checked or sent: an unknown one is refused.
+  const profiles = profilesOf(host.profiles, ctx.config.profiles, ctx.config.crtPath);
   const { cert, keyPem } = await pairFor(ctx, host, force);
   try {
+    if (!(profiles.length === 1 && profiles[0]!.name === GRID)) {
+      const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert.pem, keyPem)), via: viaOf(conn) }));
+      await ctx.change(async (tx) => {
+        await tx.setCertificateDeployed(cert.id, new Date().toISOString());
+        await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` }, tx);
+      });
+      return `deployed ${done.line}${done.via}`;
+    }
     const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }));
     await ctx.change(async (tx) => {
       await tx.setCertificateDeployed(cert.id, new Date().toISOString());

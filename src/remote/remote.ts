@@ -5,8 +5,10 @@
  * keys first and the stored password only where they are refused, make root commands go
  * through sudo where the host wants it, run the work, and close everything, also on failure.
  */
+import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { PasstoreError } from '../errors.js';
 import type { Prompter } from '../command.js';
 import { DEFAULT_SERVICE, formatSpec } from '../names.js';
@@ -183,6 +185,32 @@ export class Remote {
         await conn.close();
       }
     });
+  }
+
+  /**
+   * The SHA-256 (hex) of the certificate a TLS service on the host presents, through the
+   * guard opened to that one address and port. The chain is not judged here: the caller
+   * compares the exact certificate with the one it deployed.
+   */
+  async presentedCertificate(host: HostRow, port: number, timeoutMs = 10_000): Promise<string> {
+    const address = await addressOf(host.fqdn, host.address);
+    return this.deps.guard.withAccess({ address, port }, () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: address, port, servername: isIP(host.fqdn) ? undefined : host.fqdn, rejectUnauthorized: false });
+        const fail = (why: string) => {
+          socket.destroy();
+          reject(new PasstoreError('io', `${host.fqdn}: TLS on port ${port}: ${why}`));
+        };
+        socket.setTimeout(timeoutMs, () => fail(`no answer in ${timeoutMs / 1000} s`));
+        socket.once('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message.split('\n')[0]!));
+        socket.once('secureConnect', () => {
+          const raw = socket.getPeerCertificate()?.raw;
+          socket.end();
+          if (!raw) return fail('no certificate presented');
+          resolve(createHash('sha256').update(raw).digest('hex'));
+        });
+      }),
+    );
   }
 
   /** Logs in once to check a password works, and closes (guard open for the time of it). */

@@ -35,6 +35,7 @@ function toHost(r: Row): HostRow {
     sshHostKey: r.ssh_host_key == null ? null : String(r.ssh_host_key),
     loginUser: r.login_user == null ? null : String(r.login_user),
     loginSudo: Number(r.login_sudo ?? 0) === 1,
+    profiles: r.profiles == null || r.profiles === '' ? null : String(r.profiles).split(' '),
   };
 }
 
@@ -257,6 +258,10 @@ export class SqlStore implements Store {
 
   async setHostLogin(id: number, user: string | null, sudo: boolean): Promise<void> {
     await this.db.run('UPDATE hosts SET login_user = ?, login_sudo = ? WHERE id = ?', [user, sudo ? 1 : 0, id]);
+  }
+
+  async setHostProfiles(id: number, profiles: string[] | null): Promise<void> {
+    await this.db.run('UPDATE hosts SET profiles = ? WHERE id = ?', [profiles ? profiles.join(' ') : null, id]);
   }
 
   async listSshKeys(): Promise<SshKeyRow[]> {

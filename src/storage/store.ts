@@ -41,6 +41,8 @@ export interface HostRow {
   loginUser?: string | null;
   /** Whether commands that need root run through sudo as that user. */
   loginSudo?: boolean;
+  /** The deploy profiles assigned by `host profile`; null means the built-in `grid`. */
+  profiles?: string[] | null;
 }
 
 /**
@@ -209,6 +211,8 @@ export interface Store {
   setHostAddress(id: number, address: string | null, port: number): Promise<void>;
   /** Sets how a host is reached: its login user (null: root) and whether through sudo. */
   setHostLogin(id: number, user: string | null, sudo: boolean): Promise<void>;
+  /** Assigns deploy profiles to a host (null: the built-in grid). */
+  setHostProfiles(id: number, profiles: string[] | null): Promise<void>;
   getHost(fqdn: string): Promise<HostRow | undefined>;
   /** Hosts matching a glob (`*` alone: all), sorted by name. */
   findHosts(glob: string, limit?: number): Promise<HostRow[]>;
