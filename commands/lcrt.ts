@@ -1,5 +1,7 @@
 import { defineCommand } from '../src/command.js';
-import { notFound } from '../src/errors.js';
+import { formatError, notFound } from '../src/errors.js';
+import { runPool } from '../src/pool.js';
+import { driftOf } from '../src/remote/drift.js';
 import { shortName } from '../src/names.js';
 import { daysLeft } from '../src/x509/certificate.js';
 
@@ -7,9 +9,10 @@ export default defineCommand({
   name: 'lcrt',
   summary: 'Certificate status per host: expiry, key match, renewal, deploy',
   description:
-    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment.',
-  usage: 'lcrt [PATTERN]',
+    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment. With --remote, each deployed host\'s files (those of its deploy profiles) are also read back over SSH, changing nothing, and compared with the vault\'s current pair, mode and owner.',
+  usage: 'lcrt [PATTERN] [--remote]',
   args: [{ name: 'pattern', kind: 'pattern', optional: true }],
+  flags: { remote: { type: 'boolean', description: 'read back the deployed files on each host and show drift' } },
   needs: ['unlocked'],
   async run(ctx, input) {
     const glob = input.has('pattern') ? input.pattern('pattern').glob : '*';
@@ -34,7 +37,19 @@ export default defineCommand({
       const match = c.keySpkiSha256 === c.spkiSha256 ? ctx.out.paint('yes', 'good') : ctx.out.paint('NO', 'bad');
       return [name, c.subject, c.serial.length > 16 ? `${c.serial.slice(0, 16)}…` : c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
     });
-    ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows);
+    const head = ['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'];
+    if (input.flag('remote')) {
+      // Read back, never changed: the files of each deployed host's profiles.
+      const results = await runPool(hosts, ctx.concurrency, async (fqdn) => {
+        const c = byHost.get(fqdn);
+        if (!c?.deployedAt) return '-';
+        const problems = await driftOf(ctx, (await ctx.store.getHost(fqdn))!);
+        return problems.length ? ctx.out.paint(`DRIFT: ${problems.join('; ')}`, 'bad') : ctx.out.paint('matches the vault', 'good');
+      }, (done, total) => total > 1 && ctx.out.progress(`lcrt --remote: ${done} of ${total} hosts`));
+      head.push('ON HOST');
+      results.forEach((r, i) => rows[i]!.push(r.ok ? String(r.value) : ctx.out.paint(formatError(r.error).replace(/^error: /, 'not read: '), 'bad')));
+    }
+    ctx.out.table(head, rows);
     ctx.out.line(`${certs.length} certificates: ${expired} expired, ${soon} within ${ctx.config.crtTtl} days; ${requests.length} open requests`);
   },
 });

@@ -5,6 +5,8 @@
 ALTER TABLE hosts ADD COLUMN login_user TEXT;                         -- null: root
 ALTER TABLE hosts ADD COLUMN login_sudo INTEGER NOT NULL DEFAULT 0;   -- 1: root commands through sudo
 ALTER TABLE hosts ADD COLUMN profiles TEXT;                           -- deploy profiles, space-separated; null: grid
+ALTER TABLE hosts ADD COLUMN drift TEXT;                              -- what the last drift check found; null: nothing
+ALTER TABLE hosts ADD COLUMN drift_checked_at TEXT;
 
 CREATE TABLE ssh_keys (
   id              INTEGER PRIMARY KEY AUTOINCREMENT,

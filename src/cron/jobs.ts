@@ -9,6 +9,7 @@ import { formatError, PasstoreError } from '../errors.js';
 import { printable } from '../names.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
 import { deployHost } from '../remote/deploy.js';
+import { driftOf } from '../remote/drift.js';
 import { runPool } from '../pool.js';
 import type { Session } from '../session.js';
 import type { CertRow, Store } from '../storage/store.js';
@@ -318,6 +319,22 @@ export async function verify(session: Session): Promise<JobReport> {
     }
   }
   if (entries.length === 0) report.lines.push('verify: no root password stored');
+  // Drift: the files of each deployed host's profiles, read back without changing anything.
+  for (const c of (await session.store.currentCertificates('*')).filter((x) => x.deployedAt)) {
+    const host = (await session.store.getHost(c.fqdn))!;
+    if (!host.sshHostKey) continue;
+    try {
+      const problems = await driftOf(deps(session), host);
+      await session.store.setHostDrift(host.id, problems.length ? problems.join('; ').slice(0, 1000) : null, new Date().toISOString());
+      if (problems.length === 0) report.lines.push(`verify ${c.fqdn}: the deployed files match the vault`);
+      else {
+        report.failures.push(`verify ${c.fqdn}: DRIFT: ${problems.join('; ')}`);
+        await session.audit({ action: 'drift', target: c.fqdn, outcome: 'failed', detail: problems.join('; ').slice(0, 200) }).catch(() => undefined);
+      }
+    } catch (err) {
+      report.failures.push(`verify ${c.fqdn}: deployed files not checked: ${formatError(err).replace(/^error: /, '')}`);
+    }
+  }
   return report;
 }
 
@@ -330,9 +347,15 @@ export async function check(session: Session): Promise<{ status: 0 | 1 | 2 | 3; 
   const soon = certs.filter((c) => Date.parse(c.notAfter) > now && daysLeft(c.notAfter, now) <= config.crtTtl);
   const open = await store.openRequests('*');
   const queued = await store.countQueuedMail();
-  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued}`;
+  // Drift as the last passtore-cron verify found it (check itself connects nowhere).
+  const drifted = (await store.findHosts('*')).filter((h) => h.drift);
+  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} drifted=${drifted.length};1;;0`;
   const names = (list: CertRow[]) => list.slice(0, 5).map((c) => c.fqdn).join(', ') + (list.length > 5 ? ', …' : '');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)} | ${perf}` };
   if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)} | ${perf}` };
+  if (drifted.length > 0) {
+    const hosts = drifted.slice(0, 5).map((h) => h.fqdn).join(', ') + (drifted.length > 5 ? ', …' : '');
+    return { status: 1, line: `PASSTORE WARNING - ${drifted.length} host${drifted.length === 1 ? '' : 's'} drifted from the vault: ${hosts} | ${perf}` };
+  }
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }

@@ -171,7 +171,7 @@ export interface DeployDeps {
 }
 
 /** Checks the pair locally, before any connection: it matches, and names this host. */
-async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {
+export async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {
   const cert = (await ctx.store.listCertificates(host.id)).find((c) => c.state === 'current');
   if (!cert) throw new PasstoreError('not-found', `${host.fqdn} has no certificate to deploy`);
   const key = (await ctx.store.listKeys(host.id)).find((k) => k.id === cert.keyId);

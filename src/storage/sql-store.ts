@@ -36,6 +36,7 @@ function toHost(r: Row): HostRow {
     loginUser: r.login_user == null ? null : String(r.login_user),
     loginSudo: Number(r.login_sudo ?? 0) === 1,
     profiles: r.profiles == null || r.profiles === '' ? null : String(r.profiles).split(' '),
+    drift: r.drift == null ? null : String(r.drift),
   };
 }
 
@@ -262,6 +263,10 @@ export class SqlStore implements Store {
 
   async setHostProfiles(id: number, profiles: string[] | null): Promise<void> {
     await this.db.run('UPDATE hosts SET profiles = ? WHERE id = ?', [profiles ? profiles.join(' ') : null, id]);
+  }
+
+  async setHostDrift(id: number, drift: string | null, at: string): Promise<void> {
+    await this.db.run('UPDATE hosts SET drift = ?, drift_checked_at = ? WHERE id = ?', [drift, at, id]);
   }
 
   async listSshKeys(): Promise<SshKeyRow[]> {

@@ -43,6 +43,8 @@ export interface HostRow {
   loginSudo?: boolean;
   /** The deploy profiles assigned by `host profile`; null means the built-in `grid`. */
   profiles?: string[] | null;
+  /** What the last drift check (passtore-cron verify) found on the host; null: nothing. */
+  drift?: string | null;
 }
 
 /**
@@ -213,6 +215,8 @@ export interface Store {
   setHostLogin(id: number, user: string | null, sudo: boolean): Promise<void>;
   /** Assigns deploy profiles to a host (null: the built-in grid). */
   setHostProfiles(id: number, profiles: string[] | null): Promise<void>;
+  /** Records what a drift check found (null: the host matches the vault). */
+  setHostDrift(id: number, drift: string | null, at: string): Promise<void>;
   getHost(fqdn: string): Promise<HostRow | undefined>;
   /** Hosts matching a glob (`*` alone: all), sorted by name. */
   findHosts(glob: string, limit?: number): Promise<HostRow[]>;

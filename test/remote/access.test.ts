@@ -235,4 +235,35 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
     }
     assert.equal(sha256(authorizedKeys(h4)), sha256(`${newest}\n`));
   });
+
+  test('drift: a certificate replaced and a key mode changed by hand are reported by verify and lcrt --remote, and counted by check', async () => {
+    assert.match(await cmd(sh!, 'putcrt host3'), /deployed to/);
+    const dataHome = join(home!.dir, '.local', 'share');
+    const cron = (what: string) => runCron(['--config', home!.configFile, what], { ns: site!.vaultNs, dataHome });
+    const clean = await cron('verify');
+    assert.equal(clean.code, 0, show(clean));
+    for (const h of [h1, h2, h3, h4]) assert.ok(clean.lines.includes(`verify ${h.fqdn}: the deployed files match the vault`), show(clean));
+    assert.match((await cron('check')).stdout, /^PASSTORE OK .* drifted=0;1;;0/);
+    // By hand: host1's certificate replaced by host3's, host3's key made world-readable.
+    await onHost(site!, h1, ['sh', '-c', 'cat > /etc/grid-security/hostcert.pem'], readFileSync(join(h3.etcUpper, 'grid-security', 'hostcert.pem'), 'utf8'));
+    await onHost(site!, h3, ['chmod', '0644', '/etc/grid-security/hostkey.pem']);
+    const r = await cron('verify');
+    assert.equal(r.code, 1, show(r));
+    assert.ok(r.lines.some((l) => l === `FAILED: verify ${h1.fqdn}: DRIFT: /etc/grid-security/hostcert.pem is not the vault's cert`), show(r));
+    assert.ok(r.lines.some((l) => l === `FAILED: verify ${h3.fqdn}: DRIFT: /etc/grid-security/hostkey.pem has mode 644, not 400`), show(r));
+    assert.ok(r.lines.includes(`verify ${h2.fqdn}: the deployed files match the vault`), show(r));
+    await assertGuardClosed(site!, 'verify (drift)');
+    const check = await cron('check');
+    assert.equal(check.code, 1, show(check));
+    assert.match(check.stdout, /^PASSTORE WARNING - 2 hosts drifted from the vault: host1\.site\.test, host3\.site\.test \| .*drifted=2;1;;0/);
+    const listed = await cmd(sh!, "lcrt 'host*' --remote");
+    assert.match(listed, /host1 .*DRIFT: \/etc\/grid-security\/hostcert\.pem is not the vault's cert/);
+    assert.match(listed, /host3 .*DRIFT: \/etc\/grid-security\/hostkey\.pem has mode 644, not 400/);
+    assert.match(listed, /host2 .*matches the vault/);
+    await assertGuardClosed(site!, 'lcrt --remote');
+    // putcrt puts both right; the next verify clears the count.
+    assert.doesNotMatch(await cmd(sh!, "putcrt 'host[13]'".replace('[13]', '?')), /error:/);
+    assert.equal((await cron('verify')).code, 0);
+    assert.match((await cron('check')).stdout, /^PASSTORE OK/);
+  });
 });
