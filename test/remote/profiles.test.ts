@@ -25,7 +25,8 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { loadConfig } from '../../src/config.js';
-import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, sha256, spkiOfFile, spkiOnHost } from './helpers.js';
+import { pause } from '../support/pty.js';
+import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, openVault, PASSPHRASE, sha256, shellIn, spkiOfFile, spkiOnHost } from './helpers.js';
 
 const run = promisify(execFile);
 const PORT = 8443;
@@ -161,4 +162,36 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
     assert.match(await cmd(sh!, 'putcrt host1'), /deployed 3 files of web, reloaded, port 8443 presents it/);
     assert.equal(await presented(), await certFingerprint(cert));
   });
+
+  for (const step of ['deploy-write-cert', 'deploy-install', 'deploy-reload']) {
+    test(`killed at ${step}: every file of the host is the old one or every file the new one; the next putcrt succeeds`, async () => {
+      const { cert } = await certify(sh!, h1, ca!, reqDir!);
+      const old = await files();
+      await closeShell(sh);
+      sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: step });
+      await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
+      await pause(30);
+      sh.line(PASSPHRASE);
+      await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
+      sh.line('putcrt host1');
+      await sh.exited(30_000);
+      sh = undefined;
+      const now = await files();
+      const names = ['host1.site.test.crt', 'private/host1.site.test.key', 'host1.site.test-fullchain.pem'];
+      const same = names.filter((n) => now.get(n)?.sha256 === old.get(n)?.sha256);
+      assert.ok(same.length === 0 || same.length === names.length, `${step}: all old or all new (unchanged: ${same.join(', ')})`);
+      if (same.length === 0) {
+        const leaf = `${/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(readFileSync(cert, 'utf8'))![0]}\n`;
+        assert.equal(now.get('host1.site.test.crt')!.sha256, sha256(leaf));
+        assert.equal(await spkiOnHost(site!, h1, `${DIR}/private/host1.site.test.key`, 'key'), await spkiOfFile(cert, 'cert'));
+      }
+      assert.equal(step === 'deploy-write-cert' ? same.length : 0, step === 'deploy-write-cert' ? names.length : 0, 'killed before sending: the old files');
+      assert.ok(![...now.keys()].some((n) => n.endsWith('.passtore-new')), 'no new file left beside its place');
+      const opened = await openVault(site!, home!);
+      sh = opened.sh;
+      assert.match(opened.banner, /closed the network guard an earlier run left open/);
+      assert.match(await cmd(sh, 'putcrt host1'), /deployed 3 files of web.*, reloaded, port 8443 presents it/);
+      assert.equal(await presented(), await certFingerprint(cert));
+    });
+  }
 });
