@@ -28,8 +28,8 @@ export default defineCommand({
       byHost.set(e.fqdn, list);
     }
     ctx.out.table(
-      ['HOST', 'ADDRESS', 'LOGIN', 'ENTRIES'],
-      hosts.map((h) => [shortName(h.fqdn, ctx.config.domain), h.address ? `${h.address}:${h.port}` : '', describeLogin(h), (byHost.get(h.fqdn) ?? ['-']).join(' ')]),
+      ['HOST', 'ADDRESS', 'ENTRIES', 'LOGIN'],
+      hosts.map((h) => [shortName(h.fqdn, ctx.config.domain), h.address ? `${h.address}:${h.port}` : '', (byHost.get(h.fqdn) ?? ['-']).join(' '), describeLogin(h)]),
     );
     ctx.out.line(`${hosts.length} host${hosts.length === 1 ? '' : 's'}, ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`);
   },

@@ -1,9 +1,10 @@
 /**
  * Deploying a key and certificate to their host (SPEC section 7): written over SFTP as
  * new files in the same directory, given mode 0644 (certificate) and 0400 (key) and owner
- * root, the previous pair copied to dated backups, then renamed into place (key first,
- * then certificate, one remote command run to its end by the host's own shell even if
- * passtore dies meanwhile), and read back and compared by hash.
+ * root, the previous pair copied to dated backups (not a file identical to the new one),
+ * then renamed into place (key first, then certificate, one remote command run to its end
+ * by the host's own shell even if passtore dies meanwhile), and read back and compared by
+ * hash.
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
@@ -31,9 +32,11 @@ const INSTALL = [
   `chmod 0644 ${CERT}${NEW}`,
   `chmod 0400 ${KEY}${NEW}`,
   `backup=no`,
+  `same=0`,
   `files="${CERT}${NEW} ${KEY}${NEW}"`,
-  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi`,
-  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; fi`,
+  // A file already identical to the new one gets no new dated copy.
+  `if [ -e ${CERT} ]; then if cmp -s ${CERT} ${CERT}${NEW}; then same=$((same + 1)); else cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi; fi`,
+  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); else cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; fi; fi`,
   // The new files and the backups on disk before the renames, the renames after: only
   // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
   // $files holds our fixed names and the stamp only: its word splitting is intended.
@@ -44,6 +47,7 @@ const INSTALL = [
   `sha256sum ${CERT} ${KEY}`,
   `stat -c '%n %a %U' ${CERT} ${KEY}`,
   'echo "backup=$backup"',
+  'echo "same=$same"',
 ].join('\n');
 
 // Through sudo (a login user cannot write crt_path over SFTP), put before INSTALL in the
@@ -65,8 +69,10 @@ const WRITE_NEW = [
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 export interface Deployed {
-  /** The dated backups' suffix, or undefined when there was no previous pair. */
+  /** The dated backups' suffix, or undefined when there was no previous pair (or it was identical). */
   backupStamp: string | undefined;
+  /** Both files were already identical to the new ones: nothing was backed up. */
+  unchanged?: boolean;
 }
 
 /** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
@@ -88,7 +94,7 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
     throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
   }
   const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
-  return { backupStamp: backup ? at : undefined };
+  return { backupStamp: backup ? at : undefined, unchanged: r.stdout.split('\n').some((l) => l.trim() === 'same=2') };
 }
 
 /** A login user with sudo: both new files on standard input, and the install, in one root command. */
@@ -210,7 +216,7 @@ export async function deployHost(ctx: DeployDeps, host: HostRow, force = false):
       await tx.setCertificateDeployed(cert.id, new Date().toISOString());
       await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` }, tx);
     });
-    return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : ' (first deployment)'}`;
+    return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : done.unchanged ? ' (the same pair was in place; no backup made)' : ' (first deployment)'}`;
   } catch (e) {
     await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
     throw e;

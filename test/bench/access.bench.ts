@@ -29,14 +29,15 @@ import { promisify } from 'node:util';
 import type { PtySession } from '../support/pty.js';
 import { siteUnavailable, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { closeShell, cmd, createVault, enrol, vaultHome } from '../remote/helpers.js';
+import { makeHome } from '../support/pty.js';
+import { closeShell, cmd, createVault, enrol } from '../remote/helpers.js';
 import { cleanups, fmt, loadAvg, printMachine, runBench, stat, table, timeAsync } from './bench-kit.js';
 
 const run = promisify(execFile);
 const HOSTS = 4;
 const RUNS = 5;
 
-type Mode = 'password' | 'key' | 'sudo+key';
+type Mode = 'password' | 'key' | 'sudo+key' | 'profiles';
 
 async function main(): Promise<number> {
   const why = siteUnavailable();
@@ -50,7 +51,19 @@ async function main(): Promise<number> {
   cleanups.push(() => site.stop());
   const ca = await FixtureCa.create();
   cleanups.push(() => ca.remove());
-  const home = vaultHome(site);
+  // Two profiles: five files and a reload, against the built-in grid pair.
+  const home = makeHome([
+    `domain = ${site.domain}`,
+    ...site.networkConfig(),
+    '[profile web]',
+    'cert = /etc/pki/web/{fqdn}.crt 0644 root:root',
+    'key = /etc/pki/web/private/{fqdn}.key 0400 root:root',
+    'fullchain = /etc/pki/web/{fqdn}-fullchain.pem 0644 root:root',
+    'reload = /bin/true',
+    '[profile mail]',
+    'cert = /etc/pki/mail/{fqdn}.crt 0644 root:root',
+    'bundle = /etc/pki/mail/{fqdn}.pem 0400 root:root',
+  ]);
   cleanups.push(() => home.remove());
   const reqs = mkdtempSync(join(tmpdir(), 'passtore-access-bench-'));
   cleanups.push(() => rmSync(reqs, { recursive: true, force: true }));
@@ -70,23 +83,24 @@ async function main(): Promise<number> {
   // Warm-up: the first deploy of each host (no backup yet).
   for (const h of hosts) await putcrt(h, /deployed to/);
 
-  const times: Record<Mode, number[]> = { password: [], key: [], 'sudo+key': [] };
+  const times: Record<Mode, number[]> = { password: [], key: [], 'sudo+key': [], profiles: [] };
   const setMode = async (mode: Mode) => {
+    await cmd(sh, mode === 'profiles' ? `host profile 'host*' web mail` : `host profile 'host*' grid`);
     if (mode === 'password') {
       // The key is taken out of the vault's reach: the hosts forget it (rotate is not the point here).
       for (const h of hosts) await site.onHost(h, ['sh', '-c', 'rm -f /root/.ssh/authorized_keys']);
       await cmd(sh, `host login 'host*' --user root`);
     } else {
       // The key goes to the login user's authorized_keys: set the login first.
-      await cmd(sh, mode === 'key' ? `host login 'host*' --user root` : `host login 'host*' --user deployer --sudo`);
+      await cmd(sh, mode === 'sudo+key' ? `host login 'host*' --user deployer --sudo` : `host login 'host*' --user root`);
       const out = await cmd(sh, `sshkey install 'host*'`);
       if (/error:/.test(out)) throw new Error(out);
     }
   };
-  const expectFor: Record<Mode, RegExp> = { password: /deployed to \/etc\/grid-security \(previous/, key: /deployed to \/etc\/grid-security with the deploy key/, 'sudo+key': /as deployer through sudo, with the deploy key/ };
+  const expectFor: Record<Mode, RegExp> = { password: /deployed to \/etc\/grid-security \(the same pair was in place/, key: /deployed to \/etc\/grid-security with the deploy key/, 'sudo+key': /as deployer through sudo, with the deploy key/, profiles: /deployed 5 files of web, mail.*reloaded with the deploy key/ };
   await cmd(sh, 'sshkey create');
   for (let r = 0; r < RUNS; r++) {
-    for (const mode of ['password', 'key', 'sudo+key'] as Mode[]) {
+    for (const mode of ['password', 'key', 'sudo+key', 'profiles'] as Mode[]) {
       await setMode(mode);
       for (const h of hosts) times[mode].push(await putcrt(h, expectFor[mode]));
     }
@@ -112,14 +126,15 @@ async function main(): Promise<number> {
   }
   const rows = (Object.entries(times) as Array<[Mode, number[]]>).map(([mode, xs]) => {
     const s = stat(xs);
-    return [`putcrt HOST, ${mode === 'password' ? 'root, password login' : mode === 'key' ? 'root, deploy key' : 'deployer + sudo, deploy key'}`, fmt(s.median), fmt(s.min), fmt(s.max), String(s.n)];
+    const label = { password: 'root, password login', key: 'root, deploy key', 'sudo+key': 'deployer + sudo, deploy key', profiles: 'two profiles (5 files, reload), key' }[mode];
+    return [`putcrt HOST, ${label}`, fmt(s.median), fmt(s.min), fmt(s.max), String(s.n)];
   });
   const b = stat(bare);
   rows.push(['ssh -o BatchMode=yes root@host true (key)', fmt(b.median), fmt(b.min), fmt(b.max), String(b.n)]);
   console.log(`\nper host, ms (load ${loadAvg()}):`);
   table(['what', 'median', 'min', 'max', 'n'], rows, new Set([1, 2, 3, 4]));
   const ratio = stat(times.key).median / stat(times.password).median;
-  console.log(`\nkey / password: ${ratio.toFixed(2)}; sudo+key / key: ${(stat(times['sudo+key']).median / stat(times.key).median).toFixed(2)}`);
+  console.log(`\nkey / password: ${ratio.toFixed(2)}; sudo+key / key: ${(stat(times['sudo+key']).median / stat(times.key).median).toFixed(2)}; two profiles / grid pair (both by key): ${(stat(times.profiles).median / stat(times.key).median).toFixed(2)}`);
   return 0;
 }
 

@@ -121,8 +121,8 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
     assert.match(await cmd(sh!, 'host login host2 --user deployer --sudo'), /host2\.site\.test is reached as deployer\+sudo/);
     assert.match(await cmd(sh!, 'host login host2 --user "bad name"'), /error: .*--user/);
     const listed = await cmd(sh!, 'list');
-    assert.match(listed, /host2 +\S+ +deployer\+sudo/);
-    assert.match(listed, /host1 +\S+ +root /);
+    assert.match(listed, /host2 +\S+ +deployer:ssh root:ssh +deployer\+sudo/);
+    assert.match(listed, /host1 +\S+ +root:ssh +root\n/);
   });
 
   test('sshkey install: over a password login, once, ~/.ssh 0700 and authorized_keys 0600; keys-only hosts get it from sshkey show', async () => {
@@ -164,7 +164,8 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
   test('host1\'s root password changed behind passtore\'s back: deploy still works, verify reports it, update --remote fixes it', async () => {
     const behind = `Behind-${h1.rootPassword}`;
     await onHost(site!, h1, ['chpasswd'], `root:${behind}\n`);
-    assert.match(await cmd(sh!, 'putcrt host1'), /deployed to \/etc\/grid-security with the deploy key \(previous pair kept/);
+    assert.match(await cmd(sh!, 'putcrt host1'), /deployed to \/etc\/grid-security with the deploy key \(the same pair was in place; no backup made\)/);
+    assert.deepEqual([...(await certDir(site!, h1)).keys()].sort(), ['hostcert.pem', 'hostkey.pem'], 'no dated copy of identical files');
     assert.match(await cmd(sh!, `keyfile create ${keyfile}`), /key file/);
     const dataHome = join(home!.dir, '.local', 'share');
     const r = await runCron(['--config', home!.configFile, 'verify'], { ns: site!.vaultNs, dataHome });
