@@ -217,6 +217,8 @@ export class SshConnection {
   async execRoot(argv: string[], stdin?: Buffer | string, timeoutMs = 60_000): Promise<ExecResult> {
     if (!this.#root.sudo) return this.exec(argv, stdin, timeoutMs);
     const pw = this.#root.password;
+    // sudo reads one line: a password holding a newline would pass its rest on.
+    if (pw?.bytes().includes(0x0a)) throw new PasstoreError('usage', `${this.target.name}: the stored password of ${this.username} holds a newline; sudo cannot take it`);
     const sudo = pw ? ['sudo', '-S', '-p', ''] : ['sudo', '-n'];
     // A refused password makes sudo read two more tries: the skip lines, never the payload.
     const head = Buffer.from(`${SUDO_SKIP}\n${SUDO_SKIP}\n${SUDO_MARKER}\n`);

@@ -25,7 +25,8 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { runCron, show } from '../cron/helpers.js';
-import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, onHost, shadowAccepts, sha256, trust } from './helpers.js';
+import { pause } from '../support/pty.js';
+import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, onHost, openVault, PASSPHRASE, shadowAccepts, sha256, shellIn, trust } from './helpers.js';
 
 /** Watches every process's argument list (both sides share this PID namespace) for secrets. */
 class ArgvWatch {
@@ -266,5 +267,29 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
     assert.doesNotMatch(await cmd(sh!, "putcrt 'host[13]'".replace('[13]', '?')), /error:/);
     assert.equal((await cron('verify')).code, 0);
     assert.match((await cron('check')).stdout, /^PASSTORE OK/);
+  });
+
+  test('passtore killed in the middle of sshkey rotate: every host keeps a key passtore tries; the next rotate finishes', async () => {
+    const old = blob((await cmd(sh!, 'sshkey show')).match(/ssh-ed25519 \S+ \S+/)![0]);
+    await closeShell(sh);
+    sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: 'sshkey-rotate-added' });
+    await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
+    await pause(30);
+    sh.line(PASSPHRASE);
+    await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
+    sh.line('sshkey rotate');
+    await sh.exited(30_000);
+    sh = (await openVault(site!, home!)).sh;
+    const keysOf = (h: TestHost) => authorizedKeys(h, h === h2 ? 'deployer' : 'root');
+    for (const h of [h1, h2, h3, h4]) assert.ok(keysOf(h).includes(old), `${h.name} still has the current key`);
+    // The keys-only hosts are reached (by the current key, or the new one where it got in).
+    assert.doesNotMatch(await cmd(sh, "putcrt 'host*'"), /error:/);
+    const out = await cmd(sh, 'sshkey rotate');
+    assert.doesNotMatch(out, /error:/);
+    const now = blob((await cmd(sh, 'sshkey show')).match(/ssh-ed25519 \S+ \S+/)![0]);
+    for (const h of [h1, h2, h3, h4]) {
+      const lines = keysOf(h).split('\n').filter((l) => l.startsWith('ssh-ed25519 ') && !l.includes('operator@desk'));
+      assert.deepEqual(lines.map(blob), [now], `${h.name}: the new key only`);
+    }
   });
 });
