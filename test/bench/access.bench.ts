@@ -16,10 +16,13 @@
  * but the hosts do not: each login offers the key first (refused, one round trip), then
  * the password, as on a site where the key is not installed everywhere yet.
  *
- * Figures (2 cores shared with other work, load 11):
- *   per host, median of 20 (ms): password login 368, deploy key 229, deployer + sudo with
- *   the key 393 (one sudo per deploy: write and install in one root command); bare
- *   `ssh -o BatchMode=yes root@host true` 328. key / password 0.62.
+ * Figures (2 cores shared with six other sessions' tests; noisy):
+ *   load 11, per host, median of 20 (ms): password login 368, deploy key 229, deployer +
+ *   sudo with the key 393 (one sudo per deploy: write and install in one root command);
+ *   bare `ssh -o BatchMode=yes root@host true` 328. key / password 0.62.
+ *   load 16, with the two-profile mode: password 370, key 366, sudo + key 544, two
+ *   profiles (five files and a reload, by key) 439, bare ssh 472; two profiles / grid
+ *   pair 1.20.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
