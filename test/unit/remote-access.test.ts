@@ -18,6 +18,9 @@ import { loadConfig } from '../../src/config.js';
 import { checkFilesReadBack } from '../../src/remote/profile-deploy.js';
 import { contentFor, pathFor, profilesOf, splitPem } from '../../src/remote/profiles.js';
 import { blobOf, generateDeployKey, openSshPrivateKey } from '../../src/ssh/deploy-key.js';
+import { openStore } from '../../src/storage/open.js';
+import { Secret } from '../../src/secret.js';
+import { Vault } from '../../src/vault/vault.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -55,6 +58,28 @@ describe('the deploy key', () => {
     assert.equal(stdout.trim().split(' ').slice(0, 2).join(' '), k.publicKey.split(' ').slice(0, 2).join(' '));
     const fp = `SHA256:${createHash('sha256').update(Buffer.from(blobOf(k.publicKey), 'base64')).digest('base64').replace(/=+$/, '')}`;
     assert.equal(k.fingerprint, fp);
+  });
+
+  test('sealed in the vault bound to its fingerprint, and re-encrypted by rekey', async () => {
+    process.env.PASSTORE_SCRYPT_LOG_N ??= '14';
+    const store = await openStore(`sqlite:${join(dir, 'vault.db')}`);
+    try {
+      const vault = await Vault.create(store, 'alice', Secret.fromString('a passphrase of some length'));
+      const k = generateDeployKey('t');
+      const id = await store.insertSshKey({ publicKey: k.publicKey, fingerprint: k.fingerprint, state: 'current', keyCiphertext: vault.sealSshKey(k.fingerprint, k.pkcs8), createdAt: 'now', createdBy: 'alice' });
+      const [row] = await store.listSshKeys();
+      assert.equal(row!.id, id);
+      assert.ok(!row!.keyCiphertext.bytes.includes(k.pkcs8.subarray(16, 48)), 'only ciphertext is stored');
+      assert.deepEqual(vault.openSshKey(row!), k.pkcs8);
+      // Moved to another fingerprint, it fails to open.
+      assert.throws(() => vault.openSshKey({ ...row!, fingerprint: 'SHA256:other' }), /integrity error: the stored deploy key SHA256:other/);
+      assert.ok((await vault.rekey()) >= 1);
+      const [after] = await store.listSshKeys();
+      assert.ok(!after!.keyCiphertext.bytes.equals(row!.keyCiphertext.bytes), 'rekey re-encrypted it');
+      assert.deepEqual(vault.openSshKey(after!), k.pkcs8);
+    } finally {
+      await store.close();
+    }
   });
 
   test('a key that is not Ed25519 is refused', () => {
