@@ -114,16 +114,14 @@ async function tryKeys<T>(deps: KeyDeps, host: HostRow, keys: Buffer[], fn: (con
 /** One host's rotation: the new line added over an old key, a login with the new key proven, old lines removed. */
 async function rotateHost(deps: KeyDeps, host: HostRow, fresh: { row: SshKeyRow; pem: Buffer }, old: { rows: SshKeyRow[]; pems: Buffer[] }): Promise<string> {
   // A rotation cut short may have installed the new key already: then only clean up.
-  let installed = (await tryKeys(deps, host, [fresh.pem], async () => true)).ok;
+  const installed = (await tryKeys(deps, host, [fresh.pem], async () => true)).ok;
   if (!installed) {
     const added = await tryKeys(deps, host, old.pems, (conn) => appendLine(conn, fresh.row));
     if (!added.ok) throw new PasstoreError('auth', `${host.fqdn}: the current deploy key is refused there; install the new one with sshkey install`);
     step('sshkey-rotate-added');
-    installed = true;
   }
   const cleaned = await tryKeys(deps, host, [fresh.pem], (conn) => removeLines(conn, old.rows));
   if (!cleaned.ok) throw new PasstoreError('mismatch', `${host.fqdn}: the new deploy key was added but a login with it failed; the old key stays`);
-  step('sshkey-rotate-cleaned');
   return `new deploy key ${fresh.row.fingerprint} installed, old one removed`;
 }
 
@@ -139,7 +137,6 @@ export async function rotateKeys(deps: KeyDeps, hosts: HostRow[], concurrency: n
   const fresh = { row: nextRow, pem: deps.remote.openDeployKey(nextRow) };
   const old = { rows: oldRows, pems: oldRows.sort((a, b) => (a.id === current.id ? -1 : b.id === current.id ? 1 : b.id - a.id)).map((k) => deps.remote.openDeployKey(k)) };
   try {
-    step('sshkey-rotate-stored');
     const results = await runPool(hosts, concurrency, (h) => rotateHost(deps, h, fresh, old), progress);
     const missed = results.filter((r) => !r.ok).length;
     await deps.change(async (tx) => {
