@@ -2,16 +2,19 @@ import { isIP } from 'node:net';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
+import { GRID, PROFILE_NAME } from '../src/remote/profiles.js';
+import { describeLogin } from '../src/remote/remote.js';
 import { now, resolveHosts } from '../src/targets.js';
 
 const port = (v: string) => (/^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : 'expected a port number from 1 to 65535');
 const address = (v: string) => (isIP(v) ? undefined : 'expected an IPv4 or IPv6 address');
+const userName = (v: string) => (/^[a-z_][a-z0-9_-]{0,31}$/.test(v) ? undefined : 'expected a login name (lowercase letters, digits, _ and -, at most 32)');
 
 export default defineCommand({
   name: 'host',
-  summary: 'Manage hosts: add, address, trust, rm',
+  summary: 'Manage hosts: add, address, login, profile, trust, rm',
   description:
-    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. It authenticates with nothing (the SSH "none" method): no stored password goes to a host before its key is pinned. host trust runs only when typed at the terminal, never from a script; host address is scriptable, as the pinned key still guards the new address. host rm removes a host after confirmation; its entries go to history.',
+    'host add registers a host (its SSH address and port are optional; without an address the name is resolved). host address sets or changes where it is reached. host login sets the user passtore logs in as (root by default) and whether commands that need root run through sudo. host profile assigns the deploy profiles putcrt writes (default grid). host trust connects once, shows the SSH host key\'s fingerprint and pins it when you confirm; every later connection must present that key. It authenticates with nothing (the SSH "none" method): no stored password goes to a host before its key is pinned. host trust runs only when typed at the terminal, never from a script; host address is scriptable, as the pinned key still guards the new address. host rm removes a host after confirmation; its entries go to history.',
   subcommands: {
     add: {
       usage: 'host add HOST [--address IP] [--port N]',
@@ -53,6 +56,58 @@ export default defineCommand({
           await ctx.audit({ action: 'host-address', target: host!.fqdn, outcome: 'ok', detail: ip }, tx);
         });
         ctx.out.line(`${host!.fqdn} is reached at ${ip}:${input.option('port') ?? host!.port}`);
+      },
+    },
+    login: {
+      usage: 'host login HOST|PATTERN --user NAME [--sudo]',
+      summary: 'Set the user passtore logs in as, and whether root commands use sudo',
+      args: [{ name: 'pattern', kind: 'pattern' }],
+      flags: {
+        user: { type: 'string', description: 'the login user (root: log in as root)', check: userName },
+        sudo: { type: 'boolean', description: 'run commands that need root through sudo as that user' },
+      },
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const user = input.option('user');
+        if (!user) throw new PasstoreError('usage', 'host login: --user NAME is required (root to log in as root)');
+        const sudo = input.flag('sudo');
+        if (user === 'root' && sudo) throw new PasstoreError('usage', 'host login: root needs no sudo');
+        const hosts = await resolveHosts(ctx.store, input.pattern('pattern'));
+        await ctx.change(async (tx) => {
+          for (const h of hosts) {
+            await tx.setHostLogin(h.id, user === 'root' ? null : user, sudo);
+            await ctx.audit({ action: 'host-login', target: h.fqdn, outcome: 'ok', detail: `${user}${sudo ? ' with sudo' : ''}` }, tx);
+          }
+        });
+        const how = describeLogin({ ...hosts[0]!, loginUser: user === 'root' ? null : user, loginSudo: sudo });
+        for (const h of hosts) ctx.out.line(`${h.fqdn} is reached as ${how}`);
+      },
+    },
+    profile: {
+      usage: 'host profile HOST|PATTERN NAME...',
+      summary: 'Assign the deploy profiles putcrt writes (default grid)',
+      args: [
+        { name: 'pattern', kind: 'pattern' },
+        { name: 'profile', kind: 'word' },
+      ],
+      variadic: true,
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const names = [...new Set(input.rest())];
+        for (const n of names) {
+          if (!PROFILE_NAME.test(n)) throw new PasstoreError('usage', `host profile: '${n}' is not a profile name`);
+          if (n !== GRID && !ctx.config.profiles?.[n]) throw new PasstoreError('config', `host profile: no [profile ${n}] section in ${ctx.config.file ?? 'the configuration'}`);
+        }
+        const hosts = await resolveHosts(ctx.store, input.pattern('pattern'));
+        await ctx.change(async (tx) => {
+          for (const h of hosts) {
+            await tx.setHostProfiles(h.id, names.length === 1 && names[0] === GRID ? null : names);
+            await ctx.audit({ action: 'host-profile', target: h.fqdn, outcome: 'ok', detail: names.join(' ') }, tx);
+          }
+        });
+        for (const h of hosts) ctx.out.line(`${h.fqdn} is deployed by profile${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
       },
     },
     trust: {

@@ -1,6 +1,8 @@
 import { count } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
-import { notFound } from '../src/errors.js';
+import { errorMessage, notFound } from '../src/errors.js';
+import { runPool } from '../src/pool.js';
+import { driftOf } from '../src/remote/drift.js';
 import { shortName } from '../src/names.js';
 import { daysLeft } from '../src/x509/certificate.js';
 import { renderTimeline, timelineBuckets } from '../src/x509/timeline.js';
@@ -9,10 +11,11 @@ export default defineCommand({
   name: 'lcrt',
   summary: 'Certificate status per host: expiry, key match, renewal, deploy',
   description:
-    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment. On a narrow terminal the subject, then the serial, then the deploy date are shortened or left out. With --timeline, a bar chart instead: the certificates expiring in each of the next 13 weeks, then in each month, marked by state (x expired, # due within crt_ttl days, + renewal open, = later).',
-  usage: 'lcrt [PATTERN] [--timeline]',
+    'One line per host with a current certificate or an open request: subject, serial, not-after, days left (red once expired, yellow within crt_ttl days, green otherwise; plain with NO_COLOR), whether the stored key matches the certificate, the renewal state (an open request), and the last deployment. On a narrow terminal the subject, then the serial, then the deploy date are shortened or left out. With --remote, each deployed host\'s files (those of its deploy profiles) are also read back over SSH, changing nothing, and compared with the vault\'s current pair, mode and owner. With --timeline, a bar chart instead: the certificates expiring in each of the next 13 weeks, then in each month, marked by state (x expired, # due within crt_ttl days, + renewal open, = later).',
+  usage: 'lcrt [PATTERN] [--remote] [--timeline]',
   args: [{ name: 'pattern', kind: 'pattern', optional: true }],
   flags: {
+    remote: { type: 'boolean', description: 'read back the deployed files on each host and show drift' },
     timeline: { type: 'boolean', description: 'a bar chart of the certificates expiring per week for 13 weeks, then per month, by state' },
   },
   needs: ['unlocked'],
@@ -45,8 +48,20 @@ export default defineCommand({
       const match = c.keySpkiSha256 === c.spkiSha256 ? ctx.out.paint('yes', 'good') : ctx.out.paint('NO', 'bad');
       return [name, c.subject, c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
     });
+    const head = ['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'];
+    if (input.flag('remote')) {
+      // Read back, never changed: the files of each deployed host's profiles.
+      const results = await runPool(hosts, ctx.concurrency, async (fqdn) => {
+        const c = byHost.get(fqdn);
+        if (!c?.deployedAt) return '-';
+        const problems = await driftOf(ctx, (await ctx.store.getHost(fqdn))!);
+        return problems.length ? ctx.out.paint(`DRIFT: ${problems.join('; ')}`, 'bad') : ctx.out.paint('matches the vault', 'good');
+      }, (done, total) => total > 1 && ctx.out.progress(`lcrt --remote: ${done} of ${count(total, 'host')}`));
+      head.push('ON HOST');
+      results.forEach((r, i) => rows[i]!.push(r.ok ? String(r.value) : ctx.out.paint(`not read: ${errorMessage(r.error)}`, 'bad')));
+    }
     // On a narrow terminal the subject goes first, then the serial, then the deploy date.
-    ctx.out.table(['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'], rows, { shrink: [1, 2, 6], drop: [1, 2, 7] });
+    ctx.out.table(head, rows, { shrink: [1, 2, 6], drop: [1, 2, 7] });
     ctx.out.line(`${count(certs.length, 'certificate')}: ${expired} expired, ${soon} within ${count(ctx.config.crtTtl, 'day')}; ${count(requests.length, 'open request')}`);
   },
 });

@@ -1,12 +1,13 @@
 import { defineCommand } from '../src/command.js';
 import { notFound } from '../src/errors.js';
 import { shortName } from '../src/names.js';
+import { describeLogin } from '../src/remote/remote.js';
 
 export default defineCommand({
   name: 'list',
   aliases: ['l'],
   summary: 'List known hosts and their entries (never secrets)',
-  description: 'Lists hosts matching PATTERN (all hosts without one) with their entries as user:service; an entry whose password was never set is marked (unset).',
+  description: 'Lists hosts matching PATTERN (all hosts without one) with how passtore logs in (root, or USER+sudo) and their entries as user:service; an entry whose password was never set is marked (unset).',
   usage: 'list [PATTERN]',
   args: [{ name: 'pattern', kind: 'pattern', optional: true }],
   needs: ['unlocked'],
@@ -27,8 +28,8 @@ export default defineCommand({
       byHost.set(e.fqdn, list);
     }
     ctx.out.table(
-      ['HOST', 'ADDRESS', 'ENTRIES'],
-      hosts.map((h) => [shortName(h.fqdn, ctx.config.domain), h.address ? `${h.address}:${h.port}` : '', (byHost.get(h.fqdn) ?? ['-']).join(' ')]),
+      ['HOST', 'ADDRESS', 'ENTRIES', 'LOGIN'],
+      hosts.map((h) => [shortName(h.fqdn, ctx.config.domain), h.address ? `${h.address}:${h.port}` : '', (byHost.get(h.fqdn) ?? ['-']).join(' '), describeLogin(h)]),
       { shrink: [2], drop: [1] },
     );
     ctx.out.line(`${hosts.length} host${hosts.length === 1 ? '' : 's'}, ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`);

@@ -23,7 +23,7 @@ import { stateOf, type VaultState } from './vault/rollback.js';
 import type { VaultRow } from './storage/store.js';
 
 /** Tables in the order rows are restored (parents first). */
-export const BACKUP_TABLES = ['vault', 'key_slots', 'hosts', 'entries', 'entry_history', 'private_keys', 'cert_requests', 'certificates', 'audit', 'outbox', 'account_keys'] as const;
+export const BACKUP_TABLES = ['vault', 'key_slots', 'hosts', 'entries', 'entry_history', 'private_keys', 'cert_requests', 'certificates', 'audit', 'outbox', 'account_keys', 'ssh_keys'] as const;
 
 const MAGIC = 'passtore-backup 1';
 const SNAPSHOT = 'snapshot.ptb';

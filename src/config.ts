@@ -6,6 +6,7 @@
  * keys are read too.
  */
 import { checkTrustedFile } from './trusted-file.js';
+import { parseProfile, type DeployProfile } from './remote/profiles.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -47,6 +48,8 @@ export interface Config {
   network: Record<string, string>;
   ca: Record<string, string>;
   schedule: Record<string, string>;
+  /** Deploy profiles from `[profile NAME]` sections (the built-in grid is not here). */
+  profiles?: Record<string, DeployProfile>;
 }
 
 /** The directory passtore keeps its own files in (vault file, history): mode 0700. */
@@ -410,6 +413,15 @@ export function loadConfig(file: string | undefined = findConfigFile()): Config 
   };
   const seen = new Map<string, string>();
   for (const [key, raw] of Object.entries(parsed)) {
+    if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && /^profile\s/.test(key)) {
+      const name = key.replace(/^profile\s+/, '');
+      const body = Object.fromEntries(Object.entries(raw as Record<string, unknown>).map(([k, v]) => {
+        if (v !== null && typeof v === 'object') fail(key, k)('nested sections are not supported');
+        return [k, valueOf(v, rawLine(text, key, k), fail(key, k))];
+      }));
+      (config.profiles ??= {})[name] = parseProfile(name, body, (k) => fail(key, k));
+      continue;
+    }
     if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
       readSection(config, key, raw as Record<string, unknown>, text, (k) => fail(key, k));
       continue;

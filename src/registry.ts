@@ -28,6 +28,7 @@ import putreq from '../commands/putreq.js';
 import reconcile from '../commands/reconcile.js';
 import rekey from '../commands/rekey.js';
 import source from '../commands/source.js';
+import sshkey from '../commands/sshkey.js';
 import update from '../commands/update.js';
 
 export class Registry {
@@ -57,5 +58,5 @@ export class Registry {
 
 /** The shell's commands. */
 export const registry = new Registry([
-  add, audit, backup, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, key, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, update,
+  add, audit, backup, crtreq, del, exit, get, getcrt, getkey, help, host, importcert, key, keyfile, lcrt, list, lock, operator, passwd, putcrt, putreq, reconcile, rekey, showcrt, source, sshkey, update,
 ]);

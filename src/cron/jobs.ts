@@ -18,6 +18,7 @@ import { errorMessage, PasstoreError } from '../errors.js';
 import { printable } from '../names.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
 import { deployHost } from '../remote/deploy.js';
+import { driftOf } from '../remote/drift.js';
 import { runPool } from '../pool.js';
 import type { Context } from '../command.js';
 import { DEFAULT_CONCURRENCY, isKeyType } from '../policy.js';
@@ -388,7 +389,7 @@ export async function run(ctx: CronContext): Promise<JobReport> {
   return { lines: parts.flatMap((p) => p.lines), failures: parts.flatMap((p) => p.failures), warnings: parts.flatMap((p) => p.warnings), stored: parts.flatMap((p) => p.stored) };
 }
 
-/** Logs in to each host with its stored root password and reports where vault and host disagree. */
+/** Confirms each host's stored root password on the host (a login, else its shadow entry) and reports where vault and host disagree. */
 export async function verify(ctx: CronContext): Promise<JobReport> {
   const report = emptyReport();
   const entries = (await ctx.store.findEntries('*', 'root', 'ssh')).filter((e) => e.state === 'set');
@@ -401,7 +402,8 @@ export async function verify(ctx: CronContext): Promise<JobReport> {
     await ctx.vault.refresh(); // a shell may rekey during a long verify
     const password = ctx.vault.openPassword(e);
     try {
-      const ok = await ctx.remote.checkLogin(await ctx.remote.targetOf(host), 'root', password);
+      // A fresh root login, or where the host refuses one, its shadow entry over the key login.
+      const ok = await ctx.remote.confirmPassword(host, 'root', password);
       if (ok) report.lines.push(`verify ${e.fqdn}: the host accepts the vault's root password`);
       else report.failures.push(`verify ${e.fqdn}: the host REFUSES the vault's root password`);
     } catch (err) {
@@ -411,6 +413,22 @@ export async function verify(ctx: CronContext): Promise<JobReport> {
     }
   }
   if (entries.length === 0) report.lines.push('verify: no root password stored');
+  // Drift: the files of each deployed host's profiles, read back without changing anything.
+  for (const c of (await ctx.store.currentCertificates('*')).filter((x) => x.deployedAt)) {
+    const host = (await ctx.store.getHost(c.fqdn))!;
+    if (!host.sshHostKey) continue;
+    try {
+      const problems = await driftOf(ctx, host);
+      await ctx.store.setHostDrift(host.id, problems.length ? problems.join('; ').slice(0, 1000) : null, new Date().toISOString());
+      if (problems.length === 0) report.lines.push(`verify ${c.fqdn}: the deployed files match the vault`);
+      else {
+        report.failures.push(`verify ${c.fqdn}: DRIFT: ${problems.join('; ')}`);
+        await ctx.audit({ action: 'drift', target: c.fqdn, outcome: 'failed', detail: problems.join('; ').slice(0, 200) }).catch(() => undefined);
+      }
+    } catch (err) {
+      report.failures.push(`verify ${c.fqdn}: deployed files not checked: ${errorMessage(err)}`);
+    }
+  }
   return report;
 }
 
@@ -452,14 +470,17 @@ export async function check(ctx: Pick<CronContext, 'store' | 'config' | 'actor'>
   const open = await store.openRequests('*');
   const queued = await store.countQueuedMail();
   const o = await outstanding(ctx);
+  // Drift as the last passtore-cron verify found it (check itself connects nowhere).
+  const drifted = (await store.findHosts('*')).filter((h) => h.drift);
   const timeline = timelinePerfData(timelineBuckets(certs, new Set(open.map((r) => r.fqdn)), now, config.crtTtl));
-  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} unmailed_requests=${o.unmailed.length} undeployed=${o.undeployed.length} ${timeline}`;
+  const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} unmailed_requests=${o.unmailed.length} undeployed=${o.undeployed.length} drifted=${drifted.length};1;;0 ${timeline}`;
   const list = (fqdns: string[]) => fqdns.slice(0, 5).join(', ') + (fqdns.length > 5 ? ', …' : '');
   const names = (certs: CertRow[]) => list(certs.map((c) => c.fqdn));
   // What still needs doing is a warning of its own, added to any status line.
   const todo = [
     ...(o.unmailed.length ? [`${count(o.unmailed.length, 'request')} not mailed: ${list(o.unmailed.map((u) => u.request.fqdn))}`] : []),
     ...(o.undeployed.length ? [`${count(o.undeployed.length, 'certificate')} not deployed: ${names(o.undeployed)}`] : []),
+    ...(drifted.length ? [`${count(drifted.length, 'host')} drifted from the vault: ${list(drifted.map((h) => h.fqdn))}`] : []),
   ];
   const more = todo.map((t) => `; ${t}`).join('');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)}${more} | ${perf}` };

@@ -1,19 +1,22 @@
 /**
  * Deploying a key and certificate to their host (SPEC section 7): written over SFTP as
  * new files in the same directory, given mode 0644 (certificate) and 0400 (key) and owner
- * root, the previous pair copied to dated backups, then renamed into place (key first,
- * then certificate, one remote command run to its end by the host's own shell even if
- * passtore dies meanwhile), and read back and compared by hash.
+ * root, the previous pair copied to dated backups (not a file identical to the new one),
+ * then renamed into place (key first, then certificate, one remote command run to its end
+ * by the host's own shell even if passtore dies meanwhile), and read back and compared by
+ * hash.
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
-import type { SshConnection } from '../ssh/ssh.js';
+import type { ExecResult, SshConnection } from '../ssh/ssh.js';
 import type { CertRow, HostRow, Store } from '../storage/store.js';
 import { namesHost, parseCertificate } from '../x509/certificate.js';
 import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
 import type { Context } from '../command.js';
+import { deployProfiles } from './profile-deploy.js';
+import { GRID, profilesOf } from './profiles.js';
 
 const CERT = 'hostcert.pem';
 const KEY = 'hostkey.pem';
@@ -27,9 +30,11 @@ const INSTALL = [
   `chmod 0644 ${CERT}${NEW}`,
   `chmod 0400 ${KEY}${NEW}`,
   `backup=no`,
+  `same=0`,
   `files="${CERT}${NEW} ${KEY}${NEW}"`,
-  `if [ -e ${CERT} ]; then cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi`,
-  `if [ -e ${KEY} ]; then cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; fi`,
+  // A file already identical to the new one gets no new dated copy.
+  `if [ -e ${CERT} ]; then if cmp -s ${CERT} ${CERT}${NEW}; then same=$((same + 1)); else cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi; fi`,
+  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); else cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; fi; fi`,
   // The new files and the backups on disk before the renames, the renames after: only
   // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
   // $files holds our fixed names and the stamp only: its word splitting is intended.
@@ -40,17 +45,70 @@ const INSTALL = [
   `sha256sum ${CERT} ${KEY}`,
   `stat -c '%n %a %U' ${CERT} ${KEY}`,
   'echo "backup=$backup"',
+  'echo "same=$same"',
+].join('\n');
+
+// Through sudo (a login user cannot write crt_path over SFTP), put before INSTALL in the
+// same root command (one sudo per deploy): the new files come on standard input, the
+// certificate's $3 bytes then the key's $4, into $1; a short input writes nothing.
+const WRITE_NEW = [
+  'set -e',
+  'mkdir -p -m 0755 "$1"',
+  'cd "$1"',
+  `rm -f ${CERT}${NEW} ${KEY}${NEW}`,
+  '(',
+  '  umask 077',
+  `  head -c "$3" > ${CERT}${NEW}`,
+  `  head -c "$4" > ${KEY}${NEW}`,
+  ')',
+  `[ "$(wc -c < ${CERT}${NEW})" -eq "$3" ] && [ "$(wc -c < ${KEY}${NEW})" -eq "$4" ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "short input" >&2; exit 1; }`,
 ].join('\n');
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 export interface Deployed {
-  /** The dated backups' suffix, or undefined when there was no previous pair. */
+  /** The dated backups' suffix, or undefined when there was no previous pair (or it was identical). */
   backupStamp: string | undefined;
+  /** Both files were already identical to the new ones: nothing was backed up. */
+  unchanged?: boolean;
 }
 
 /** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
 export async function deployPair(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<Deployed> {
+  // Milliseconds in the stamp: two deploys in one second keep both backups.
+  const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
+  let r: ExecResult;
+  let at: string;
+  if (conn.sudo) {
+    ({ r, at } = await writeAndInstallThroughSudo(conn, dir, certPem, keyPem, stamp()));
+  } else {
+    await writeOverSftp(conn, dir, certPem, keyPem);
+    step('deploy-install');
+    at = stamp();
+    r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, at]);
+  }
+  if (r.code !== 0) {
+    await conn.execRoot(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
+    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
+  }
+  const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
+  return { backupStamp: backup ? at : undefined, unchanged: r.stdout.split('\n').some((l) => l.trim() === 'same=2') };
+}
+
+/** A login user with sudo: both new files on standard input, and the install, in one root command. */
+async function writeAndInstallThroughSudo(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer, at: string): Promise<{ r: ExecResult; at: string }> {
+  const cert = Buffer.from(certPem);
+  const input = Buffer.concat([cert, keyPem]);
+  try {
+    step('deploy-write-cert');
+    const r = await conn.execRoot(['sh', '-c', `${WRITE_NEW}\n${INSTALL}`, 'sh', dir, at, String(cert.length), String(keyPem.length)], input);
+    return { r, at };
+  } finally {
+    input.fill(0);
+  }
+}
+
+async function writeOverSftp(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<void> {
   // Over SFTP, not a remote shell: one shell per host (the install) is all a deploy costs.
   const sftp = await conn.sftp();
   try {
@@ -69,16 +127,6 @@ export async function deployPair(conn: SshConnection, dir: string, certPem: stri
   } finally {
     sftp.end();
   }
-  step('deploy-install');
-  // Milliseconds in the stamp: two deploys in one second keep both backups.
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
-  const r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, stamp]);
-  if (r.code !== 0) {
-    await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
-    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
-  }
-  const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
-  return { backupStamp: backup ? stamp : undefined };
 }
 
 /**
@@ -110,11 +158,17 @@ export function checkReadBack(name: string, stdout: string, certPem: string, key
   return { backup: lines.includes('backup=yes') };
 }
 
+/** How a deploy reached its host, when not as root with the root password: ` as deploy through sudo, with the deploy key`. */
+export function viaOf(conn: SshConnection): string {
+  const parts = [conn.username !== 'root' ? ` as ${conn.username}${conn.sudo ? ' through sudo' : ''}` : '', conn.authMethod === 'key' ? ' with the deploy key' : ''].filter(Boolean);
+  return parts.join(',');
+}
+
 /** What deploying a host's current pair uses of the session's context. */
 export type DeployDeps = Pick<Context, 'config' | 'store' | 'vault' | 'remote' | 'change' | 'audit'>;
 
 /** Checks the pair locally, before any connection: it matches, and names this host. */
-async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {
+export async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<{ cert: CertRow; keyPem: Buffer }> {
   const cert = (await ctx.store.listCertificates(host.id)).find((c) => c.state === 'current');
   if (!cert) throw new PasstoreError('not-found', `${host.fqdn} has no certificate to deploy`);
   const key = (await ctx.store.listKeys(host.id)).find((k) => k.id === cert.keyId);
@@ -136,14 +190,24 @@ async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): Promise<
  * not expired unless forced), then written to the host, and recorded. Returns a result line.
  */
 export async function deployHost(ctx: DeployDeps, host: HostRow, force = false): Promise<string> {
+  // Profiles are resolved before anything is checked or sent: an unknown one is refused.
+  const profiles = profilesOf(host.profiles, ctx.config.profiles, ctx.config.crtPath);
   const { cert, keyPem } = await pairFor(ctx, host, force);
   try {
-    const done = await ctx.remote.asRoot(host, (conn) => deployPair(conn, ctx.config.crtPath, cert.pem, keyPem));
+    if (!(profiles.length === 1 && profiles[0]!.name === GRID)) {
+      const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert.pem, keyPem)), via: viaOf(conn) }));
+      await ctx.change(async (tx) => {
+        await tx.setCertificateDeployed(cert.id, new Date().toISOString());
+        await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` }, tx);
+      });
+      return `deployed ${done.line}${done.via}`;
+    }
+    const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }));
     await ctx.change(async (tx) => {
       await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}` }, tx);
+      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` }, tx);
     });
-    return `deployed to ${ctx.config.crtPath}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : ' (first deployment)'}`;
+    return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : done.unchanged ? ' (the same pair was in place; no backup made)' : ' (first deployment)'}`;
   } catch (e) {
     await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
     throw e;

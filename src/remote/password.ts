@@ -45,9 +45,7 @@ export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: Ent
   if (entry.service !== 'ssh') throw new PasstoreError('usage', `${formatSpec(entry)}: only :ssh entries (system accounts) can be changed on the host`);
   if (fresh.bytes().includes(0x0a)) throw new PasstoreError('usage', 'a password cannot hold a newline');
   // Everything needed to reach the host is checked before anything is stored.
-  const target = await deps.remote.targetOf(host);
-  if (!target.pinnedKey) throw new PasstoreError('policy', `${host.fqdn} has no pinned SSH host key; run host trust ${host.fqdn} first`);
-  (await deps.remote.rootPassword(host)).wipe();
+  await deps.remote.checkAccess(host);
   const version = (await deps.store.lastVersion(entry.fqdn, entry.user, entry.service)) + 1;
   await deps.change(async (tx) => {
     await tx.setPending(entry.id, deps.vault.sealPassword({ fqdn: entry.fqdn, user: entry.user, service: entry.service, version }, fresh), version, now());
@@ -58,15 +56,15 @@ export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: Ent
     await deps.remote.asRoot(host, async (conn) => {
       const line = Buffer.concat([Buffer.from(`${entry.user}:`), fresh.bytes(), Buffer.from('\n')]);
       try {
-        const r = await conn.exec(['chpasswd'], line);
+        const r = await conn.execRoot(['chpasswd'], line);
         if (r.code !== 0) throw new PasstoreError('io', `${host.fqdn}: chpasswd failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
       } finally {
         line.fill(0);
       }
     });
     step('passwd-chpasswd-done');
-    if (!(await deps.remote.checkLogin(target, entry.user, fresh))) {
-      throw new PasstoreError('mismatch', `${host.fqdn}: the new password was set but a fresh login with it failed`);
+    if (!(await deps.remote.confirmPassword(host, entry.user, fresh))) {
+      throw new PasstoreError('mismatch', `${host.fqdn}: the new password was set but neither a fresh login with it nor the host's shadow entry confirms it`);
     }
     step('passwd-verified');
   } catch (e) {
@@ -82,10 +80,9 @@ export type Reconciled = 'pending-kept' | 'old-kept' | 'unresolved';
 
 /** Resolves one interrupted change by trying the pending password, then the current one. */
 export async function reconcileEntry(deps: PasswordDeps, host: HostRow, entry: EntryRow): Promise<Reconciled> {
-  const target = await deps.remote.targetOf(host);
   const pending = deps.vault.openPending(entry);
   try {
-    if (await deps.remote.checkLogin(target, entry.user, pending)) {
+    if (await deps.remote.confirmPassword(host, entry.user, pending)) {
       await promote(deps, entry, 'reconciled: the host accepts the new password');
       return 'pending-kept';
     }
@@ -95,7 +92,7 @@ export async function reconcileEntry(deps: PasswordDeps, host: HostRow, entry: E
   if (entry.state === 'set') {
     const current = deps.vault.openPassword(entry);
     try {
-      if (await deps.remote.checkLogin(target, entry.user, current)) {
+      if (await deps.remote.confirmPassword(host, entry.user, current)) {
         await dropPending(deps, entry, 'reconciled: the host still has the old password');
         return 'old-kept';
       }

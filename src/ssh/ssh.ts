@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { PasstoreError } from '../errors.js';
-import type { Secret } from '../secret.js';
+import { Secret } from '../secret.js';
 
 /** What to connect to, and the key it must present. */
 export interface SshTarget {
@@ -23,7 +23,33 @@ export interface SshAuth {
   username: string;
   password?: Secret;
   privateKey?: Buffer;
+  /**
+   * Deploy keys (OpenSSH format, in memory), tried in this order before the password: the
+   * password is sent only where every key was refused.
+   */
+  keys?: Buffer[];
 }
+
+/** How a connection authenticated. */
+export type AuthMethod = 'key' | 'password' | 'none';
+
+/**
+ * How commands that need root run on a connection: directly (logged in as root), or through
+ * `sudo` as the login user, with that user's password on standard input (`sudo -S`) or
+ * none (`sudo -n`, a rule that needs no password).
+ */
+export interface RootAccess {
+  sudo: boolean;
+  /** The login user's password for `sudo -S` (the connection wipes its copy on close). */
+  password?: Secret;
+}
+
+// The remote side of `sudo`: a fixed script that drops every line of its standard input
+// up to a marker line, then runs its arguments with the rest. Whatever sudo did not read
+// (the password, when no password was asked) is dropped here, never passed on.
+const SUDO_MARKER = 'passtore-stdin';
+const SUDO_SKIP = 'passtore-skip';
+const SUDO_WRAPPER = `while IFS= read -r l; do if [ "$l" = ${SUDO_MARKER} ]; then l=; exec "$@"; fi; done; echo "no input marker" >&2; exit 97`;
 
 /** A host key as pinned (`type base64`) and its SHA-256 fingerprint, as OpenSSH shows it. */
 export function describeHostKey(blob: Buffer): { pinned: string; fingerprint: string; type: string } {
@@ -52,12 +78,29 @@ export interface ExecResult {
 }
 
 export class SshConnection {
+  #root: RootAccess = { sudo: false };
+
   private constructor(
     private readonly client: Client,
     readonly target: SshTarget,
     /** The key the host presented. */
     readonly hostKey: { pinned: string; fingerprint: string; type: string },
+    /** The user logged in as. */
+    readonly username: string,
+    /** How it authenticated (a deploy key, a password). */
+    readonly authMethod: AuthMethod,
   ) {}
+
+  /** Makes `execRoot` go through sudo (the connection keeps a copy of the password until close). */
+  useSudo(password?: Secret): void {
+    this.#root.password?.wipe();
+    this.#root = { sudo: true, password: password ? Secret.fromBytes(Buffer.from(password.bytes())) : undefined };
+  }
+
+  /** Whether root commands go through sudo. */
+  get sudo(): boolean {
+    return this.#root.sudo;
+  }
 
   /**
    * Connects and authenticates. With `pinnedKey` the host must present exactly that key;
@@ -71,6 +114,14 @@ export class SshConnection {
       let presented: ReturnType<typeof describeHostKey> | undefined;
       let refusal: PasstoreError | undefined;
       let settled = false;
+      // Keys first, in order, then the password; a method the server does not offer is skipped.
+      const methods: Array<{ used: AuthMethod; method: Record<string, unknown> }> = [
+        ...(auth.keys ?? []).map((key) => ({ used: 'key' as const, method: { type: 'publickey', username: auth.username, key } })),
+        ...(auth.privateKey ? [{ used: 'key' as const, method: { type: 'publickey', username: auth.username, key: auth.privateKey } }] : []),
+        ...(auth.password ? [{ used: 'password' as const, method: { type: 'password', username: auth.username, password: auth.password.reveal() } }] : []),
+      ];
+      let next = 0;
+      let used: AuthMethod = 'none';
       const fail = (e: PasstoreError) => {
         if (settled) return;
         settled = true;
@@ -79,7 +130,7 @@ export class SshConnection {
       };
       client.on('ready', () => {
         settled = true;
-        resolve(new SshConnection(client, target, presented!));
+        resolve(new SshConnection(client, target, presented!, auth.username, used));
       });
       client.on('error', (err: Error & { level?: string; code?: string }) => {
         if (refusal) return fail(refusal);
@@ -91,8 +142,17 @@ export class SshConnection {
           host: target.address,
           port: target.port,
           username: auth.username,
-          password: auth.password?.reveal(),
-          privateKey: auth.privateKey,
+          authHandler: (left: string[] | null) => {
+            while (next < methods.length) {
+              const m = methods[next++]!;
+              if (left && !left.includes(String(m.method.type))) continue;
+              used = m.used;
+              return m.method;
+            }
+            // Nothing to offer: ask the server with `none` (host trust without credentials).
+            if (next++ === methods.length && methods.length === 0) return { type: 'none', username: auth.username };
+            return false;
+          },
           tryKeyboard: false,
           readyTimeout: options.timeoutMs ?? 15_000,
           hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
@@ -148,6 +208,32 @@ export class SshConnection {
     });
   }
 
+  /**
+   * Runs a command that needs root: as it is when logged in as root, else through
+   * `sudo -S -p ''` with the login user's password as the first line of standard input
+   * (or `sudo -n` without one). The password never appears in an argument.
+   * @throws PasstoreError ('auth') when sudo refuses
+   */
+  async execRoot(argv: string[], stdin?: Buffer | string, timeoutMs = 60_000): Promise<ExecResult> {
+    if (!this.#root.sudo) return this.exec(argv, stdin, timeoutMs);
+    const pw = this.#root.password;
+    // sudo reads one line: a password holding a newline would pass its rest on.
+    if (pw?.bytes().includes(0x0a)) throw new PasstoreError('usage', `${this.target.name}: the stored password of ${this.username} holds a newline; sudo cannot take it`);
+    const sudo = pw ? ['sudo', '-S', '-p', ''] : ['sudo', '-n'];
+    // A refused password makes sudo read two more tries: the skip lines, never the payload.
+    const head = Buffer.from(`${SUDO_SKIP}\n${SUDO_SKIP}\n${SUDO_MARKER}\n`);
+    const input = Buffer.concat([...(pw ? [pw.bytes(), Buffer.from('\n')] : []), head, typeof stdin === 'string' ? Buffer.from(stdin) : (stdin ?? Buffer.alloc(0))]);
+    try {
+      const r = await this.exec([...sudo, '--', 'sh', '-c', SUDO_WRAPPER, 'sh', ...argv], input, timeoutMs);
+      if (r.code === 1 && /incorrect password|a password is required|not in the sudoers|may not run sudo|Sorry, try again/.test(r.stderr)) {
+        throw new PasstoreError('auth', `${this.target.name}: sudo refused ${this.username} (${r.stderr.trim().split('\n').at(-1)!.replace(/^sudo: /, '').slice(0, 120)})`);
+      }
+      return r;
+    } finally {
+      input.fill(0);
+    }
+  }
+
   /** An SFTP session. */
   sftp(): Promise<Sftp> {
     return new Promise((resolve, reject) => {
@@ -157,6 +243,7 @@ export class SshConnection {
 
   /** Ends the session and waits (up to 2 s) for it to close, so the guard closes after it. */
   close(): Promise<void> {
+    this.#root.password?.wipe();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, 2000);
       this.client.once('close', () => {

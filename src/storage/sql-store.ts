@@ -7,7 +7,7 @@ import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, Store, VaultRow } from './store.js';
+import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, SshKeyRow, SshKeyState, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -33,6 +33,22 @@ function toHost(r: Row): HostRow {
     port: Number(r.port),
     createdAt: String(r.created_at),
     sshHostKey: r.ssh_host_key == null ? null : String(r.ssh_host_key),
+    loginUser: r.login_user == null ? null : String(r.login_user),
+    loginSudo: Number(r.login_sudo ?? 0) === 1,
+    profiles: r.profiles == null || r.profiles === '' ? null : String(r.profiles).split(' '),
+    drift: r.drift == null ? null : String(r.drift),
+  };
+}
+
+function toSshKey(r: Row): SshKeyRow {
+  return {
+    id: Number(r.id),
+    publicKey: String(r.public_key),
+    fingerprint: String(r.fingerprint),
+    state: String(r.state) as SshKeyState,
+    keyCiphertext: ct(r.key_ciphertext),
+    createdAt: String(r.created_at),
+    createdBy: String(r.created_by),
   };
 }
 
@@ -274,6 +290,35 @@ export class SqlStore implements Store {
 
   async setHostAddress(id: number, address: string | null, port: number): Promise<void> {
     await this.db.run('UPDATE hosts SET address = ?, port = ? WHERE id = ?', [address, port, id]);
+  }
+
+  async setHostLogin(id: number, user: string | null, sudo: boolean): Promise<void> {
+    await this.db.run('UPDATE hosts SET login_user = ?, login_sudo = ? WHERE id = ?', [user, sudo ? 1 : 0, id]);
+  }
+
+  async setHostProfiles(id: number, profiles: string[] | null): Promise<void> {
+    await this.db.run('UPDATE hosts SET profiles = ? WHERE id = ?', [profiles ? profiles.join(' ') : null, id]);
+  }
+
+  async setHostDrift(id: number, drift: string | null, at: string): Promise<void> {
+    await this.db.run('UPDATE hosts SET drift = ?, drift_checked_at = ? WHERE id = ?', [drift, at, id]);
+  }
+
+  async listSshKeys(): Promise<SshKeyRow[]> {
+    return (await this.db.all('SELECT * FROM ssh_keys ORDER BY id')).map(toSshKey);
+  }
+
+  async insertSshKey(row: Omit<SshKeyRow, 'id'>): Promise<number> {
+    const r = await this.db.run('INSERT INTO ssh_keys (public_key, fingerprint, state, key_ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)', [row.publicKey, row.fingerprint, row.state, row.keyCiphertext.bytes, row.createdAt, row.createdBy]);
+    return r.lastId;
+  }
+
+  async setSshKeyState(id: number, state: SshKeyState): Promise<void> {
+    await this.db.run('UPDATE ssh_keys SET state = ? WHERE id = ?', [state, id]);
+  }
+
+  async setSshKeyCiphertext(id: number, c: Ciphertext): Promise<void> {
+    await this.db.run('UPDATE ssh_keys SET key_ciphertext = ? WHERE id = ?', [c.bytes, id]);
   }
 
   async setPending(id: number, c: Ciphertext | null, version: number | null, at: string | null): Promise<void> {
@@ -551,11 +596,12 @@ export class SqlStore implements Store {
     return (await this.db.all(`${CERT_SELECT} WHERE c.state = 'current' AND c.not_after < ? ORDER BY c.not_after`, [beforeIso])).map(toCert);
   }
 
-  async allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[]; keys: KeyRow[] }> {
+  async allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[]; keys: KeyRow[]; sshKeys: SshKeyRow[] }> {
     const entries = (await this.db.all(`SELECT ${ENTRY_COLUMNS} FROM entries e JOIN hosts h ON h.id = e.host_id ORDER BY e.id`)).map(toEntry);
     const history = (await this.db.all('SELECT * FROM entry_history ORDER BY id')).map(toHistory);
     const keys = (await this.db.all(`${KEY_SELECT} ORDER BY k.id`)).map(toKey);
-    return { entries, history, keys };
+    const sshKeys = await this.listSshKeys();
+    return { entries, history, keys, sshKeys };
   }
 
   async setKeyCiphertext(id: number, c: Ciphertext): Promise<void> {

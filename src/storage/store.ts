@@ -46,6 +46,32 @@ export interface HostRow {
   createdAt: string;
   /** The pinned SSH host key, `type base64`, or null before `host trust`. */
   sshHostKey: string | null;
+  /** The user passtore logs in as (`host login`); null means root. */
+  loginUser?: string | null;
+  /** Whether commands that need root run through sudo as that user. */
+  loginSudo?: boolean;
+  /** The deploy profiles assigned by `host profile`; null means the built-in `grid`. */
+  profiles?: string[] | null;
+  /** What the last drift check (passtore-cron verify) found on the host; null: nothing. */
+  drift?: string | null;
+}
+
+/**
+ * A vault-held SSH deploy key (`sshkey`): `current` is used; `next` is one a rotation is
+ * installing; `previous` is a rotated-out key some host may still need; `retired` is kept
+ * as history only. The private half is only ever ciphertext here.
+ */
+export type SshKeyState = 'current' | 'next' | 'previous' | 'retired';
+
+export interface SshKeyRow {
+  id: number;
+  /** The `authorized_keys` line: `ssh-ed25519 BASE64 comment`. */
+  publicKey: string;
+  fingerprint: string;
+  state: SshKeyState;
+  keyCiphertext: Ciphertext;
+  createdAt: string;
+  createdBy: string;
 }
 
 export type EntryState = 'set' | 'unset';
@@ -227,6 +253,12 @@ export interface Store {
   addHost(row: Omit<HostRow, 'id' | 'sshHostKey'>): Promise<HostRow>;
   setHostKey(id: number, key: string | null): Promise<void>;
   setHostAddress(id: number, address: string | null, port: number): Promise<void>;
+  /** Sets how a host is reached: its login user (null: root) and whether through sudo. */
+  setHostLogin(id: number, user: string | null, sudo: boolean): Promise<void>;
+  /** Assigns deploy profiles to a host (null: the built-in grid). */
+  setHostProfiles(id: number, profiles: string[] | null): Promise<void>;
+  /** Records what a drift check found (null: the host matches the vault). */
+  setHostDrift(id: number, drift: string | null, at: string): Promise<void>;
   getHost(fqdn: string): Promise<HostRow | undefined>;
   /** Hosts matching a glob (`*` alone: all), sorted by name. */
   findHosts(glob: string, limit?: number): Promise<HostRow[]>;
@@ -289,8 +321,14 @@ export interface Store {
   /** Current certificates whose not-after is before `beforeIso` (one indexed query). */
   expiringCertificates(beforeIso: string): Promise<CertRow[]>;
 
+  /** The deploy keys, oldest first. */
+  listSshKeys(): Promise<SshKeyRow[]>;
+  insertSshKey(row: Omit<SshKeyRow, 'id'>): Promise<number>;
+  setSshKeyState(id: number, state: SshKeyState): Promise<void>;
+  setSshKeyCiphertext(id: number, ct: Ciphertext): Promise<void>;
+
   /** Every secret ciphertext with its identity, for rekey. */
-  allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[]; keys: KeyRow[] }>;
+  allSecrets(): Promise<{ entries: EntryRow[]; history: HistoryRow[]; keys: KeyRow[]; sshKeys?: SshKeyRow[] }>;
   setKeyCiphertext(id: number, ct: Ciphertext): Promise<void>;
   setEntryCiphertext(id: number, ct: Ciphertext): Promise<void>;
   setHistoryCiphertext(id: number, ct: Ciphertext): Promise<void>;

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PasstoreError } from '../errors.js';
 import { formatSpec } from '../names.js';
 import { Secret } from '../secret.js';
-import type { AccountKeyRow, EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, Store, VaultRow } from '../storage/store.js';
+import type { AccountKeyRow, EntryRow, HistoryRow, KeyRow, SlotKind, SlotRow, SshKeyRow, Store, VaultRow } from '../storage/store.js';
 import { associatedData, open, seal } from './aead.js';
 import { Ciphertext } from './ciphertext.js';
 import { keyfileContent, readKeyfile } from './keyfile.js';
@@ -367,6 +367,18 @@ export class Vault {
     return plain;
   }
 
+  /** Encrypts a deploy key's private half (PKCS#8 DER), bound to its fingerprint. */
+  sealSshKey(fingerprint: string, pkcs8: Buffer): Ciphertext {
+    return seal(this.#sealKey(), pkcs8, sshKeyAd(this.id, fingerprint));
+  }
+
+  /** Decrypts a deploy key to PKCS#8 DER (the caller wipes it). */
+  openSshKey(row: SshKeyRow): Buffer {
+    const plain = open(this.#requireData(), row.keyCiphertext, sshKeyAd(this.id, row.fingerprint));
+    if (!plain) throw new PasstoreError('integrity', `integrity error: the stored deploy key ${row.fingerprint} fails authentication; it was altered or moved`);
+    return plain;
+  }
+
   private openKeyWith(data: Buffer, row: KeyRow): Buffer {
     const plain = open(data, row.keyCiphertext, keyAd(this.id, row.fqdn, row.spkiSha256));
     if (!plain) throw new PasstoreError('integrity', `integrity error: the private key ${row.spkiSha256.slice(0, 16)} of ${row.fqdn} fails authentication; rekey stopped, nothing changed`);
@@ -430,8 +442,15 @@ export class Vault {
           if (!slotSeal(slot.kdf)) throw new PasstoreError('policy', `the key slot of ${who} is of the old format: unlock with it once (or remove it) before rekey; nothing changed`);
           if (!slotIsAuthentic(oldRoot, this.id, slot)) throw new PasstoreError('integrity', `integrity error: the key slot of ${who} is not sealed by this vault's root key (planted or altered); rekey stopped, nothing changed`);
         }
-        const { entries, history, keys } = await tx.allSecrets();
+        const { entries, history, keys, sshKeys = [] } = await tx.allSecrets();
         step('rekey-secrets-read');
+        for (const key of sshKeys) {
+          const plain = open(oldData, key.keyCiphertext, sshKeyAd(this.id, key.fingerprint));
+          if (!plain) throw new PasstoreError('integrity', `integrity error: the deploy key ${key.fingerprint} fails authentication; rekey stopped, nothing changed`);
+          await tx.setSshKeyCiphertext(key.id, seal(newData, plain, sshKeyAd(this.id, key.fingerprint)));
+          plain.fill(0);
+          count++;
+        }
         for (const key of keys) {
           const plain = this.openKeyWith(oldData, key);
           await tx.setKeyCiphertext(key.id, seal(newData, plain, keyAd(this.id, key.fqdn, key.spkiSha256)));
@@ -509,6 +528,10 @@ function accountKeyAd(vaultId: string, name: string): Buffer {
 
 function keyAd(vaultId: string, fqdn: string, spkiSha256: string): Buffer {
   return associatedData(vaultId, 'private-key', fqdn, spkiSha256);
+}
+
+function sshKeyAd(vaultId: string, fingerprint: string): Buffer {
+  return associatedData(vaultId, 'ssh-deploy-key', fingerprint);
 }
 
 function passwordAd(vaultId: string, id: PasswordIdentity): Buffer {

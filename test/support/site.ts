@@ -4,12 +4,14 @@
  * dropping everything, loopback aside, until the network guard opens it) and several host
  * namespaces, each running its own OpenSSH sshd with a private /etc: an overlay mounted
  * inside `unshare -m`, so chpasswd and /etc/grid-security change the test host only, and
- * a /root of its own (bind-mounted there, with /etc/skel's files). Only these namespaces'
- * addresses are ever contacted. Needs root.
+ * a /root of its own (bind-mounted there, with /etc/skel's files). A host's sshd may allow
+ * root password logins, keep OpenSSH's default (keys only for root) or refuse root, and a
+ * host may have a login user in group sudo. Only these namespaces' addresses are ever
+ * contacted. Needs root.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,9 +29,23 @@ export interface TestHost {
   /** The host's SSH host public key line (as in a known_hosts file, without the name). */
   hostKey: string;
   rootPassword: string;
+  /** How its sshd treats root logins: `yes`, OpenSSH's default (no line), or `no`. */
+  rootLogin: RootLogin;
+  /** A login user in group sudo of the host's private /etc, when one was asked for. */
+  loginUser?: { name: string; password: string; home: string };
   sshd?: ChildProcess;
   /** With the delaying relay, the host's own address (`address` is then its relay's). */
   realAddress?: string;
+}
+
+/** `PermitRootLogin yes`, no such line (OpenSSH's prohibit-password), or `no`. */
+export type RootLogin = 'yes' | 'default' | 'no';
+
+/** How one test host is set up (host numbers start at 1). */
+export interface HostOptions {
+  rootLogin?: RootLogin;
+  /** A login user of this name, in group sudo (Debian sudo), with a password of its own. */
+  loginUser?: string;
 }
 
 const SSHD = '/usr/sbin/sshd';
@@ -37,8 +53,8 @@ const SSHD = '/usr/sbin/sshd';
 /** Why the test site cannot be built here, or undefined. */
 export function siteUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'the test site needs root (network namespaces, mounts)';
-  for (const tool of [SSHD, '/usr/sbin/iptables', '/usr/bin/ssh-keygen', '/usr/sbin/ip', '/usr/bin/unshare', '/usr/sbin/chpasswd']) {
-    if (!existsSync(tool)) return `${tool} is missing (apt-get install openssh-server iptables)`;
+  for (const tool of [SSHD, '/usr/sbin/iptables', '/usr/bin/ssh-keygen', '/usr/sbin/ip', '/usr/bin/unshare', '/usr/sbin/chpasswd', '/usr/bin/sudo']) {
+    if (!existsSync(tool)) return `${tool} is missing (apt-get install openssh-server iptables sudo)`;
   }
   return undefined;
 }
@@ -76,6 +92,8 @@ export class TestSite {
   private constructor() {
     this.id = randomBytes(3).toString('hex');
     this.dir = mkdtempSync(join(tmpdir(), 'passtore-site-'));
+    // A login user's home lies below: others may pass through, not list or read.
+    chmodSync(this.dir, 0o711);
     this.vaultNs = `ptv-${this.id}`;
     this.bridgeNs = `ptb-${this.id}`;
     // 10.213.N.0/24, N from the id: only inside these namespaces.
@@ -84,10 +102,10 @@ export class TestSite {
   }
 
   /** Builds the site with `count` hosts, each with sshd listening on port 22. */
-  static async start(count: number): Promise<TestSite> {
+  static async start(count: number, options: Record<number, HostOptions> = {}): Promise<TestSite> {
     const site = new TestSite();
     try {
-      await site.#build(count);
+      await site.#build(count, options);
     } catch (e) {
       await site.stop();
       throw e;
@@ -111,7 +129,7 @@ export class TestSite {
     return ['ip', 'netns', 'exec', this.vaultNs, ...argv];
   }
 
-  async #build(count: number): Promise<void> {
+  async #build(count: number, options: Record<number, HostOptions>): Promise<void> {
     await ip('netns', 'add', this.bridgeNs);
     await ip('netns', 'add', this.vaultNs);
     await inNs(this.bridgeNs, 'ip', 'link', 'add', 'br0', 'type', 'bridge');
@@ -130,7 +148,7 @@ export class TestSite {
       await inNs(this.vaultNs, 'iptables', ...rule);
     }
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    for (let i = 1; i <= count; i++) await this.#addHost(i);
+    for (let i = 1; i <= count; i++) await this.#addHost(i, options[i] ?? {});
     await Promise.all(this.hosts.map((h) => this.startSshd(h)));
     const rtt = Number(process.env.PASSTORE_TEST_RELAY_MS ?? 0);
     if (rtt > 0) await this.#startRelay(rtt);
@@ -168,7 +186,7 @@ export class TestSite {
     if (up) await inNs(ns, 'ip', 'link', 'set', inner, 'up');
   }
 
-  async #addHost(i: number): Promise<void> {
+  async #addHost(i: number, options: HostOptions): Promise<void> {
     const name = `host${i}`;
     const ns = `pth${i}-${this.id}`;
     const address = `${this.#subnet}.${10 + i}`;
@@ -179,6 +197,7 @@ export class TestSite {
     mkdirSync(join(base, 'keys'), { recursive: true });
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(base, 'keys', 'host_ed25519')]);
     const hostKey = readFileSync(join(base, 'keys', 'host_ed25519.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    const rootLogin = options.rootLogin ?? 'yes';
     writeFileSync(
       join(base, 'sshd_config'),
       [
@@ -187,12 +206,14 @@ export class TestSite {
         `HostKey ${join(base, 'keys', 'host_ed25519')}`,
         `PidFile ${join(base, 'sshd.pid')}`,
         'UsePAM no',
-        'PermitRootLogin yes',
+        // OpenSSH's built-in default (prohibit-password) when the line is left out.
+        ...(rootLogin === 'default' ? [] : [`PermitRootLogin ${rootLogin}`]),
         'PasswordAuthentication yes',
         'KbdInteractiveAuthentication no',
         'PubkeyAuthentication yes',
-        // Keys for root live in the overlay /etc, never in this machine's /root.
-        'AuthorizedKeysFile /etc/ssh/passtore_authorized_keys/%u',
+        // The user's own ~/.ssh/authorized_keys (root's home is the host's own, never this
+        // machine's /root), and a file in the overlay /etc the benchmarks use.
+        'AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/passtore_authorized_keys/%u',
         'StrictModes no',
         'Subsystem sftp internal-sftp',
         'LogLevel ERROR',
@@ -203,7 +224,8 @@ export class TestSite {
     await ip('netns', 'add', ns);
     await this.#plug(ns, `ph${i}${this.id}`.slice(0, 15), 'eth0', `${address}/24`, true);
     await inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
-    this.hosts.push({ name, fqdn: `${name}.${this.domain}`, ns, address, etcUpper, hostKey, rootPassword: `Root-Pw-${name}-${randomBytes(4).toString('hex')}` });
+    const loginUser = options.loginUser ? { name: options.loginUser, password: `User-Pw-${name}-${randomBytes(4).toString('hex')}`, home: join(base, `home-${options.loginUser}`) } : undefined;
+    this.hosts.push({ name, fqdn: `${name}.${this.domain}`, ns, address, etcUpper, hostKey, rootPassword: `Root-Pw-${name}-${randomBytes(4).toString('hex')}`, rootLogin, loginUser });
   }
 
   /** Starts (or restarts) a host's sshd in its namespace with its private /etc. */
@@ -218,19 +240,22 @@ export class TestSite {
       mkdirSync(home, { mode: 0o700 });
       for (const f of ['.bashrc', '.profile']) if (existsSync(join('/etc/skel', f))) copyFileSync(join('/etc/skel', f), join(home, f));
     }
+    // A login user ($7, home $8) is made once, in group sudo of the private /etc only.
     const script = [
       'set -e',
       'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc',
       'mount --bind "$6" /root',
       'mkdir -p /etc/ssh/passtore_authorized_keys',
+      'if [ -n "$7" ] && ! id "$7" >/dev/null 2>&1; then useradd -M -d "$8" -s /bin/sh -G sudo "$7"; mkdir -p "$8"; chown "$7": "$8"; chmod 0755 "$8"; fi',
       'chpasswd < "$3"',
       'rm -f "$3"',
       'exec "$4" -D -e -f "$5"',
     ].join('\n');
     const pwFile = join(base, 'initial-password');
-    if (!existsSync(join(h.etcUpper, 'shadow'))) writeFileSync(pwFile, `root:${h.rootPassword}\n`, { mode: 0o600 });
+    const user = h.loginUser;
+    if (!existsSync(join(h.etcUpper, 'shadow'))) writeFileSync(pwFile, `root:${h.rootPassword}\n${user ? `${user.name}:${user.password}\n` : ''}`, { mode: 0o600 });
     else writeFileSync(pwFile, '', { mode: 0o600 });
-    const child = spawn('ip', ['netns', 'exec', h.ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', h.etcUpper, join(base, 'work'), pwFile, SSHD, join(base, 'sshd_config'), home], {
+    const child = spawn('ip', ['netns', 'exec', h.ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh', h.etcUpper, join(base, 'work'), pwFile, SSHD, join(base, 'sshd_config'), home, user?.name ?? '', user?.home ?? ''], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

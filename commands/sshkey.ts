@@ -1,0 +1,73 @@
+import { defineCommand } from '../src/command.js';
+import { formatError, PasstoreError } from '../src/errors.js';
+import { runPool } from '../src/pool.js';
+import { createKey, currentKey, installKey, rotateKeys } from '../src/remote/deploy-keys.js';
+import { resolveHosts } from '../src/targets.js';
+
+const jobs = { type: 'string' as const, description: 'how many hosts at once (default 8)', check: (v: string) => (/^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 64 ? undefined : 'expected a number from 1 to 64') };
+
+export default defineCommand({
+  name: 'sshkey',
+  summary: 'The vault-held SSH deploy key: create, show, install, rotate',
+  description:
+    'sshkey create makes an Ed25519 deploy key; its private half is stored encrypted in the vault like every other secret and is only ever handed to SSH from memory. sshkey show prints its public half as one authorized_keys line. sshkey install appends that line, once, to the login user\'s ~/.ssh/authorized_keys on each host (directory 0700, file 0600, nothing else in the file changed), logging in as usual. From then on every remote operation authenticates with the key first and sends the stored password only where the key is refused. sshkey rotate makes a new key, installs it on each host over the old one, proves a login with it, removes the old line, and lists the hosts it could not reach: those keep the old key, which passtore still tries.',
+  subcommands: {
+    create: {
+      usage: 'sshkey create',
+      summary: 'Make the deploy key (Ed25519, kept encrypted in the vault)',
+      args: [],
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx) {
+        const existing = (await ctx.store.listSshKeys()).find((k) => k.state === 'current');
+        if (existing) throw new PasstoreError('exists', `the vault already holds the deploy key ${existing.fingerprint}; use sshkey rotate to replace it`);
+        const key = await createKey(ctx, 'current');
+        ctx.out.line(`created the deploy key ${key.fingerprint}`);
+        ctx.out.line(key.publicKey);
+      },
+    },
+    show: {
+      usage: 'sshkey show',
+      summary: 'Print the deploy key\'s public half as an authorized_keys line',
+      args: [],
+      needs: ['unlocked'],
+      async run(ctx) {
+        ctx.out.line((await currentKey(ctx)).publicKey);
+      },
+    },
+    install: {
+      usage: 'sshkey install HOST|PATTERN [--jobs N]',
+      summary: 'Append the deploy key to the login user\'s authorized_keys on hosts',
+      args: [{ name: 'pattern', kind: 'pattern' }],
+      flags: { jobs },
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const key = await currentKey(ctx);
+        const hosts = await resolveHosts(ctx.store, input.pattern('pattern'));
+        const results = await runPool(hosts, Number(input.option('jobs') ?? ctx.concurrency), (h) => installKey(ctx, h, key), (done, total) => total > 1 && ctx.out.progress(`sshkey install: ${done} of ${total} hosts`));
+        const failed = results.filter((r) => !r.ok);
+        if (hosts.length === 1 && failed.length === 1) throw failed[0]!.error;
+        if (hosts.length === 1) return ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);
+        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(formatError(r.error).replace(/^error: /, 'failed: '), 'bad')]));
+        if (failed.length > 0) throw new PasstoreError('partial', `sshkey install failed for ${failed.length} of ${hosts.length} hosts (listed above)`);
+      },
+    },
+    rotate: {
+      usage: 'sshkey rotate [PATTERN] [--jobs N]',
+      summary: 'Replace the deploy key on every host (all hosts without a pattern)',
+      args: [{ name: 'pattern', kind: 'pattern', optional: true }],
+      flags: { jobs },
+      needs: ['unlocked'],
+      audited: true,
+      async run(ctx, input) {
+        const hosts = (await resolveHosts(ctx.store, input.has('pattern') ? input.pattern('pattern') : { glob: '*', wild: true })).filter((h) => h.sshHostKey);
+        const { results, fresh, old } = await rotateKeys(ctx, hosts, Number(input.option('jobs') ?? ctx.concurrency), (done, total) => total > 1 && ctx.out.progress(`sshkey rotate: ${done} of ${total} hosts`));
+        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`${formatError(r.error).replace(/^error: /, 'not rotated: ')}; it keeps the old key`, 'bad')]));
+        ctx.out.line(`the deploy key is now ${fresh.fingerprint} (was ${old.fingerprint})`);
+        const failed = results.filter((r) => !r.ok);
+        if (failed.length > 0) throw new PasstoreError('partial', `sshkey rotate did not reach ${failed.length} of ${hosts.length} hosts; passtore keeps trying the old key there (run sshkey rotate again)`);
+      },
+    },
+  },
+});

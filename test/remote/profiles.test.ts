@@ -1,0 +1,197 @@
+/**
+ * Deploy profiles against a real sshd host running a real TLS service (openssl s_server,
+ * started by the profile's reload command from the deployed files). Shown here:
+ *
+ * - a profile with three file kinds (cert, key, fullchain), a non-root owner and group
+ *   (resolved on the host), a reload and `verify = tls PORT`: the files land with the
+ *   right contents, modes and owners, the reload runs, the service presents the new
+ *   certificate (checked by passtore through the guard, and with openssl s_client from
+ *   another namespace);
+ * - the same pair deployed again adds no backup of identical files;
+ * - a reload that fails, with `on_failure = rollback`: one clear error line, the previous
+ *   files are back in place and the service presents the previous certificate; the next
+ *   putcrt deploys the new pair;
+ * - `host profile` refuses a profile the configuration does not have, and a bad profile
+ *   line is a configuration error naming file, line and key.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { makeHome, type Home, type PtySession } from '../support/pty.js';
+import { siteSkip, TestSite, type TestHost } from '../support/site.js';
+import { FixtureCa } from '../x509/fixture-ca.js';
+import { loadConfig } from '../../src/config.js';
+import { pause } from '../support/pty.js';
+import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, openVault, PASSPHRASE, sha256, shellIn, spkiOfFile, spkiOnHost } from './helpers.js';
+
+const run = promisify(execFile);
+const PORT = 8443;
+const DIR = '/etc/pki/web';
+
+describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: siteSkip() }, () => {
+  let site: TestSite | undefined;
+  let ca: FixtureCa | undefined;
+  let home: Home | undefined;
+  let sh: PtySession | undefined;
+  let reqDir: string | undefined;
+  let h1: TestHost;
+  let h2: TestHost;
+  let reload: string;
+  let firstCert: string;
+
+  /** The fingerprint (hex) of the certificate the service on host1 presents, seen from host2's namespace. */
+  const presented = async (): Promise<string> => {
+    const { stdout } = await run('sh', ['-c', 'ip netns exec "$1" openssl s_client -connect "$2" -servername "$3" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256', 'sh', h2.ns, `${h1.address}:${PORT}`, h1.fqdn]);
+    return stdout.split('=')[1]!.trim().replace(/:/g, '').toLowerCase();
+  };
+  /** name → { sha256, mode, owner:group } of the files in DIR and DIR/private. */
+  const files = async (): Promise<Map<string, { sha256: string; mode: string; owner: string }>> => {
+    const out = await onHost(site!, h1, ['sh', '-c', 'cd "$1" && find . -type f ! -name "*.pid" | sort | while read -r f; do printf "%s %s %s\\n" "$(sha256sum < "$f" | cut -d" " -f1)" "$(stat -c "%a %U:%G" "$f")" "$f"; done', 'sh', DIR]);
+    const map = new Map<string, { sha256: string; mode: string; owner: string }>();
+    for (const l of out.split('\n').filter(Boolean)) {
+      const [hash, mode, owner, name] = l.split(' ') as [string, string, string, string];
+      map.set(name.replace(/^\.\//, ''), { sha256: hash, mode, owner });
+    }
+    return map;
+  };
+
+  before(async () => {
+    site = await TestSite.start(2);
+    [h1, h2] = site.hosts as [TestHost, TestHost];
+    ca = await FixtureCa.create();
+    reqDir = mkdtempSync(join(tmpdir(), 'passtore-profile-reqs-'));
+    // The reload: restarts s_server with the deployed files; refuses once when asked to.
+    reload = join(site.dir, 'tls-reload.sh');
+    writeFileSync(
+      reload,
+      [
+        '#!/bin/sh',
+        `d=${DIR}`,
+        'if [ -e "$d/fail-once" ]; then rm -f "$d/fail-once"; echo "tls-reload: refused on purpose" >&2; exit 1; fi',
+        'if [ -f "$d/s_server.pid" ]; then kill "$(cat "$d/s_server.pid")" 2>/dev/null || true; fi',
+        `while ss -Hltn 'sport = :${PORT}' | grep -q ${PORT}; do sleep 0.05; done`,
+        `setsid openssl s_server -accept ${PORT} -cert "$d/$1-fullchain.pem" -key "$d/private/$1.key" -quiet -www </dev/null >/dev/null 2>&1 &`,
+        'echo $! > "$d/s_server.pid"',
+        `for i in $(seq 100); do ss -Hltn 'sport = :${PORT}' | grep -q ${PORT} && exit 0; sleep 0.05; done`,
+        'echo "tls-reload: s_server did not start" >&2; exit 1',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    home = makeHome([
+      `domain = ${site.domain}`,
+      ...site.networkConfig(),
+      '[profile web]',
+      `cert = ${DIR}/{fqdn}.crt 0644 root:root`,
+      `key = ${DIR}/private/{fqdn}.key 0440 root:webadm`,
+      `fullchain = ${DIR}/{fqdn}-fullchain.pem 0644 webadm:webadm`,
+      `reload = ${reload} {fqdn}`,
+      `verify = tls ${PORT}`,
+      'on_failure = rollback',
+    ]);
+    sh = await createVault(site, home);
+    await onHost(site, h1, ['useradd', '-r', '-M', '-s', '/usr/sbin/nologin', 'webadm']);
+  });
+
+  after(async () => {
+    await closeShell(sh);
+    if (site && h1?.sshd) await onHost(site, h1, ['sh', '-c', `[ -f ${DIR}/s_server.pid ] && kill "$(cat ${DIR}/s_server.pid)" || true`]).catch(() => undefined);
+    await site?.stop();
+    home?.remove();
+    ca?.remove();
+    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
+  });
+
+  test('a bad profile line is a configuration error naming file, line and key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'passtore-profile-conf-'));
+    try {
+      const file = join(dir, 'passtore.conf');
+      writeFileSync(file, '[profile web]\ncert = /etc/x.crt 0644 root:root\nkey = /etc/x.key 0644 root:root\n');
+      assert.throws(() => loadConfig(file), (e: Error) => e.message === `${file}:3: [profile web] key: a file holding the private key must not be readable by others (mode 0644)`);
+      writeFileSync(file, '[profile web]\ncert = relative.crt 0644 root:root\n');
+      assert.throws(() => loadConfig(file), /passtore\.conf:2: \[profile web\] cert: 'relative\.crt' is not an absolute file path/);
+      writeFileSync(file, '[profile web]\ncert = /etc/x.crt 0644 root:root\nreboot = now\n');
+      assert.throws(() => loadConfig(file), /passtore\.conf:3: \[profile web\] reboot: unknown key/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('host profile assigns a configured profile, and refuses one that is not configured', async () => {
+    firstCert = (await enrol(sh!, site!, h1, ca!, reqDir!)).cert;
+    assert.match(await cmd(sh!, 'host profile host1 nosuch'), /error: host profile: no \[profile nosuch\] section/);
+    assert.match(await cmd(sh!, 'host profile host1 web'), /host1\.site\.test is deployed by profile web/);
+  });
+
+  test('putcrt writes cert, key and fullchain with their modes and owners, reloads, and the service presents the new certificate', async () => {
+    const out = await cmd(sh!, 'putcrt host1');
+    assert.match(out, /host1\.site\.test: deployed 3 files of web, reloaded, port 8443 presents it/);
+    await assertGuardClosed(site!, 'putcrt host1 (profile web)');
+    const f = await files();
+    const stored = readFileSync(firstCert, 'utf8');
+    const leaf = `${/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stored)![0]}\n`;
+    assert.deepEqual(f.get('host1.site.test.crt'), { sha256: sha256(leaf), mode: '644', owner: 'root:root' });
+    assert.deepEqual(f.get('host1.site.test-fullchain.pem'), { sha256: sha256(leaf), mode: '644', owner: 'webadm:webadm' });
+    assert.deepEqual({ ...f.get('private/host1.site.test.key'), sha256: '' }, { sha256: '', mode: '440', owner: 'root:webadm' });
+    assert.equal(await spkiOnHost(site!, h1, `${DIR}/private/host1.site.test.key`, 'key'), await spkiOfFile(firstCert, 'cert'), 'the key matches the certificate');
+    assert.equal(await presented(), await certFingerprint(firstCert), 's_client from host2 sees the deployed certificate');
+  });
+
+  test('the same pair again: no new backup of identical files', async () => {
+    const before = [...(await files()).keys()].sort();
+    assert.match(await cmd(sh!, 'putcrt host1'), /deployed 3 files of web \(3 unchanged\), reloaded, port 8443 presents it/);
+    assert.deepEqual([...(await files()).keys()].sort(), before, 'no dated copy was added');
+  });
+
+  test('a failed reload with on_failure = rollback: one error line, the previous files back, the old certificate served; the next putcrt succeeds', async () => {
+    const oldFiles = await files();
+    const oldFingerprint = await presented();
+    const { cert } = await certify(sh!, h1, ca!, reqDir!);
+    await onHost(site!, h1, ['touch', `${DIR}/fail-once`]);
+    const out = await cmd(sh!, 'putcrt host1');
+    assert.match(out, /error: host1\.site\.test: the reload of profile web \(.*tls-reload\.sh host1\.site\.test\) failed: tls-reload: refused on purpose; the previous files were put back and reloaded/);
+    await assertGuardClosed(site!, 'putcrt host1 (failed reload)');
+    const now = await files();
+    for (const name of ['host1.site.test.crt', 'private/host1.site.test.key', 'host1.site.test-fullchain.pem']) assert.deepEqual(now.get(name), oldFiles.get(name), `${name} is the previous one`);
+    assert.equal(await presented(), oldFingerprint, 'the service presents the previous certificate');
+    assert.match(await cmd(sh!, 'audit host1'), /rollback/);
+    assert.match(await cmd(sh!, 'putcrt host1'), /deployed 3 files of web, reloaded, port 8443 presents it/);
+    assert.equal(await presented(), await certFingerprint(cert));
+  });
+
+  for (const step of ['deploy-write-cert', 'deploy-install', 'deploy-reload']) {
+    test(`killed at ${step}: every file of the host is the old one or every file the new one; the next putcrt succeeds`, async () => {
+      const { cert } = await certify(sh!, h1, ca!, reqDir!);
+      const old = await files();
+      await closeShell(sh);
+      sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: step });
+      await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
+      await pause(30);
+      sh.line(PASSPHRASE);
+      await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
+      sh.line('putcrt host1');
+      await sh.exited(30_000);
+      sh = undefined;
+      const now = await files();
+      const names = ['host1.site.test.crt', 'private/host1.site.test.key', 'host1.site.test-fullchain.pem'];
+      const same = names.filter((n) => now.get(n)?.sha256 === old.get(n)?.sha256);
+      assert.ok(same.length === 0 || same.length === names.length, `${step}: all old or all new (unchanged: ${same.join(', ')})`);
+      if (same.length === 0) {
+        const leaf = `${/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(readFileSync(cert, 'utf8'))![0]}\n`;
+        assert.equal(now.get('host1.site.test.crt')!.sha256, sha256(leaf));
+        assert.equal(await spkiOnHost(site!, h1, `${DIR}/private/host1.site.test.key`, 'key'), await spkiOfFile(cert, 'cert'));
+      }
+      assert.equal(step === 'deploy-write-cert' ? same.length : 0, step === 'deploy-write-cert' ? names.length : 0, 'killed before sending: the old files');
+      assert.ok(![...now.keys()].some((n) => n.endsWith('.passtore-new')), 'no new file left beside its place');
+      const opened = await openVault(site!, home!);
+      sh = opened.sh;
+      assert.match(opened.banner, /closed the network guard an earlier run left open/);
+      assert.match(await cmd(sh, 'putcrt host1'), /deployed 3 files of web.*, reloaded, port 8443 presents it/);
+      assert.equal(await presented(), await certFingerprint(cert));
+    });
+  }
+});
