@@ -1,4 +1,4 @@
--- passtore schema, version 8 (MySQL / MariaDB): keys of accounts at CAs. See sql/sqlite/008.
+-- passtore schema, version 9 (MySQL / MariaDB): keys of accounts at CAs. See sql/sqlite/008.
 
 CREATE TABLE IF NOT EXISTS account_keys (
   name            VARCHAR(512) NOT NULL PRIMARY KEY,

@@ -1,4 +1,4 @@
--- passtore schema, version 8 (SQLite): keys of accounts at CAs (the ACME account key),
+-- passtore schema, version 9 (SQLite): keys of accounts at CAs (the ACME account key),
 -- encrypted under the data key like every other private key, so they are in backups and
 -- restored with them.
 

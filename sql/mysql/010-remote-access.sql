@@ -1,4 +1,4 @@
--- passtore schema, version 7 (MySQL / MariaDB): how each host is reached (a login user
+-- passtore schema, version 10 (MySQL / MariaDB): how each host is reached (a login user
 -- other than root, with or without sudo; its deploy profiles), and the vault-held SSH deploy keys. A deploy
 -- key's private half is stored only as ciphertext (key_ciphertext).
 
