@@ -537,7 +537,7 @@ async function benchBackend(b: Backend): Promise<void> {
   record(b.name, "2. complete('list wn-0*')", pattern, T('<', 20), 'pattern: shows the first 200 of 2,000 matches');
   record(b.name, "3. list wn-* (ScriptedIo)", listTimes, undefined, '2,000 hosts, 6,000 entries; no target given');
   record(b.name, '   3b. list wn-* (Terminal)', rendered, undefined, 'same, rendered by the shell\'s Terminal into a discarding stream; no target given');
-  record(b.name, "   3c. list, all 10,000 hosts (Terminal)", listAll, undefined, '10,000 hosts, 32,000+ entries rendered by the shell's table writer into a discarding stream');
+  record(b.name, "   3c. list, all 10,000 hosts (Terminal)", listAll, undefined, '10,000 hosts, 32,000+ entries rendered by the shell table writer into a discarding stream');
   record(b.name, "4. add newhost-N", addTimes, T('<', 10, b.name === 'sqlite'), b.name === 'sqlite' ? 'one fresh host per run, answers pw, pw' : 'target is stated for SQLite; shown against it for comparison');
   record(b.name, "   4b. add root@wn-*:bench (2,000 hosts)", [addPattern], undefined, 'one run, one transaction: per host lastVersion, insert and an audit record');
   record(b.name, '5. unlock (scrypt N=2^17 r=8 p=1)', unlock, T('≈', 500), 'vault.unlockWithPassphrase: scrypt + slot and vault reads');
