@@ -476,25 +476,22 @@ export async function check(ctx: Pick<CronContext, 'store' | 'config' | 'actor'>
   const perf = `certificates=${certs.length} expiring=${soon.length};;;0 expired=${expired.length};;;0 open_requests=${open.length} queued_mail=${queued} unmailed_requests=${o.unmailed.length} undeployed=${o.undeployed.length} drifted=${drifted.length};1;;0 ${timeline}`;
   const list = (fqdns: string[]) => fqdns.slice(0, 5).join(', ') + (fqdns.length > 5 ? ', …' : '');
   const names = (certs: CertRow[]) => list(certs.map((c) => c.fqdn));
-  // What still needs doing is a warning of its own, added to any status line.
+  // Under the test suite (its switch set) every vault is a cheap one: only an installed
+  // passtore warns.
+  const cheap = testSwitchesOn() ? [] : (await store.listSlots()).filter((s) => belowDefaultCost(s.kdf));
+  const clear = cleartextAllowed(config);
+  // What still needs doing, or is set unsafely, is a warning of its own, added to any status line.
   const todo = [
     ...(o.unmailed.length ? [`${count(o.unmailed.length, 'request')} not mailed: ${list(o.unmailed.map((u) => u.request.fqdn))}`] : []),
     ...(o.undeployed.length ? [`${count(o.undeployed.length, 'certificate')} not deployed: ${names(o.undeployed)}`] : []),
     ...(drifted.length ? [`${count(drifted.length, 'host')} drifted from the vault: ${list(drifted.map((h) => h.fqdn))}`] : []),
+    ...(clear.length ? [`cleartext allowed (${clear.join(', ')}): credentials and certificates may travel unencrypted`] : []),
+    ...(cheap.length ? [`key slot${cheap.length === 1 ? '' : 's'} below the default scrypt cost (a test setting): ${cheap.map((s) => `${s.kind} ${s.name}`).join(', ')}`] : []),
   ];
   const more = todo.map((t) => `; ${t}`).join('');
   if (expired.length > 0) return { status: 2, line: `PASSTORE CRITICAL - ${expired.length} expired: ${names(expired)}${more} | ${perf}` };
   if (soon.length > 0) return { status: 1, line: `PASSTORE WARNING - ${soon.length} within ${config.crtTtl} days: ${names(soon)}${more} | ${perf}` };
   if (todo.length > 0) return { status: 1, line: `PASSTORE WARNING - ${todo.join('; ')} | ${perf}` };
-  const clear = cleartextAllowed(config);
-  if (clear.length > 0) return { status: 1, line: `PASSTORE WARNING - cleartext allowed (${clear.join(', ')}): credentials and certificates may travel unencrypted | ${perf}` };
-  // Under the test suite (its switch set) every vault is a cheap one: only an installed
-  // passtore warns.
-  const cheap = testSwitchesOn() ? [] : (await store.listSlots()).filter((s) => belowDefaultCost(s.kdf));
-  if (cheap.length > 0) {
-    const who = cheap.map((s) => `${s.kind} ${s.name}`).join(', ');
-    return { status: 1, line: `PASSTORE WARNING - key slot${cheap.length === 1 ? '' : 's'} below the default scrypt cost (a test setting): ${who} | ${perf}` };
-  }
   return { status: 0, line: `PASSTORE OK - ${certs.length} certificates, none within ${config.crtTtl} days | ${perf}` };
 }
 

@@ -188,6 +188,28 @@ export class Vault {
     }
   }
 
+  /** Opens the key file's slot again after another session's rekey; false when it no longer opens. */
+  async #reopenKeyfile(store: Store, path: string): Promise<boolean> {
+    let bytes: Buffer;
+    try {
+      bytes = readKeyfile(path);
+    } catch {
+      return false;
+    }
+    try {
+      const slot = await store.getSlot('keyfile', path);
+      const opened = slot ? await openSlot(this.id, slot, bytes) : undefined;
+      if (!opened || opened.legacy) {
+        opened?.root.fill(0);
+        return false;
+      }
+      this.#useRoot(opened.root, { kind: 'keyfile', name: path });
+      return true;
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
   /**
    * Follows a rekey made by another session: when the stored data key generation moved
    * on, the new data key is opened with the root key this session holds. Called before
@@ -201,9 +223,13 @@ export class Vault {
       return;
     }
     if ((parseKeyring(row.keyring)?.rootGeneration ?? 1) !== this.#rootGeneration()) {
-      // Another session replaced the root key: this one's keys open nothing new.
+      // Another session replaced the root key: this one's keys open nothing new. A key
+      // file (passtore-cron) opens its slot again, now sealed to the new root key; an
+      // operator must type the passphrase again.
+      const slot = this.#slot;
       this.lock();
       this.#row = row;
+      if (slot?.kind === 'keyfile' && (await this.#reopenKeyfile(store, slot.name))) return;
       throw new PasstoreError('locked', 'the vault was rekeyed in another session (new root key); unlock again');
     }
     const wrap = dataKeyWrapKey(this.#root, this.id, parseKeyring(row.keyring));

@@ -215,7 +215,8 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
     try {
       io.answers.push(PASSPHRASE);
       await session.unlock(1);
-      assert.equal(await session.execute(`crtreq ui-01 --out ${join(v.work, 'req2')}`), 0, io.text());
+      mkdirSync(join(v.work, 'req2'));
+      assert.equal(await session.execute(`crtreq ui-01 --replace --out ${join(v.work, 'req2')}`), 0, io.text());
       const r = await runCron(newConfig, 'fetch', newData);
       assert.ok(r.lines.some((l) => l.startsWith(`stored the certificate for ${fqdn} from ACME `)), shown(r));
       assert.ok(!existsSync(join(newData, 'passtore', 'acme-account-key.pem')), 'no new account key file');

@@ -120,7 +120,7 @@ describe('a hostile drop folder', () => {
 
       const check = await runCron(['--config', v.configFile, 'check'], { dataHome: v.dataHome });
       assert.equal(check.code, 1, show(check));
-      assert.match(check.lines[0]!, /^PASSTORE WARNING - cleartext allowed \(\[smtp\] insecure = yes\)/);
+      assert.match(check.lines[0]!, /^PASSTORE WARNING - .*cleartext allowed \(\[smtp\] insecure = yes\)/);
 
       // An open request, so fetch uses its fetchers.
       await v.withShell(async (tv) => {

@@ -67,7 +67,7 @@ async function dueVault(): Promise<CronVault> {
   return v;
 }
 
-const smtpSection = (port = smtp.port) => ({ host: '127.0.0.1', port, from: 'passtore@vault.site.test' });
+const smtpSection = (port = smtp.port) => ({ host: '127.0.0.1', port, from: 'passtore@vault.site.test', insecure: 'yes' });
 const cron = (v: CronVault, args: string[], env: Record<string, string> = {}): Promise<CronResult> => runCron(['--config', v.configFile, ...args], { dataHome: v.dataHome, env });
 const keys = (v: CronVault) => dbRows<{ state: string }>(v, 'SELECT state FROM private_keys ORDER BY id');
 const openRequests = (v: CronVault) => dbRows(v, "SELECT id FROM cert_requests WHERE state IN ('created', 'sent')");
@@ -325,7 +325,7 @@ describe('nothing forgotten', () => {
     const v = await dueVault();
     const drop = join(v.dir, 'drop');
     mkdirSync(drop);
-    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop } });
+    writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, trust: ca.caCert } });
     assert.equal((await cron(v, ['renew'])).code, 0);
     const [req] = dbRows<{ pem: string }>(v, "SELECT pem FROM cert_requests WHERE state IN ('created', 'sent')");
     const reqFile = join(v.dir, 'a.req');
@@ -402,7 +402,7 @@ describe('on MariaDB (two vault machines share one database)', async () => {
     configFile = join(dir, 'passtore.conf');
     writeFileSync(
       configFile,
-      [`domain = ${DOMAIN}`, `db = ${db.url}`, `db_password_file = ${db.passwordFile}`, `keyfile = ${keyfile}`, 'admin_email = hostmaster@site.test', 'crt_ttl = 30', 'lease_wait = 60', '', '[smtp]', 'host = 127.0.0.1', `port = ${smtp.port}`, 'from = passtore@vault.site.test', ''].join('\n'),
+      [`domain = ${DOMAIN}`, `db = ${db.url}`, `db_password_file = ${db.passwordFile}`, `keyfile = ${keyfile}`, 'admin_email = hostmaster@site.test', 'crt_ttl = 30', 'lease_wait = 60', '', '[smtp]', 'host = 127.0.0.1', `port = ${smtp.port}`, 'from = passtore@vault.site.test', 'insecure = yes', ''].join('\n'),
       { mode: 0o600 },
     );
   });

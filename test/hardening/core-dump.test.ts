@@ -119,7 +119,7 @@ describe('core dumps', { skip }, () => {
         await vault.unlockWithPassphrase('alice', Secret.fromString(PASSPHRASE));
         const [entry] = await store.findEntries('h1.example.org', 'root', 'ssh');
         const version = entry!.version + 1;
-        await store.setPending(entry!.id, vault.sealPassword({ fqdn: entry!.fqdn, user: 'root', service: 'ssh', version }, Secret.fromString(canary)), version, new Date().toISOString());
+        await vault.transaction((tx) => tx.setPending(entry!.id, vault.sealPassword({ fqdn: entry!.fqdn, user: 'root', service: 'ssh', version }, Secret.fromString(canary)), version, new Date().toISOString()));
         vault.lock();
       } finally {
         await store.close();

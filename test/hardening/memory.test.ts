@@ -37,7 +37,7 @@ before(async () => {
   const store = await openStore(`sqlite:${db}`);
   const vault = await Vault.create(store, 'alice', Secret.fromString(PASSPHRASE));
   const now = new Date().toISOString();
-  await store.transaction(async (tx) => {
+  await vault.transaction(async (tx) => {
     const host = await tx.addHost({ fqdn: FQDN, address: null, port: 22, createdAt: now });
     const secretCiphertext = vault.sealPassword({ fqdn: FQDN, user: 'root', service: 'ssh', version: 1 }, Secret.fromBytes(Buffer.from(canary)));
     await tx.insertEntry({ hostId: host.id, user: 'root', service: 'ssh', version: 1, state: 'set', secretCiphertext, updatedAt: now, updatedBy: 'alice' });
