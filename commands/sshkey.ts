@@ -1,5 +1,5 @@
 import { defineCommand } from '../src/command.js';
-import { formatError, PasstoreError } from '../src/errors.js';
+import { errorMessage, PasstoreError } from '../src/errors.js';
 import { runPool } from '../src/pool.js';
 import { createKey, currentKey, installKey, rotateKeys } from '../src/remote/deploy-keys.js';
 import { resolveHosts } from '../src/targets.js';
@@ -49,7 +49,7 @@ export default defineCommand({
         const failed = results.filter((r) => !r.ok);
         if (hosts.length === 1 && failed.length === 1) throw failed[0]!.error;
         if (hosts.length === 1) return ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);
-        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(formatError(r.error).replace(/^error: /, 'failed: '), 'bad')]));
+        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
         if (failed.length > 0) throw new PasstoreError('partial', `sshkey install failed for ${failed.length} of ${hosts.length} hosts (listed above)`);
       },
     },
@@ -63,7 +63,7 @@ export default defineCommand({
       async run(ctx, input) {
         const hosts = (await resolveHosts(ctx.store, input.has('pattern') ? input.pattern('pattern') : { glob: '*', wild: true })).filter((h) => h.sshHostKey);
         const { results, fresh, old } = await rotateKeys(ctx, hosts, Number(input.option('jobs') ?? ctx.concurrency), (done, total) => total > 1 && ctx.out.progress(`sshkey rotate: ${done} of ${total} hosts`));
-        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`${formatError(r.error).replace(/^error: /, 'not rotated: ')}; it keeps the old key`, 'bad')]));
+        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`not rotated: ${errorMessage(r.error)}; it keeps the old key`, 'bad')]));
         ctx.out.line(`the deploy key is now ${fresh.fingerprint} (was ${old.fingerprint})`);
         const failed = results.filter((r) => !r.ok);
         if (failed.length > 0) throw new PasstoreError('partial', `sshkey rotate did not reach ${failed.length} of ${hosts.length} hosts; passtore keeps trying the old key there (run sshkey rotate again)`);

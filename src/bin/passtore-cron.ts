@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /** `passtore-cron`: see src/cron/main.ts and passtore-cron(8). */
 import { main } from '../cron/main.js';
-import { formatError } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { forbidCoreDumps } from '../no-core.js';
 
 // Before the key file is read: no core dump may hold a key or a secret.
 try {
   forbidCoreDumps();
 } catch (e) {
-  process.stdout.write(`passtore-cron: ${formatError(e).replace(/^error: /, '')}\n`);
+  process.stdout.write(`passtore-cron: ${errorMessage(e)}\n`);
   process.exit(2);
 }
 

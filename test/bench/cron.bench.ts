@@ -865,7 +865,7 @@ async function part3(): Promise<Part3> {
   const out = await mustRun(tv, `importcert ${pairs}`);
   if (!out.includes(`${SIDE_HOSTS} pairs added`)) throw new Error(`importcert: unexpected output:\n${out.slice(0, 2000)}`);
   const keyfile = join(work, 'cron.key');
-  await mustRun(tv, `keyfile create ${keyfile}`);
+  await mustRun(tv, `keyfile create ${keyfile}`, PASSPHRASE);
   await tv.close();
   const template = join(work, 'template.db');
   copyFileSync(tv.config.db.slice('sqlite:'.length), template);

@@ -94,7 +94,7 @@ for (const backend of backends) {
       try {
         const keyfile = join(tv.dir, 'cron.key');
         await ok(tv, 'operator add bob', BOB, BOB);
-        await ok(tv, `keyfile create ${keyfile}`);
+        await ok(tv, `keyfile create ${keyfile}`, PASSPHRASE);
         await ok(tv, 'host add old-01');
         await ok(tv, 'add old-01', 'the old secret one', 'the old secret one');
         const store = tv.session.store;
@@ -179,7 +179,7 @@ for (const backend of backends) {
       const keyfile = join(tv.dir, 'cron.key');
       try {
         await ok(tv, 'operator add bob', BOB, BOB);
-        await ok(tv, `keyfile create ${keyfile}`);
+        await ok(tv, `keyfile create ${keyfile}`, PASSPHRASE);
         for (const h of ['k-01', 'k-02', 'k-03']) {
           await ok(tv, `host add ${h}`);
           await ok(tv, `add ${h}`, `password of ${h}`, `password of ${h}`);

@@ -167,7 +167,7 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
     await onHost(site!, h1, ['chpasswd'], `root:${behind}\n`);
     assert.match(await cmd(sh!, 'putcrt host1'), /deployed to \/etc\/grid-security with the deploy key \(the same pair was in place; no backup made\)/);
     assert.deepEqual([...(await certDir(site!, h1)).keys()].sort(), ['hostcert.pem', 'hostkey.pem'], 'no dated copy of identical files');
-    assert.match(await cmd(sh!, `keyfile create ${keyfile}`), /key file/);
+    assert.match(await cmd(sh!, `keyfile create ${keyfile}`, PASSPHRASE), /key file/);
     const dataHome = join(home!.dir, '.local', 'share');
     const r = await runCron(['--config', home!.configFile, 'verify'], { ns: site!.vaultNs, dataHome });
     assert.equal(r.code, 1, show(r));
