@@ -41,16 +41,16 @@ export default defineCommand({
         if (other!.id === host.id) throw new PasstoreError('usage', `the key already belongs to ${host.fqdn}`);
         const what = `${key.keyType} key ${key.spkiSha256.slice(0, 16)} of ${host.fqdn}`;
         if (!(await ctx.prompt.confirm(`Give the ${what} to ${other!.fqdn}?`))) throw new PasstoreError('cancelled', 'nothing was changed');
-        const pkcs8 = ctx.vault.openKey(key);
-        try {
-          const sealed = ctx.vault.sealKey(other!.fqdn, key.spkiSha256, pkcs8);
-          await ctx.change(async (tx) => {
-            await tx.moveKey(key.id, other!.id, sealed);
+        // Opened and sealed again inside the vault's transaction, under the data key current there.
+        await ctx.change(async (tx) => {
+          const pkcs8 = ctx.vault.openKey(key);
+          try {
+            await tx.moveKey(key.id, other!.id, ctx.vault.sealKey(other!.fqdn, key.spkiSha256, pkcs8));
             await ctx.audit({ action: 'key-move', target: other!.fqdn, outcome: 'ok', detail: `${key.keyType} ${key.spkiSha256.slice(0, 16)} from ${host.fqdn}` }, tx);
-          });
-        } finally {
-          pkcs8.fill(0);
-        }
+          } finally {
+            pkcs8.fill(0);
+          }
+        });
         ctx.out.line(`the ${what} now belongs to ${other!.fqdn}; it waits for its certificate`);
       },
     },

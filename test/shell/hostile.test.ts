@@ -275,6 +275,7 @@ describe('getcrt names the issuer and asks before storing a certificate that doe
       await sh.expect(/passtore> $/);
       const out = join(home.dir, 'req');
       assert.match(await sh.command('host add ce-01'), /added host/);
+      mkdirSync(out);
       assert.match(await sh.command(`crtreq ce-01 --out ${out}`), /ce-01/);
       const req = join(out, 'ce-01.example.org.req');
       const evil = join(home.dir, 'evil');
@@ -283,13 +284,13 @@ describe('getcrt names the issuer and asks before storing a certificate that doe
       await openssl(['req', '-x509', '-new', '-key', join(evil, 'ca.key'), '-subj', '/CN=Totally Real CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', join(evil, 'ca.crt')]);
       await openssl(['x509', '-req', '-in', req, '-CA', join(evil, 'ca.crt'), '-CAkey', join(evil, 'ca.key'), '-set_serial', '0x99', '-days', '30', '-copy_extensions', 'copy', '-out', join(evil, 'forged.crt')]);
       const refused = await sh.command(`getcrt ${join(evil, 'forged.crt')}`, 'n');
-      assert.match(refused, /issued by \/CN=Totally Real CA, which is not a trusted CA/);
-      assert.match(refused, /Store .* issued by \/CN=Totally Real CA, although it does not verify\? \[y\/N\]/);
+      assert.match(refused, /issued by (\/)?CN=Totally Real CA, which is not a trusted CA/);
+      assert.match(refused, /Store .* issued by (\/)?CN=Totally Real CA, although it does not verify\? \[y\/N\]/);
       assert.match(refused, /error: nothing was stored/);
       assert.match(await sh.command('lcrt'), /no certificate|ce-01[^\n]*(pending|requested|—|-)/i);
       const good = await ca.sign(req);
       const stored = await sh.command(`getcrt ${good}`);
-      assert.match(stored, /verified to the trusted CA \/DC=org\/DC=example\/O=Test\/CN=Passtore Fixture CA/);
+      assert.match(stored, /verified to the trusted CA (\/DC=org\/DC=example\/O=Test\/CN=Passtore Fixture CA|CN=Passtore Fixture CA,O=Test,DC=example,DC=org)/);
       assert.match(stored, /stored the certificate for ce-01\.example\.org/);
 
       // importcert: a pair whose certificate a CA of its own issued is listed with its issuer.
@@ -299,9 +300,9 @@ describe('getcrt names the issuer and asks before storing a certificate that doe
       await openssl(['req', '-new', '-key', join(imp, 'wn-01.key'), '-subj', '/CN=wn-01.example.org', '-addext', 'subjectAltName=DNS:wn-01.example.org', '-out', join(evil, 'wn-01.req')]);
       await openssl(['x509', '-req', '-in', join(evil, 'wn-01.req'), '-CA', join(evil, 'ca.crt'), '-CAkey', join(evil, 'ca.key'), '-set_serial', '0x98', '-days', '30', '-copy_extensions', 'copy', '-out', join(imp, 'wn-01.crt')]);
       const imported = await sh.command(`importcert ${imp}`, 'n');
-      assert.match(imported, /wn-01\.crt +\/CN=Totally Real CA/);
+      assert.match(imported, /wn-01\.crt +(\/)?CN=Totally Real CA/);
       assert.match(imported, /1 certificate above does not verify to a trusted CA \(\[ca\] trust\); import anyway\? \[y\/N\]/);
-      assert.match(imported, /wn-01\.crt +issued by \/CN=Totally Real CA, which is not a trusted CA/);
+      assert.match(imported, /wn-01\.crt +issued by (\/)?CN=Totally Real CA, which is not a trusted CA/);
       assert.match(imported, /0 pairs added/);
       assert.doesNotMatch(await sh.command('list'), /wn-01/);
       sh.line('exit');

@@ -96,9 +96,11 @@ describe('a private MariaDB server per test process', { skip }, () => {
         'await m.createTestDatabase();',
         'const s = await m.privateMariadb();',
         'console.log(JSON.stringify({ dir: s.dir, pid: s.pid() }));',
+        // It goes on only when the parent has seen its server (a line on standard input).
+        "await new Promise((r) => process.stdin.once('data', r));",
         end === 'fails with an uncaught error' ? "throw new Error('a failing test');" : end === 'is killed with SIGKILL' ? 'setInterval(() => {}, 1000);' : '',
       ].join('\n');
-      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -107,6 +109,7 @@ describe('a private MariaDB server per test process', { skip }, () => {
       while (!out.includes('\n') && child.exitCode === null && Date.now() < until) await pause(50);
       const { dir, pid } = JSON.parse(out.split('\n')[0] || 'null') ?? assert.fail(`the child said nothing: ${err}`);
       assert.ok(existsSync(dir) && mariadbds().has(pid), 'the child started its server');
+      child.stdin.write('go on\n');
       if (end === 'is killed with SIGKILL') child.kill('SIGKILL');
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
       if (end === 'fails with an uncaught error') assert.notEqual(child.exitCode, 0);

@@ -62,11 +62,12 @@ describe('the deploy key', () => {
 
   test('sealed in the vault bound to its fingerprint, and re-encrypted by rekey', async () => {
     process.env.PASSTORE_SCRYPT_LOG_N ??= '14';
+    process.env.PASSTORE_TEST_SWITCHES ??= 'for-tests-only';
     const store = await openStore(`sqlite:${join(dir, 'vault.db')}`);
     try {
       const vault = await Vault.create(store, 'alice', Secret.fromString('a passphrase of some length'));
       const k = generateDeployKey('t');
-      const id = await store.insertSshKey({ publicKey: k.publicKey, fingerprint: k.fingerprint, state: 'current', keyCiphertext: vault.sealSshKey(k.fingerprint, k.pkcs8), createdAt: 'now', createdBy: 'alice' });
+      const id = await vault.transaction((tx) => tx.insertSshKey({ publicKey: k.publicKey, fingerprint: k.fingerprint, state: 'current', keyCiphertext: vault.sealSshKey(k.fingerprint, k.pkcs8), createdAt: 'now', createdBy: 'alice' }));
       const [row] = await store.listSshKeys();
       assert.equal(row!.id, id);
       assert.ok(!row!.keyCiphertext.bytes.includes(k.pkcs8.subarray(16, 48)), 'only ciphertext is stored');

@@ -221,7 +221,7 @@ test('crtreq keeps the current certificate\'s Globus subject; --template-subject
   const [req] = await tv.session.store.listRequests(hostRow.id);
   assert.equal(req!.subject, `CN=host/${host},O=INFN,DC=example,DC=org`);
   tv.config.dnTemplate = '/DC=org/DC=example/CN=host\\/{fqdn}';
-  const t = await run(`crtreq glob-g --type ec-p256 --template-subject`);
+  const t = await run(`crtreq glob-g --type ec-p256 --template-subject --replace`);
   assert.equal(t.status, 0, t.text);
   const [req2] = await tv.session.store.listRequests(hostRow.id);
   assert.equal(req2!.subject, `CN=host/${host},DC=example,DC=org`, 'no stray backslash');

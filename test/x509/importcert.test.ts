@@ -271,7 +271,7 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       assert.deepEqual(entries.map((e) => [e.fqdn, e.user, e.service, e.state, e.secretCiphertext]), MIXED_PAIRS.map((h) => [h, 'root', 'ssh', 'unset', null]));
       const l = await run(tv, 'list');
       assert.equal(l.status, 0, l.text);
-      for (const h of ['web-01', 'web-02', 'web-03', 'web-04']) assert.ok(l.lines.includes(`${h} |  | root:ssh (unset)`), l.text);
+      for (const h of ['web-01', 'web-02', 'web-03', 'web-04']) assert.ok(l.lines.includes(`${h} |  | root:ssh (unset) | root`), l.text);
       const c = await run(tv, 'lcrt');
       assert.equal(c.status, 0, c.text);
       for (const h of ['web-01', 'web-02', 'web-03', 'web-04']) assert.match(c.text, new RegExp(`^${h} \\| CN=${h}\\.example\\.org,O=Test,DC=example,DC=org \\| .* \\| yes \\| - \\| never$`, 'm'));
