@@ -120,7 +120,7 @@ describe('hostile input through the shell', () => {
 
   test('10: source and getcrt of /dev/zero stop at once; a FIFO does not hang', async () => {
     assert.match(await sh.command('source /dev/zero'), /\/dev\/zero is not a regular file; not read/);
-    assert.match(await sh.command('getcrt /dev/zero'), /\/dev\/zero is not a regular file; not read/);
+    assert.match(await sh.command('getcrt /dev/zero'), /\/dev\/zero is not a regular file/);
     const fifo = join(work, 'fifo');
     spawnSync('mkfifo', [fifo]);
     assert.match(await sh.command(`source ${fifo}`), /is not a regular file; not read/);

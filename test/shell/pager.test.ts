@@ -43,7 +43,7 @@ describe('the pager', () => {
   test('a table taller than the screen (40 rows) goes to $PAGER, not to the screen', async () => {
     const out = await sh.command('list');
     const text = readFileSync(paged, 'utf8');
-    assert.match(text, /^HOST\s+ADDRESS\s+ENTRIES\n/);
+    assert.match(text, /^HOST\s+ADDRESS\s+ENTRIES\s+LOGIN\n/);
     assert.equal(text.trim().split('\n').length, 61, 'the header and the 60 hosts');
     assert.match(text, /wn-59\s+10\.1\.0\.60:22\s+-/);
     assert.doesNotMatch(out, /wn-59/, 'the rows did not go to the screen');

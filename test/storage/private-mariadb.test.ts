@@ -97,7 +97,7 @@ describe('a private MariaDB server per test process', { skip }, () => {
         'const s = await m.privateMariadb();',
         'console.log(JSON.stringify({ dir: s.dir, pid: s.pid() }));',
         // It goes on only when the parent has seen its server (a line on standard input).
-        "await new Promise((r) => process.stdin.once('data', r));",
+        "await new Promise((r) => process.stdin.once('data', r)); process.stdin.destroy();",
         end === 'fails with an uncaught error' ? "throw new Error('a failing test');" : end === 'is killed with SIGKILL' ? 'setInterval(() => {}, 1000);' : '',
       ].join('\n');
       const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -109,7 +109,7 @@ describe('a private MariaDB server per test process', { skip }, () => {
       while (!out.includes('\n') && child.exitCode === null && Date.now() < until) await pause(50);
       const { dir, pid } = JSON.parse(out.split('\n')[0] || 'null') ?? assert.fail(`the child said nothing: ${err}`);
       assert.ok(existsSync(dir) && mariadbds().has(pid), 'the child started its server');
-      child.stdin.write('go on\n');
+      child.stdin.end('go on\n');
       if (end === 'is killed with SIGKILL') child.kill('SIGKILL');
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
       if (end === 'fails with an uncaught error') assert.notEqual(child.exitCode, 0);
