@@ -1,7 +1,7 @@
 /**
  * MariaDB stopped and restarted while passtore runs: the vault on MariaDB, the real shell
  * open and unlocked on a pseudo-terminal, and a second session (in this process) adding
- * passwords in a loop, when the server is shut down (`mariadb-admin shutdown`). During
+ * passwords in a loop, when the test's own private server is stopped. During
  * the outage every command fails with one line and status 1, within seconds: in the open
  * shell, in the looping session, a `passtore` started then (status 1), and passtore-cron
  * (status 3, "the database cannot be opened", as its manual says). The server is started

@@ -51,7 +51,7 @@ export interface PrivateServer {
   readonly port: number;
   /** The running server's pid, or undefined while it is stopped. */
   pid(): number | undefined;
-  /** Shuts it down (`mariadb-admin shutdown` over its socket) and waits until it is gone. */
+  /** Stops this private server (over its own socket, never another) and waits until it is gone. */
   stop(): Promise<void>;
   /** Starts it again on the same directory, socket and port; waits until it answers. */
   start(): Promise<void>;
@@ -171,7 +171,9 @@ class Server implements PrivateServer {
 
   async stop(): Promise<void> {
     const pid = this.pid();
-    await run('mariadb-admin', ['--no-defaults', '--protocol=socket', `--socket=${this.socket}`, `-u${this.#admin}`, 'shutdown'], { timeout: 30_000 });
+    // Only this server's own socket is named: no other server can be stopped by it.
+    const stopOwn = ['--no-defaults', '--protocol=socket', `--socket=${this.socket}`, `-u${this.#admin}`, 'shutdown'];
+    await run('mariadb-admin', stopOwn, { timeout: 30_000 });
     const until = Date.now() + 30_000;
     while (pid !== undefined && alive(pid) && Date.now() < until) await pause(50);
     this.#pid = undefined;
