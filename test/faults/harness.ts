@@ -198,7 +198,7 @@ export function homeFor(place: Pick<Place, 'db' | 'passwordFile'>, extra: string
   const dir = mkdtempSync(join(tmpdir(), 'passtore-faults-home-'));
   mkdirSync(join(dir, '.config', 'passtore'), { recursive: true });
   writeFileSync(join(dir, '.config', 'passtore', 'passtore.conf'), `${configLines(place, extra).join('\n')}\n`);
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TERM: 'xterm-256color', LANG: 'C.UTF-8', PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_TEST_SWITCHES: 'for-tests-only', NO_COLOR: '1' };
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TERM: 'xterm-256color', LANG: 'C.UTF-8', PASSTORE_SCRYPT_LOG_N: '14', PASSTORE_TEST_SWITCHES: 'for-tests-only', NO_COLOR: '1', PAGER: 'cat' };
   return { dir, env, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
