@@ -7,7 +7,7 @@ import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, SshKeyRow, SshKeyState, Store, VaultRow } from './store.js';
+import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryName, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, SshKeyRow, SshKeyState, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -393,6 +393,12 @@ export class SqlStore implements Store {
       params,
     );
     return rows.map(toEntry);
+  }
+
+  async listEntryNames(glob: string): Promise<EntryName[]> {
+    const f = hostFilter('h.fqdn', glob);
+    const rows = await this.db.all(`SELECT h.fqdn, e.user, e.service, e.state FROM entries e JOIN hosts h ON h.id = e.host_id WHERE ${f.sql} ORDER BY h.fqdn, e.user, e.service`, f.params);
+    return rows.map((r) => ({ fqdn: storedName('host', r.fqdn), user: storedName('user', r.user), service: storedName('service', r.service), state: r.state as EntryName['state'] }));
   }
 
   async insertEntry(row: NewEntry): Promise<void> {

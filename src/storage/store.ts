@@ -92,6 +92,9 @@ export interface EntryRow {
   pendingVersion: number | null;
 }
 
+/** An entry's name and state, without its ciphertexts: what `list` shows. */
+export type EntryName = Pick<EntryRow, 'fqdn' | 'user' | 'service' | 'state'>;
+
 export interface HistoryRow {
   id: number;
   fqdn: string;
@@ -270,6 +273,8 @@ export interface Store {
   getEntry(fqdn: string, user: string, service: string): Promise<EntryRow | undefined>;
   /** Entries on hosts matching a glob, optionally one user and service, sorted. */
   findEntries(glob: string, user?: string, service?: string): Promise<EntryRow[]>;
+  /** The names and states of the entries of hosts matching `glob`, ordered by host, user and service; no ciphertext is read. */
+  listEntryNames(glob: string): Promise<EntryName[]>;
   insertEntry(row: NewEntry): Promise<void>;
   /** Inserts many entries with a few multi-row statements (a pattern write on a networked database). */
   insertEntries(rows: NewEntry[]): Promise<void>;

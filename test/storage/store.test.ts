@@ -305,6 +305,12 @@ for (const backend of backends) {
       assert.deepEqual(spec(await store.findEntries('*', undefined, 'mysql')), ['nicedb@db-01.example.org:mysql']);
       assert.deepEqual(spec(await store.findEntries('ui-0_.example.org')), [], '_ is not a wildcard');
       assert.deepEqual(spec(await store.findEntries('%')), [], '% is not a wildcard');
+      // What list reads: the same names and states in the same order, without ciphertexts.
+      for (const glob of ['*', 'ui-*.example.org', 'ui-0_.example.org']) {
+        const names = await store.listEntryNames(glob);
+        assert.deepEqual(names, (await store.findEntries(glob)).map((e) => ({ fqdn: e.fqdn, user: e.user, service: e.service, state: e.state })), glob);
+      }
+      assert.ok((await store.listEntryNames('ui-*.example.org')).some((e) => e.state === 'unset'), 'an unset entry says so');
 
       await assert.rejects(
         store.insertEntry({ hostId: ui01.id, user: 'root', service: 'ssh', version: 1, state: 'set', secretCiphertext: sealed('dup'), updatedAt: NOW, updatedBy: 'mallory' }),
