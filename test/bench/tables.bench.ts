@@ -76,7 +76,7 @@ async function main(): Promise<number> {
     const vault = session.vault;
     const at = new Date().toISOString();
     const t0 = performance.now();
-    await session.store.transaction(async (tx) => {
+    await session.vault.transaction(async (tx) => {
       for (let i = 0; i < HOSTS; i++) {
         const fqdn = `wn-${String(i).padStart(5, '0')}.example.org`;
         const host = await tx.addHost({ fqdn, address: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, port: 22, createdAt: at });
