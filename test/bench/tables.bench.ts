@@ -113,7 +113,9 @@ async function main(): Promise<number> {
     let failed = false;
     for (const columns of [80, 200]) {
       const io = new DrawnIo(columns);
-      (session as unknown as { out: unknown }).out = io; // the session writes through it
+      // The session and the one context it built write through it.
+      (session as unknown as { out: unknown }).out = io;
+      (session.context as unknown as { out: unknown }).out = io;
       for (const line of ['list', 'lcrt', 'lcrt --timeline']) {
         const times: number[] = [];
         const draws: number[] = [];
