@@ -441,15 +441,7 @@ async function main(): Promise<number> {
   // ---- The vault, through the real binary in the vault namespace ------------------------
   t = performance.now();
   const sh = vaultShell(home.env, site.vaultNs);
-  await sh.expect('Create one now? [y/N] ');
-  sh.line('y');
-  await sh.expect('New vault passphrase for ');
-  await pause(30);
-  sh.line(PASSPHRASE);
-  await sh.expect('(again): ');
-  await pause(30);
-  sh.line(PASSPHRASE);
-  await sh.expect(/created a vault in sqlite:.*\n.*passtore> $/);
+  await sh.createVault(PASSPHRASE);
 
   const hostsFile = join(work, 'hosts.passtore');
   writeFileSync(hostsFile, site.hosts.map((h) => `host add ${h.name} --address ${h.address}\n`).join(''));

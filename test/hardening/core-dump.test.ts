@@ -71,15 +71,7 @@ describe('core dumps', { skip }, () => {
     const canary = `shell-canary-${randomBytes(8).toString('hex')}`;
     const sh = new PtySession([], home.env, { prefix: UNLIMITED });
     try {
-      await sh.expect('Create one now? [y/N] ');
-      sh.line('y');
-      await sh.expect('New vault passphrase for ');
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect('(again): ');
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect(/passtore> $/);
+      await sh.createVault(PASSPHRASE);
       await sh.command('host add h1 --address 127.0.0.1');
       await sh.command('add h1', canary, canary);
       const limits = readFileSync(`/proc/${sh.pid}/limits`, 'utf8');

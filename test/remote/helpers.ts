@@ -40,15 +40,7 @@ export function shellIn(site: TestSite, home: Home, env: Record<string, string> 
 /** Starts a shell on a new vault (creating it). */
 export async function createVault(site: TestSite, home: Home): Promise<PtySession> {
   const sh = shellIn(site, home);
-  await sh.expect('Create one now? [y/N] ');
-  sh.line('y');
-  await sh.expect('New vault passphrase for ');
-  await pause(30);
-  sh.line(PASSPHRASE);
-  await sh.expect('(again): ');
-  await pause(30);
-  sh.line(PASSPHRASE);
-  await sh.expect(/created a vault in sqlite:.*\n.*passtore> $/);
+  await sh.createVault(PASSPHRASE);
   return sh;
 }
 

@@ -39,15 +39,7 @@ describe('hostile input through the shell', () => {
     work = join(home.dir, 'work');
     mkdirSync(work);
     sh = new PtySession([], home.env);
-    await sh.expect('Create one now? [y/N] ');
-    sh.line('y');
-    await sh.expect('New vault passphrase for ');
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect('(again): ');
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect(/created a vault in sqlite:.*\n.*passtore> $/);
+    await sh.createVault(PASSPHRASE);
     assert.match(await sh.command('host add ce-01'), /added host ce-01\.example\.org/);
     assert.match(await sh.command('add ce-01', 'Stored-Root-Pw-77', 'Stored-Root-Pw-77'), /stored root@ce-01/);
   });
@@ -227,15 +219,7 @@ describe('hostile configuration and key slots', () => {
     const home = makeHome(['domain = example.org', 'operator = alice']);
     try {
       const sh = new PtySession([], home.env);
-      await sh.expect('Create one now? [y/N] ');
-      sh.line('y');
-      await sh.expect('New vault passphrase for ');
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect('(again): ');
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect(/passtore> $/);
+      await sh.createVault(PASSPHRASE);
       sh.line('exit');
       await sh.exited();
       const db = new Database(vaultDb(home));
@@ -264,15 +248,7 @@ describe('getcrt names the issuer and asks before storing a certificate that doe
     try {
       writeFileSync(home.configFile, `domain = example.org\noperator = alice\n[ca]\ntrust = ${ca.caCert}\n`);
       const sh = new PtySession([], home.env);
-      await sh.expect('Create one now? [y/N] ');
-      sh.line('y');
-      await sh.expect('New vault passphrase for ');
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect('(again): ');
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect(/passtore> $/);
+      await sh.createVault(PASSPHRASE);
       const out = join(home.dir, 'req');
       assert.match(await sh.command('host add ce-01'), /added host/);
       mkdirSync(out);

@@ -21,15 +21,7 @@ describe('the pager', () => {
     home = makeHome(['domain = example.org']);
     paged = join(home.dir, 'paged.txt');
     sh = new PtySession([], { ...home.env, PAGER: `/bin/sh -c "cat > '${paged}'"` });
-    await sh.expect('Create one now? [y/N] ');
-    sh.line('y');
-    await sh.expect('New vault passphrase for ');
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect('(again): ');
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect(/created a vault in sqlite:.*\n.*passtore> $/);
+    await sh.createVault(PASSPHRASE);
     const script = join(home.dir, 'hosts.txt');
     writeFileSync(script, Array.from({ length: 60 }, (_, i) => `host add wn-${String(i).padStart(2, '0')} --address 10.1.0.${i + 1}`).join('\n'));
     assert.match(await sh.command(`source ${script}`), /60 commands run/);

@@ -76,15 +76,7 @@ describe('the shell on a terminal', () => {
   before(async () => {
     home = makeHome(['domain = example.org', 'reveal_timeout = 30']);
     sh = new PtySession([], home.env);
-    await sh.expect('Create one now? [y/N] ');
-    sh.line('y');
-    await sh.expect('New vault passphrase for ');
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect('(again): ');
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect(/created a vault in sqlite:.*\n.*passtore> $/);
+    await sh.createVault(PASSPHRASE);
   });
 
   after(async () => {

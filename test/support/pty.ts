@@ -112,6 +112,22 @@ export class PtySession {
   }
 
   /** Types a command at the prompt and waits for the next prompt; returns what it printed. */
+  /**
+   * Answers the first start's offer to create a vault: yes, then `passphrase` twice at the
+   * no-echo prompts; resolves at the first prompt of the new, unlocked shell.
+   */
+  async createVault(passphrase: string): Promise<void> {
+    await this.expect('Create one now? [y/N] ');
+    this.line('y');
+    await this.expect('New vault passphrase for ');
+    await pause(30);
+    this.line(passphrase);
+    await this.expect('(again): ');
+    await pause(30);
+    this.line(passphrase);
+    await this.expect(/created a vault in .*\n.*passtore> $/);
+  }
+
   async command(text: string, ...answers: string[]): Promise<string> {
     const start = this.mark;
     this.line(text);
