@@ -5,6 +5,7 @@ import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
 import { now } from '../src/targets.js';
 import { acceptCertificate, storeKey } from '../src/x509/cert-store.js';
 import { namesHost } from '../src/x509/certificate.js';
+import { ChainPool } from '../src/x509/chain.js';
 import { loadTrust, verifyChain } from '../src/x509/trust.js';
 import { pairByKey, scanDirectory, unlockLocked, wipeScan, type FileProblem, type FoundCert, type Pair, type Scan } from '../src/x509/import.js';
 import { Passphrases } from '../src/x509/passphrases.js';
@@ -13,7 +14,7 @@ export default defineCommand({
   name: 'importcert',
   summary: 'Import a directory of host certificates and keys, paired by public key',
   description:
-    'Reads every file below DIR (PEM with any number of objects per file, DER, PKCS#7 bundles, PKCS#12 files), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. Each key is proven (its private half checked against its public half) before it is stored. A certificate\'s host is the one its subject\'s CN names (a plain FQDN or Globus host/FQDN), else its first DNS name; one of its names already in the vault is preferred. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted keys and PKCS#12 files ask for their passphrase (an empty answer skips the file; after the first one that works, it may be kept for the other files). Expired certificates are refused unless --force. With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
+    'Reads every file below DIR (PEM with any number of objects per file, DER, PKCS#7 bundles, PKCS#12 files), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. Each key is proven (its private half checked against its public half) before it is stored. A certificate\'s host is the one its subject\'s CN names (a plain FQDN or Globus host/FQDN), else its first DNS name; one of its names already in the vault is preferred. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted keys and PKCS#12 files ask for their passphrase (an empty answer skips the file; after the first one that works, it may be kept for the other files). Expired certificates are refused unless --force. CA certificates found (chain files) are no host\'s: those that issue a stored certificate, each signature verified, are stored with it as its issuing chain (the issuer first; a self-signed root only when it is the whole chain). With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
   usage: 'importcert DIR [--force]',
   args: [{ name: 'dir', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store expired certificates too' } },
@@ -81,6 +82,10 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
     }
   }
 
+  // The CA certificates found (chain files): each stored certificate keeps those that issue it as its chain.
+  const hostCerts = new Set<FoundCert>([...pairs.map((p) => p.cert), ...lonelyCerts]);
+  const pool = new ChainPool(scan.certs.filter((c) => c.ca && !hostCerts.has(c)));
+  let chained = 0;
   const newHosts: string[] = [];
   let added = 0;
   await ctx.change(async (tx) => {
@@ -96,12 +101,14 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
       if (!(await tx.getKeyBySpki(p.key.facts.spkiSha256))) {
         await storeKey(tx, ctx.vault, host, p.key.pkcs8, p.key.facts, { state: 'pending', origin: 'imported', by: ctx.operator });
       }
-      await acceptCertificate(tx, ctx.vault, p.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), keyChecked: true, namesChecked: p.cert.host, freshHost });
+      const accepted = await acceptCertificate(tx, ctx.vault, p.cert, p.cert.facts, { by: ctx.operator, force: input.flag('force'), keyChecked: true, namesChecked: p.cert.host, freshHost, chain: pool });
+      if (accepted.chain.pem) chained++;
       await ctx.audit({ action: 'import', target: p.host, outcome: 'ok', detail: `${p.cert.file} + ${p.key.file}` }, tx);
       if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
     }
     for (const c of forStoredKeys) {
-      const accepted = await acceptCertificate(tx, ctx.vault, c, c.facts, { by: ctx.operator, force: input.flag('force') });
+      const accepted = await acceptCertificate(tx, ctx.vault, c, c.facts, { by: ctx.operator, force: input.flag('force'), chain: pool });
+      if (accepted.chain.pem) chained++;
       await ctx.audit({ action: 'import', target: accepted.fqdn, outcome: 'ok', detail: c.file }, tx);
     }
   });
@@ -109,6 +116,7 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
   const stored = fresh.length + forStoredKeys.length;
   ctx.out.line(`${dir}: ${scan.files} files read; ${fresh.length} pairs added${forStoredKeys.length ? `, ${forStoredKeys.length} certificates for keys already in the vault` : ''}${newHosts.length ? `; ${newHosts.length} new hosts with an unset root password: ${newHosts.slice(0, 10).join(' ')}${newHosts.length > 10 ? ' …' : ''}` : ''}`);
   for (const p of selfSignedCas) if (fresh.some((f) => f.cert === p.cert)) ctx.out.line(`${p.cert.file}: a ${p.cert.selfSigned ? 'self-signed ' : ''}certificate marked as a CA, taken as the certificate of ${p.host}: it names that host and matches the key in ${p.key.file}`);
+  if (chained > 0) ctx.out.line(`${chained} certificate${chained === 1 ? ' was' : 's were'} stored with an issuing chain of the CA certificates found`);
   if (skipped.length > 0) ctx.out.line(`passed over ${skipped.length} CA certificate${skipped.length === 1 ? '' : 's'} (chain files): ${skipped.slice(0, 5).map((s) => s.file).join(' ')}${skipped.length > 5 ? ' …' : ''}`);
   if (problems.length > 0) {
     problems.sort((a, b) => a.file.localeCompare(b.file));

@@ -2,12 +2,12 @@ import { count as plural } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { describeLogin } from '../src/remote/remote.js';
 import { resolveHosts } from '../src/targets.js';
-import { daysLeft } from '../src/x509/certificate.js';
+import { daysLeft, parseCertificate } from '../src/x509/certificate.js';
 
 export default defineCommand({
   name: 'showcrt',
   summary: 'One host\'s certificate in full, with its key and history',
-  description: 'Shows the host\'s current certificate (subject, issuer, serial, DNS names, validity, SHA-256 fingerprints), its private key\'s public facts (never the key), and the history of certificates, keys and requests.',
+  description: 'Shows the host\'s current certificate (subject, issuer, serial, DNS names, validity, the subjects of the issuing chain stored with it, SHA-256 fingerprints), its private key\'s public facts (never the key), and the history of certificates, keys and requests.',
   usage: 'showcrt HOST',
   args: [{ name: 'host', kind: 'host' }],
   needs: ['unlocked'],
@@ -26,6 +26,7 @@ export default defineCommand({
       ctx.out.line(`DNS names:   ${current.sans.split(',').join(', ') || '(none)'}`);
       ctx.out.line(`not before:  ${current.notBefore}`);
       ctx.out.line(`not after:   ${current.notAfter} (${ctx.out.paint(days < 0 ? `expired ${plural(-days, 'day')} ago` : `${plural(days, 'day')} left`, days < 0 ? 'bad' : days <= ctx.config.crtTtl ? 'warn' : 'good')})`);
+      ctx.out.line(`chain:       ${chainSubjects(current.chainPem) || 'none stored'}`);
       ctx.out.line(`SHA-256:     ${current.fingerprintSha256}`);
       ctx.out.line(`public key:  SHA-256 ${current.spkiSha256}`);
       ctx.out.line(`private key: ${key ? `${key.keyType}, ${key.origin} ${key.createdAt.slice(0, 10)} by ${key.createdBy}, ${key.spkiSha256 === current.spkiSha256 ? 'matches' : 'DOES NOT MATCH'}` : 'missing'}`);
@@ -45,3 +46,9 @@ export default defineCommand({
     }
   },
 });
+
+/** The subjects of a stored chain, issuer first ('; ' between them). */
+function chainSubjects(pem: string | null): string {
+  const blocks = pem?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((b) => parseCertificate(b).facts.subject || '(empty subject)').join('; ');
+}

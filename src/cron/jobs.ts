@@ -30,6 +30,7 @@ import { daysLeft } from '../x509/certificate.js';
 import { readObjects } from '../x509/pem.js';
 import { makeRequest, RequestAlreadyOpen } from '../x509/renewal.js';
 import { sortDelivered } from '../x509/delivery.js';
+import { ChainPool } from '../x509/chain.js';
 
 export interface JobReport {
   lines: string[];
@@ -271,7 +272,10 @@ async function storeDelivery(ctx: CronContext, source: string, data: Buffer, rep
   const { store } = ctx;
   const { objects, problems } = readObjects(data);
   // The same sorting as getcrt: the chain is passed over, a self-signed host certificate taken.
-  const certs = (await sortDelivered(objects.flatMap((o) => (o.kind === 'certificate' ? [o] : [])), store)).hosts;
+  const delivered = objects.flatMap((o) => (o.kind === 'certificate' ? [o] : []));
+  const certs = (await sortDelivered(delivered, store)).hosts;
+  // The rest of the delivery: those that issue a stored certificate are stored with it as its chain.
+  const pool = new ChainPool(delivered.filter((o) => !certs.some((c) => c.cert === o.cert)));
   if (certs.length === 0) {
     if (problems.length === 0 || data.length === 0) return 'ignored';
     report.failures.push(`refused: ${source}: ${problems[0]}`);
@@ -289,7 +293,7 @@ async function storeDelivery(ctx: CronContext, source: string, data: Buffer, rep
     if (!refusal) {
       try {
         const accepted = await ctx.change(async (tx) => {
-          const a = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.actor });
+          const a = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.actor, chain: pool });
           await ctx.audit({ action: 'fetch', target: a.fqdn, outcome: 'ok', detail: source.slice(0, 200) }, tx);
           return a;
         });
@@ -310,6 +314,8 @@ async function storeDelivery(ctx: CronContext, source: string, data: Buffer, rep
     report.stored.push(fqdn!);
     stored.push({ fqdn: fqdn!, source, serial: c.facts.serial, notAfter: c.facts.notAfter, pem: c.facts.pem });
   }
+  const unused = outcome === 'stored' ? pool.unused() : [];
+  if (unused.length) report.lines.push(`${source}: passed over ${unused.length} chain certificate${unused.length === 1 ? '' : 's'} that issue${unused.length === 1 ? 's' : ''} none of the certificates stored: ${unused.map((u) => u.facts.subject || '(empty subject)').join('; ').slice(0, 300)}`);
   return outcome;
 }
 

@@ -16,7 +16,7 @@ import { namesHost, parseCertificate } from '../x509/certificate.js';
 import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
 import type { Context } from '../command.js';
 import { deployProfiles } from './profile-deploy.js';
-import { GRID, profilesOf } from './profiles.js';
+import { checkChain, GRID, profilesOf } from './profiles.js';
 
 const CERT = 'hostcert.pem';
 const KEY = 'hostkey.pem';
@@ -194,8 +194,9 @@ export async function deployHost(ctx: DeployDeps, host: HostRow, force = false):
   const profiles = profilesOf(host.profiles, ctx.config.profiles, ctx.config.crtPath);
   const { cert, keyPem } = await pairFor(ctx, host, force);
   try {
+    checkChain(profiles, cert, host.fqdn);
     if (!(profiles.length === 1 && profiles[0]!.name === GRID)) {
-      const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert.pem, keyPem)), via: viaOf(conn) }));
+      const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert, keyPem)), via: viaOf(conn) }));
       await ctx.change(async (tx) => {
         await tx.setCertificateDeployed(cert.id, new Date().toISOString());
         await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` }, tx);

@@ -71,7 +71,7 @@ export async function expectedFiles(deps: DeployDeps, host: HostRow): Promise<Ex
   try {
     return profiles.flatMap((p) =>
       p.files.map((f) => {
-        const content = contentFor(f.kind, cert.pem, keyPem, host.fqdn);
+        const content = contentFor(f.kind, cert, keyPem, host.fqdn);
         const e = { path: pathFor(f.path, host.fqdn), kind: f.kind, sha256: sha256(content), mode: f.mode.toString(8), owner: `${f.owner}:${f.group}` };
         content.fill(0);
         return e;

@@ -16,7 +16,7 @@ import { step } from '../faults.js';
 import type { ExecResult, SshConnection } from '../ssh/ssh.js';
 import type { HostRow } from '../storage/store.js';
 import type { AuditEvent } from '../vault/audit.js';
-import { contentFor, pathFor, type DeployProfile } from './profiles.js';
+import { contentFor, pathFor, type CertWithChain, type DeployProfile } from './profiles.js';
 import type { Remote } from './remote.js';
 
 const NEW = '.passtore-new';
@@ -70,13 +70,13 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const firstLine = (r: ExecResult) => r.stderr.trim().split('\n')[0] || `status ${r.code}`;
 
 /** The files of all profiles for a host, checked for two profiles writing one path. */
-function plan(profiles: DeployProfile[], host: HostRow, certPem: string, keyPem: Buffer): Planned[] {
+function plan(profiles: DeployProfile[], host: HostRow, cert: CertWithChain, keyPem: Buffer): Planned[] {
   const out: Planned[] = [];
   for (const p of profiles) {
     for (const f of p.files) {
       const path = pathFor(f.path, host.fqdn);
       if (out.some((o) => o.path === path)) throw new PasstoreError('config', `${host.fqdn}: two profile files go to ${path}`);
-      out.push({ path, mode: f.mode, owner: `${f.owner}:${f.group}`, content: contentFor(f.kind, certPem, keyPem, host.fqdn) });
+      out.push({ path, mode: f.mode, owner: `${f.owner}:${f.group}`, content: contentFor(f.kind, cert, keyPem, host.fqdn) });
     }
   }
   return out;
@@ -111,8 +111,8 @@ export function fingerprintOfPem(certPem: string): string {
  * Deploys by profiles on a connected host; returns the result line's tail. A reload or
  * check that fails throws one line (after the rollback, when the profile asks for it).
  */
-export async function deployProfiles(deps: ProfileDeployDeps, conn: SshConnection, host: HostRow, profiles: DeployProfile[], certPem: string, keyPem: Buffer): Promise<{ line: string; backups: number }> {
-  const files = plan(profiles, host, certPem, keyPem);
+export async function deployProfiles(deps: ProfileDeployDeps, conn: SshConnection, host: HostRow, profiles: DeployProfile[], cert: CertWithChain, keyPem: Buffer): Promise<{ line: string; backups: number }> {
+  const files = plan(profiles, host, cert, keyPem);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
   const input = Buffer.concat(files.map((f) => f.content));
   let r: ExecResult;
@@ -133,7 +133,7 @@ export async function deployProfiles(deps: ProfileDeployDeps, conn: SshConnectio
     const m = /^(same|backup|new) (\S+)$/.exec(l.trim());
     if (m) status.set(m[2]!, m[1]!);
   }
-  const expected = plan(profiles, host, certPem, keyPem).map((f) => {
+  const expected = plan(profiles, host, cert, keyPem).map((f) => {
     const e = { path: f.path, sha256: sha256(f.content), mode: f.mode.toString(8), owner: f.owner };
     f.content.fill(0);
     return e;
@@ -145,7 +145,7 @@ export async function deployProfiles(deps: ProfileDeployDeps, conn: SshConnectio
     const rb = await conn.execRoot(['sh', '-c', ROLLBACK, 'sh', stamp, ...pairs]);
     if (rb.code !== 0) throw new PasstoreError('io', `${conn.target.name}: putting the previous files back failed: ${firstLine(rb)}`);
   };
-  const wanted = fingerprintOfPem(certPem);
+  const wanted = fingerprintOfPem(cert.pem);
   for (const profile of profiles) {
     // {fqdn} and {host} in the reload's words too (each stays one word: no shell).
     const p = { ...profile, reload: profile.reload?.map((w) => pathFor(w, host.fqdn)) };

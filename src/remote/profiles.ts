@@ -116,23 +116,32 @@ export function profilesOf(hostProfiles: string[] | null | undefined, configured
   });
 }
 
-/** The PEM blocks of a stored certificate: the host's certificate, then any chain stored with it. */
-export function splitPem(pem: string): { cert: string; chain: string } {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\r?\n?/g) ?? [];
-  const norm = (b: string) => (b.endsWith('\n') ? b : `${b}\n`);
-  return { cert: norm(blocks[0] ?? pem), chain: blocks.slice(1).map(norm).join('') };
+/** A stored certificate and the issuing chain stored with it (null: none). */
+export interface CertWithChain {
+  pem: string;
+  chainPem: string | null;
+}
+
+const endLine = (pem: string) => (pem.endsWith('\n') ? pem : `${pem}\n`);
+
+/** Refuses, naming the host, a profile with a chain file for a certificate stored without a chain. */
+export function checkChain(profiles: DeployProfile[], cert: CertWithChain, fqdn: string): void {
+  if (!cert.chainPem && profiles.some((p) => p.files.some((f) => f.kind === 'chain'))) {
+    throw new PasstoreError('not-found', `${fqdn}: no issuing chain is stored with the certificate, which a chain file needs (getcrt a file with the CA's chain)`);
+  }
 }
 
 /** A file's content for a kind (the key as PEM bytes; the caller wipes what holds the key). */
-export function contentFor(kind: FileKind, certPem: string, keyPem: Buffer, fqdn: string): Buffer {
-  const { cert, chain } = splitPem(certPem);
+export function contentFor(kind: FileKind, stored: CertWithChain, keyPem: Buffer, fqdn: string): Buffer {
+  const cert = endLine(stored.pem);
+  const chain = stored.chainPem ? endLine(stored.chainPem) : '';
   switch (kind) {
     case 'cert':
       return Buffer.from(cert);
     case 'key':
       return Buffer.from(keyPem);
     case 'chain':
-      if (!chain) throw new PasstoreError('not-found', `${fqdn}: no issuing chain is stored with the certificate, which a chain file needs`);
+      if (!chain) throw new PasstoreError('not-found', `${fqdn}: no issuing chain is stored with the certificate, which a chain file needs (getcrt a file with the CA's chain)`);
       return Buffer.from(chain);
     case 'fullchain':
       return Buffer.from(cert + chain);

@@ -143,6 +143,7 @@ function toCert(r: Row): CertRow {
     notBefore: String(r.not_before),
     notAfter: String(r.not_after),
     pem: String(r.pem),
+    chainPem: r.chain_pem == null ? null : String(r.chain_pem),
     state: r.state as CertRow['state'],
     storedAt: String(r.stored_at),
     storedBy: String(r.stored_by),
@@ -569,9 +570,9 @@ export class SqlStore implements Store {
 
   async insertCertificate(row: Omit<CertRow, 'id' | 'fqdn'>): Promise<number> {
     const r = await this.db.run(
-      `INSERT INTO certificates (host_id, key_id, spki_sha256, fingerprint_sha256, subject, issuer, serial, sans, not_before, not_after, pem, state, stored_at, stored_by, deployed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [row.hostId, row.keyId, row.spkiSha256, row.fingerprintSha256, row.subject, row.issuer, row.serial, row.sans, row.notBefore, row.notAfter, row.pem, row.state, row.storedAt, row.storedBy, row.deployedAt],
+      `INSERT INTO certificates (host_id, key_id, spki_sha256, fingerprint_sha256, subject, issuer, serial, sans, not_before, not_after, pem, chain_pem, state, stored_at, stored_by, deployed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [row.hostId, row.keyId, row.spkiSha256, row.fingerprintSha256, row.subject, row.issuer, row.serial, row.sans, row.notBefore, row.notAfter, row.pem, row.chainPem, row.state, row.storedAt, row.storedBy, row.deployedAt],
     );
     return r.lastId;
   }

@@ -176,6 +176,8 @@ export interface CertRow {
   notBefore: string;
   notAfter: string;
   pem: string;
+  /** The issuing chain stored with it (PEM, the certificate's issuer first), or null. */
+  chainPem: string | null;
   state: 'current' | 'history';
   storedAt: string;
   storedBy: string;

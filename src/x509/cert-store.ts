@@ -9,6 +9,7 @@ import { PasstoreError } from '../errors.js';
 import type { HostRow, KeyRow, KeyState, Store } from '../storage/store.js';
 import type { Vault } from '../vault/vault.js';
 import { namesHost, type CertFacts } from './certificate.js';
+import type { ChainPool, IssuingChain } from './chain.js';
 import { loadPkcs8, type KeyFacts } from './keys.js';
 
 const now = () => new Date().toISOString();
@@ -48,6 +49,11 @@ export interface AcceptOptions {
   expectHost?: string;
   /** The host was added in this transaction: it has no earlier certificate, key or request. */
   freshHost?: boolean;
+  /**
+   * The CA certificates delivered with it: those that issue it (each link's signature
+   * verified) are stored with it as its issuing chain, in the same row.
+   */
+  chain?: ChainPool;
 }
 
 export interface Accepted {
@@ -55,6 +61,8 @@ export interface Accepted {
   certId: number;
   /** Whether a previous certificate became history. */
   replaced: boolean;
+  /** The issuing chain stored with it (no subjects: none). */
+  chain: IssuingChain;
 }
 
 /**
@@ -90,6 +98,7 @@ export async function acceptCertificate(tx: Store, vault: Vault, certificate: X5
     if (k.state === 'current' && k.id !== key.id) await tx.setKeyState(k.id, 'history');
   }
   if (key.state !== 'current') await tx.setKeyState(key.id, 'current');
+  const chain: IssuingChain = options.chain && options.chain.size > 0 ? options.chain.chainOf(cert, facts) : { pem: null, subjects: [] };
   const certId = await tx.insertCertificate({
     hostId: key.hostId,
     keyId: key.id,
@@ -102,6 +111,7 @@ export async function acceptCertificate(tx: Store, vault: Vault, certificate: X5
     notBefore: facts.notBefore,
     notAfter: facts.notAfter,
     pem: facts.pem,
+    chainPem: chain.pem,
     state: 'current',
     storedAt: now(),
     storedBy: options.by,
@@ -110,7 +120,7 @@ export async function acceptCertificate(tx: Store, vault: Vault, certificate: X5
   for (const r of options.freshHost ? [] : await tx.listRequests(key.hostId)) {
     if (r.keyId === key.id && (r.state === 'created' || r.state === 'sent')) await tx.setRequestState(r.id, 'fulfilled', now());
   }
-  return { fqdn: key.fqdn, certId, replaced };
+  return { fqdn: key.fqdn, certId, replaced, chain };
 }
 
 /** Verifies the private key against the certificate, not only the SPKI hashes. */

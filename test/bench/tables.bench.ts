@@ -100,6 +100,7 @@ async function main(): Promise<number> {
           notBefore: at,
           notAfter,
           pem: '-----BEGIN CERTIFICATE-----\n(benchmark row)\n-----END CERTIFICATE-----\n',
+          chainPem: null,
           state: 'current',
           storedAt: at,
           storedBy: 'alice',

@@ -16,7 +16,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, createHash } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,14 +184,14 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
         assert.deepEqual(sanOf(text), c.sans.map((s) => `DNS:${s}`), 'the CA copied the SANs');
         issued.set(c.host, cert);
       }
-      // ui-03's certificate comes in a chain file with the CA's: only the host's is stored.
+      // ui-03's certificate comes in a chain file with the CA's: the host's is stored, the CA's as its chain.
       const chain = join(work, 'chain.pem');
       writeFileSync(chain, readFileSync(issued.get('ui-03')!, 'utf8') + readFileSync(ca.caCert, 'utf8'));
       for (const c of cases) {
         const file = c.host === 'ui-03' ? chain : issued.get(c.host)!;
         const r = await run(tv, `getcrt ${file}`);
         assert.equal(r.status, 0, r.text);
-        assert.match(r.text, new RegExp(`^stored the certificate for ${fq(c.host).replace(/\./g, '\\.')} \\(not after \\d{4}-\\d\\d-\\d\\d\\)${c.host === 'ui-03' ? '\npassed over 1 chain certificate: CN=Passtore Fixture CA,O=Test,DC=example,DC=org' : ''}$`));
+        assert.match(r.text, new RegExp(`^stored the certificate for ${fq(c.host).replace(/\./g, '\\.')} \\(not after \\d{4}-\\d\\d-\\d\\d\\)${c.host === 'ui-03' ? `\n${fq('ui-03').replace(/\./g, '\\.')}: stored with its issuing chain: CN=Passtore Fixture CA,O=Test,DC=example,DC=org` : ''}$`));
       }
 
       const current = await tv.session.store.currentCertificates('*');
@@ -383,6 +383,75 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       assert.deepEqual(cs.map((c) => c.state), ['current', 'history'], 'the old certificate is kept as history');
 
       await assertNoPlaintextKeys();
+    });
+
+    test('getcrt stores the issuing chain delivered with a certificate (each link verified, issuer first, no root beside an intermediate); showcrt shows it; a chain certificate that does not issue it is reported and not stored', async () => {
+      const store = tv.session.store;
+      const inter = await ca.intermediate();
+      const req = (h: string) => join(work, 'wn', `${fq(h)}.req`);
+      const pem = (f: string) => readFileSync(f, 'utf8');
+      const blocks = (chain: string | null) => (chain?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? []).map((b) => new X509Certificate(b).fingerprint256);
+      const fp = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+      const INTER = 'CN=Passtore Fixture Intermediate CA,O=Test,DC=example,DC=org';
+      const ROOT = 'CN=Passtore Fixture CA,O=Test,DC=example,DC=org';
+      const current = async (h: string) => (await store.currentCertificates(fq(h)))[0]!;
+
+      // wn-01: a PEM bundle in no useful order: the root, the certificate, the intermediate.
+      const c1 = await ca.signByIntermediate(req('wn-01'));
+      const bundle = join(work, 'wn-01-bundle.pem');
+      writeFileSync(bundle, pem(ca.caCert) + pem(c1) + pem(inter.cert));
+      const g1 = await run(tv, `getcrt ${bundle}`);
+      assert.equal(g1.status, 0, g1.text);
+      assert.deepEqual(g1.lines.slice(1), [`${fq('wn-01')}: stored with its issuing chain: ${INTER}`], g1.text);
+      const r1 = await current('wn-01');
+      assert.equal(r1.fingerprintSha256, await ca.fingerprint(c1));
+      assert.deepEqual(blocks(r1.chainPem), [fp(inter.cert)], 'the intermediate only: the root is left out');
+      assert.ok(!r1.pem.includes(r1.chainPem!.trim()), 'the certificate column holds the certificate alone');
+      const leafFile = join(work, 'wn-01-leaf.pem');
+      const chainFile = join(work, 'wn-01-chain.pem');
+      writeFileSync(leafFile, r1.pem);
+      writeFileSync(chainFile, r1.chainPem!);
+      const verified = await opensslOk(['verify', '-CAfile', ca.caCert, '-untrusted', chainFile, leafFile]);
+      assert.ok(verified.ok, `openssl verifies the stored certificate through the stored chain: ${verified.output}`);
+      const s1 = await run(tv, 'showcrt wn-01');
+      assert.ok(s1.lines.includes(`chain:       ${INTER}`), s1.text);
+
+      // wn-02: a PKCS#7 bundle (DER) of the certificate and the intermediate.
+      const c2 = await ca.signByIntermediate(req('wn-02'));
+      const p7 = join(work, 'wn-02.p7b');
+      await openssl(['crl2pkcs7', '-nocrl', '-certfile', c2, '-certfile', inter.cert, '-outform', 'DER', '-out', p7]);
+      const g2 = await run(tv, `getcrt ${p7}`);
+      assert.equal(g2.status, 0, g2.text);
+      assert.deepEqual(blocks((await current('wn-02')).chainPem), [fp(inter.cert)], g2.text);
+
+      // wn-03: issued by the root itself, delivered with it: the root is all the CA gave, so it is the chain.
+      const c3 = await ca.sign(req('wn-03'));
+      const withRoot = join(work, 'wn-03-bundle.pem');
+      writeFileSync(withRoot, pem(c3) + pem(ca.caCert));
+      const g3 = await run(tv, `getcrt ${withRoot}`);
+      assert.equal(g3.status, 0, g3.text);
+      assert.deepEqual(g3.lines.slice(1), [`${fq('wn-03')}: stored with its issuing chain: ${ROOT}`], g3.text);
+      assert.deepEqual(blocks((await current('wn-03')).chainPem), [fp(ca.caCert)]);
+
+      // wn-04: delivered with another CA's intermediate of the same name (another key): it issues
+      // nothing here, so it is reported and not stored; the certificate is stored without a chain.
+      const other = await FixtureCa.create();
+      try {
+        const c4 = await ca.signByIntermediate(req('wn-04'));
+        const wrong = join(work, 'wn-04-bundle.pem');
+        writeFileSync(wrong, pem(c4) + pem((await other.intermediate()).cert));
+        const g4 = await run(tv, `getcrt ${wrong}`);
+        assert.equal(g4.status, 0, g4.text);
+        assert.match(g4.lines[0]!, new RegExp(`^stored the certificate for ${fq('wn-04').replace(/\./g, '\\.')} `));
+        assert.deepEqual(g4.lines.slice(1), [`passed over 1 chain certificate that issues none of the certificates stored: ${INTER}`], g4.text);
+        const r4 = await current('wn-04');
+        assert.equal(r4.fingerprintSha256, await ca.fingerprint(c4));
+        assert.equal(r4.chainPem, null);
+        const s4 = await run(tv, 'showcrt wn-04');
+        assert.ok(s4.lines.includes('chain:       none stored'), s4.text);
+      } finally {
+        other.remove();
+      }
     });
   });
 }

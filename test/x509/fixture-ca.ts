@@ -156,6 +156,30 @@ export class FixtureCa {
     return out;
   }
 
+  #intermediate: { cert: string; key: string } | undefined;
+
+  /** An intermediate CA issued by this one (made at the first call): its certificate and key files. */
+  async intermediate(): Promise<{ cert: string; key: string }> {
+    if (this.#intermediate) return this.#intermediate;
+    const key = join(this.dir, 'ca', 'intermediate.key');
+    const cert = join(this.dir, 'ca', 'intermediate.crt');
+    const req = this.path('intermediate.req');
+    const ext = this.path('intermediate.cnf');
+    await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+    await openssl(['req', '-new', '-key', key, '-subj', '/DC=org/DC=example/O=Test/CN=Passtore Fixture Intermediate CA', '-out', req]);
+    writeFileSync(ext, '[ext]\nbasicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n');
+    await openssl(['x509', '-req', '-in', req, '-CA', this.caCert, '-CAkey', this.caKey, '-set_serial', `0x2${randomBytes(15).toString('hex')}`, '-days', '3000', '-sha256', '-extfile', ext, '-extensions', 'ext', '-out', cert]);
+    this.#intermediate = { cert, key };
+    return this.#intermediate;
+  }
+
+  /** Signs a request by the intermediate CA (its extensions copied); returns the certificate's path (PEM, the certificate alone). */
+  async signByIntermediate(request: string, out = this.path('cert.pem')): Promise<string> {
+    const { cert, key } = await this.intermediate();
+    await openssl(['x509', '-req', '-in', request, '-CA', cert, '-CAkey', key, '-set_serial', `0x1${randomBytes(15).toString('hex')}`, '-days', '365', '-sha256', '-copy_extensions', 'copy', '-out', out]);
+    return out;
+  }
+
   /** A key's request and certificate in one step: CN and SAN name `fqdn` (and `sans`). */
   async issue(key: string, fqdn: string, options: SignOptions & { extraSans?: string[] } = {}): Promise<string> {
     const req = await this.request(key, `/DC=org/DC=example/O=Test/CN=${fqdn}`, [fqdn, ...(options.extraSans ?? [])]);
