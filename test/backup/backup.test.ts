@@ -2,7 +2,8 @@
  * Backups (SPEC section 9): two copies written and verified; one corrupted by a flipped
  * byte is refused by restore, naming the file, with nothing written; the other restores
  * into an empty SQLite file or MariaDB database, every secret matches the original, and
- * the audit trail verifies. Both back ends.
+ * the audit trail verifies, and a certificate comes back with its issuing chain. Both back
+ * ends.
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,11 +15,14 @@ import { createTestVault, PASSPHRASE, ScriptedIo } from '../support/scripted.js'
 import { restoreFromBackup } from '../../src/restore.js';
 import { Session } from '../../src/session.js';
 import { PasstoreError } from '../../src/errors.js';
+import { FixtureCa } from '../x509/fixture-ca.js';
 
 const PASSWORDS: Record<string, string> = { 'ui-01': 'Backup-Pw-1-x9', 'ui-02': 'Backup-Pw-2-k3', 'db-01': 'Backup-Pw-3-q7' };
 const dbs: TestDatabase[] = [];
+const ca = await FixtureCa.create();
 after(async () => {
   for (const d of dbs) await d.drop().catch(() => undefined);
+  ca.remove();
 });
 
 const backends = [
@@ -47,6 +51,16 @@ for (const backend of backends) {
         }
         assert.equal(await tv.run('update ui-01 --local', PASSWORDS['ui-01']!, 'Backup-Pw-1-new', 'Backup-Pw-1-new'), 0);
         assert.equal(await tv.run('crtreq db-01'), 0);
+        // ui-02 gets a certificate from an intermediate CA, delivered with its chain.
+        assert.equal(await tv.run('crtreq ui-02'), 0);
+        const request = join(media, 'ui-02.req');
+        writeFileSync(request, (await tv.session.store.openRequests('ui-02.example.org'))[0]!.pem);
+        const leaf = await ca.signByIntermediate(request);
+        const bundle = join(media, 'ui-02-bundle.pem');
+        writeFileSync(bundle, readFileSync(leaf, 'utf8') + readFileSync((await ca.intermediate()).cert, 'utf8'));
+        assert.equal(await tv.run(`getcrt ${bundle}`), 0, tv.io.text());
+        const chainBefore = (await tv.session.store.currentCertificates('ui-02.example.org'))[0]!.chainPem;
+        assert.match(chainBefore ?? '', /^-----BEGIN CERTIFICATE-----/, 'stored with its chain');
         const a = join(media, 'a');
         const b = join(media, 'b');
         mkdirSync(a);
@@ -116,6 +130,7 @@ for (const backend of backends) {
           const history = await session.store.listHistory('ui-01.example.org');
           assert.equal(session.vault.openPassword(history[0]!).reveal(), PASSWORDS['ui-01'], 'history restored');
           assert.equal((await session.store.openRequests('*')).length, 1, 'the open request restored');
+          assert.equal((await session.store.currentCertificates('ui-02.example.org'))[0]!.chainPem, chainBefore, 'the certificate restored with its issuing chain');
           assert.equal(await session.execute('audit --verify'), 0, check.text());
         } finally {
           await session.close();

@@ -520,6 +520,66 @@ for (const backend of backends) {
       await assert.rejects(store.appendAudits([auditRow(first + 450, 'x'), auditRow(first + 3, 'dup')]), Error, 'a duplicate seq refuses the batch');
     });
 
+    const CERT_ROW = {
+      subject: 'CN=chain.example.org',
+      issuer: 'CN=Example Intermediate CA',
+      serial: '01',
+      sans: 'chain.example.org',
+      notBefore: NOW,
+      notAfter: '2030-01-01T00:00:00.000Z',
+      pem: '-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n',
+      storedAt: NOW,
+      storedBy: 'alice',
+      deployedAt: null,
+    };
+
+    test('certificates: the issuing chain is stored in the certificate row and read back by every reader; null stays null', async () => {
+      const h = await store.addHost({ fqdn: 'chain.example.org', address: null, port: 22, createdAt: NOW });
+      const chainPem = '-----BEGIN CERTIFICATE-----\nINTERMEDIATE\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nPOLICY CA\n-----END CERTIFICATE-----\n';
+      const ids = [];
+      for (const [i, chain] of [chainPem, null].entries()) {
+        const spki = String(i + 1).repeat(64);
+        const keyId = await store.insertKey({ hostId: h.id, spkiSha256: spki, keyType: 'ec-p256', state: 'current', origin: 'generated', keyCiphertext: sealed(`key ${i}`), createdAt: NOW, createdBy: 'alice' });
+        ids.push(await store.transaction((tx) => tx.insertCertificate({ ...CERT_ROW, hostId: h.id, keyId, spkiSha256: spki, fingerprintSha256: String(i + 3).repeat(64), chainPem: chain, state: i === 0 ? 'current' : 'history' })));
+      }
+      const [withChain, without] = [await store.getCertificateByFingerprint('3'.repeat(64)), await store.getCertificateByFingerprint('4'.repeat(64))];
+      assert.equal(withChain!.chainPem, chainPem);
+      assert.equal(withChain!.pem, CERT_ROW.pem, 'the certificate column holds the certificate alone');
+      assert.equal(without!.chainPem, null);
+      assert.deepEqual((await store.listCertificates(h.id)).map((c) => [c.id, c.chainPem]), [[ids[1], null], [ids[0], chainPem]]);
+      assert.equal((await store.currentCertificates('chain.example.org'))[0]!.chainPem, chainPem);
+    });
+
+    test('a vault at schema 10 (certificates without a chain column) migrates to 11 and keeps its certificates, with no chain', async () => {
+      const old = await backend.create();
+      const driver = await old.driver();
+      try {
+        assert.equal(await migrate(driver, 10), 10);
+        await driver.run('INSERT INTO hosts (fqdn, address, port, created_at) VALUES (?, ?, ?, ?)', ['old.example.org', null, 22, NOW]);
+        const [host] = await driver.all<{ id: number }>('SELECT id FROM hosts');
+        await driver.run('INSERT INTO private_keys (host_id, spki_sha256, key_type, state, origin, key_ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [host!.id, '5'.repeat(64), 'ec-p256', 'current', 'generated', Buffer.from(sealed('old key').bytes), NOW, 'alice']);
+        const [key] = await driver.all<{ id: number }>('SELECT id FROM private_keys');
+        await driver.run(
+          'INSERT INTO certificates (host_id, key_id, spki_sha256, fingerprint_sha256, subject, issuer, serial, sans, not_before, not_after, pem, state, stored_at, stored_by, deployed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          [host!.id, key!.id, '5'.repeat(64), '6'.repeat(64), CERT_ROW.subject, CERT_ROW.issuer, CERT_ROW.serial, CERT_ROW.sans, NOW, CERT_ROW.notAfter, CERT_ROW.pem, 'current', NOW, 'alice', null],
+        );
+        const upgraded = await openStore(old.db, old.passwordFile);
+        try {
+          const rows = await driver.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+          assert.equal(Number(rows.at(-1)!.version), migrationsFor(store.dialect).at(-1)!.version, 'migrated to the latest schema');
+          const c = (await upgraded.getCertificateByFingerprint('6'.repeat(64)))!;
+          assert.equal(c.pem, CERT_ROW.pem);
+          assert.equal(c.chainPem, null, 'a certificate stored before 011 has no chain');
+          assert.equal(c.fqdn, 'old.example.org');
+        } finally {
+          await upgraded.close();
+        }
+      } finally {
+        await driver.close();
+        await old.cleanup();
+      }
+    });
+
     test('keys: moveKey gives a key to another host with its new ciphertext; deleteKey removes it and frees its SPKI', async () => {
       const a = await store.addHost({ fqdn: 'key-a.example.org', address: null, port: 22, createdAt: NOW });
       const b = await store.addHost({ fqdn: 'key-b.example.org', address: null, port: 22, createdAt: NOW });
