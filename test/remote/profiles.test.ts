@@ -12,7 +12,12 @@
  *   files are back in place and the service presents the previous certificate; the next
  *   putcrt deploys the new pair;
  * - `host profile` refuses a profile the configuration does not have, and a bad profile
- *   line is a configuration error naming file, line and key.
+ *   line is a configuration error naming file, line and key;
+ * - a certificate stored with its issuing chain (getcrt of the certificate, an
+ *   intermediate and the root): the `chain` file gets the intermediate, `fullchain` the
+ *   certificate then the intermediate, and the host's openssl verifies the deployed files
+ *   to the root; a certificate stored without a chain makes a `chain` file one error line
+ *   naming the host, before any connection.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,11 +31,13 @@ import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { loadConfig } from '../../src/config.js';
 import { pause } from '../support/pty.js';
-import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, openVault, PASSPHRASE, sha256, shellIn, spkiOfFile, spkiOnHost } from './helpers.js';
+import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, oneError, openVault, PASSPHRASE, sha256, shellIn, spkiOfFile, spkiOnHost, trust } from './helpers.js';
 
 const run = promisify(execFile);
 const PORT = 8443;
 const DIR = '/etc/pki/web';
+/** Where profile `chained` (cert, chain, fullchain, key) puts host2's files. */
+const CHAINED = '/etc/pki/chained';
 
 describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: siteSkip() }, () => {
   let site: TestSite | undefined;
@@ -92,6 +99,11 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
       `reload = ${reload} {fqdn}`,
       `verify = tls ${PORT}`,
       'on_failure = rollback',
+      '[profile chained]',
+      `cert = ${CHAINED}/{fqdn}.crt 0644 root:root`,
+      `chain = ${CHAINED}/{fqdn}-chain.pem 0644 root:root`,
+      `fullchain = ${CHAINED}/{fqdn}-fullchain.pem 0644 root:root`,
+      `key = ${CHAINED}/{fqdn}.key 0400 root:root`,
     ]);
     sh = await createVault(site, home);
     await onHost(site, h1, ['useradd', '-r', '-M', '-s', '/usr/sbin/nologin', 'webadm']);
@@ -194,4 +206,42 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
       assert.equal(await presented(), await certFingerprint(cert));
     });
   }
+
+  test('a certificate stored with its issuing chain: the chain file gets the chain, fullchain the certificate then the chain; a certificate stored without one: a chain file is one error line naming the host, nothing sent', async () => {
+    assert.match(await cmd(sh!, `host add ${h2.name} --address ${h2.address}`), /added host host2\.site\.test/);
+    assert.match(await cmd(sh!, `add ${h2.name}`, h2.rootPassword, h2.rootPassword), /stored root@host2\.site\.test:ssh/);
+    await trust(sh!, site!, h2);
+    // From an intermediate CA: the delivery holds the certificate, the intermediate and the root.
+    assert.match(await cmd(sh!, `crtreq host2 --out ${reqDir}`), /host2\.site\.test/);
+    const leafFile = await ca!.signByIntermediate(join(reqDir!, 'host2.site.test.req'));
+    const inter = readFileSync((await ca!.intermediate()).cert, 'utf8');
+    const leaf = readFileSync(leafFile, 'utf8');
+    const bundle = join(reqDir!, 'host2-bundle.pem');
+    writeFileSync(bundle, leaf + inter + readFileSync(ca!.caCert, 'utf8'));
+    const got = await cmd(sh!, `getcrt ${bundle}`);
+    assert.match(got, /host2\.site\.test: stored with its issuing chain: CN=Passtore Fixture Intermediate CA,O=Test,DC=example,DC=org/);
+    assert.match(await cmd(sh!, 'showcrt host2'), /chain: {7}CN=Passtore Fixture Intermediate CA,O=Test,DC=example,DC=org/);
+    assert.match(await cmd(sh!, 'host profile host2 chained'), /host2\.site\.test is deployed by profile chained/);
+
+    assert.match(await cmd(sh!, 'putcrt host2'), /host2\.site\.test: deployed 4 files of chained/);
+    await assertGuardClosed(site!, 'putcrt host2 (profile chained)');
+    const onH2 = async (name: string) => onHost(site!, h2, ['cat', `${CHAINED}/${name}`]);
+    assert.equal(await onH2('host2.site.test.crt'), leaf);
+    assert.equal(await onH2('host2.site.test-chain.pem'), inter, 'the chain: the intermediate, without the root');
+    assert.equal(await onH2('host2.site.test-fullchain.pem'), leaf + inter, 'the certificate, then the chain');
+    // The host's own openssl builds the path from the deployed files to the root.
+    const root = join(CHAINED, 'root-for-test.pem');
+    await onHost(site!, h2, ['sh', '-c', 'cat > "$1"', 'sh', root], readFileSync(ca!.caCert, 'utf8'));
+    assert.match(await onHost(site!, h2, ['openssl', 'verify', '-CAfile', root, '-untrusted', `${CHAINED}/host2.site.test-chain.pem`, `${CHAINED}/host2.site.test.crt`]), /: OK/);
+    await onHost(site!, h2, ['rm', '-f', root]);
+
+    // A new certificate delivered alone (the root's own, no chain): a chain file cannot be written.
+    const before = await onH2('host2.site.test-chain.pem');
+    await certify(sh!, h2, ca!, reqDir!);
+    assert.match(await cmd(sh!, 'showcrt host2'), /chain: {7}none stored/);
+    oneError(await cmd(sh!, 'putcrt host2'), /^error: host2\.site\.test: no issuing chain is stored with the certificate, which a chain file needs/);
+    await assertGuardClosed(site!, 'putcrt host2 (no chain)');
+    assert.equal(await onH2('host2.site.test-chain.pem'), before, 'nothing changed on the host');
+    assert.equal(await onH2('host2.site.test.crt'), leaf);
+  });
 });

@@ -16,7 +16,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, createHash, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -263,6 +263,10 @@ for (const backend of ['sqlite', 'mariadb'] as const) {
       const summary = r.lines.find((l) => l.startsWith(`${MIXED}: `));
       assert.equal(summary, `${MIXED}: ${MIXED_FILES} files read; 4 pairs added; 4 new hosts with an unset root password: ${MIXED_PAIRS.join(' ')}`);
       assert.ok(r.lines.includes('passed over 1 CA certificate (chain files): ca-chain.pem'), r.text);
+      // The CA certificate found (the root that issued them, all the CA gave) is each one's stored chain.
+      assert.ok(r.lines.includes('4 certificates were stored with an issuing chain of the CA certificates found'), r.text);
+      const rootPem = new X509Certificate(readFileSync(ca.caCert)).toString();
+      for (const c of current) assert.equal(c.chainPem, rootPem, `${c.fqdn}: its chain is the CA's certificate`);
       assert.match(r.lines.at(-1)!, /^error: 6 items were not imported \(listed above\); the 4 valid ones were$/);
     });
 
