@@ -9,7 +9,8 @@
  *   request for the certificate within crt_ttl days of expiry, registers the account
  *   with the EAB kid and key of pebble's example config, orders with the stored request,
  *   and stores the issued certificate: its SPKI is the new key's (and the request's, read
- *   by openssl), it chains to pebble's root of this start, and no mail is queued or sent;
+ *   by openssl), it chains to pebble's root of this start, the chain the server sent
+ *   (pebble's intermediate) is stored with it, and no mail is queued or sent;
  * - HS256 (kid-1) and HS512 (kid-2) bindings are both accepted (two vaults, two runs);
  * - what is asserted about the deploy: the host has no pinned SSH host key, so the deploy
  *   fails before any connection: the one FAILED line of a good run, exit 1;
@@ -141,6 +142,12 @@ describe('passtore-cron with the acme fetcher (pebble, external account binding 
       writeFileSync(leaf, cur.pem);
       const verified = await opensslOk(['verify', '-CAfile', root, '-untrusted', intermediate, leaf]);
       assert.ok(verified.ok, verified.output);
+      // The chain the ACME server sent is stored with it: pebble's intermediate of this start.
+      assert.equal(cur.chainPem, new X509Certificate(readFileSync(intermediate)).toString(), 'the issuing chain is stored: the intermediate');
+      const storedChain = join(v.work, 'stored-chain.pem');
+      writeFileSync(storedChain, cur.chainPem!);
+      const throughStored = await opensslOk(['verify', '-CAfile', root, '-untrusted', storedChain, leaf]);
+      assert.ok(throughStored.ok, throughStored.output);
 
       // No mail step: nothing queued (no admin_email, no [smtp]), nothing said about mail.
       assert.equal(await store.countQueuedMail(), 0);
