@@ -234,6 +234,12 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
     await onHost(site!, h2, ['sh', '-c', 'cat > "$1"', 'sh', root], readFileSync(ca!.caCert, 'utf8'));
     assert.match(await onHost(site!, h2, ['openssl', 'verify', '-CAfile', root, '-untrusted', `${CHAINED}/host2.site.test-chain.pem`, `${CHAINED}/host2.site.test.crt`]), /: OK/);
     await onHost(site!, h2, ['rm', '-f', root]);
+    // Drift knows the chain file: right after the deploy it matches; changed by hand, it is named.
+    assert.match(await cmd(sh!, 'lcrt host2 --remote'), /host2 .*matches the vault/);
+    await onHost(site!, h2, ['sh', '-c', 'cat > "$1"', 'sh', `${CHAINED}/host2.site.test-chain.pem`], readFileSync(ca!.caCert, 'utf8'));
+    assert.match(await cmd(sh!, 'lcrt host2 --remote'), /host2 .*DRIFT: \/etc\/pki\/chained\/host2\.site\.test-chain\.pem is not the vault's chain/);
+    assert.match(await cmd(sh!, 'putcrt host2'), /host2\.site\.test: deployed 4 files of chained \(3 unchanged\)/);
+    assert.equal(await onH2('host2.site.test-chain.pem'), inter, 'putcrt put the chain back');
 
     // A new certificate delivered alone (the root's own, no chain): a chain file cannot be written.
     const before = await onH2('host2.site.test-chain.pem');
