@@ -172,7 +172,8 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     // 3rd run: a's good certificate arrives; it is stored, but a cannot be reached (no
     // address, a name that does not resolve): the deploy failure is a line and a warning mail.
     const good = await ca.sign(reqA, { days: 365 });
-    writeFileSync(join(drop, 'a-good.pem'), readText(good));
+    // Delivered with the CA's certificate, its issuer (all the CA gave): stored with it as its chain.
+    writeFileSync(join(drop, 'a-good.pem'), readText(good) + readText(ca.caCert));
     const from3 = mails.length;
     const r3 = await cron(v, ['run']);
     assert.equal(r3.code, 1, show(r3));
@@ -180,6 +181,7 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     assert.equal(failures(r3).length, 1, show(r3));
     assert.match(failures(r3)[0]!, new RegExp(`^FAILED: deploy ${fq('a')}: .*(no address|does not resolve)`), show(r3));
     assert.deepEqual(certificates(v).map((c) => [c.fqdn, c.state, c.deployed_at]), [[fq('a'), 'current', null]]);
+    assert.deepEqual(dbRows<{ chain_pem: string | null }>(v, 'SELECT chain_pem FROM certificates').map((c) => c.chain_pem?.replace(/\r/g, '')), [readText(ca.caCert)], 'the fetched delivery\'s chain is stored with the certificate');
     const got3 = since(from3);
     assert.deepEqual(got3.map((m) => m.subject), [`passtore: WARNING: certificate for ${fq('a')} stored but not deployed`], show(r3));
     assert.match(got3[0]!.text, new RegExp(`putcrt ${fq('a')}`));
