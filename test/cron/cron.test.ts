@@ -50,6 +50,8 @@ const fq = (name: string): string => `${name}.${DOMAIN}`;
 
 const work = mkdtempSync(join(tmpdir(), 'passtore-cron-test-'));
 const ca = await FixtureCa.create();
+/** Another CA, whose certificate rides along in a delivery it has nothing to do with. */
+const otherCa = await FixtureCa.create();
 const mails: ReceivedMail[] = [];
 let smtp: RunningSmtp;
 let https: RunningHttps;
@@ -68,6 +70,7 @@ after(async () => {
   await https?.close();
   for (const v of vaults) rmSync(v.dir, { recursive: true, force: true });
   ca.remove();
+  otherCa.remove();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -172,12 +175,14 @@ describe('refusals and a failed deploy (dir and http fetchers)', () => {
     // 3rd run: a's good certificate arrives; it is stored, but a cannot be reached (no
     // address, a name that does not resolve): the deploy failure is a line and a warning mail.
     const good = await ca.sign(reqA, { days: 365 });
-    // Delivered with the CA's certificate, its issuer (all the CA gave): stored with it as its chain.
-    writeFileSync(join(drop, 'a-good.pem'), readText(good) + readText(ca.caCert));
+    // Delivered with the CA's certificate, its issuer (all the CA gave): stored with it as its
+    // chain; another CA's certificate in the file issues nothing here: named, not stored.
+    writeFileSync(join(drop, 'a-good.pem'), readText(otherCa.caCert) + readText(good) + readText(ca.caCert));
     const from3 = mails.length;
     const r3 = await cron(v, ['run']);
     assert.equal(r3.code, 1, show(r3));
     assert.ok(r3.lines.some((l) => l.startsWith(`stored the certificate for ${fq('a')} from ${join(drop, 'a-good.pem')}`)), show(r3));
+    assert.ok(r3.lines.includes(`${join(drop, 'a-good.pem')}: passed over 1 chain certificate that issues none of the certificates stored: CN=Passtore Fixture CA,O=Test,DC=example,DC=org`), show(r3));
     assert.equal(failures(r3).length, 1, show(r3));
     assert.match(failures(r3)[0]!, new RegExp(`^FAILED: deploy ${fq('a')}: .*(no address|does not resolve)`), show(r3));
     assert.deepEqual(certificates(v).map((c) => [c.fqdn, c.state, c.deployed_at]), [[fq('a'), 'current', null]]);
