@@ -271,7 +271,7 @@ type Mailer = (key: string | null, subject: string, body: string, attachments?: 
 async function storeDelivery(ctx: CronContext, source: string, data: Buffer, report: JobReport, mail: Mailer, stored: Stored[], trust: X509Certificate[] | 'from-ca' | undefined): Promise<Outcome> {
   const { store } = ctx;
   const { objects, problems } = readObjects(data);
-  // The same sorting as getcrt: the chain is passed over, a self-signed host certificate taken.
+  // The same sorting as getcrt: the chain is no host's, a self-signed host certificate taken.
   const delivered = objects.flatMap((o) => (o.kind === 'certificate' ? [o] : []));
   const certs = (await sortDelivered(delivered, store)).hosts;
   // The rest of the delivery: those that issue a stored certificate are stored with it as its chain.
@@ -314,7 +314,8 @@ async function storeDelivery(ctx: CronContext, source: string, data: Buffer, rep
     report.stored.push(fqdn!);
     stored.push({ fqdn: fqdn!, source, serial: c.facts.serial, notAfter: c.facts.notAfter, pem: c.facts.pem });
   }
-  const unused = outcome === 'stored' ? pool.unused() : [];
+  // Named once something of this delivery was stored (else the refusal says enough).
+  const unused = stored.some((s) => s.source === source) ? pool.unused() : [];
   if (unused.length) report.lines.push(`${source}: passed over ${unused.length} chain certificate${unused.length === 1 ? '' : 's'} that issue${unused.length === 1 ? 's' : ''} none of the certificates stored: ${unused.map((u) => u.facts.subject || '(empty subject)').join('; ').slice(0, 300)}`);
   return outcome;
 }
