@@ -1,4 +1,5 @@
-import { defineCommand } from '../src/command.js';
+import { Cancel, cancelledBy } from '../src/cancel.js';
+import { defineCommand, type Context, type Input } from '../src/command.js';
 import { isRemoteFile, parseRemoteFile } from '../src/names.js';
 import { fetchRemoteFile } from '../src/remote/files.js';
 import { PasstoreError } from '../src/errors.js';
@@ -21,46 +22,58 @@ export default defineCommand({
   asksSecret: (input) => isRemoteFile(input.word('file')),
   audited: true,
   async run(ctx, input) {
-    const file = input.word('file');
-    const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true })) : await readInputFile(file);
-    const { objects, problems } = readObjects(data);
-    const found: Found[] = [];
-    const passphrases = new Passphrases(ctx.scripted ? undefined : ctx.prompt);
     try {
-      for (const o of objects) {
-        if (o.kind !== 'locked') found.push(o);
-        else if (o.locked.format === 'pkcs12') {
-          const opened = await passphrases.open(file, o.locked);
-          if (!opened.ok) throw new PasstoreError('mismatch', `${file}: ${opened.reason}`);
-          found.push(...opened.contents.objects);
-          problems.push(...opened.contents.problems);
-        }
-      }
-    } finally {
-      passphrases.close();
+      await getcrt(ctx, input);
+    } catch (e) {
+      // Ctrl-C is checked only before the one transaction that stores.
+      if (cancelledBy(e, input.signal)) throw new PasstoreError('cancelled', 'cancelled; nothing stored');
+      throw e;
     }
-    const all = found.flatMap((o) => (o.kind === 'certificate' ? [o] : []));
-    const { hosts: certs, chain } = await sortDelivered(all, ctx.store);
-    if (certs.length === 0) {
-      const why = chain.length ? `only its chain: ${chain.map((c) => `${c.facts.subject || '(empty subject)'} (${c.why})`).join('; ')}` : problems.length ? problems[0] : 'no certificate in it';
-      throw new PasstoreError('mismatch', `${file}: no host certificate in it: ${why}`);
-    }
-    // Who issued it is shown first; one that does not verify to [ca] trust is stored only if confirmed.
-    const issuers = all.filter((o) => !certs.some((c) => c.cert === o.cert)).map((o) => o.cert);
-    await confirmIssuers(certs, issuers, ctx.config.ca.trust, ctx.out, ctx.prompt);
-    const stored = await ctx.change(async (tx) => {
-      const done = [];
-      for (const c of certs) {
-        const accepted = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.operator, force: input.flag('force') });
-        await ctx.audit({ action: 'getcrt', target: accepted.fqdn, outcome: 'ok', detail: `serial ${c.facts.serial}${c.selfSignedCa ? ' (self-signed CA)' : ''}` }, tx);
-        done.push({ ...accepted, notAfter: c.facts.notAfter, selfSignedCa: c.selfSignedCa });
-      }
-      return done;
-    });
-    for (const s of stored) {
-      ctx.out.line(`stored the certificate for ${s.fqdn} (not after ${s.notAfter.slice(0, 10)})${s.replaced ? '; the previous pair is kept as history' : ''}`);
-      if (s.selfSignedCa) ctx.out.line(`note: it is self-signed and marked as a CA; taken as ${s.fqdn}'s certificate because it names that host and matches its key`);
-    }
-    if (chain.length) ctx.out.line(`passed over ${chain.length} chain certificate${chain.length === 1 ? '' : 's'}: ${chain.map((c) => c.facts.subject || '(empty subject)').join('; ')}`);
   },
 });
+
+async function getcrt(ctx: Context, input: Input): Promise<void> {
+  const cancel = new Cancel(input.signal);
+  const file = input.word('file');
+  const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true }), input.signal) : await readInputFile(file, input.signal);
+  const { objects, problems } = readObjects(data);
+  const found: Found[] = [];
+  const passphrases = new Passphrases(ctx.scripted ? undefined : ctx.prompt);
+  try {
+    for (const o of objects) {
+      if (o.kind !== 'locked') found.push(o);
+      else if (o.locked.format === 'pkcs12') {
+        const opened = await passphrases.open(file, o.locked);
+        if (!opened.ok) throw new PasstoreError('mismatch', `${file}: ${opened.reason}`);
+        found.push(...opened.contents.objects);
+        problems.push(...opened.contents.problems);
+      }
+    }
+  } finally {
+    passphrases.close();
+  }
+  const all = found.flatMap((o) => (o.kind === 'certificate' ? [o] : []));
+  const { hosts: certs, chain } = await sortDelivered(all, ctx.store);
+  if (certs.length === 0) {
+    const why = chain.length ? `only its chain: ${chain.map((c) => `${c.facts.subject || '(empty subject)'} (${c.why})`).join('; ')}` : problems.length ? problems[0] : 'no certificate in it';
+    throw new PasstoreError('mismatch', `${file}: no host certificate in it: ${why}`);
+  }
+  // Who issued it is shown first; one that does not verify to [ca] trust is stored only if confirmed.
+  const issuers = all.filter((o) => !certs.some((c) => c.cert === o.cert)).map((o) => o.cert);
+  await confirmIssuers(certs, issuers, ctx.config.ca.trust, ctx.out, ctx.prompt);
+  cancel.check();
+  const stored = await ctx.change(async (tx) => {
+    const done = [];
+    for (const c of certs) {
+      const accepted = await acceptCertificate(tx, ctx.vault, c.cert, c.facts, { by: ctx.operator, force: input.flag('force') });
+      await ctx.audit({ action: 'getcrt', target: accepted.fqdn, outcome: 'ok', detail: `serial ${c.facts.serial}${c.selfSignedCa ? ' (self-signed CA)' : ''}` }, tx);
+      done.push({ ...accepted, notAfter: c.facts.notAfter, selfSignedCa: c.selfSignedCa });
+    }
+    return done;
+  });
+  for (const s of stored) {
+    ctx.out.line(`stored the certificate for ${s.fqdn} (not after ${s.notAfter.slice(0, 10)})${s.replaced ? '; the previous pair is kept as history' : ''}`);
+    if (s.selfSignedCa) ctx.out.line(`note: it is self-signed and marked as a CA; taken as ${s.fqdn}'s certificate because it names that host and matches its key`);
+  }
+  if (chain.length) ctx.out.line(`passed over ${chain.length} chain certificate${chain.length === 1 ? '' : 's'}: ${chain.map((c) => c.facts.subject || '(empty subject)').join('; ')}`);
+}
