@@ -5,7 +5,8 @@
  * prompt comes back, the session is still open and unlocked, and nothing was stored. A
  * cancel while importcert stands in the middle of its storing transaction (held there by
  * PASSTORE_HOLD_AT, half of the pairs already written) rolls all of it back. Ctrl-C at
- * the prompt itself keeps node:repl's behaviour (a hint; a second one ends the shell).
+ * the prompt itself keeps node:repl's behaviour (a hint; a second one ends the shell). Ctrl-C during
+ * `source` cancels the line running and runs none after it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -112,6 +113,20 @@ test('Ctrl-C while importcert stands in its storing transaction, half of the pai
   const out = await sh.command(`importcert ${dir}`);
   assert.match(out, /6 files read; 6 pairs added/);
   assert.match(await sh.command('lcrt'), /cancel-5\.example\.org/);
+});
+
+test('Ctrl-C while source runs an importcert: that line is cancelled and none after it runs', async () => {
+  const script = join(home.dir, 'script.txt');
+  writeFileSync(script, `list\nimportcert ${join(home.dir, 'bulk-300')}\nhost add after-cancel\n`);
+  const start = sh.mark;
+  sh.line(`source ${script}`);
+  await sh.expect(/passtore> importcert .*bulk-300\n/, { from: start, timeoutMs: 20_000 });
+  await pause(700);
+  sh.write('\x03');
+  const end = await sh.expect(/importcert: cancelled; nothing stored\n/, { from: start, timeoutMs: 5_000 });
+  const last = await sh.expect(/source: cancelled at .*script\.txt:2; the 1 command before it ran, the rest did not\n/, { from: end, timeoutMs: 5_000 });
+  await sh.expect(/^passtore> $/, { from: last });
+  assert.ok(!/after-cancel/.test(await sh.command('list')), 'the line after the cancelled one did not run');
 });
 
 test('Ctrl-C at the prompt keeps its behaviour: a hint, the shell still there; the next command works', async () => {
