@@ -13,7 +13,7 @@ export default defineCommand({
   name: 'getkey',
   summary: 'Import an existing private key for a host',
   description:
-    'Imports the one private key held in FILE (PEM, DER, or a PKCS#12 file; an encrypted key or PKCS#12 file asks for its passphrase) for HOST, proven by a signature made and verified before it is stored encrypted and waiting for its certificate. Keys weaker than RSA 2048 or EC P-256 are refused. Use it only for a key made elsewhere; crtreq makes new ones. user@host:PATH fetches it over SFTP through the network guard (as root with the stored password on a vault host with a pinned key; otherwise that user\'s password is asked).',
+    'Imports the one private key held in FILE (PEM, DER, or a PKCS#12 file; an encrypted key or PKCS#12 file asks for its passphrase) for HOST, its private half proven (EC: d·G is its public point; RSA: its components agree, as openssl rsa -check checks) before it is stored encrypted and waiting for its certificate. Keys weaker than RSA 2048 or EC P-256 are refused. Use it only for a key made elsewhere; crtreq makes new ones. user@host:PATH fetches it over SFTP through the network guard (as root with the stored password on a vault host with a pinned key; otherwise that user\'s password is asked).',
   usage: 'getkey HOST FILE|user@host:PATH',
   args: [
     { name: 'host', kind: 'host' },
