@@ -1,5 +1,6 @@
 import { defineCommand, type Context, type Input } from '../src/command.js';
 import { step } from '../src/faults.js';
+import { Cancel, cancelledBy } from '../src/cancel.js';
 import { PasstoreError } from '../src/errors.js';
 import { DEFAULT_SERVICE, DEFAULT_USER } from '../src/names.js';
 import { now } from '../src/targets.js';
@@ -14,7 +15,7 @@ export default defineCommand({
   name: 'importcert',
   summary: 'Import a directory of host certificates and keys, paired by public key',
   description:
-    'Reads every file below DIR (PEM with any number of objects per file, DER, PKCS#7 bundles, PKCS#12 files), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. Each key is proven (its private half checked against its public half) before it is stored. A certificate\'s host is the one its subject\'s CN names (a plain FQDN or Globus host/FQDN), else its first DNS name; one of its names already in the vault is preferred. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted keys and PKCS#12 files ask for their passphrase (an empty answer skips the file; after the first one that works, it may be kept for the other files). Expired certificates are refused unless --force. CA certificates found (chain files) are no host\'s: those that issue a stored certificate, each signature verified, are stored with it as its issuing chain (the issuer first; a self-signed root only when it is the whole chain). With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported.',
+    'Reads every file below DIR (PEM with any number of objects per file, DER, PKCS#7 bundles, PKCS#12 files), pairs certificates with private keys by public key whatever the file names, and adds only valid pairs, all in one transaction. Each key is proven (its private half checked against its public half) before it is stored. A certificate\'s host is the one its subject\'s CN names (a plain FQDN or Globus host/FQDN), else its first DNS name; one of its names already in the vault is preferred. A host new to the vault is added with a placeholder root password marked unset (list shows it; set it with update --local, since the host cannot be logged in to with an unset password). A certificate whose key is already in the vault is stored too. Encrypted keys and PKCS#12 files ask for their passphrase (an empty answer skips the file; after the first one that works, it may be kept for the other files). Expired certificates are refused unless --force. CA certificates found (chain files) are no host\'s: those that issue a stored certificate, each signature verified, are stored with it as its issuing chain (the issuer first; a self-signed root only when it is the whole chain). With [ca] trust configured, certificates whose chain does not verify to a trusted CA are listed with their issuer and imported only when you confirm. Reports the pairs added, and every file not imported with its reason; the exit status is 1 when any file was not imported. Ctrl-C cancels it at any point before the pairs are committed, all together, at the end: "importcert: cancelled; nothing stored".',
   usage: 'importcert DIR [--force]',
   args: [{ name: 'dir', kind: 'path' }],
   flags: { force: { type: 'boolean', description: 'store expired certificates too' } },
@@ -22,24 +23,32 @@ export default defineCommand({
   audited: true,
   async run(ctx, input) {
     const dir = input.word('dir');
-    const scan = await scanDirectory(dir, { progress: (n) => ctx.out.progress(`reading ${dir}: ${n} files`) });
+    // Ctrl-C stops the reading, the opening, the checks or the storing; everything is
+    // stored in one transaction at the end, so a cancel before it commits stores nothing.
     try {
-      await importScan(ctx, input, dir, scan);
-    } finally {
-      wipeScan(scan);
+      const scan = await scanDirectory(dir, { progress: (n) => ctx.out.progress(`reading ${dir}: ${n} files`), signal: input.signal });
+      try {
+        await importScan(ctx, input, dir, scan);
+      } finally {
+        wipeScan(scan);
+      }
+    } catch (e) {
+      if (cancelledBy(e, input.signal)) throw new PasstoreError('cancelled', 'cancelled; nothing stored');
+      throw e;
     }
   },
 });
 
 /** Pairs, checks and stores what the scan found, in one transaction, and reports. */
 async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): Promise<void> {
+  const cancel = new Cancel(input.signal);
   if (scan.files === 0 && scan.unreadable.length === 0) {
     ctx.out.line(`${dir}: no files; nothing to import`);
     return;
   }
   const passphrases = new Passphrases(ctx.scripted ? undefined : ctx.prompt);
   try {
-    await unlockLocked(scan, passphrases);
+    await unlockLocked(scan, passphrases, input.signal);
   } finally {
     passphrases.close();
   }
@@ -50,6 +59,7 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
   // so that the transaction below only fails on the unexpected.
   const fresh: Pair[] = [];
   for (const p of pairs) {
+    await cancel.point();
     const stored = await ctx.store.getKeyBySpki(p.key.facts.spkiSha256);
     if (await ctx.store.getCertificateByFingerprint(p.cert.facts.fingerprintSha256)) problems.push({ file: p.cert.file, reason: `already in the vault (${p.host})` });
     else if (stored && !namesHost(p.cert.cert, stored.fqdn)) problems.push({ file: p.cert.file, reason: `its private key belongs to ${stored.fqdn}, which the certificate does not name` });
@@ -57,6 +67,7 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
   }
   const forStoredKeys: FoundCert[] = [];
   for (const c of lonelyCerts) {
+    await cancel.point();
     const key = await ctx.store.getKeyBySpki(c.facts.spkiSha256);
     if (!key) problems.push({ file: c.file, reason: 'certificate without its private key' });
     else if (await ctx.store.getCertificateByFingerprint(c.facts.fingerprintSha256)) problems.push({ file: c.file, reason: `already in the vault (${key.fqdn})` });
@@ -90,6 +101,8 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
   let added = 0;
   await ctx.change(async (tx) => {
     for (const p of fresh) {
+      // A cancel here rolls the whole transaction back: no pair is left half stored.
+      await cancel.point();
       if (++added % 250 === 0) ctx.out.progress(`storing: ${added} of ${fresh.length} pairs`);
       let host = await tx.getHost(p.host);
       const freshHost = !host;
@@ -107,6 +120,7 @@ async function importScan(ctx: Context, input: Input, dir: string, scan: Scan): 
       if (added === Math.ceil(fresh.length / 2)) step('importcert-in-transaction');
     }
     for (const c of forStoredKeys) {
+      await cancel.point();
       const accepted = await acceptCertificate(tx, ctx.vault, c, c.facts, { by: ctx.operator, force: input.flag('force'), chain: pool });
       if (accepted.chain.pem) chained++;
       await ctx.audit({ action: 'import', target: accepted.fqdn, outcome: 'ok', detail: c.file }, tx);

@@ -23,7 +23,7 @@ export default defineCommand({
   name: 'source',
   summary: 'Run a file of commands in this session',
   description:
-    'Runs the commands of FILE (one a line, # starts a comment) as if typed, echoing each with its result, and stops at the first failure unless --keep-going. Only lines that parse as commands are echoed; any other line is reported by its number, not shown (and counts as a failure). FILE must be a regular UTF-8 text file of at most 4 MiB with no NUL byte. Commands that reveal a secret or ask for one (get, add, update, passwd, operator add) refuse to run from a script, so a script can never dump the vault.',
+    'Runs the commands of FILE (one a line, # starts a comment) as if typed, echoing each with its result, and stops at the first failure unless --keep-going. Only lines that parse as commands are echoed; any other line is reported by its number, not shown (and counts as a failure). FILE must be a regular UTF-8 text file of at most 4 MiB with no NUL byte. Commands that reveal a secret or ask for one (get, add, update, passwd, operator add) refuse to run from a script, so a script can never dump the vault. Ctrl-C cancels the line running (as if typed) and runs none after it.',
   usage: 'source FILE [--keep-going]',
   args: [{ name: 'file', kind: 'path' }],
   flags: { 'keep-going': { type: 'boolean', description: 'go on after a failed line' } },
@@ -57,7 +57,9 @@ export default defineCommand({
         continue;
       }
       ctx.out.line(`passtore> ${line}`);
-      const status = await ctx.session.runScriptLine(line);
+      const status = await ctx.session.runScriptLine(line, input.signal);
+      // Ctrl-C: the line running was cancelled (it said what it kept); the rest is not run.
+      if (input.signal.aborted) throw new PasstoreError('cancelled', `cancelled at ${file}:${i + 1}; the ${count(ran - 1, 'command')} before it ran, the rest did not`);
       if (status !== 0) {
         failures++;
         if (!input.flag('keep-going')) throw new PasstoreError('script', `${file}:${i + 1}: stopped at the first failure (${count(ran, 'command')} run)`);

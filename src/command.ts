@@ -46,6 +46,13 @@ export interface Input {
   option(name: string): string | undefined;
   /** A variadic command's last argument, every time it was given. */
   rest(): string[];
+  /**
+   * Aborted when the operator presses Ctrl-C while this command runs (the shell gives one
+   * per command line; never aborted elsewhere). A command that reads or works long checks
+   * it where stopping leaves nothing half done (src/cancel.ts) and ends with
+   * PasstoreError('cancelled') saying what was kept.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** What a colour says: bad (red), warn (yellow), good (green). */
@@ -132,8 +139,8 @@ export interface SessionActions {
   find(name: string): CommandDescriptor | undefined;
   lock(): void;
   exit(): void;
-  /** Runs one command line in this session as if typed (for `source`); returns its status. */
-  runScriptLine(line: string): Promise<number>;
+  /** Runs one command line in this session as if typed (for `source`, which passes its own `signal`); returns its status. */
+  runScriptLine(line: string, signal?: AbortSignal): Promise<number>;
   /** Resolves interrupted password changes; a line per entry. */
   reconcile(): Promise<Array<{ text: string; resolved: boolean }>>;
   /** Drops cached names (hosts, users) the completer keeps, after a change. */

@@ -5,6 +5,7 @@
  * descriptor's policy (unlocked, reveals, asks for a secret, scripted), runs the command,
  * and turns every error into one line and an exit status.
  */
+import { cancelledBy, NEVER } from './cancel.js';
 import { checkAndAdvance, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import { didYouMean } from './suggest.js';
@@ -318,8 +319,11 @@ export class Session {
   /**
    * Runs one command line; returns its exit status. Errors are printed as one line and
    * never escape. `scripted` lines (from `source`) may not reveal or ask for secrets.
+   * `signal` (the shell's Ctrl-C) cancels the command where it checks it: its cancel is
+   * one line, the command's name and what was kept (`importcert: cancelled; nothing
+   * stored`), not an error; the session stays open and unlocked.
    */
-  async execute(line: string): Promise<number> {
+  async execute(line: string, options: { signal?: AbortSignal } = {}): Promise<number> {
     let words: string[];
     try {
       words = splitWords(line);
@@ -336,11 +340,11 @@ export class Session {
       if (!command) throw unknownCommand(name, this.registry.names());
       ({ action, label } = this.#resolveAction(command, rest));
       const actionWords = command.subcommands ? rest.slice(1) : rest;
-      await this.#run(label, action, actionWords);
+      await this.#run(label, action, actionWords, options.signal ?? NEVER);
       await this.#saveState();
       return ExitStatus.ok;
     } catch (e) {
-      this.out.line(formatError(e));
+      this.out.line(cancelledBy(e, options.signal) ? `${label}: ${errorMessage(e)}` : formatError(e));
       const code = e instanceof PasstoreError ? e.code : 'internal';
       // Only an unlocked session can seal a record; a failed unlock is recorded by unlock().
       if (this.unlocked && action && (action.audited || ALWAYS_AUDITED.has(code))) {
@@ -362,9 +366,9 @@ export class Session {
     return { action, label: `${command.name} ${sub}` };
   }
 
-  async #run(label: string, action: Action, words: string[]): Promise<void> {
+  async #run(label: string, action: Action, words: string[], signal: AbortSignal): Promise<void> {
     const { positionals, flags, rest } = parseWords(action, label, words);
-    const input = this.#input(action, positionals, flags, rest);
+    const input = this.#input(action, positionals, flags, rest, signal);
     const scripted = this.context.scripted;
     const asks = typeof action.asksSecret === 'function' ? action.asksSecret(input) : action.asksSecret;
     if (action.reveals) {
@@ -381,7 +385,7 @@ export class Session {
     await action.run(this.context, input);
   }
 
-  #input(action: Action, positionals: Map<string, string>, flags: Map<string, string | boolean>, rest: string[]): Input {
+  #input(action: Action, positionals: Map<string, string>, flags: Map<string, string | boolean>, rest: string[], signal: AbortSignal): Input {
     const domain = this.config.domain;
     // Parse every argument now, so bad input is refused before any prompt.
     const parsed = new Map<string, unknown>();
@@ -425,6 +429,7 @@ export class Session {
         return typeof v === 'string' ? v : undefined;
       },
       rest: () => [...rest],
+      signal,
     };
   }
 
@@ -475,7 +480,7 @@ export class Session {
         exit: () => {
           this.#exitRequested = true;
         },
-        runScriptLine: (line) => this.#runScripted(line),
+        runScriptLine: (line, signal) => this.#runScripted(line, signal),
         reconcile: () => this.reconcile(),
         invalidateNames: () => this.#nameListeners.forEach((l) => l()),
       },
@@ -484,10 +489,10 @@ export class Session {
     return context;
   }
 
-  async #runScripted(line: string): Promise<number> {
+  async #runScripted(line: string, signal?: AbortSignal): Promise<number> {
     this.#scripted++;
     try {
-      return await this.execute(line);
+      return await this.execute(line, { signal });
     } finally {
       this.#scripted--;
     }

@@ -5,6 +5,7 @@
  * key is shown for confirmation unless it is pinned.
  */
 import type { Context } from '../command.js';
+import { PasstoreError } from '../errors.js';
 import type { RemoteFile } from '../names.js';
 import type { SshConnection } from '../ssh/ssh.js';
 
@@ -21,13 +22,20 @@ async function onRemote<T>(ctx: Context, spec: RemoteFile, fn: (conn: SshConnect
   }
 }
 
-/** Reads a remote file (at most 1 MiB). */
-export function fetchRemoteFile(ctx: Context, spec: RemoteFile): Promise<Buffer> {
+/** Reads a remote file (at most 1 MiB); `signal` (Ctrl-C) ends the transfer, with PasstoreError('cancelled'). */
+export function fetchRemoteFile(ctx: Context, spec: RemoteFile, signal?: AbortSignal): Promise<Buffer> {
   return onRemote(ctx, spec, async (conn) => {
+    if (signal?.aborted) throw new PasstoreError('cancelled', `fetching ${spec.path} cancelled`);
     const sftp = await conn.sftp();
+    const stop = () => sftp.end();
+    signal?.addEventListener('abort', stop, { once: true });
     try {
       return await sftp.read(spec.path);
+    } catch (e) {
+      if (signal?.aborted) throw new PasstoreError('cancelled', `fetching ${spec.path} cancelled`);
+      throw e;
     } finally {
+      signal?.removeEventListener('abort', stop);
       sftp.end();
     }
   });

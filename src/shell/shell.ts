@@ -14,6 +14,8 @@ import type { Terminal } from './terminal.js';
 export function runShell(session: Session, terminal: Terminal): Promise<void> {
   const completer = new Completer(session);
   let server: REPLServer;
+  /** The command line running now, whose signal Ctrl-C aborts. */
+  let running: AbortController | undefined;
   const complete = (line: string, callback: (err: Error | null, result: [string[], string]) => void): void => {
     completer.complete(line).then(
       (r) => {
@@ -41,14 +43,33 @@ export function runShell(session: Session, terminal: Terminal): Promise<void> {
     useGlobal: false,
     completer: complete,
     eval: (cmd, _context, _file, callback) => {
-      session.execute(cmd.trim()).then(
+      const controller = new AbortController();
+      running = controller;
+      session.execute(cmd.trim(), { signal: controller.signal }).then(
         () => {
+          running = undefined;
           callback(null, undefined);
           if (session.exitRequested) server.close();
         },
-        (e) => callback(e as Error, undefined),
+        (e) => {
+          running = undefined;
+          callback(e as Error, undefined);
+        },
       );
     },
+  });
+  // Ctrl-C while a command runs cancels that command (its signal), and nothing else: the
+  // REPL's own handler (clear the line; a second Ctrl-C closes the shell) is kept for the
+  // prompt, where it acts as before. A prompt inside a command takes its keys itself, so
+  // its own Ctrl-C never gets here.
+  const replSigint = server.listeners('SIGINT') as Array<(...args: unknown[]) => void>;
+  server.removeAllListeners('SIGINT');
+  server.on('SIGINT', (...args: unknown[]) => {
+    if (running) {
+      running.abort();
+      return;
+    }
+    for (const listener of replSigint) listener.apply(server, args);
   });
   // No .load, .save, .editor: every line goes through the session's policy.
   const commands = server.commands as Record<string, unknown>;

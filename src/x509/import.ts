@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { X509Certificate } from 'node:crypto';
+import { Cancel } from '../cancel.js';
 import { PasstoreError } from '../errors.js';
 import { hostsOfCertificate, type CertFacts } from './certificate.js';
 import type { KeyFacts } from './keys.js';
@@ -125,7 +126,7 @@ function addContents(out: FileResult, file: string, { objects, problems }: FileC
 }
 
 /** Finds every regular file below `dir` (symbolic links to files followed, never to directories). */
-function walkDirectory(dir: string): { candidates: Candidate[]; unreadable: FileProblem[] } {
+async function walkDirectory(dir: string, cancel: Cancel): Promise<{ candidates: Candidate[]; unreadable: FileProblem[] }> {
   const candidates: Candidate[] = [];
   const unreadable: FileProblem[] = [];
   let top: Stats;
@@ -136,7 +137,7 @@ function walkDirectory(dir: string): { candidates: Candidate[]; unreadable: File
   }
   if (!top.isDirectory()) throw new PasstoreError('io', `${dir} is not a directory`);
   const seen = new Set<string>();
-  const walk = (path: string): void => {
+  const walk = async (path: string): Promise<void> => {
     const st = statSync(path);
     const id = `${st.dev}:${st.ino}`;
     if (seen.has(id)) return;
@@ -149,6 +150,7 @@ function walkDirectory(dir: string): { candidates: Candidate[]; unreadable: File
       return;
     }
     for (const name of names) {
+      await cancel.point();
       const full = join(path, name);
       const rel = relative(dir, full);
       let st2: Stats;
@@ -167,12 +169,12 @@ function walkDirectory(dir: string): { candidates: Candidate[]; unreadable: File
         unreadable.push({ file: rel, reason: code === 'ELOOP' ? 'symbolic link loop' : code === 'ENOENT' ? 'dangling symbolic link' : `not readable (${code})` });
         continue;
       }
-      if (st2.isDirectory()) walk(full);
+      if (st2.isDirectory()) await walk(full);
       else if (st2.isFile()) candidates.push({ full, rel, size: st2.size });
       else unreadable.push({ file: rel, reason: 'not a regular file' });
     }
   };
-  walk(dir);
+  await walk(dir);
   return { candidates, unreadable };
 }
 
@@ -185,6 +187,8 @@ export interface ScanOptions {
    * key), and it runs in parallel in worker threads; only plain data comes back.
    */
   threads?: number;
+  /** Ctrl-C: the walk and the reading stop (reader threads ended, keys read wiped) with PasstoreError('cancelled'). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -193,7 +197,8 @@ export interface ScanOptions {
  * contiguous share, and the results are put back in the walk's order.
  */
 export async function scanDirectory(dir: string, options: ScanOptions = {}): Promise<Scan> {
-  const { candidates, unreadable } = walkDirectory(dir);
+  const cancel = new Cancel(options.signal, `cancelled while reading ${dir}`);
+  const { candidates, unreadable } = await walkDirectory(dir, cancel);
   const threads = Math.max(1, Math.min(options.threads ?? (candidates.length < THREADS_FROM ? 1 : Math.min(availableParallelism(), 4)), candidates.length));
   const results: FileResult[] = [];
   let done = 0;
@@ -203,15 +208,21 @@ export async function scanDirectory(dir: string, options: ScanOptions = {}): Pro
     if (Math.floor(done / 500) > Math.floor(before / 500)) options.progress?.(done - (done % 500));
   };
   if (threads === 1) {
-    for (const c of candidates) {
-      results.push(readCandidate(c));
-      tick(1);
+    try {
+      for (const c of candidates) {
+        await cancel.point();
+        results.push(readCandidate(c));
+        tick(1);
+      }
+    } catch (e) {
+      for (const f of results) for (const k of f.keys) k.pkcs8.fill(0);
+      throw e;
     }
   } else {
     const share = Math.ceil(candidates.length / threads);
     const workers: Worker[] = [];
     const parts = Array.from({ length: threads }, (_, i) => candidates.slice(i * share, (i + 1) * share));
-    const settled = await Promise.allSettled(parts.map((p) => readInThread(p, tick, workers)));
+    const settled = await Promise.allSettled(parts.map((p) => readInThread(p, tick, workers, cancel)));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       // The keys the other threads read are wiped, and the threads still reading stopped.
@@ -236,25 +247,41 @@ export async function scanDirectory(dir: string, options: ScanOptions = {}): Pro
 const READER = new URL('./import-reader.js', import.meta.url);
 
 /** Reads and parses `part` in a worker thread; private keys come back in transferred buffers. */
-function readInThread(part: Candidate[], tick: (n: number) => void, workers: Worker[]): Promise<FileResult[]> {
+function readInThread(part: Candidate[], tick: (n: number) => void, workers: Worker[], cancel: Cancel): Promise<FileResult[]> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(READER, { workerData: { part } });
     workers.push(worker);
     let settled = false;
+    // Ctrl-C: this thread is ended where it is (what it read has not left it) and the scan fails.
+    const onAbort = () => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      reject(new PasstoreError('cancelled', cancel.message));
+    };
+    cancel.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: { progress: number } | { results: FileResult[] }) => {
       if ('progress' in m) tick(m.progress);
       else {
+        if (settled) {
+          for (const r of m.results) for (const k of r.keys) new Uint8Array(k.pkcs8.buffer, k.pkcs8.byteOffset, k.pkcs8.byteLength).fill(0);
+          return;
+        }
         settled = true;
+        cancel.signal?.removeEventListener('abort', onAbort);
         for (const r of m.results) for (const k of r.keys) k.pkcs8 = Buffer.from(k.pkcs8.buffer, k.pkcs8.byteOffset, k.pkcs8.byteLength);
         resolve(m.results);
       }
     });
     worker.on('error', (e: unknown) => {
+      if (settled) return;
       settled = true;
+      cancel.signal?.removeEventListener('abort', onAbort);
       const why = String((e as Error | undefined)?.message ?? e).split('\n')[0]!.slice(0, 200);
       reject(new PasstoreError('io', `reading the files failed in a reader thread (${why})`, { cause: e }));
     });
     worker.on('exit', (code) => {
+      cancel.signal?.removeEventListener('abort', onAbort);
       if (!settled) reject(new PasstoreError('io', `a reader thread ended (status ${code}) before it had read its files`));
     });
   });
@@ -269,12 +296,20 @@ export function wipeScan(scan: Scan): void {
  * Opens the encrypted keys and PKCS#12 files found, asking for each passphrase (an empty
  * answer skips the file); what they held joins the scan as if read from separate files.
  */
-export async function unlockLocked(scan: Scan, passphrases: Passphrases): Promise<void> {
+export async function unlockLocked(scan: Scan, passphrases: Passphrases, signal?: AbortSignal): Promise<void> {
   const out: FileResult = { certs: [], keys: [], locked: [], unreadable: [] };
-  for (const [i, l] of scan.locked.entries()) {
-    const opened = await passphrases.open(l.file, l.locked, scan.locked.length - i - 1);
-    if (opened.ok) addContents(out, l.file, opened.contents);
-    else out.unreadable.push({ file: l.file, reason: opened.reason });
+  const cancel = new Cancel(signal, 'cancelled while opening the encrypted files');
+  try {
+    for (const [i, l] of scan.locked.entries()) {
+      await cancel.point();
+      const opened = await passphrases.open(l.file, l.locked, scan.locked.length - i - 1);
+      if (opened.ok) addContents(out, l.file, opened.contents);
+      else out.unreadable.push({ file: l.file, reason: opened.reason });
+    }
+  } catch (e) {
+    // Cancelled (Ctrl-C, or at a passphrase prompt): the keys opened so far are wiped.
+    for (const k of out.keys) k.pkcs8.fill(0);
+    throw e;
   }
   for (const c of out.certs) scan.certs.push(new FoundCert(c));
   scan.keys.push(...out.keys);

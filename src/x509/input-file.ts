@@ -29,11 +29,18 @@ export async function readInputFile(file: string, signal?: AbortSignal, limit = 
     if (st.size > limit) throw new PasstoreError('io', `${file} is larger than ${limit} bytes`);
     const out = Buffer.alloc(st.size);
     let at = 0;
-    while (at < out.length) {
+    try {
+      while (at < out.length) {
+        if (signal?.aborted) throw new PasstoreError('cancelled', `reading ${file} cancelled`);
+        const { bytesRead } = await handle.read(out, at, Math.min(64 * 1024, out.length - at), at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
       if (signal?.aborted) throw new PasstoreError('cancelled', `reading ${file} cancelled`);
-      const { bytesRead } = await handle.read(out, at, Math.min(64 * 1024, out.length - at), at);
-      if (bytesRead === 0) break;
-      at += bytesRead;
+    } catch (e) {
+      // What was read of a key file is wiped, not left to the collector.
+      out.fill(0);
+      throw e;
     }
     return at === out.length ? out : out.subarray(0, at);
   } catch (e) {

@@ -4,7 +4,7 @@
  * weaker than RSA 2048 or EC P-256. The PKCS#8 bytes are secret: they go to the vault
  * to be sealed, and are wiped by the caller.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPair, getCurves, sign, verify, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { KeyType } from '../config.js';
 import { PasstoreError } from '../errors.js';
@@ -212,8 +212,12 @@ function rsaPrivateKeyDer(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): Buffer
 }
 
 /**
- * Proves the private half of a key before it is stored. EC: signs a fixed message and
- * verifies the signature with the public half. RSA: checks the components the way
+ * Proves the private half of a key before it is stored. EC: computes d·G from the private
+ * scalar d alone (one fixed-base multiplication, a third of a signature made and verified)
+ * and compares it with the key's public point Q, the one its SPKI (and so the pairing with
+ * a certificate) is made of; a SEC1 or PKCS#8 key carries Q beside d, and a broken key has
+ * Q right and d wrong, so Q is never taken as proof. Other key types: a fixed message signed
+ * and verified with the public half. RSA: checks the components the way
  * `openssl rsa -check` does (n = p·q, d·e ≡ 1 mod p−1 and q−1, the CRT exponents and
  * coefficient), which proves the key given that n is the certificate's; a signature
  * would not do, because OpenSSL signs with the CRT components and never uses d (a key
@@ -255,6 +259,13 @@ export function proveKey(key: KeyObject, from?: { der: Buffer; type: 'pkcs8' | '
       // private operation on a key just loaded, ~0.5 ms: more than reading the pair).
       return;
     }
+    if (key.asymmetricKeyType === 'ec') {
+      const proven = ecScalarMatchesPoint(key);
+      if (proven !== undefined) {
+        if (!proven) throw new PasstoreError('mismatch', 'damaged EC private key: its private scalar does not give its public point (d·G ≠ Q)');
+        return;
+      }
+    }
     const signature = sign('sha256', PROOF_MESSAGE, key);
     ok = verify('sha256', PROOF_MESSAGE, key, signature);
   } catch (e) {
@@ -262,4 +273,34 @@ export function proveKey(key: KeyObject, from?: { der: Buffer; type: 'pkcs8' | '
     ok = false;
   }
   if (!ok) throw new PasstoreError('mismatch', `damaged ${key.asymmetricKeyType ?? ''} private key: a signature made with it does not verify with its public key`);
+}
+
+let ecdhCurves: Set<string> | undefined;
+
+/**
+ * Whether an EC key's private scalar gives its public point: d·G = Q. Undefined when the
+ * curve is one Node's ECDH does not know (the caller falls back to a signature). A fresh
+ * ECDH object each time: OpenSSL clears its scalar when it is freed, so none is kept alive.
+ */
+function ecScalarMatchesPoint(key: KeyObject): boolean | undefined {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (!curve) return undefined;
+  ecdhCurves ??= new Set(getCurves());
+  if (!ecdhCurves.has(curve)) return undefined;
+  const jwk = key.export({ format: 'jwk' });
+  if (!jwk.d || !jwk.x || !jwk.y) return undefined;
+  const d = Buffer.from(jwk.d, 'base64url');
+  try {
+    // setPrivateKey refuses a scalar outside 0 < d < n and computes d·G.
+    const ecdh = createECDH(curve);
+    ecdh.setPrivateKey(d);
+    const computed = ecdh.getPublicKey();
+    const x = Buffer.from(jwk.x, 'base64url');
+    const y = Buffer.from(jwk.y, 'base64url');
+    return computed.length === 1 + x.length + y.length && computed[0] === 4 && computed.subarray(1, 1 + x.length).equals(x) && computed.subarray(1 + x.length).equals(y);
+  } catch {
+    return false;
+  } finally {
+    d.fill(0);
+  }
 }

@@ -213,6 +213,30 @@ test('getcrt refuses a FIFO and a device at once, with the reason', async () => 
   }
 });
 
+test('Ctrl-C (the command\'s signal aborted) during getkey and getcrt: one line, nothing stored; then the same commands store', async () => {
+  assert.equal((await run(`host add ${fq('cx-01')}`)).status, 0);
+  const key = await ca.genKey('ec-p256');
+  const cert = await ca.issue(key, fq('cx-01'));
+  const cancelled = async (line: string) => {
+    const from = tv.io.lines.length;
+    const controller = new AbortController();
+    controller.abort();
+    const status = await tv.session.execute(line, { signal: controller.signal });
+    return { status, text: tv.io.lines.slice(from).join('\n') };
+  };
+  const k = await cancelled(`getkey cx-01 ${key}`);
+  assert.equal(k.status, 1);
+  assert.equal(k.text, 'getkey: cancelled; nothing stored');
+  assert.equal(await tv.session.store.getKeyBySpki(createHash('sha256').update(createPublicKey(readFileSync(key)).export({ type: 'spki', format: 'der' })).digest('hex')), undefined);
+  assert.equal((await run(`getkey cx-01 ${key}`)).status, 0);
+  const c = await cancelled(`getcrt ${cert}`);
+  assert.equal(c.status, 1);
+  assert.equal(c.text, 'getcrt: cancelled; nothing stored');
+  assert.ok(!(await run('lcrt')).text.includes(fq('cx-01')), 'no certificate stored');
+  assert.equal((await run(`getcrt ${cert}`)).status, 0);
+  assert.ok((await run('lcrt')).text.includes(fq('cx-01')));
+});
+
 test('crtreq keeps the current certificate\'s Globus subject; --template-subject takes dn_template\'s', async () => {
   const host = fq('glob-g');
   const r = await run(`crtreq glob-g --type ec-p256`);

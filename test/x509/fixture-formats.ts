@@ -3,7 +3,7 @@
  * command (argument vectors; passphrases by environment) and Node's crypto: PKCS#12 in
  * OpenSSL 3's default (PBES2, AES-256, SHA-256 MAC), -legacy (RC2/3DES, SHA-1) and
  * password-less forms; PKCS#7 bundles in PEM and DER; PBES1 (MD5-DES) keys; an RSA key
- * whose private exponent is wrong; Globus and other grid subjects.
+ * whose private exponent is wrong, an EC key whose scalar is; Globus and other grid subjects.
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,6 +41,18 @@ export function brokenRsa(keyPem: string): string {
   const d = Buffer.from(jwk.d!, 'base64url');
   d[d.length - 1]! ^= 0x02;
   return createPrivateKey({ key: { ...jwk, d: d.toString('base64url') }, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+/**
+ * An EC key whose embedded public point is the key's but whose private scalar d is wrong
+ * (`openssl ec -check`: "invalid private key"), as SEC1 or PKCS#8 PEM: the point a broken
+ * key carries is right, so only d·G can tell.
+ */
+export function brokenEc(keyPem: string, type: 'sec1' | 'pkcs8'): string {
+  const jwk = createPrivateKey(keyPem).export({ format: 'jwk' });
+  const d = Buffer.from(jwk.d!, 'base64url');
+  d[d.length - 1]! ^= 0x02;
+  return createPrivateKey({ key: { ...jwk, d: d.toString('base64url') }, format: 'jwk' }).export({ type, format: 'pem' }) as string;
 }
 
 /** A certificate with an explicit subject and DNS names (none: no subjectAltName), signed by the CA. */

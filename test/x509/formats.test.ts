@@ -2,16 +2,16 @@
  * The one reading path (src/x509/pem.ts readObjects, with unlock for what a passphrase
  * locks) on what CAs and old sites deliver: PKCS#12 (OpenSSL 3 default, -legacy,
  * password-less), PKCS#7 in PEM and DER, encrypted PKCS#8 in DER, PBES1 MD5-DES keys,
- * an RSA key with a wrong private exponent, grid subjects, an empty subject with a
+ * an RSA key with a wrong private exponent, an EC key with a wrong scalar, grid subjects, an empty subject with a
  * critical subjectAltName, self-signed and version 1 CA certificates. Fixtures made by
  * openssl and Node's crypto (fixture-formats.ts).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FixtureCa, opensslBytes, opensslOk } from './fixture-ca.js';
-import { brokenRsa, certWith, pbes1Key, pkcs12, pkcs7, selfSigned, v1Ca } from './fixture-formats.js';
+import { brokenEc, brokenRsa, certWith, pbes1Key, pkcs12, pkcs7, selfSigned, v1Ca } from './fixture-formats.js';
 import { readObjects, unlock, type FileContents, type Found } from '../../src/x509/pem.js';
 import { hostsOfCertificate, namesHost, parseCertificate } from '../../src/x509/certificate.js';
 import { PasstoreError } from '../../src/errors.js';
@@ -102,6 +102,26 @@ test('an RSA key whose private exponent is wrong is refused when read, with the 
   assert.deepEqual(r.problems, ['damaged RSA private key: d·e is not congruent to 1 (its private exponent is wrong)']);
   // the same key, intact, reads
   assert.deepEqual(summary(readObjects(readFileSync(rsaKey))), [kp(rsaKey)]);
+});
+
+test('an EC key whose private scalar is wrong but whose embedded public point is right is refused, as SEC1 and PKCS#8', async () => {
+  const good = readFileSync(ecKey, 'utf8');
+  const want = 'damaged EC private key: its private scalar does not give its public point (d·G ≠ Q)';
+  for (const type of ['sec1', 'pkcs8'] as const) {
+    const bad = brokenEc(good, type);
+    const badFile = ca.path(`bad-ec-${type}.key`);
+    writeFileSync(badFile, bad);
+    // its public point is the good key's: the pairing alone would take it
+    assert.equal(createPublicKey(bad).export({ type: 'spki', format: 'der' }).toString('hex'), createPublicKey(good).export({ type: 'spki', format: 'der' }).toString('hex'), type);
+    const check = await opensslOk(['ec', '-check', '-noout', '-in', badFile]);
+    assert.match(check.output, /EC Key Invalid[\s\S]*invalid private key/, `openssl finds the same fault (${type})`);
+    for (const data of [Buffer.from(bad), createPrivateKey(bad).export({ type, format: 'der' })]) {
+      const r = readObjects(data);
+      assert.deepEqual(r.objects, [], type);
+      assert.deepEqual(r.problems, [want], type);
+    }
+  }
+  assert.deepEqual(summary(readObjects(readFileSync(ecKey))), [kp(ecKey)]);
 });
 
 test('grid subjects: Globus CN=host/FQDN without SAN, a CN that is not last; the host is the CN\'s, not the first SAN', async () => {
