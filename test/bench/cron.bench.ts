@@ -9,8 +9,9 @@
  *    `keyfile create`) and only PATH, HOME, XDG_DATA_HOME, PASSTORE_SCRYPT_LOG_N=14 in its
  *    environment; one untimed warm-up, then the median of RUNS.binary runs, each checked
  *    for exit 0 and for "would renew" lines only. All 500 lines are checked on runs with
- *    stdout going to a file (RUNS.toFile, timed too): through execFile's pipe the report
- *    arrives cut short in some runs (a finding, printed). Beside it, in this process on
+ *    stdout going to a file (RUNS.toFile, timed too); through execFile's pipe a report cut
+ *    short (as before src/bin/passtore-cron.ts waited for its output to drain before
+ *    exiting) is printed as a finding. Beside it, in this process on
  *    the same vault:
  *    Session.open, unlockWithKeyfile, renew(session, { dryRun: true }) itself, and the
  *    expiringCertificates query renew makes, plus bare `node` start and `passtore-cron --version` (module loading), to
@@ -401,8 +402,7 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
   if (truncated) {
     findings.push(
       `LOST OUTPUT (correctness): passtore-cron renew --dry-run exited 0 but the parent received only ${Math.min(...received)}–${Math.max(...received)} of its ${due} report lines through async execFile (stdout a socket pair) in ${truncated} of ${received.length} runs; all ${due} when stdout is a file. ` +
-        'src/bin/passtore-cron.ts calls process.exit() (setImmediate after main() resolves) while the report written by printReport (src/cron/main.ts, one process.stdout.write per line) is still queued: writes to a pipe or socket that is full are queued in the process, and process.exit() drops the queue. ' +
-        'Whoever reads passtore-cron\'s output through a pipe or socket (a Node parent; systemd\'s journal stream; cron\'s mail pipe once more than the 64 KiB pipe buffer is pending) can lose the tail of the report — the FAILED lines, which printReport writes last, first of all. Setting process.exitCode and letting the process end (or exiting in the write callback) delivers everything.',
+        'src/bin/passtore-cron.ts must not exit while the report (printReport, src/cron/main.ts, one process.stdout.write per line) is still queued for a full pipe or socket: process.exit() drops that queue, and whoever reads the output through a pipe (a Node parent, systemd\'s journal stream, cron\'s mail pipe) loses the tail, the FAILED lines first. It exits in the callback of a last, empty write to stdout and stderr; if this shows again, that wait was lost.',
     );
   }
   console.log(
