@@ -3,7 +3,7 @@ import { defineCommand, type Context, type Input } from '../src/command.js';
 import { isRemoteFile, parseRemoteFile } from '../src/names.js';
 import { fetchRemoteFile } from '../src/remote/files.js';
 import { PasstoreError } from '../src/errors.js';
-import { resolveHosts } from '../src/targets.js';
+import { resolveHost } from '../src/targets.js';
 import { storeKey } from '../src/x509/cert-store.js';
 import { readInputFile } from '../src/x509/input-file.js';
 import { Passphrases } from '../src/x509/passphrases.js';
@@ -34,7 +34,7 @@ export default defineCommand({
 });
 
 async function getkey(ctx: Context, input: Input): Promise<void> {
-  const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
+  const host = await resolveHost(ctx.store, input.host('host'));
   const file = input.word('file');
   const data = isRemoteFile(file) ? await fetchRemoteFile(ctx, parseRemoteFile(file, ctx.config.domain, { pathRequired: true }), input.signal) : await readInputFile(file, input.signal);
   const { objects, problems } = readObjects(data);
@@ -61,11 +61,11 @@ async function getkey(ctx: Context, input: Input): Promise<void> {
   const pkcs8 = key.key.export({ type: 'pkcs8', format: 'der' });
   try {
     await ctx.change(async (tx) => {
-      await storeKey(tx, ctx.vault, host!, pkcs8, key.facts, { state: 'pending', origin: 'imported', by: ctx.operator });
+      await storeKey(tx, ctx.vault, host, pkcs8, key.facts, { state: 'pending', origin: 'imported', by: ctx.operator });
       await ctx.audit({ action: 'getkey', target: host!.fqdn, outcome: 'ok', detail: `${key.facts.type} ${key.facts.spkiSha256.slice(0, 16)}` }, tx);
     });
   } finally {
     pkcs8.fill(0);
   }
-  ctx.out.line(`imported a ${key.facts.type} key for ${host!.fqdn} (public key SHA-256 ${key.facts.spkiSha256.slice(0, 16)}…); it waits for its certificate`);
+  ctx.out.line(`imported a ${key.facts.type} key for ${host.fqdn} (public key SHA-256 ${key.facts.spkiSha256.slice(0, 16)}…); it waits for its certificate`);
 }

@@ -4,7 +4,7 @@ import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
 import { GRID, PROFILE_NAME } from '../src/remote/profiles.js';
 import { describeLogin } from '../src/remote/remote.js';
-import { now, resolveHosts } from '../src/targets.js';
+import { now, resolveHost, resolveHosts } from '../src/targets.js';
 
 const port = (v: string) => (/^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : 'expected a port number from 1 to 65535');
 const address = (v: string) => (isIP(v) ? undefined : 'expected an IPv4 or IPv6 address');
@@ -47,15 +47,15 @@ export default defineCommand({
       needs: ['unlocked'],
       audited: true,
       async run(ctx, input) {
-        const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
+        const host = await resolveHost(ctx.store, input.host('host'));
         const ip = input.word('address');
         const problem = address(ip);
         if (problem) throw new PasstoreError('usage', `host address: '${ip}': ${problem}`);
         await ctx.change(async (tx) => {
-          await tx.setHostAddress(host!.id, ip, Number(input.option('port') ?? host!.port));
-          await ctx.audit({ action: 'host-address', target: host!.fqdn, outcome: 'ok', detail: ip }, tx);
+          await tx.setHostAddress(host.id, ip, Number(input.option('port') ?? host.port));
+          await ctx.audit({ action: 'host-address', target: host.fqdn, outcome: 'ok', detail: ip }, tx);
         });
-        ctx.out.line(`${host!.fqdn} is reached at ${ip}:${input.option('port') ?? host!.port}`);
+        ctx.out.line(`${host.fqdn} is reached at ${ip}:${input.option('port') ?? host.port}`);
       },
     },
     login: {
@@ -119,15 +119,15 @@ export default defineCommand({
       terminalOnly: true,
       audited: true,
       async run(ctx, input) {
-        const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
-        if (host!.sshHostKey && !input.flag('replace')) {
-          throw new PasstoreError('exists', `${host!.fqdn} already has a pinned SSH key; use --replace only if you know why it changed`);
+        const host = await resolveHost(ctx.store, input.host('host'));
+        if (host.sshHostKey && !input.flag('replace')) {
+          throw new PasstoreError('exists', `${host.fqdn} already has a pinned SSH key; use --replace only if you know why it changed`);
         }
-        const target = { ...(await ctx.remote.targetOf(host!)), pinnedKey: undefined };
+        const target = { ...(await ctx.remote.targetOf(host)), pinnedKey: undefined };
         let pinned: string | undefined;
         let fingerprint = '';
         const onNewKey = async (key: { fingerprint: string; type: string; pinned: string }) => {
-          ctx.out.line(`${host!.fqdn} (${target.address}:${target.port}) presents the ${key.type} key ${key.fingerprint}`);
+          ctx.out.line(`${host.fqdn} (${target.address}:${target.port}) presents the ${key.type} key ${key.fingerprint}`);
           const ok = await ctx.prompt.confirm('Does this match the host\'s own fingerprint (ssh-keygen -lf on its host key)? Pin it?');
           if (ok) {
             pinned = key.pinned;
@@ -146,10 +146,10 @@ export default defineCommand({
         }
         if (!pinned) throw new PasstoreError('cancelled', 'no key was pinned');
         await ctx.change(async (tx) => {
-          await tx.setHostKey(host!.id, pinned!);
-          await ctx.audit({ action: 'host-trust', target: host!.fqdn, outcome: 'ok', detail: fingerprint }, tx);
+          await tx.setHostKey(host.id, pinned!);
+          await ctx.audit({ action: 'host-trust', target: host.fqdn, outcome: 'ok', detail: fingerprint }, tx);
         });
-        ctx.out.line(`pinned ${fingerprint} for ${host!.fqdn}`);
+        ctx.out.line(`pinned ${fingerprint} for ${host.fqdn}`);
       },
     },
     rm: {
@@ -159,24 +159,24 @@ export default defineCommand({
       needs: ['unlocked'],
       audited: true,
       async run(ctx, input) {
-        const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
-        if ((await ctx.store.listKeys(host!.id)).length > 0) {
-          throw new PasstoreError('policy', `${host!.fqdn} holds private keys and certificates, which passtore never deletes; the host stays`);
+        const host = await resolveHost(ctx.store, input.host('host'));
+        if ((await ctx.store.listKeys(host.id)).length > 0) {
+          throw new PasstoreError('policy', `${host.fqdn} holds private keys and certificates, which passtore never deletes; the host stays`);
         }
-        const entries = await ctx.store.findEntries(host!.fqdn);
+        const entries = await ctx.store.findEntries(host.fqdn);
         const what = entries.length ? ` and its ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} (kept in history)` : '';
-        if (!(await ctx.prompt.confirm(`Remove host ${host!.fqdn}${what}?`))) throw new PasstoreError('cancelled', 'nothing was removed');
+        if (!(await ctx.prompt.confirm(`Remove host ${host.fqdn}${what}?`))) throw new PasstoreError('cancelled', 'nothing was removed');
         await ctx.change(async (tx) => {
           for (const e of entries) {
             await tx.archiveEntry({ fqdn: e.fqdn, user: e.user, service: e.service, version: e.version, secretCiphertext: e.secretCiphertext, reason: 'deleted', archivedAt: now(), archivedBy: ctx.operator });
             await tx.deleteEntry(e.id);
             await ctx.audit({ action: 'delete', target: formatSpec(e), outcome: 'ok' }, tx);
           }
-          await tx.removeHost(host!.id);
-          await ctx.audit({ action: 'host-rm', target: host!.fqdn, outcome: 'ok' }, tx);
+          await tx.removeHost(host.id);
+          await ctx.audit({ action: 'host-rm', target: host.fqdn, outcome: 'ok' }, tx);
         });
         ctx.session.invalidateNames();
-        ctx.out.line(`removed host ${host!.fqdn}`);
+        ctx.out.line(`removed host ${host.fqdn}`);
       },
     },
   },

@@ -2,7 +2,7 @@ import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 import { parseRemoteFile } from '../src/names.js';
 import { putRemoteFile } from '../src/remote/files.js';
-import { now, resolveHosts } from '../src/targets.js';
+import { now, resolveHost } from '../src/targets.js';
 
 export default defineCommand({
   name: 'putreq',
@@ -18,16 +18,16 @@ export default defineCommand({
   asksSecret: true,
   audited: true,
   async run(ctx, input) {
-    const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
+    const host = await resolveHost(ctx.store, input.host('host'));
     const raw = input.word('to');
     const to = parseRemoteFile(raw.includes(':') ? raw : `${raw}:`, ctx.config.domain);
-    const request = (await ctx.store.listRequests(host!.id)).find((r) => r.state === 'created' || r.state === 'sent');
-    if (!request) throw new PasstoreError('not-found', `${host!.fqdn} has no open request; make one with crtreq`);
-    const where = await putRemoteFile(ctx, to, `${host!.fqdn}.req`, request.pem, 0o644);
+    const request = (await ctx.store.listRequests(host.id)).find((r) => r.state === 'created' || r.state === 'sent');
+    if (!request) throw new PasstoreError('not-found', `${host.fqdn} has no open request; make one with crtreq`);
+    const where = await putRemoteFile(ctx, to, `${host.fqdn}.req`, request.pem, 0o644);
     await ctx.change(async (tx) => {
       await tx.setRequestState(request.id, 'sent', now());
-      await ctx.audit({ action: 'putreq', target: host!.fqdn, outcome: 'ok', detail: where }, tx);
+      await ctx.audit({ action: 'putreq', target: host.fqdn, outcome: 'ok', detail: where }, tx);
     });
-    ctx.out.line(`copied the request of ${host!.fqdn} to ${where}`);
+    ctx.out.line(`copied the request of ${host.fqdn} to ${where}`);
   },
 });

@@ -1,7 +1,7 @@
 import { count as plural } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { describeLogin } from '../src/remote/remote.js';
-import { resolveHosts } from '../src/targets.js';
+import { resolveHost } from '../src/targets.js';
 import { daysLeft, parseCertificate } from '../src/x509/certificate.js';
 
 export default defineCommand({
@@ -12,11 +12,11 @@ export default defineCommand({
   args: [{ name: 'host', kind: 'host' }],
   needs: ['unlocked'],
   async run(ctx, input) {
-    const [host] = await resolveHosts(ctx.store, { glob: input.host('host'), wild: false });
-    const [certs, keys, requests] = await Promise.all([ctx.store.listCertificates(host!.id), ctx.store.listKeys(host!.id), ctx.store.listRequests(host!.id)]);
+    const host = await resolveHost(ctx.store, input.host('host'));
+    const [certs, keys, requests] = await Promise.all([ctx.store.listCertificates(host.id), ctx.store.listKeys(host.id), ctx.store.listRequests(host.id)]);
     const current = certs.find((c) => c.state === 'current');
-    ctx.out.line(`host:        ${host!.fqdn}`);
-    ctx.out.line(`reached as:  ${describeLogin(host!)}${(await ctx.remote.deployKeyRows()).length > 0 ? ', deploy key first' : ', password'}`);
+    ctx.out.line(`host:        ${host.fqdn}`);
+    ctx.out.line(`reached as:  ${describeLogin(host)}${(await ctx.remote.deployKeyRows()).length > 0 ? ', deploy key first' : ', password'}`);
     if (current) {
       const days = daysLeft(current.notAfter);
       const key = keys.find((k) => k.id === current.keyId);

@@ -7,13 +7,16 @@ import { notFound } from './errors.js';
 import { formatSpec, type EntrySpec, type HostPattern, type SpecPattern } from './names.js';
 import type { EntryRow, HostRow, Store } from './storage/store.js';
 
+/** The stored host an exact name (a `host` argument) names; one that is not stored is an error. */
+export async function resolveHost(store: Store, fqdn: string): Promise<HostRow> {
+  const host = await store.getHost(fqdn);
+  if (!host) throw notFound(`unknown host ${fqdn} (add it with: host add ${fqdn})`);
+  return host;
+}
+
 /** The hosts a pattern names; an exact name that is not stored is an error. */
 export async function resolveHosts(store: Store, pattern: HostPattern): Promise<HostRow[]> {
-  if (!pattern.wild) {
-    const host = await store.getHost(pattern.glob);
-    if (!host) throw notFound(`unknown host ${pattern.glob} (add it with: host add ${pattern.glob})`);
-    return [host];
-  }
+  if (!pattern.wild) return [await resolveHost(store, pattern.glob)];
   const hosts = await store.findHosts(pattern.glob);
   if (hosts.length === 0) throw notFound(`no host matches ${pattern.glob}`);
   return hosts;

@@ -59,10 +59,20 @@ export function cronContext(session: Session): CronContext {
   return { config: c.config, store: c.store, vault: c.vault, remote: c.remote, guard: c.guard, operator: c.operator, change: c.change, audit: c.audit, actor: session.cronActor, reconcile: () => session.reconcile() };
 }
 
-/** A passtore-cron job, declared like a shell command. */
-export interface CronJob {
-  name: 'renew' | 'fetch' | 'run' | 'verify' | 'send';
+/**
+ * A passtore-cron command as its usage (`passtore-cron --help`) and passtore-cron(8)
+ * show it; CRON_COMMANDS lists them all.
+ */
+export interface CronCommand {
+  name: 'renew' | 'fetch' | 'run' | 'verify' | 'send' | 'check' | 'daemon';
   summary: string;
+  /** The boolean options this command takes besides --config: shown as `[--NAME]`. */
+  options?: Array<'dry-run'>;
+}
+
+/** A passtore-cron job, declared like a shell command. */
+export interface CronJob extends CronCommand {
+  name: 'renew' | 'fetch' | 'run' | 'verify' | 'send';
   /** 'lease': acts only while holding the run lease (one run at a time, any machine). */
   needs: Array<'lease'>;
   /** The audit action recorded when the job as a whole fails. */
@@ -504,9 +514,23 @@ export async function check(ctx: Pick<CronContext, 'store' | 'config' | 'actor'>
 
 /** The jobs, in the order `run` does them; main.ts and the daemon run them from here. */
 export const CRON_JOBS: readonly CronJob[] = [
-  { name: 'renew', summary: 'new keys and requests for certificates within crt_ttl days; reminders', needs: ['lease'], audit: 'cron-renew', run: (ctx, o) => renew(ctx, o) },
+  { name: 'renew', summary: 'new keys and requests for certificates within crt_ttl days; reminders', options: ['dry-run'], needs: ['lease'], audit: 'cron-renew', run: (ctx, o) => renew(ctx, o) },
   { name: 'fetch', summary: 'pick up issued certificates, store the matching ones, deploy, mail', needs: ['lease'], audit: 'cron-fetch', run: (ctx) => fetch(ctx) },
   { name: 'run', summary: 'reconcile interrupted password changes, renew, fetch, deploy, send mail', needs: ['lease'], audit: 'cron-run', run: (ctx) => run(ctx) },
   { name: 'send', summary: 'send the queued mail only', needs: ['lease'], audit: 'cron-send', run: (ctx) => send(ctx) },
   { name: 'verify', summary: 'log in to each host with its stored root password; report disagreements', needs: ['lease'], audit: 'cron-verify', run: (ctx) => verify(ctx) },
 ];
+
+/**
+ * Every command passtore-cron takes, in the order its usage lists them: the jobs, then
+ * `check` (above; it reports and changes nothing) and `daemon` (src/cron/main.ts: it runs
+ * the [schedule] entries). main.ts accepts these names and builds its usage from them.
+ */
+export const CRON_COMMANDS: readonly CronCommand[] = [
+  ...CRON_JOBS,
+  { name: 'check', summary: 'monitoring plugin (Nagios/Icinga): certificate expiry and renewal state' },
+  { name: 'daemon', summary: 'stay up and run the [schedule] jobs' },
+];
+
+/** A command's usage: its name and options, `renew [--dry-run]`. */
+export const cronCommandUsage = (c: CronCommand): string => [c.name, ...(c.options ?? []).map((o) => `[--${o}]`)].join(' ');

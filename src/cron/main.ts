@@ -13,24 +13,24 @@ import { loadConfig, type Config } from '../config.js';
 import { ExitStatus, exitStatusOf, errorMessage, PasstoreError } from '../errors.js';
 import type { Secret } from '../secret.js';
 import { Session } from '../session.js';
-import { check, CRON_JOBS, cronContext, outstanding, outstandingWarnings, type CronJob, type JobReport } from './jobs.js';
+import { check, CRON_COMMANDS, cronCommandUsage, CRON_JOBS, cronContext, outstanding, outstandingWarnings, type CronJob, type JobReport } from './jobs.js';
 import { acquireLease, heldBy, isHeld, type HeldLease } from './lease.js';
 import { describeOptionError } from '../option-errors.js';
 import { didYouMean } from '../suggest.js';
 
-export const CRON_USAGE = `usage: passtore-cron [--config FILE] COMMAND
-commands:
-  renew [--dry-run]  new keys and requests for certificates within crt_ttl days; reminders
-  fetch              pick up issued certificates, store the matching ones, deploy, mail
-  run                reconcile interrupted password changes, renew, fetch, deploy, send mail
-  send               send the queued mail only
-  verify             log in to each host with its stored root password; report disagreements
-  check              monitoring plugin (Nagios/Icinga): certificate expiry and renewal state
-  daemon             stay up and run the [schedule] jobs
-See passtore-cron(8).`;
+/** The names passtore-cron accepts as its COMMAND, from the descriptors in jobs.ts. */
+const COMMANDS: readonly string[] = CRON_COMMANDS.map((c) => c.name);
 
-const COMMANDS = ['renew', 'fetch', 'run', 'verify', 'check', 'daemon', 'send'] as const;
-type Command = (typeof COMMANDS)[number];
+/**
+ * The usage (`--help`, and after a usage error), built from CRON_COMMANDS: a line per
+ * command with its options and summary, as the shell's `help` reads the command
+ * descriptors; passtore-cron(8) gives each of these lines as the tag of its subsection.
+ */
+export const CRON_USAGE = ((): string => {
+  const usages = CRON_COMMANDS.map((c) => [cronCommandUsage(c), c.summary] as const);
+  const width = Math.max(...usages.map(([u]) => u.length));
+  return ['usage: passtore-cron [--config FILE] COMMAND', 'commands:', ...usages.map(([u, summary]) => `  ${u.padEnd(width)}  ${summary}`), 'See passtore-cron(8).'].join('\n');
+})();
 
 /** The prompter of a program with no one at the keyboard: it refuses. */
 const noPrompt: Prompter = {
@@ -157,14 +157,16 @@ export async function main(argv: string[]): Promise<number> {
     return ExitStatus.ok;
   }
   const [command, ...rest] = args.positionals;
-  if (!command || !COMMANDS.includes(command as Command) || rest.length > 0 || (args.values['dry-run'] && command !== 'renew')) {
+  const described = CRON_COMMANDS.find((c) => c.name === command);
+  const dryRunBad = args.values['dry-run'] && !described?.options?.includes('dry-run');
+  if (!command || !described || rest.length > 0 || dryRunBad) {
     const why = !command
       ? 'a command is required'
-      : !COMMANDS.includes(command as Command)
+      : !described
         ? `unknown command '${command}'${didYouMean(command, COMMANDS)}`
         : rest.length > 0
           ? `${command}: unexpected argument '${rest[0]}'`
-          : `${command}: --dry-run is an option of renew only`;
+          : `${command}: --dry-run is an option of ${CRON_COMMANDS.filter((c) => c.options?.includes('dry-run')).map((c) => c.name).join(', ')} only`;
     process.stderr.write(`passtore-cron: ${why}\n${CRON_USAGE}\n`);
     return ExitStatus.usage;
   }

@@ -33,31 +33,11 @@ export function auditMac(key: Buffer, hash: string): string {
 /**
  * Appends one record. Call it inside the transaction that makes the change, so the change
  * and its record commit together; for a reveal, call it (and let it commit) before
- * showing anything.
+ * showing anything. Called outside one, it makes its own (see `appendInOrder`).
  */
 export async function appendAudit(store: Store, operator: string, event: AuditEvent, macKey?: Buffer): Promise<AuditRow> {
-  const last = await store.lastAudit();
-  const base = {
-    seq: (last?.seq ?? 0) + 1,
-    at: new Date().toISOString(),
-    operator,
-    action: event.action,
-    target: event.target,
-    outcome: event.outcome,
-    detail: (event.detail ?? '').slice(0, 500),
-  };
-  const prevHash = last?.hash ?? GENESIS;
-  const hash = recordHash(prevHash, base);
-  const row: AuditRow = { ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null };
-  try {
-    await store.appendAudit(row);
-    if (macKey) await advanceHead(store, macKey, row);
-  } catch (e) {
-    // A storage failure (the database gone) is named, so the operator knows where to look.
-    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
-    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
-  }
-  return row;
+  const [row] = await appendInOrder(store, operator, [event], macKey);
+  return row!;
 }
 
 /**
@@ -65,27 +45,42 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
  * of the last record, the chain computed here, a few multi-row inserts and one move of
  * the sealed head. For a pattern change's records, inside its transaction.
  */
-export async function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
-  if (events.length === 0) return [];
-  const last = await store.lastAudit();
-  const rows: AuditRow[] = [];
-  let seq = last?.seq ?? 0;
-  let prevHash = last?.hash ?? GENESIS;
-  const at = new Date().toISOString();
-  for (const event of events) {
-    const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
-    const hash = recordHash(prevHash, base);
-    rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
-    prevHash = hash;
-  }
+export function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
+  return events.length === 0 ? Promise.resolve([]) : appendInOrder(store, operator, events, macKey);
+}
+
+/**
+ * The records' append, in one transaction (the caller's, when `store` is inside one; its
+ * own otherwise) that takes its locks in `vault.transaction`'s order: the vault row first
+ * (MySQL: FOR UPDATE; it holds the sealed head), then the last record. So two appends
+ * never take the same sequence number, a record written beside a change can neither
+ * deadlock with it nor move the head back, and a failed append leaves nothing.
+ */
+async function appendInOrder(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
   try {
-    await store.appendAudits(rows);
-    if (macKey) await advanceHead(store, macKey, rows.at(-1)!, rows.length);
+    return await store.transaction(async (tx) => {
+      const vault = await tx.getVault(true);
+      const last = await tx.lastAudit();
+      const rows: AuditRow[] = [];
+      let seq = last?.seq ?? 0;
+      let prevHash = last?.hash ?? GENESIS;
+      const at = new Date().toISOString();
+      for (const event of events) {
+        const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
+        const hash = recordHash(prevHash, base);
+        rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
+        prevHash = hash;
+      }
+      if (rows.length === 1) await tx.appendAudit(rows[0]!);
+      else await tx.appendAudits(rows);
+      if (macKey) await advanceHead(tx, vault?.auditHead, macKey, rows.at(-1)!, rows.length);
+      return rows;
+    });
   } catch (e) {
+    // A storage failure (the database gone) is named, so the operator knows where to look.
     const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
     throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
   }
-  return rows;
 }
 
 interface Head {
@@ -111,8 +106,8 @@ function readHead(text: string | null | undefined, key: Buffer): Head | 'missing
 }
 
 /** Moves the sealed head to a new sealed record. A damaged head is left for verify to report. */
-async function advanceHead(store: Store, key: Buffer, row: AuditRow, added = 1): Promise<void> {
-  const old = readHead((await store.getVault())?.auditHead, key);
+async function advanceHead(store: Store, headText: string | null | undefined, key: Buffer, row: AuditRow, added: number): Promise<void> {
+  const old = readHead(headText, key);
   if (old === 'bad') return;
   const next = { seq: row.seq, hash: row.hash, sealed: old === 'missing' ? added : old.sealed + added };
   await store.setAuditHead(JSON.stringify({ ...next, mac: headMac(key, next) }));

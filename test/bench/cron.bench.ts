@@ -9,8 +9,9 @@
  *    `keyfile create`) and only PATH, HOME, XDG_DATA_HOME, PASSTORE_SCRYPT_LOG_N=14 in its
  *    environment; one untimed warm-up, then the median of RUNS.binary runs, each checked
  *    for exit 0 and for "would renew" lines only. All 500 lines are checked on runs with
- *    stdout going to a file (RUNS.toFile, timed too): through execFile's pipe the report
- *    arrives cut short in some runs (a finding, printed). Beside it, in this process on
+ *    stdout going to a file (RUNS.toFile, timed too); through execFile's pipe a report cut
+ *    short (as before src/bin/passtore-cron.ts waited for its output to drain before
+ *    exiting) is printed as a finding. Beside it, in this process on
  *    the same vault:
  *    Session.open, unlockWithKeyfile, renew(session, { dryRun: true }) itself, and the
  *    expiringCertificates query renew makes, plus bare `node` start and `passtore-cron --version` (module loading), to
@@ -24,7 +25,7 @@
  *    Fixtures (cron-fixtures.ts): 10,000 EC P-256 key + certificate pairs made once into
  *    /var/tmp/passtore-bench-cron and reused. They are imported with `importcert DIR`
  *    (tv.run on a fresh SQLite vault; importcert is itself one transaction, so the Store
- *    API route would save no transaction), which takes about a minute here: the populated
+ *    API route would save no transaction), which took 8 s here (2026-12-04): the populated
  *    vault and its key file are therefore cached beside the fixtures (vault/), the import
  *    time measured when it was built is shown, and each run works on a copy of the
  *    database. BENCH_CRON_REIMPORT=1 imports again.
@@ -54,19 +55,23 @@
  *    cycle is repeated once with putcrt-trace.js (the putcrt benchmark's tracer) loaded
  *    into the binary, for where the time goes; the traced run is not counted.
  *
- * 3. Side by side (issue 15): `passtore-cron run` over 1,000 hosts, 50 of them due (EC
- *    P-256 pairs made by this part, imported with `importcert`), with the run lease and
- *    the outbox claims, against the same run by the build before them (commit
+ * 3. Side by side (issue 15): the cost of the run lease and the outbox claims in a
+ *    `passtore-cron run` over 1,000 hosts, 50 of them due (EC P-256 pairs made by this
+ *    part, imported with `importcert`). Each run starts from a fresh copy of the vault:
+ *    renew makes 50 keys and requests, queues their mails and the reminders, fetch has no
+ *    fetcher, send delivers them (plain SMTP, `insecure = yes`) to a receiver in this
+ *    process. Target: the lease and claims cost at most 5% of such a run, measured on
+ *    their own in this process on a copy of the same vault (the lease taken and released,
+ *    one claim per mail the run sent), against the run's median (RUNS.sideBySide runs).
+ *    For information, the same run by the build before them (commit
  *    $BENCH_CRON_BASELINE_REF, default 717a829, extracted with git archive and built with
  *    tsc into a temp dir, its node_modules linked; or an already built tree given as
- *    $BENCH_CRON_BASELINE_DIR) on a copy of the same vault taken back to schema 6 (the
- *    run_lease table and the outbox claim columns dropped). Each run starts from a fresh
- *    copy of the vault: renew makes 50 keys and requests, queues their mails and the
- *    reminders, fetch has no fetcher, send delivers to an SMTP receiver in this process.
- *    The two builds alternate, RUNS.sideBySide runs each; target: the median with the
- *    lease and claims within 5% of the one without. Then `check` while a run holds the
- *    lease (held at its cron-renewed step with PASSTORE_HOLD_AT): median of
- *    RUNS.checkHeld runs, target < 300 ms; and `check` with no run, for reference.
+ *    $BENCH_CRON_BASELINE_DIR), alternating, on the same pairs in a vault that build made
+ *    with its own shell (it cannot open this build's: key slots and keyring came later).
+ *    That ratio is not the lease's alone: everything merged since that commit is in it.
+ *    Then `check` while a run holds the lease (held at its cron-renewed step with
+ *    PASSTORE_HOLD_AT): median of RUNS.checkHeld runs, target < 300 ms; and `check` with
+ *    no run, for reference.
  *
  * Notes on where the time goes (with the measured figures) are printed before the
  * SUMMARY. BENCH_CRON_PARTS=1, =2 or =3 runs those parts only (default 1,2,3).
@@ -85,6 +90,8 @@ import { SMTPServer } from 'smtp-server';
 import type { Output, Prompter } from '../../src/command.js';
 import { loadConfig } from '../../src/config.js';
 import { cronContext, renew } from '../../src/cron/jobs.js';
+import { acquireLease, isHeld } from '../../src/cron/lease.js';
+import { openStore } from '../../src/storage/open.js';
 import { Session } from '../../src/session.js';
 import { daysLeft } from '../../src/x509/certificate.js';
 import { siteUnavailable, TestSite } from '../support/site.js';
@@ -101,9 +108,9 @@ const TRACER = fileURLToPath(new URL('./putcrt-trace.js', import.meta.url));
 const FULL_BASELINE = process.env.BENCH_FULL_BASELINE === '1';
 const HOSTS = Number(process.env.BENCH_CRON_HOSTS ?? 50);
 const CYCLES = Number(process.env.BENCH_CRON_CYCLES ?? 2);
-/** Which parts to run ($BENCH_CRON_PARTS, default "1,2"); the SUMMARY needs both. */
+/** Which parts to run ($BENCH_CRON_PARTS, default "1,2,3"). */
 const PARTS = new Set((process.env.BENCH_CRON_PARTS ?? '1,2,3').split(',').map((p) => p.trim()));
-const RUNS = { binary: 7, toFile: 3, nodeStart: 5, version: 5, inProcess: 9, open: 3, imports: 3, sideBySide: 5, checkHeld: 7 };
+const RUNS = { binary: 7, toFile: 3, nodeStart: 5, version: 5, inProcess: 9, open: 3, imports: 3, sideBySide: 5, leaseClaims: 9, checkHeld: 7 };
 const ENDDATE_SAMPLE = 1000;
 const CRT_TTL = 30;
 const TARGET_SPEEDUP = 100;
@@ -264,7 +271,7 @@ interface CachedVault {
 
 /**
  * The vault holding the 10,000 fixture pairs, imported once by `importcert DIR` and kept
- * beside the fixtures (importcert of 10,000 pairs takes about a minute here). Rebuilt when
+ * beside the fixtures (importcert of 10,000 pairs took 8 s here). Rebuilt when
  * the fixtures' certificates were re-signed, or with BENCH_CRON_REIMPORT=1. The key file's
  * slot is named by its path, so the key file stays in the cache and each run copies the
  * database only.
@@ -395,8 +402,7 @@ async function part1(fixtures: CronFixtures): Promise<Part1> {
   if (truncated) {
     findings.push(
       `LOST OUTPUT (correctness): passtore-cron renew --dry-run exited 0 but the parent received only ${Math.min(...received)}–${Math.max(...received)} of its ${due} report lines through async execFile (stdout a socket pair) in ${truncated} of ${received.length} runs; all ${due} when stdout is a file. ` +
-        'src/bin/passtore-cron.ts calls process.exit() (setImmediate after main() resolves) while the report written by printReport (src/cron/main.ts, one process.stdout.write per line) is still queued: writes to a pipe or socket that is full are queued in the process, and process.exit() drops the queue. ' +
-        'Whoever reads passtore-cron\'s output through a pipe or socket (a Node parent; systemd\'s journal stream; cron\'s mail pipe once more than the 64 KiB pipe buffer is pending) can lose the tail of the report — the FAILED lines, which printReport writes last, first of all. Setting process.exitCode and letting the process end (or exiting in the write callback) delivers everything.',
+        'src/bin/passtore-cron.ts must not exit while the report (printReport, src/cron/main.ts, one process.stdout.write per line) is still queued for a full pipe or socket: process.exit() drops that queue, and whoever reads the output through a pipe (a Node parent, systemd\'s journal stream, cron\'s mail pipe) loses the tail, the FAILED lines first. It exits in the callback of a last, empty write to stdout and stderr; if this shows again, that wait was lost.',
     );
   }
   console.log(
@@ -591,6 +597,19 @@ async function readMails(dir: string, seen: Set<string>): Promise<Mail[]> {
   return out;
 }
 
+/** Milliseconds of wall time during which at least one of the events lasted (their union). */
+function coveredMs(events: TraceEvent[]): number {
+  const spans = events.map((e) => [e.t - e.ms, e.t] as const).sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = -Infinity;
+  for (const [a, b] of spans) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
+}
+
 interface Part2 {
   hosts: number;
   deploy: number;
@@ -771,8 +790,11 @@ async function part2(): Promise<Part2> {
       const xs = traced.filter(pick);
       return [label, String(xs.length), xs.length ? fmt(sum(xs) / xs.length) : '—', fmt(sum(xs)), fmt(sum(xs) / HOSTS)];
     });
-    const guardAndSsh = sum(traced.filter((e) => e.ev === 'guard' || e.ev === 'session'));
+    // The wall time covered by a guard command or an SSH connection: the connections run
+    // up to 8 at once, so their durations are merged as intervals, not summed.
+    const guardAndSsh = coveredMs(traced.filter((e) => e.ev === 'guard' || e.ev === 'session'));
     const wall = tracedTimes[0]!;
+    body.push(['wall covered by guard commands or SSH connections', '', '', fmt(guardAndSsh), fmt(guardAndSsh / HOSTS)]);
     body.push(['rest (process start, unlock, fetch, store, mail, close)', '', '', fmt(wall - guardAndSsh), fmt((wall - guardAndSsh) / HOSTS)]);
     body.push(['wall (traced run)', '', '', fmt(wall), fmt(wall / HOSTS)]);
     table(['phase', 'events', 'mean ms', 'sum ms', 'ms per cert'], body, new Set([1, 2, 3, 4]));
@@ -808,20 +830,50 @@ interface Part3 {
   withLease: Stat;
   without: Stat;
   ratio: number;
+  /** The lease and claims' own cost, as a share of a run. */
+  share: number;
   checkHeld: Stat;
   checkIdle: Stat;
 }
 
-/** The baseline build's passtore-cron (dist/src/bin/passtore-cron.js). */
-async function baselineBin(): Promise<string> {
+/** The baseline build's tree (built: dist/ holds its passtore-cron and its test support). */
+async function baselineTree(): Promise<string> {
   const given = process.env.BENCH_CRON_BASELINE_DIR;
-  if (given) return join(given, 'dist/src/bin/passtore-cron.js');
+  if (given) return given;
   const dir = tempDir('passtore-bench-baseline-');
   console.log(`  building the baseline (${BASELINE_REF}) in ${dir} …`);
   await execFileP('sh', ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', 'sh', REPO, BASELINE_REF, dir]);
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   await execFileP(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
-  return join(dir, 'dist/src/bin/passtore-cron.js');
+  return dir;
+}
+
+/**
+ * The vault a build makes of `pairs` (`importcert DIR`, then `keyfile create KEYFILE`),
+ * by that build's own shell (its dist/test/support/scripted.js), copied to `out`: the
+ * baseline cannot open a vault this build made (its key slots and keyring came later).
+ */
+async function vaultByBuild(tree: string, pairs: string, keyfile: string, domain: string, out: string): Promise<void> {
+  const script = join(dirname(out), `make-vault-${Math.random().toString(36).slice(2)}.mjs`);
+  writeFileSync(
+    script,
+    [
+      "import { copyFileSync } from 'node:fs';",
+      `const { createTestVault, PASSPHRASE, removeTestDir } = await import(${JSON.stringify(new URL(`file://${join(tree, 'dist/test/support/scripted.js')}`).href)});`,
+      'const [pairs, keyfile, domain, out] = process.argv.slice(2);',
+      "const tv = await createTestVault({ operator: 'bench', domain });",
+      'for (const [line, ...answers] of [[`importcert ${pairs}`], [`keyfile create ${keyfile}`, PASSPHRASE]]) {',
+      '  tv.io.lines.length = 0;',
+      '  if ((await tv.run(line, ...answers)) !== 0) throw new Error(`${line}: ${tv.io.text().slice(-2000)}`);',
+      '}',
+      'await tv.close();',
+      "copyFileSync(tv.config.db.slice('sqlite:'.length), out);",
+      'removeTestDir(tv);',
+      '',
+    ].join('\n'),
+  );
+  await execFileP(process.execPath, [script, pairs, keyfile, domain, out], { cwd: tree, env: { ...process.env, PASSTORE_SCRYPT_LOG_N: '14' }, maxBuffer: 16 * 1024 * 1024 });
+  rmSync(script, { force: true });
 }
 
 /** An SMTP receiver in this process on 127.0.0.1 that counts what it accepts. */
@@ -846,7 +898,8 @@ async function countingSmtp(): Promise<{ port: number; count: () => number; clos
 
 async function part3(): Promise<Part3> {
   console.log(`\n== 3. passtore-cron run over ${SIDE_HOSTS} hosts (${SIDE_HOSTS / SIDE_DUE_EVERY} due): with the run lease and outbox claims vs the build before them (${BASELINE_REF})`);
-  const bin = await baselineBin();
+  const tree = await baselineTree();
+  const bin = join(tree, 'dist/src/bin/passtore-cron.js');
   const work = tempDir('passtore-bench-side-');
   // 1,000 EC pairs, one in twenty due within crt_ttl.
   const pairs = join(work, 'pairs');
@@ -869,33 +922,46 @@ async function part3(): Promise<Part3> {
   await tv.close();
   const template = join(work, 'template.db');
   copyFileSync(tv.config.db.slice('sqlite:'.length), template);
-  // The same vault at schema 6, for the baseline build.
-  const oldTemplate = join(work, 'template-6.db');
-  copyFileSync(template, oldTemplate);
-  const db = new Database(oldTemplate);
-  db.exec('DROP TABLE run_lease; ALTER TABLE outbox DROP COLUMN claimed_by; ALTER TABLE outbox DROP COLUMN claimed_until; DELETE FROM schema_migrations WHERE version >= 7');
-  db.close();
+  // The same pairs in a vault the baseline build made itself, with its own key file.
+  const oldTemplate = join(work, 'template-old.db');
+  const oldKeyfile = join(work, 'cron-old.key');
+  await vaultByBuild(tree, pairs, oldKeyfile, domain, oldTemplate);
 
   const smtp = await countingSmtp();
   cleanups.push(() => smtp.close());
   const home = join(work, 'home');
   mkdirSync(join(home, 'xdg'), { recursive: true, mode: 0o700 });
   const env = cronEnv(home);
-  const configFor = (dbFile: string): string => {
+  // Both builds send over plain SMTP to the receiver: this one refuses to without TLS
+  // unless told `insecure = yes`, a key the baseline does not know (it would refuse the file).
+  const configFor = (dbFile: string, which: 'new' | 'old' = 'new'): string => {
     const file = join(work, `${Math.random().toString(36).slice(2)}.conf`);
-    writeFileSync(file, `domain = ${domain}\ndb = sqlite:${dbFile}\nkeyfile = ${keyfile}\nadmin_email = hostmaster@${domain}\ncrt_ttl = ${CRT_TTL}\n\n[smtp]\nhost = 127.0.0.1\nport = ${smtp.port}\nfrom = passtore@vault.${domain}\n`, { mode: 0o600 });
+    writeFileSync(file, `domain = ${domain}\ndb = sqlite:${dbFile}\nkeyfile = ${which === 'new' ? keyfile : oldKeyfile}\nadmin_email = hostmaster@${domain}\ncrt_ttl = ${CRT_TTL}\n\n[smtp]\nhost = 127.0.0.1\nport = ${smtp.port}\nfrom = passtore@vault.${domain}\n${which === 'new' ? 'insecure = yes\n' : ''}`, { mode: 0o600 });
     return file;
   };
   const due = SIDE_HOSTS / SIDE_DUE_EVERY;
+  let mailsPerRun = 0;
+  // This build keeps the vault's sealed state on the machine (src/vault/rollback.ts), and
+  // a fresh copy of the template after a run is an older state: each run starts as the
+  // first one on this machine, so it is not refused as a rollback.
+  const stateDir = join(home, 'xdg', 'passtore');
+  const forgetVaultState = () => {
+    if (existsSync(stateDir)) for (const f of readdirSync(stateDir)) if (/^head-.*\.json$/.test(f)) rmSync(join(stateDir, f));
+  };
   const once = async (which: 'new' | 'old'): Promise<number> => {
     const dbFile = join(work, `run-${which}.db`);
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbFile}${suffix}`, { force: true });
     copyFileSync(which === 'new' ? template : oldTemplate, dbFile);
+    forgetVaultState();
     const before = smtp.count();
-    const r = await runCronToFile(['--config', configFor(dbFile), 'run'], env, work, undefined, which === 'new' ? CRON_BIN : bin);
+    const r = await runCronToFile(['--config', configFor(dbFile, which), 'run'], env, work, undefined, which === 'new' ? CRON_BIN : bin);
     const renewed = countLines(r.stdout, /^renew h-\d{4}\.side\.example\.org: new ec-p256 key and request/);
-    if (r.code !== 0 || renewed !== due) throw new Error(`${which} run: status ${r.code}, ${renewed} renewed:\n${r.stdout.slice(0, 3000)}${r.stderr.slice(0, 2000)}`);
+    if (r.code !== 0 || renewed !== due) {
+      const other = r.stdout.split('\n').filter((l) => l && !/^(renew h-|reminder queued: h-)/.test(l));
+      throw new Error(`${which} run: status ${r.code}, ${renewed} renewed; its other lines:\n${other.join('\n').slice(0, 3000)}\n${r.stderr.slice(0, 2000)}`);
+    }
     if (smtp.count() - before < due) throw new Error(`${which} run: ${smtp.count() - before} mails received, expected at least ${due}`);
+    if (which === 'new') mailsPerRun = smtp.count() - before;
     return r.ms;
   };
   console.log('  warm-up: one run of each');
@@ -907,14 +973,59 @@ async function part3(): Promise<Part3> {
     withLease.push(await once('new'));
     without.push(await once('old'));
   }
-  const w = record(`   3a. passtore-cron run, ${SIDE_HOSTS} hosts, ${due} due: with lease and claims`, withLease, `${due} keys, requests, request mails and reminders sent each run; fresh vault copy each`);
-  const o = record(`   3b. the same, the build before them (${BASELINE_REF})`, without, 'same vault at schema 6, alternating with 3a');
+  const later = (await execFileP('git', ['-C', REPO, 'rev-list', '--count', `${BASELINE_REF}..HEAD`], { encoding: 'utf8' }).catch(() => ({ stdout: '?' }))).stdout.trim();
+  const w = record(`   3a. passtore-cron run, ${SIDE_HOSTS} hosts, ${due} due: this build`, withLease, `${due} keys and requests, ${mailsPerRun} mails (requests and reminders) sent each run; fresh vault copy each`);
+  const o = record(`   3b. the same, the build ${BASELINE_REF}`, without, `before the run lease and outbox claims, and ${later} commits before this build; the same pairs in a vault it made itself (it cannot open this build's); alternating with 3a`);
   const ratio = w.median / o.median;
-  checks.push({ name: 'run with lease and claims vs without', measured: `${fmt(w.median)} / ${fmt(o.median)} ms = ${ratio.toFixed(3)}`, required: `≤ ${SIDE_TARGET}`, ratio: ratio / SIDE_TARGET, verdict: ratio <= SIDE_TARGET ? 'met' : 'MISSED' });
+  checks.push({
+    name: `run: this build vs ${BASELINE_REF} (info)`,
+    measured: `${fmt(w.median)} / ${fmt(o.median)} ms = ${ratio.toFixed(3)}`,
+    required: `(≤ ${SIDE_TARGET})`,
+    ratio: ratio / SIDE_TARGET,
+    verdict: 'info',
+    note: `${BASELINE_REF} lacks the lease and claims but also the ${later} commits merged since, so the difference is not theirs alone; the target is checked on their own cost below`,
+  });
+
+  // The lease and the claims themselves, in this process on a copy of the same vault: what
+  // a run does for them (take and release the lease once, claim each mail it sends).
+  const leaseDb = join(work, 'lease.db');
+  copyFileSync(template, leaseDb);
+  const store = await openStore(`sqlite:${leaseDb}`, undefined);
+  const leaseClaims: number[] = [];
+  try {
+    for (let i = 0; i < RUNS.leaseClaims + 1; i++) {
+      for (let m = 0; m < mailsPerRun; m++) await store.queueMail({ dedupeKey: null, recipients: [`hostmaster@${domain}`], subject: `bench ${i}.${m}`, body: 'bench', attachments: [] });
+      const ids = (await store.unsentMail()).map((m) => m.id);
+      if (ids.length !== mailsPerRun) throw new Error(`lease + claims: ${ids.length} queued mails, expected ${mailsPerRun}`);
+      const ms = await timeAsync(async () => {
+        const lease = await acquireLease(store, { timeSeconds: 600, waitSeconds: 0 });
+        if (!isHeld(lease)) throw new Error('lease + claims: the lease was not taken');
+        const now = new Date().toISOString();
+        const until = new Date(Date.now() + 300_000).toISOString();
+        for (const id of ids) if (!(await store.claimMail(id, 'bench', until, now))) throw new Error(`lease + claims: mail ${id} was not claimed`);
+        await lease.release();
+      });
+      if (i > 0) leaseClaims.push(ms); // the first warms up
+      const at = new Date().toISOString();
+      for (const id of ids) await store.markMailSent(id, at);
+    }
+  } finally {
+    await store.close();
+  }
+  const lc = record(`   3e. run lease taken and released + ${mailsPerRun} outbox claims, in process`, leaseClaims, 'acquireLease, store.claimMail per mail, release: what a run of 3a does for them, on a copy of its vault');
+  const share = lc.median / w.median;
+  checks.push({
+    name: 'run lease and outbox claims: their cost in a run',
+    measured: `${fmt(lc.median)} of ${fmt(w.median)} ms = ${(100 * share).toFixed(2)}%`,
+    required: `≤ ${((SIDE_TARGET - 1) * 100).toFixed(0)}%`,
+    ratio: share / (SIDE_TARGET - 1),
+    verdict: share <= SIDE_TARGET - 1 ? 'met' : 'MISSED',
+  });
 
   // check while a run holds the lease (held at cron-renewed), and with none.
   const dbFile = join(work, 'run-held.db');
   copyFileSync(template, dbFile);
+  forgetVaultState();
   const config = configFor(dbFile);
   const idle: number[] = [];
   for (let i = 0; i < RUNS.checkHeld; i++) idle.push((await runCronToFile(['--config', config, 'check'], env, work)).ms);
@@ -941,7 +1052,7 @@ async function part3(): Promise<Part3> {
   const checkIdle = record('   3d. passtore-cron check, no run', idle, 'for reference');
   checks.push({ name: 'check while a run holds the lease', measured: `${fmt(checkHeld.median)} ms`, required: `< ${CHECK_LIMIT_MS} ms`, ratio: checkHeld.median / CHECK_LIMIT_MS, verdict: checkHeld.median < CHECK_LIMIT_MS ? 'met' : 'MISSED' });
   await smtp.close();
-  return { withLease: w, without: o, ratio, checkHeld, checkIdle };
+  return { withLease: w, without: o, ratio, share, checkHeld, checkIdle };
 }
 
 async function main(): Promise<number> {
@@ -988,7 +1099,7 @@ async function main(): Promise<number> {
     ? `passtore-cron run fetching + deploying ${p2.hosts} certificates to ${p2.hosts} sshd hosts: ${fmt(p2.deploy)} ms = ${fmt(p2.deploy / p2.hosts)} ms per certificate (renew run before it ${fmt(p2.renewRun)} ms) `
     : 'part 2 not run ';
   const s3 = p3
-    ? `; run over ${SIDE_HOSTS} hosts with lease and claims ${fmt(p3.withLease.median)} ms vs ${fmt(p3.without.median)} ms without = ${p3.ratio.toFixed(3)} (target ≤ ${SIDE_TARGET}); check while a run holds the lease ${fmt(p3.checkHeld.median)} ms (target < ${CHECK_LIMIT_MS}; idle ${fmt(p3.checkIdle.median)} ms) `
+    ? `; run over ${SIDE_HOSTS} hosts ${fmt(p3.withLease.median)} ms, of it the lease and claims ${(100 * p3.share).toFixed(2)}% (target ≤ ${((SIDE_TARGET - 1) * 100).toFixed(0)}%); ${BASELINE_REF} ${fmt(p3.without.median)} ms (ratio ${p3.ratio.toFixed(3)}, info); check while a run holds the lease ${fmt(p3.checkHeld.median)} ms (target < ${CHECK_LIMIT_MS}; idle ${fmt(p3.checkIdle.median)} ms) `
     : '; part 3 not run ';
   console.log(
     `SUMMARY: ${met}/${counted.length} targets met; ${s1}${s2}${s3}` +

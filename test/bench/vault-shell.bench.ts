@@ -17,7 +17,10 @@
  *     also rendered by the shell's Terminal into a discarding stream. No
  *     target.
  *  4. one `add newhost-N` (host added beforehand, untimed), answers pw, pw. Target
- *     < 10 ms on SQLite; MariaDB reported against the same number.
+ *     < 10 ms on SQLite; MariaDB reported against the same number. It includes what the
+ *     session does after a command that sealed something: the copy of the vault's state
+ *     on this machine moves forward (src/vault/rollback.ts), read from every entry's
+ *     version; that part is also timed apart (4c, 4d).
  *  5. vault.unlockWithPassphrase with the default scrypt cost (N = 2^17, r = 8, p = 1).
  *     Target ≈ 500 ms.
  * Beside them, for reading them: node's own start and the import cost of the heavy
@@ -42,6 +45,7 @@ import { Session } from '../../src/session.js';
 import { Completer } from '../../src/shell/completer.js';
 import { Terminal } from '../../src/shell/terminal.js';
 import { parseKdf } from '../../src/vault/kdf.js';
+import { stateOf, writeHeadCopy } from '../../src/vault/rollback.js';
 import { createTestDatabase, mariadbUnavailable, privateMariadb, type PrivateServer, type TestDatabase } from '../support/mariadb.js';
 import { BIN, plain } from '../support/pty.js';
 import { ScriptedIo } from '../support/scripted.js';
@@ -245,8 +249,11 @@ function configFor(b: Backend): Config {
   return { ...defaultConfig(), domain: DOMAIN, db: b.db, dbPasswordFile: b.dbPasswordFile, operator: OPERATOR };
 }
 
+/** The data directory of the in-process sessions (the copy of the vault's state goes there, not to $HOME's). */
+const stateDirOf = (b: Backend): string => join(b.dir, 'state');
+
 async function openSession(b: Backend, io: BenchIo): Promise<Session> {
-  return Session.open({ config: configFor(b), prompt: io, out: io, terminal: true, unlock: { failureDelayMs: 10 } });
+  return Session.open({ config: configFor(b), prompt: io, out: io, terminal: true, unlock: { failureDelayMs: 10 }, stateDir: stateDirOf(b) });
 }
 
 /** Fills the vault: 10,000 hosts, 3 entries each, in one transaction. */
@@ -481,6 +488,23 @@ async function benchBackend(b: Backend): Promise<void> {
     if (i >= 2) addTimes.push(ms); // the first two warm up
   }
 
+  // What a command that sealed something does after it: the copy of the vault's state on
+  // this machine (src/vault/rollback.ts) moves forward, with every entry's version.
+  const versionsTimes: number[] = [];
+  const stateTimes: number[] = [];
+  const copyDir = join(b.dir, 'state-copy');
+  mkdirSync(copyDir, { mode: 0o700 });
+  for (let i = 0; i < RUNS.add; i++) {
+    stateTimes.push(
+      await timeAsync(async () => {
+        const row = (await session.store.getVault())!;
+        let versions: Record<string, number> = {};
+        versionsTimes.push(await timeAsync(async () => (versions = await session.store.entryVersions())));
+        writeHeadCopy(copyDir, stateOf(row, session.vault.auditKey()!, versions));
+      }),
+    );
+  }
+
   // Not figures, for reading them: an add over a pattern, and the whole vault listed.
   io.answers.length = 0;
   io.answers.push('y', 'Pw-pattern-bench-1', 'Pw-pattern-bench-1');
@@ -539,6 +563,8 @@ async function benchBackend(b: Backend): Promise<void> {
   record(b.name, '   3b. list wn-* (Terminal)', rendered, undefined, 'same, rendered by the shell\'s Terminal into a discarding stream; no target given');
   record(b.name, "   3c. list, all 10,000 hosts (Terminal)", listAll, undefined, '10,000 hosts, 32,000+ entries rendered by the shell table writer into a discarding stream');
   record(b.name, "4. add newhost-N", addTimes, T('<', 10, b.name === 'sqlite'), b.name === 'sqlite' ? 'one fresh host per run, answers pw, pw' : 'target is stated for SQLite; shown against it for comparison');
+  record(b.name, '   4c. of which: the vault-state copy saved after it', stateTimes, undefined, 'Session saves it after every command that sealed something: getVault, store.entryVersions (every entry), stateOf, writeHeadCopy (write, fsync, rename); timed apart, same calls');
+  record(b.name, '   4d. of which store.entryVersions()', versionsTimes, undefined, '30,000+ entries: the version of each, read for every save');
   record(b.name, "   4b. add root@wn-*:bench (2,000 hosts)", [addPattern], undefined, 'one run, one transaction: per host lastVersion, insert and an audit record');
   record(b.name, '5. unlock (scrypt N=2^17 r=8 p=1)', unlock, T('≈', 500), 'vault.unlockWithPassphrase: scrypt + slot and vault reads');
   meter();

@@ -9,7 +9,7 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,16 +33,7 @@ export function skipUnless(what: string, why: string | undefined): string | fals
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../support/mariadb.js';
 
 /** Waits until 127.0.0.1:port accepts a connection; fails early if `child` exits. */
 export async function waitForPort(port: number, child?: ChildProcess, timeoutMs = 15_000, output?: () => string): Promise<void> {

@@ -111,9 +111,7 @@ describe('forgiving prompts', () => {
       assert.deepEqual(lines.map((l) => l.trim()), ['passtore: cancelled; no vault was created']);
 
       sh = new PtySession(['init'], home.env);
-      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
-      await answer(sh, '(again): ', PASSPHRASE);
-      await sh.expect('passtore> ');
+      await sh.createVault(PASSPHRASE, { init: true });
       assert.match(await sh.command('host add ui-01'), /added host/);
       const m = sh.mark;
       sh.line('add ui-01');
@@ -136,9 +134,7 @@ describe('forgiving prompts', () => {
     const home = makeHome();
     let sh = new PtySession(['init'], home.env);
     try {
-      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
-      await answer(sh, '(again): ', PASSPHRASE);
-      await sh.expect('passtore> ');
+      await sh.createVault(PASSPHRASE, { init: true });
       sh.line('exit');
       await sh.exited();
       sh = new PtySession([], home.env);
@@ -172,9 +168,7 @@ describe('errors a user can act on, in the shell', () => {
     const home = makeHome();
     const sh = new PtySession(['init'], home.env);
     try {
-      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
-      await answer(sh, '(again): ', PASSPHRASE);
-      await sh.expect('passtore> ');
+      await sh.createVault(PASSPHRASE, { init: true });
       assert.match(await sh.command('lsit'), /error: unknown command 'lsit' \(did you mean list\?\); type help for the list/);
       assert.match(await sh.command('list --bogus'), /error: list: unknown option --bogus; usage: list/);
       assert.match(await sh.command('crtreq ui-01 --tpye rsa-2048'), /error: crtreq: unknown option --tpye \(did you mean --type\?\); usage: crtreq /);
@@ -196,9 +190,7 @@ describe('errors a user can act on, in the shell', () => {
     const home = makeHome();
     const sh = new PtySession(['init'], home.env);
     try {
-      await answer(sh, 'New vault passphrase for ', PASSPHRASE);
-      await answer(sh, '(again): ', PASSPHRASE);
-      await sh.expect('passtore> ');
+      await sh.createVault(PASSPHRASE, { init: true });
       await sh.command('host add ui-01');
       const missing = join(home.dir, 'no', 'such', 'dir');
       assert.match(await sh.command(`crtreq ui-01 --out ${missing}`), /error: crtreq: --out \S+ is not a directory; create it first \(nothing was made\)/);

@@ -77,8 +77,8 @@ function findProgram(name: string): string | undefined {
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A TCP port free on 127.0.0.1 at this moment. */
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 at this moment (the private server's, and the test servers' of test/cron). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

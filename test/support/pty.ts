@@ -111,14 +111,17 @@ export class PtySession {
     this.#proc.write(`${text}\r`);
   }
 
-  /** Types a command at the prompt and waits for the next prompt; returns what it printed. */
   /**
-   * Answers the first start's offer to create a vault: yes, then `passphrase` twice at the
-   * no-echo prompts; resolves at the first prompt of the new, unlocked shell.
+   * Creates the vault: answers the first start's offer to create one with yes (a session
+   * started as `passtore init` is asked no such question: `{ init: true }`), then
+   * `passphrase` twice at the no-echo prompts; resolves at the first prompt of the new,
+   * unlocked shell.
    */
-  async createVault(passphrase: string): Promise<void> {
-    await this.expect('Create one now? [y/N] ');
-    this.line('y');
+  async createVault(passphrase: string, options: { init?: boolean } = {}): Promise<void> {
+    if (!options.init) {
+      await this.expect('Create one now? [y/N] ');
+      this.line('y');
+    }
     await this.expect('New vault passphrase for ');
     await pause(30);
     this.line(passphrase);
@@ -128,6 +131,7 @@ export class PtySession {
     await this.expect(/created a vault in .*\n.*passtore> $/);
   }
 
+  /** Types a command at the prompt and waits for the next prompt; returns what it printed. */
   async command(text: string, ...answers: string[]): Promise<string> {
     const start = this.mark;
     this.line(text);

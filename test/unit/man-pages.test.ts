@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import type { Action } from '../../src/command.js';
 import { defaultConfig, loadConfig, type Config } from '../../src/config.js';
 import { registry } from '../../src/registry.js';
+import { CRON_COMMANDS, cronCommandUsage, CRON_JOBS } from '../../src/cron/jobs.js';
 
 const run = promisify(execFile);
 
@@ -335,12 +336,10 @@ const page8 = readFileSync(PAGE_8, 'utf8');
 const cronMainSource = readFileSync(new URL('src/cron/main.ts', ROOT), 'utf8');
 const cronJobsSource = readFileSync(new URL('src/cron/jobs.ts', ROOT), 'utf8');
 
-/** The commands main.ts accepts, from its `COMMANDS` list (not exported). */
+/** The commands passtore-cron accepts, in its usage's order: the descriptors main.ts reads. */
 function cronCommands(): string[] {
-  const list = /const COMMANDS = \[([^\]]*)\] as const/.exec(cronMainSource)?.[1];
-  assert.ok(list, 'src/cron/main.ts has no COMMANDS list');
-  const names = [...list.matchAll(/'([a-z-]+)'/g)].map((m) => m[1]!);
-  assert.ok(names.length > 0);
+  const names = CRON_COMMANDS.map((c) => c.name);
+  assert.ok(names.length >= 7, `unexpected CRON_COMMANDS: ${names.join(' ')}`);
   return names;
 }
 
@@ -358,10 +357,12 @@ function examplesIn(lines: string[]): string[] {
   return out;
 }
 
-test('passtore-cron(8) has a subsection for every command of src/cron/main.ts, send included, and none other', () => {
+test('passtore-cron(8) has a subsection for every command of CRON_COMMANDS, in its order, and none other', () => {
   const commands = sections(page8).get('COMMANDS');
   assert.ok(commands, 'passtore-cron.8 has no COMMANDS section');
-  assert.deepEqual(commands.subsections.map((s) => s.title).sort(), cronCommands().sort());
+  assert.deepEqual(commands.subsections.map((s) => s.title), cronCommands());
+  // Every job main.ts and the daemon run is a command of the usage.
+  for (const job of CRON_JOBS) assert.ok(cronCommands().includes(job.name), `job ${job.name} is not in CRON_COMMANDS`);
   const synopsis = text(sections(page8).get('SYNOPSIS')!.lines).flat;
   for (const c of cronCommands()) assert.match(synopsis, new RegExp(`\\b${c}\\b`), `SYNOPSIS lacks ${c}`);
 });
@@ -372,7 +373,8 @@ test('passtore-cron(8) gives each usage line of CRON_USAGE, every option and the
   const usages = CRON_USAGE.split('\n')
     .filter((l) => l.startsWith('  '))
     .map((l) => l.trim().split(/\s{2,}/)[0]!);
-  assert.ok(usages.length >= 6, `unexpected CRON_USAGE: ${CRON_USAGE}`);
+  assert.deepEqual(usages, CRON_COMMANDS.map(cronCommandUsage), `CRON_USAGE is not built from CRON_COMMANDS: ${CRON_USAGE}`);
+  for (const c of CRON_COMMANDS) assert.ok(CRON_USAGE.includes(`  ${c.summary}`), `${c.name}: its summary is not in CRON_USAGE`);
   for (const usage of usages) {
     const name = usage.split(' ')[0]!;
     const block = commands.subsections.find((s) => s.title === name);
