@@ -17,6 +17,7 @@ import type { CertRow, HostRow, Store } from '../storage/store.js';
 import { namesHost, parseCertificate } from '../x509/certificate.js';
 import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
 import type { Context } from '../command.js';
+import type { AuditEvent } from '../vault/audit.js';
 import { deployProfiles } from './profile-deploy.js';
 import { GRID, profilesOf } from './profiles.js';
 
@@ -160,6 +161,53 @@ export async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): P
   }
 }
 
+/** A finished deploy waiting for the transaction that records it. */
+interface PendingRecord {
+  certId: number;
+  event: AuditEvent;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** Per context: the records waiting, and the commit loop while one runs. */
+const recorders = new WeakMap<DeployDeps, { waiting: PendingRecord[]; running?: Promise<void> }>();
+
+/**
+ * Records a finished deploy (the certificate's deployment date and its audit record) and
+ * resolves once that is committed. Hosts that finish while a commit runs share the next
+ * one (group commit): a pattern deploy writes a few transactions instead of one per host,
+ * and never reports a host whose record is not stored.
+ */
+function recordDeploy(ctx: DeployDeps, certId: number, event: AuditEvent): Promise<void> {
+  let r = recorders.get(ctx);
+  if (!r) recorders.set(ctx, (r = { waiting: [] }));
+  const rec = r;
+  return new Promise<void>((resolve, reject) => {
+    rec.waiting.push({ certId, event, resolve, reject });
+    rec.running ??= commitRecords(ctx, rec);
+  });
+}
+
+async function commitRecords(ctx: DeployDeps, r: { waiting: PendingRecord[]; running?: Promise<void> }): Promise<void> {
+  while (r.waiting.length > 0) {
+    // One turn of the event loop first: hosts finishing together go in one transaction.
+    await new Promise((resolve) => setImmediate(resolve));
+    const batch = r.waiting.splice(0);
+    const at = new Date().toISOString();
+    try {
+      await ctx.change(async (tx) => {
+        for (const b of batch) await tx.setCertificateDeployed(b.certId, at);
+        await ctx.audit(batch.map((b) => b.event), tx);
+      });
+      for (const b of batch) b.resolve();
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
+  }
+  // In the same turn as the check above: a record added later starts a new loop.
+  r.running = undefined;
+}
+
 /**
  * Deploys a host's current pair: checked locally first (it matches, names the host, is
  * not expired unless forced), then written to the host, and recorded. Returns a result line.
@@ -171,17 +219,11 @@ export async function deployHost(ctx: DeployDeps, host: HostRow, force = false):
   try {
     if (!(profiles.length === 1 && profiles[0]!.name === GRID)) {
       const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert.pem, keyPem)), via: viaOf(conn) }));
-      await ctx.change(async (tx) => {
-        await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-        await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` }, tx);
-      });
+      await recordDeploy(ctx, cert.id, { action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` });
       return `deployed ${done.line}${done.via}`;
     }
     const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }));
-    await ctx.change(async (tx) => {
-      await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` }, tx);
-    });
+    await recordDeploy(ctx, cert.id, { action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` });
     return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : done.unchanged ? ' (the same pair was in place; no backup made)' : ' (first deployment)'}`;
   } catch (e) {
     await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);
