@@ -36,7 +36,8 @@ const WRITE_NEW = [
   'set -e',
   '[ -d "$1" ] || mkdir -p -m 0755 "$1"',
   'cd "$1"',
-  `rm -f ${CERT}${NEW} ${KEY}${NEW}`,
+  // Left-overs of an interrupted deploy (rm only when there are some: one process less).
+  `{ [ ! -e ${CERT}${NEW} ] && [ ! -L ${CERT}${NEW} ] && [ ! -e ${KEY}${NEW} ] && [ ! -L ${KEY}${NEW} ]; } || rm -f ${CERT}${NEW} ${KEY}${NEW}`,
   'umask 0133',
   `head -c "$3" > ${CERT}${NEW}`,
   'umask 0377',
@@ -48,7 +49,8 @@ const WRITE_NEW = [
 
 // After WRITE_NEW in the same script.
 const INSTALL = [
-  `chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
+  // Created by root, they are root's; only a set-group-ID directory gives them another group.
+  `[ ! -g . ] || chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
   `backup=no`,
   `same=0`,
   `files="${CERT}${NEW} ${KEY}${NEW}"`,
