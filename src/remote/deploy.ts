@@ -38,11 +38,14 @@ const WRITE_NEW = [
   'cd "$1"',
   // Left-overs of an interrupted deploy (rm only when there are some: one process less).
   `{ [ ! -e ${CERT}${NEW} ] && [ ! -L ${CERT}${NEW} ] && [ ! -e ${KEY}${NEW} ] && [ ! -L ${KEY}${NEW} ]; } || rm -f ${CERT}${NEW} ${KEY}${NEW}`,
+  // noclobber: each new file is created exclusively, never written through what is there.
+  'set -C',
   'umask 0133',
   `head -c "$3" > ${CERT}${NEW}`,
   'umask 0377',
   `head -c "$4" > ${KEY}${NEW}`,
   'umask 0022',
+  'set +C',
   'IFS= read -r go || go=',
   `[ "$go" = ${GO} ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "the input ended before the install line: nothing was changed" >&2; exit 1; }`,
 ].join('\n');
