@@ -1,10 +1,11 @@
 import { defineCommand } from '../src/command.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
 import { runPool } from '../src/pool.js';
+import { JOBS_FLAG } from '../src/policy.js';
 import { createKey, currentKey, installKey, rotateKeys } from '../src/remote/deploy-keys.js';
 import { resolveHosts } from '../src/targets.js';
 
-const jobs = { type: 'string' as const, description: 'how many hosts at once (default 8)', check: (v: string) => (/^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 64 ? undefined : 'expected a number from 1 to 64') };
+const jobs = JOBS_FLAG;
 
 export default defineCommand({
   name: 'sshkey',

@@ -1,34 +1,59 @@
 /**
- * Deploying a key and certificate to their host (SPEC section 7): written over SFTP as
- * new files in the same directory, given mode 0644 (certificate) and 0400 (key) and owner
- * root, the previous pair copied to dated backups (not a file identical to the new one),
- * then renamed into place (key first, then certificate, one remote command run to its end
- * by the host's own shell even if passtore dies meanwhile), and read back and compared by
- * hash.
+ * Deploying a key and certificate to their host (SPEC section 7): in one root command
+ * whose standard input carries the certificate's bytes, the key's, then the line
+ * `install`, written as new files in the same directory with mode 0644 (certificate) and
+ * 0400 (key) and owner root, the previous pair copied to dated backups (not a file
+ * identical to the new one), then renamed into place (key first, then certificate, run to
+ * its end by the host's own shell even if passtore dies meanwhile), and read back and
+ * compared by hash. Input that ends before the `install` line (passtore died, the
+ * connection dropped) removes the new files and changes nothing.
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
-import type { ExecResult, SshConnection } from '../ssh/ssh.js';
+import type { SshConnection } from '../ssh/ssh.js';
 import type { CertRow, HostRow, Store } from '../storage/store.js';
 import { namesHost, parseCertificate } from '../x509/certificate.js';
 import { loadPkcs8, pkcs8Pem } from '../x509/keys.js';
 import type { Context } from '../command.js';
+import type { AuditEvent } from '../vault/audit.js';
 import { deployProfiles } from './profile-deploy.js';
 import { checkChain, GRID, profilesOf } from './profiles.js';
 
 const CERT = 'hostcert.pem';
 const KEY = 'hostkey.pem';
 const NEW = '.passtore-new';
+/** The line after both files' bytes that lets the host put them in place. */
+const GO = 'install';
 
-// A fixed script; its only inputs are positional parameters ($1 directory, $2 stamp).
-const INSTALL = [
+// A fixed script; its only inputs are positional parameters ($1 directory, $2 stamp, $3
+// and $4 the certificate's and the key's length) and standard input. Each new file is
+// created with its final mode (umask 0133: 0644; umask 0377: 0400, never readable by
+// others while it is written). A short input cannot reach the GO line: `head -c` takes
+// at most its count, so `read` sees GO only after all the bytes of both files.
+const WRITE_NEW = [
   'set -e',
+  '[ -d "$1" ] || mkdir -p -m 0755 "$1"',
   'cd "$1"',
-  `chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
-  `chmod 0644 ${CERT}${NEW}`,
-  `chmod 0400 ${KEY}${NEW}`,
+  // Left-overs of an interrupted deploy (rm only when there are some: one process less).
+  `{ [ ! -e ${CERT}${NEW} ] && [ ! -L ${CERT}${NEW} ] && [ ! -e ${KEY}${NEW} ] && [ ! -L ${KEY}${NEW} ]; } || rm -f ${CERT}${NEW} ${KEY}${NEW}`,
+  // noclobber: each new file is created exclusively, never written through what is there.
+  'set -C',
+  'umask 0133',
+  `head -c "$3" > ${CERT}${NEW}`,
+  'umask 0377',
+  `head -c "$4" > ${KEY}${NEW}`,
+  'umask 0022',
+  'set +C',
+  'IFS= read -r go || go=',
+  `[ "$go" = ${GO} ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "the input ended before the install line: nothing was changed" >&2; exit 1; }`,
+].join('\n');
+
+// After WRITE_NEW in the same script.
+const INSTALL = [
+  // Created by root, they are root's; only a set-group-ID directory gives them another group.
+  `[ ! -g . ] || chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
   `backup=no`,
   `same=0`,
   `files="${CERT}${NEW} ${KEY}${NEW}"`,
@@ -38,6 +63,8 @@ const INSTALL = [
   // The new files and the backups on disk before the renames, the renames after: only
   // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
   // $files holds our fixed names and the stamp only: its word splitting is intended.
+  // Nothing is written to standard output before the renames: a connection gone by then
+  // cannot stop the script half-way.
   'sync -- $files',
   `mv -f ${KEY}${NEW} ${KEY}`,
   `mv -f ${CERT}${NEW} ${CERT}`,
@@ -46,22 +73,6 @@ const INSTALL = [
   `stat -c '%n %a %U' ${CERT} ${KEY}`,
   'echo "backup=$backup"',
   'echo "same=$same"',
-].join('\n');
-
-// Through sudo (a login user cannot write crt_path over SFTP), put before INSTALL in the
-// same root command (one sudo per deploy): the new files come on standard input, the
-// certificate's $3 bytes then the key's $4, into $1; a short input writes nothing.
-const WRITE_NEW = [
-  'set -e',
-  'mkdir -p -m 0755 "$1"',
-  'cd "$1"',
-  `rm -f ${CERT}${NEW} ${KEY}${NEW}`,
-  '(',
-  '  umask 077',
-  `  head -c "$3" > ${CERT}${NEW}`,
-  `  head -c "$4" > ${KEY}${NEW}`,
-  ')',
-  `[ "$(wc -c < ${CERT}${NEW})" -eq "$3" ] && [ "$(wc -c < ${KEY}${NEW})" -eq "$4" ] || { rm -f ${CERT}${NEW} ${KEY}${NEW}; echo "short input" >&2; exit 1; }`,
 ].join('\n');
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -73,60 +84,30 @@ export interface Deployed {
   unchanged?: boolean;
 }
 
-/** Deploys one pair into `dir` on the connected host; throws unless read back equal. */
+/**
+ * Deploys one pair into `dir` on the connected host; throws unless read back equal. One
+ * remote command (through sudo when the host wants it) does it all: one channel, no SFTP,
+ * so a deploy costs the connection and one command's round trips.
+ */
 export async function deployPair(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<Deployed> {
   // Milliseconds in the stamp: two deploys in one second keep both backups.
-  const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
-  let r: ExecResult;
-  let at: string;
-  if (conn.sudo) {
-    ({ r, at } = await writeAndInstallThroughSudo(conn, dir, certPem, keyPem, stamp()));
-  } else {
-    await writeOverSftp(conn, dir, certPem, keyPem);
-    step('deploy-install');
-    at = stamp();
-    r = await conn.exec(['sh', '-c', INSTALL, 'sh', dir, at]);
-  }
+  const at = new Date().toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z');
+  const cert = Buffer.from(certPem);
+  // The key's bytes go as they are (the caller wipes keyPem).
+  const r = await conn.execRoot(['sh', '-c', `${WRITE_NEW}\n${INSTALL}`, 'sh', dir, at, String(cert.length), String(keyPem.length)], [
+    () => step('deploy-write-cert'),
+    cert,
+    () => step('deploy-write-key'),
+    keyPem,
+    () => step('deploy-install'),
+    Buffer.from(`${GO}\n`),
+  ]);
   if (r.code !== 0) {
     await conn.execRoot(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
-    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] ?? `status ${r.code}`}`);
+    throw new PasstoreError('io', `${conn.target.name}: installing the pair failed: ${r.stderr.trim().split('\n')[0] || `status ${r.code}`}`);
   }
   const { backup } = checkReadBack(conn.target.name, r.stdout, certPem, keyPem);
   return { backupStamp: backup ? at : undefined, unchanged: r.stdout.split('\n').some((l) => l.trim() === 'same=2') };
-}
-
-/** A login user with sudo: both new files on standard input, and the install, in one root command. */
-async function writeAndInstallThroughSudo(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer, at: string): Promise<{ r: ExecResult; at: string }> {
-  const cert = Buffer.from(certPem);
-  const input = Buffer.concat([cert, keyPem]);
-  try {
-    step('deploy-write-cert');
-    const r = await conn.execRoot(['sh', '-c', `${WRITE_NEW}\n${INSTALL}`, 'sh', dir, at, String(cert.length), String(keyPem.length)], input);
-    return { r, at };
-  } finally {
-    input.fill(0);
-  }
-}
-
-async function writeOverSftp(conn: SshConnection, dir: string, certPem: string, keyPem: Buffer): Promise<void> {
-  // Over SFTP, not a remote shell: one shell per host (the install) is all a deploy costs.
-  const sftp = await conn.sftp();
-  try {
-    await sftp.mkdir(dir);
-    // Left-overs of an interrupted deploy are never a pair in place: remove them first.
-    await sftp.remove(`${dir}/${CERT}${NEW}`).catch(() => undefined);
-    await sftp.remove(`${dir}/${KEY}${NEW}`).catch(() => undefined);
-    step('deploy-write-cert');
-    await sftp.writeNew(`${dir}/${CERT}${NEW}`, certPem, 0o644);
-    step('deploy-write-key');
-    await sftp.writeNew(`${dir}/${KEY}${NEW}`, keyPem, 0o400);
-  } catch (e) {
-    // A write that failed leaves no half-written new file behind (when the host still answers).
-    await conn.exec(['rm', '-f', `${dir}/${CERT}${NEW}`, `${dir}/${KEY}${NEW}`]).catch(() => undefined);
-    throw e;
-  } finally {
-    sftp.end();
-  }
 }
 
 /**
@@ -185,6 +166,53 @@ export async function pairFor(ctx: DeployDeps, host: HostRow, force: boolean): P
   }
 }
 
+/** A finished deploy waiting for the transaction that records it. */
+interface PendingRecord {
+  certId: number;
+  event: AuditEvent;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** Per context: the records waiting, and the commit loop while one runs. */
+const recorders = new WeakMap<DeployDeps, { waiting: PendingRecord[]; running?: Promise<void> }>();
+
+/**
+ * Records a finished deploy (the certificate's deployment date and its audit record) and
+ * resolves once that is committed. Hosts that finish while a commit runs share the next
+ * one (group commit): a pattern deploy writes a few transactions instead of one per host,
+ * and never reports a host whose record is not stored.
+ */
+function recordDeploy(ctx: DeployDeps, certId: number, event: AuditEvent): Promise<void> {
+  let r = recorders.get(ctx);
+  if (!r) recorders.set(ctx, (r = { waiting: [] }));
+  const rec = r;
+  return new Promise<void>((resolve, reject) => {
+    rec.waiting.push({ certId, event, resolve, reject });
+    rec.running ??= commitRecords(ctx, rec);
+  });
+}
+
+async function commitRecords(ctx: DeployDeps, r: { waiting: PendingRecord[]; running?: Promise<void> }): Promise<void> {
+  while (r.waiting.length > 0) {
+    // One turn of the event loop first: hosts finishing together go in one transaction.
+    await new Promise((resolve) => setImmediate(resolve));
+    const batch = r.waiting.splice(0);
+    const at = new Date().toISOString();
+    try {
+      await ctx.change(async (tx) => {
+        for (const b of batch) await tx.setCertificateDeployed(b.certId, at);
+        await ctx.audit(batch.map((b) => b.event), tx);
+      });
+      for (const b of batch) b.resolve();
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
+  }
+  // In the same turn as the check above: a record added later starts a new loop.
+  r.running = undefined;
+}
+
 /**
  * Deploys a host's current pair: checked locally first (it matches, names the host, is
  * not expired unless forced), then written to the host, and recorded. Returns a result line.
@@ -197,17 +225,11 @@ export async function deployHost(ctx: DeployDeps, host: HostRow, force = false):
     checkChain(profiles, cert, host.fqdn);
     if (!(profiles.length === 1 && profiles[0]!.name === GRID)) {
       const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert, keyPem)), via: viaOf(conn) }));
-      await ctx.change(async (tx) => {
-        await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-        await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` }, tx);
-      });
+      await recordDeploy(ctx, cert.id, { action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` });
       return `deployed ${done.line}${done.via}`;
     }
     const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }));
-    await ctx.change(async (tx) => {
-      await tx.setCertificateDeployed(cert.id, new Date().toISOString());
-      await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` }, tx);
-    });
+    await recordDeploy(ctx, cert.id, { action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` });
     return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : done.unchanged ? ' (the same pair was in place; no backup made)' : ' (first deployment)'}`;
   } catch (e) {
     await ctx.audit({ action: 'deploy', target: host.fqdn, outcome: 'failed', detail: e instanceof PasstoreError ? e.message.slice(0, 200) : 'error' }).catch(() => undefined);

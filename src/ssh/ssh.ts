@@ -71,6 +71,12 @@ export function shellQuote(word: string): string {
 /** Decides about a host key that is not pinned (host trust, a workstation). */
 export type NewKeyHandler = (key: { fingerprint: string; type: string; pinned: string }) => Promise<boolean>;
 
+/**
+ * A remote command's standard input: one buffer, or parts written in order, where a
+ * function is called between the writes (a crash-test step between two files' bytes).
+ */
+export type Stdin = Buffer | string | Array<Buffer | (() => void)>;
+
 export interface ExecResult {
   code: number | null;
   stdout: string;
@@ -186,7 +192,7 @@ export class SshConnection {
   }
 
   /** Runs a command given as words; `stdin` is written and closed. */
-  exec(argv: string[], stdin?: Buffer | string, timeoutMs = 60_000): Promise<ExecResult> {
+  exec(argv: string[], stdin?: Stdin, timeoutMs = 60_000): Promise<ExecResult> {
     const command = argv.map(shellQuote).join(' ');
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
@@ -203,7 +209,13 @@ export class SshConnection {
           clearTimeout(timer);
           resolve({ code, stdout, stderr });
         });
-        stream.end(stdin ?? '');
+        if (Array.isArray(stdin)) {
+          for (const part of stdin) {
+            if (typeof part === 'function') part();
+            else stream.write(part);
+          }
+          stream.end();
+        } else stream.end(stdin ?? '');
       });
     });
   }
@@ -214,7 +226,7 @@ export class SshConnection {
    * (or `sudo -n` without one). The password never appears in an argument.
    * @throws PasstoreError ('auth') when sudo refuses
    */
-  async execRoot(argv: string[], stdin?: Buffer | string, timeoutMs = 60_000): Promise<ExecResult> {
+  async execRoot(argv: string[], stdin?: Stdin, timeoutMs = 60_000): Promise<ExecResult> {
     if (!this.#root.sudo) return this.exec(argv, stdin, timeoutMs);
     const pw = this.#root.password;
     // sudo reads one line: a password holding a newline would pass its rest on.
@@ -222,9 +234,9 @@ export class SshConnection {
     const sudo = pw ? ['sudo', '-S', '-p', ''] : ['sudo', '-n'];
     // A refused password makes sudo read two more tries: the skip lines, never the payload.
     const head = Buffer.from(`${SUDO_SKIP}\n${SUDO_SKIP}\n${SUDO_MARKER}\n`);
-    const input = Buffer.concat([...(pw ? [pw.bytes(), Buffer.from('\n')] : []), head, typeof stdin === 'string' ? Buffer.from(stdin) : (stdin ?? Buffer.alloc(0))]);
+    const input = Buffer.concat([...(pw ? [pw.bytes(), Buffer.from('\n')] : []), head, ...(Array.isArray(stdin) ? [] : [typeof stdin === 'string' ? Buffer.from(stdin) : (stdin ?? Buffer.alloc(0))])]);
     try {
-      const r = await this.exec([...sudo, '--', 'sh', '-c', SUDO_WRAPPER, 'sh', ...argv], input, timeoutMs);
+      const r = await this.exec([...sudo, '--', 'sh', '-c', SUDO_WRAPPER, 'sh', ...argv], Array.isArray(stdin) ? [input, ...stdin] : input, timeoutMs);
       if (r.code === 1 && /incorrect password|a password is required|not in the sudoers|may not run sudo|Sorry, try again/.test(r.stderr)) {
         throw new PasstoreError('auth', `${this.target.name}: sudo refused ${this.username} (${r.stderr.trim().split('\n').at(-1)!.replace(/^sudo: /, '').slice(0, 120)})`);
       }

@@ -546,7 +546,7 @@ export class Tally {
       ...faults.map((f) => `  ${f.survived ? 'survived' : 'NOT survived'}: ${f.name}${f.why ? ` (${f.why})` : ''}`),
       `records checked after the faults: ${sum((t) => t.recordsChecked)}; lost or corrupted: ${lost}`,
       `mails checked: ${sum((t) => t.mailsChecked)}; lost: ${sum((t) => t.mailsLost)}; delivered twice (at-least-once, same Message-ID): ${sum((t) => t.duplicateMails)}`,
-      'not counted here, killed in other suites: deploy-write-cert, deploy-write-key, deploy-install and passwd-pending-stored, passwd-chpasswd-done, passwd-verified (test/remote, with SFTP and SSH connections dropped mid-transfer), deploy-reload and a profile deploy\'s steps (test/remote/profiles), sshkey-rotate-added (test/remote/access), rekey by timing (test/vault/rekey-crash)',
+      'not counted here, killed in other suites: deploy-write-cert, deploy-write-key, deploy-install and passwd-pending-stored, passwd-chpasswd-done, passwd-verified (test/remote, with the deploy input cut and SSH connections dropped mid-transfer), deploy-reload and a profile deploy\'s steps (test/remote/profiles), sshkey-rotate-added (test/remote/access), rekey by timing (test/vault/rekey-crash)',
       "fuzz inputs: test/fuzz/parsers.test.ts prints its own count ('fuzz: N inputs tried'; PASSTORE_FUZZ_RUNS per property, default 2000)",
     ];
     console.log(lines.join('\n'));

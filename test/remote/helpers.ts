@@ -246,21 +246,23 @@ export async function sshAccepts(site: TestSite, home: Home, h: TestHost, passwo
 }
 
 /**
- * Makes a host's SFTP end after the client sent `bytes` bytes of SFTP requests: the
- * subsystem is a wrapper passing that many bytes to the real sftp-server, then either
- * ending the SFTP channel (`sftp`: the server sees end of input) or killing this
- * connection's sshd processes (`connection`: the host drops the connection mid-transfer).
- * Restarts the host's sshd with it; `restoreSftp` undoes it.
+ * Makes a host's remote commands get only the first `bytes` bytes of their standard input
+ * (a deploy's files go there): a `ForceCommand` wrapper passes that many bytes on to the
+ * command the client asked for, then either ends its input (`input`: the command sees the
+ * end of its input, the connection stays) or kills this connection's sshd processes
+ * (`connection`: the host drops the connection mid-transfer). Restarts the host's sshd
+ * with it; `restoreInput` undoes it.
  */
-export async function breakSftpAfter(site: TestSite, h: TestHost, bytes: number, how: 'sftp' | 'connection'): Promise<void> {
-  const wrapper = join(site.dir, h.name, `sftp-${how}-${bytes}.sh`);
+export async function breakInputAfter(site: TestSite, h: TestHost, bytes: number, how: 'input' | 'connection'): Promise<void> {
+  const wrapper = join(site.dir, h.name, `input-${how}-${bytes}.sh`);
   writeFileSync(
     wrapper,
     [
       '#!/bin/sh',
-      '# $1: how many bytes of SFTP requests to pass on; $2: sftp or connection; $3: the sshd listener pid file',
+      '# $1: how many bytes of input to pass on; $2: input or connection; $3: the sshd listener pid file',
       '# dd bs=1 passes each byte on at once (head -c and larger dd blocks hold them back).',
-      'exec 2>>"$0.log"',
+      '# The wrapper\'s own errors go to a log, the command\'s to the client as usual.',
+      'exec 3>&2 2>>"$0.log"',
       'listener=$(cat "$3")',
       'start=$PPID',
       '(',
@@ -275,23 +277,25 @@ export async function breakSftpAfter(site: TestSite, h: TestHost, bytes: number,
       '    done',
       '    [ -n "$pids" ] && kill -9 $pids',
       '  fi',
-      ') | /usr/lib/openssh/sftp-server',
-      'echo "sftp-server: status $?" >&2',
+      ') | sh -c "$SSH_ORIGINAL_COMMAND" 2>&3',
+      'status=$?',
+      'echo "command: status $status" >&2',
+      'exit $status',
       '',
     ].join('\n'),
     { mode: 0o755 },
   );
-  await setSubsystem(site, h, `${wrapper} ${bytes} ${how} ${join(site.dir, h.name, 'sshd.pid')}`);
+  await setForceCommand(site, h, `${wrapper} ${bytes} ${how} ${join(site.dir, h.name, 'sshd.pid')}`);
 }
 
-/** Puts the host's normal SFTP back. */
-export async function restoreSftp(site: TestSite, h: TestHost): Promise<void> {
-  await setSubsystem(site, h, 'internal-sftp');
+/** Puts the host's normal remote commands back. */
+export async function restoreInput(site: TestSite, h: TestHost): Promise<void> {
+  await setForceCommand(site, h, undefined);
 }
 
-async function setSubsystem(site: TestSite, h: TestHost, command: string): Promise<void> {
+async function setForceCommand(site: TestSite, h: TestHost, command: string | undefined): Promise<void> {
   const file = join(site.dir, h.name, 'sshd_config');
-  const text = readFileSync(file, 'utf8').replace(/^Subsystem sftp .*$/m, `Subsystem sftp ${command}`);
+  const text = readFileSync(file, 'utf8').replace(/^ForceCommand .*\n/m, '') + (command ? `ForceCommand ${command}\n` : '');
   await site.stopSshd(h);
   writeFileSync(file, text);
   await site.startSshd(h);
