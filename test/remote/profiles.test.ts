@@ -27,14 +27,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeHome, type Home, type PtySession } from '../support/pty.js';
-import { siteSkip, TestSite, type TestHost } from '../support/site.js';
+import { SERVICE_PORT, siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { loadConfig } from '../../src/config.js';
 import { pause } from '../support/pty.js';
 import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, oneError, openVault, PASSPHRASE, sha256, shellIn, spkiOfFile, spkiOnHost, trust } from './helpers.js';
 
 const run = promisify(execFile);
-const PORT = 8443;
+const PORT = SERVICE_PORT;
 const DIR = '/etc/pki/web';
 /** Where profile `chained` (cert, chain, fullchain, key) puts host2's files. */
 const CHAINED = '/etc/pki/chained';

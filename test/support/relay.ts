@@ -9,12 +9,14 @@
  * held for the same time.
  *
  * As a program (run by `startRelay` inside the namespace):
- *   node relay.js --serve RTT_MS LISTEN=TARGET…   (addresses; port 22 each)
+ *   node relay.js --serve RTT_MS PORT,PORT… LISTEN=TARGET…   (addresses; each port of the list)
  * prints `ready` once every address listens.
  *
  * The relay accepts before it connects to the host, so a host that refuses shows as a
  * reset after the handshake; the site therefore tells the relay when it stops or starts
- * a host's sshd (`listening`), and the relay address refuses too, as the host would.
+ * a host's sshd (`listening`, port 22), and the relay address refuses too, as the host would.
+ * Every other port of the list (a host's TLS service) is relayed the same way, so that
+ * what the vault reaches on a host, SSH or a service's proof, sees the same latency.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -34,10 +36,10 @@ export interface Relay {
 
 /**
  * Starts the relay in namespace `ns` (`ip netns exec`): each `listen` address forwards
- * to its `target`, port 22. The listen addresses must exist in that namespace.
+ * to its `target`, on each of `ports`. The listen addresses must exist in that namespace.
  */
-export async function startRelay(ns: string, pairs: Array<{ listen: string; target: string }>, rttMs: number): Promise<Relay> {
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--serve', String(rttMs), ...pairs.map((p) => `${p.listen}=${p.target}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startRelay(ns: string, pairs: Array<{ listen: string; target: string }>, rttMs: number, ports: number[] = [22]): Promise<Relay> {
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), '--serve', String(rttMs), ports.join(','), ...pairs.map((p) => `${p.listen}=${p.target}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const answers: Array<(line: string) => void> = [];
   await new Promise<void>((resolve, reject) => {
@@ -79,15 +81,16 @@ function delayed(from: Socket, to: Socket, delayMs: number): void {
   from.on('close', () => setTimeout(() => to.destroy(), delayMs + 1));
 }
 
-async function serve(rttMs: number, pairs: string[]): Promise<void> {
+async function serve(rttMs: number, ports: number[], pairs: string[]): Promise<void> {
   const half = rttMs / 2;
+  /** Keyed `address:port`. */
   const servers = new Map<string, Server>();
-  const listen = (address: string, target: string) =>
+  const listen = (address: string, target: string, port: number) =>
     new Promise<void>((resolve, reject) => {
       const server = createServer({ pauseOnConnect: true }, (client) => {
         // The SYN's way to the host: the client's bytes wait until then.
         setTimeout(() => {
-          const upstream = connect({ host: target, port: 22 });
+          const upstream = connect({ host: target, port });
           upstream.setNoDelay(true);
           client.setNoDelay(true);
           // A host that refuses is a reset to the client: the relay has accepted already.
@@ -98,20 +101,21 @@ async function serve(rttMs: number, pairs: string[]): Promise<void> {
         }, half);
       });
       server.once('error', reject);
-      server.listen(22, address, () => {
-        servers.set(address, server);
+      server.listen(port, address, () => {
+        servers.set(`${address}:${port}`, server);
         resolve();
       });
     });
   const targets = new Map(pairs.map((p) => p.split('=') as [string, string]));
-  await Promise.all([...targets].map(([address, target]) => listen(address, target)));
+  await Promise.all([...targets].flatMap(([address, target]) => ports.map((port) => listen(address, target, port))));
   process.stdout.write('ready\n');
   process.on('SIGTERM', () => process.exit(0));
   for await (const line of createInterface({ input: process.stdin })) {
     const [verb, address = ''] = line.trim().split(' ');
     try {
-      if (verb === 'down') await new Promise<void>((resolve) => (servers.get(address) ? servers.get(address)!.close(() => resolve()) : resolve()));
-      else if (verb === 'up' && !servers.get(address)?.listening) await listen(address, targets.get(address)!);
+      const ssh = servers.get(`${address}:22`);
+      if (verb === 'down') await new Promise<void>((resolve) => (ssh ? ssh.close(() => resolve()) : resolve()));
+      else if (verb === 'up' && !ssh?.listening) await listen(address, targets.get(address)!, 22);
       process.stdout.write('ok\n');
     } catch (e) {
       process.stdout.write(`${(e as Error).message}\n`);
@@ -120,7 +124,7 @@ async function serve(rttMs: number, pairs: string[]): Promise<void> {
 }
 
 if (process.argv[2] === '--serve') {
-  serve(Number(process.argv[3]), process.argv.slice(4)).catch((e: Error) => {
+  serve(Number(process.argv[3]), process.argv[4]!.split(',').map(Number), process.argv.slice(5)).catch((e: Error) => {
     process.stdout.write(`${e.message}\n`);
     process.exit(1);
   });

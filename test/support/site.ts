@@ -19,6 +19,9 @@ import { startRelay, type Relay } from './relay.js';
 
 const run = promisify(execFile);
 
+/** The port the test hosts' TLS services listen on (deploy profiles' `verify = tls`); the relay forwards it as it does SSH. */
+export const SERVICE_PORT = 8443;
+
 export interface TestHost {
   name: string;
   fqdn: string;
@@ -168,7 +171,7 @@ export class TestSite {
       await inNs(this.bridgeNs, 'ip', 'addr', 'add', `${listen}/24`, 'dev', 'br0');
       pairs.push({ listen, target: h.address });
     }
-    this.relay = await startRelay(this.bridgeNs, pairs, rttMs);
+    this.relay = await startRelay(this.bridgeNs, pairs, rttMs, [22, SERVICE_PORT]);
     for (const [i, h] of this.hosts.entries()) {
       h.realAddress = h.address;
       h.address = pairs[i]!.listen;
