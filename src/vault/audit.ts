@@ -7,6 +7,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AuditRow, Store } from '../storage/store.js';
 import { PasstoreError } from '../errors.js';
+import { nextSummary } from './summary.js';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -36,6 +37,11 @@ export function auditMac(key: Buffer, hash: string): string {
  * showing anything.
  */
 export async function appendAudit(store: Store, operator: string, event: AuditEvent, macKey?: Buffer): Promise<AuditRow> {
+  // One transaction: the record, the sealed head and the summary of what is current
+  // (summary.ts) commit together. A sealed record locks the vault row first, as every
+  // change does, so two sessions never take the two locks in opposite orders.
+  return atomically(store, async (store) => {
+  if (macKey) await store.getVault(true);
   const last = await store.lastAudit();
   const base = {
     seq: (last?.seq ?? 0) + 1,
@@ -58,6 +64,18 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
     throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
   }
   return row;
+  });
+}
+
+/** Runs `fn` in a transaction of `store` (joining the caller's when there is one); a failure to begin is an audit error. */
+async function atomically<T>(store: Store, fn: (tx: Store) => Promise<T>): Promise<T> {
+  try {
+    return await store.transaction(fn);
+  } catch (e) {
+    if (e instanceof PasstoreError && e.code === 'audit') throw e;
+    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+  }
 }
 
 /**
@@ -67,6 +85,8 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
  */
 export async function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
   if (events.length === 0) return [];
+  return atomically(store, async (store) => {
+  if (macKey) await store.getVault(true);
   const last = await store.lastAudit();
   const rows: AuditRow[] = [];
   let seq = last?.seq ?? 0;
@@ -86,6 +106,7 @@ export async function appendAudits(store: Store, operator: string, events: Audit
     throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
   }
   return rows;
+  });
 }
 
 interface Head {
@@ -112,10 +133,40 @@ function readHead(text: string | null | undefined, key: Buffer): Head | 'missing
 
 /** Moves the sealed head to a new sealed record. A damaged head is left for verify to report. */
 async function advanceHead(store: Store, key: Buffer, row: AuditRow, added = 1): Promise<void> {
-  const old = readHead((await store.getVault())?.auditHead, key);
-  if (old === 'bad') return;
+  const vault = await store.getVault(true);
+  const old = readHead(vault?.auditHead, key);
+  if (!vault || old === 'bad') return;
   const next = { seq: row.seq, hash: row.hash, sealed: old === 'missing' ? added : old.sealed + added };
-  await store.setAuditHead(JSON.stringify({ ...next, mac: headMac(key, next) }));
+  const head = JSON.stringify({ ...next, mac: headMac(key, next) });
+  // The summary of what is current seals the new head with it, in the same statement.
+  await store.setAuditHead(head, await nextSummary(store, key, vault, undefined, head));
+}
+
+/**
+ * Seals the records written without the key since the newest sealed one (failed unlocks),
+ * at the first unlock after them: from then on, removing or changing one breaks the chain
+ * and the head. Only records that follow the chain are sealed; the first that does not
+ * stops it (left for `audit --verify` to report). Returns how many were sealed.
+ */
+export async function sealUnsealed(store: Store, key: Buffer): Promise<number> {
+  return store.transaction(async (tx) => {
+    const vault = await tx.getVault(true);
+    const head = readHead(vault?.auditHead, key);
+    if (!vault || head === 'bad' || head === 'missing') return 0;
+    let prev = head.hash;
+    let last: AuditRow | undefined;
+    let n = 0;
+    for (const r of await tx.auditAfter(head.seq)) {
+      if (r.mac !== null || r.prevHash !== prev || recordHash(r.prevHash, r) !== r.hash || r.seq !== (last?.seq ?? head.seq) + 1) break;
+      if (!(r.action === 'unlock' && r.outcome === 'failed')) break;
+      await tx.setAuditMac(r.seq, auditMac(key, r.hash));
+      prev = r.hash;
+      last = r;
+      n++;
+    }
+    if (last) await advanceHead(tx, key, last, n);
+    return n;
+  });
 }
 
 export interface AuditReport {
