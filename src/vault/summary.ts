@@ -187,6 +187,13 @@ const integrity = (what: string) => new PasstoreError('integrity', `integrity er
  * anything else is an integrity error naming what was rolled back.
  */
 export async function verifySummary(store: Store, auditKey: Buffer): Promise<Summary | undefined> {
+  // One transaction: the vault row, the trail and the entries are read as of one moment
+  // (MariaDB: one consistent snapshot, no locks; SQLite: serial), never half of another
+  // session's change.
+  return store.transaction((tx) => verifyIn(tx, auditKey));
+}
+
+async function verifyIn(store: Store, auditKey: Buffer): Promise<Summary | undefined> {
   const row = await store.getVault();
   if (!row) throw new PasstoreError('integrity', 'the vault record is gone');
   const key = summaryKey(auditKey, row.id);

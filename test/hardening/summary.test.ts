@@ -28,6 +28,10 @@ import { PasstoreError } from '../../src/errors.js';
 import { Session } from '../../src/session.js';
 import { Secret } from '../../src/secret.js';
 import { verifySummary } from '../../src/vault/summary.js';
+import { appendAudit } from '../../src/vault/audit.js';
+import { Vault } from '../../src/vault/vault.js';
+import { openStore } from '../../src/storage/open.js';
+import { defaultConfig } from '../../src/config.js';
 import { asRoot, backendsToRun, newPlace, runChild, writeBackSql, type Place } from '../faults/harness.js';
 import { createTestVault, PASSPHRASE, ScriptedIo, type TestVault } from '../support/scripted.js';
 
@@ -168,6 +172,50 @@ for (const { backend, skip } of await backendsToRun()) {
         assert.match(e!.message, /^integrity error: the vault was rolled back: .*(written on since|older state)/);
       } finally {
         await done();
+      }
+    });
+
+    test('a vault from before schema 11 gets its summary at the first unlock, said in the trail; stripped after that, it is refused', async () => {
+      const place = await newPlace(backend, 'summary-legacy');
+      const dir = fresh();
+      try {
+        // As an older passtore left it: a vault-create record that says nothing of a summary, and none in the row.
+        const store = await openStore(place.db, place.passwordFile);
+        const passphrase = Secret.fromString(PASSPHRASE);
+        const vault = await Vault.create(store, 'alice', passphrase);
+        passphrase.wipe();
+        await appendAudit(store, 'alice', { action: 'vault-create', target: store.location, outcome: 'ok' }, vault.auditKey());
+        await vault.transaction(async (tx) => {
+          const host = await tx.addHost({ fqdn: 'ui-01.example.org', address: null, port: 22, createdAt: new Date().toISOString() });
+          const pw = Secret.fromString('an old password');
+          await tx.insertEntry({ hostId: host.id, user: 'root', service: 'ssh', version: 1, state: 'set', secretCiphertext: vault.sealPassword({ fqdn: host.fqdn, user: 'root', service: 'ssh', version: 1 }, pw), updatedAt: new Date().toISOString(), updatedBy: 'alice' });
+          pw.wipe();
+        });
+        vault.lock();
+        await store.close();
+        await asRoot(place, 'UPDATE vault SET summary = NULL');
+
+        const config = { ...defaultConfig(), domain: 'example.org', db: place.db, dbPasswordFile: place.passwordFile, operator: 'alice' };
+        const tv = { config, dir } as TestVault;
+        assert.equal(await unlockError(tv, dir), undefined, 'the first unlock makes the summary');
+        const m = await machine(tv, dir);
+        m.io.answers.push(PASSPHRASE);
+        await m.session.unlock(1);
+        const rows = await m.session.store.listAudit();
+        const made = rows.filter((r) => r.action === 'summary-create');
+        assert.equal(made.length, 1, 'made once, said once');
+        assert.notEqual(made[0]!.mac, null);
+        assert.match(made[0]!.detail, /first unlock since schema 11/);
+        assert.equal((await verifySummary(m.session.store, m.session.vault.auditKey()!))?.entries, 1);
+        await ok(m, 'get ui-01');
+        await m.session.close();
+
+        await asRoot(place, 'UPDATE vault SET summary = NULL');
+        const e = await unlockError(tv, fresh());
+        assert.equal(e?.code, 'integrity');
+        assert.match(e!.message, new RegExp(`^integrity error: the summary of what is current was removed from the vault record \\(it was made at audit record ${made[0]!.seq}\\); nothing is shown$`));
+      } finally {
+        await place.remove();
       }
     });
 
