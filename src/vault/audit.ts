@@ -40,30 +40,30 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
   // One transaction: the record, the sealed head and the summary of what is current
   // (summary.ts) commit together. A sealed record locks the vault row first, as every
   // change does, so two sessions never take the two locks in opposite orders.
-  return atomically(store, async (store) => {
-  if (macKey) await store.getVault(true);
-  const last = await store.lastAudit();
-  const base = {
-    seq: (last?.seq ?? 0) + 1,
-    at: new Date().toISOString(),
-    operator,
-    action: event.action,
-    target: event.target,
-    outcome: event.outcome,
-    detail: (event.detail ?? '').slice(0, 500),
-  };
-  const prevHash = last?.hash ?? GENESIS;
-  const hash = recordHash(prevHash, base);
-  const row: AuditRow = { ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null };
-  try {
-    await store.appendAudit(row);
-    if (macKey) await advanceHead(store, macKey, row);
-  } catch (e) {
-    // A storage failure (the database gone) is named, so the operator knows where to look.
-    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
-    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
-  }
-  return row;
+  return atomically(store, async (tx) => {
+    if (macKey) await tx.getVault(true);
+    const last = await tx.lastAudit();
+    const base = {
+      seq: (last?.seq ?? 0) + 1,
+      at: new Date().toISOString(),
+      operator,
+      action: event.action,
+      target: event.target,
+      outcome: event.outcome,
+      detail: (event.detail ?? '').slice(0, 500),
+    };
+    const prevHash = last?.hash ?? GENESIS;
+    const hash = recordHash(prevHash, base);
+    const row: AuditRow = { ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null };
+    try {
+      await tx.appendAudit(row);
+      if (macKey) await advanceHead(tx, macKey, row);
+    } catch (e) {
+      // A storage failure (the database gone) is named, so the operator knows where to look.
+      const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+      throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+    }
+    return row;
   });
 }
 
@@ -85,27 +85,27 @@ async function atomically<T>(store: Store, fn: (tx: Store) => Promise<T>): Promi
  */
 export async function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
   if (events.length === 0) return [];
-  return atomically(store, async (store) => {
-  if (macKey) await store.getVault(true);
-  const last = await store.lastAudit();
-  const rows: AuditRow[] = [];
-  let seq = last?.seq ?? 0;
-  let prevHash = last?.hash ?? GENESIS;
-  const at = new Date().toISOString();
-  for (const event of events) {
-    const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
-    const hash = recordHash(prevHash, base);
-    rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
-    prevHash = hash;
-  }
-  try {
-    await store.appendAudits(rows);
-    if (macKey) await advanceHead(store, macKey, rows.at(-1)!, rows.length);
-  } catch (e) {
-    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
-    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
-  }
-  return rows;
+  return atomically(store, async (tx) => {
+    if (macKey) await tx.getVault(true);
+    const last = await tx.lastAudit();
+    const rows: AuditRow[] = [];
+    let seq = last?.seq ?? 0;
+    let prevHash = last?.hash ?? GENESIS;
+    const at = new Date().toISOString();
+    for (const event of events) {
+      const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
+      const hash = recordHash(prevHash, base);
+      rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
+      prevHash = hash;
+    }
+    try {
+      await tx.appendAudits(rows);
+      if (macKey) await advanceHead(tx, macKey, rows.at(-1)!, rows.length);
+    } catch (e) {
+      const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+      throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+    }
+    return rows;
   });
 }
 
