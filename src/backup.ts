@@ -78,7 +78,7 @@ export function vaultRowOf(rows: Rows): VaultRow {
   const v = rows.vault?.[0];
   if (!v) throw new PasstoreError('integrity', 'backup: the snapshot holds no vault record');
   const b64 = (x: unknown) => Ciphertext.fromStorage(Buffer.from(String((x as { $b64?: string })?.$b64 ?? ''), 'base64'));
-  return { id: String(v.id), createdAt: String(v.created_at), dataKeyGeneration: Number(v.data_key_generation), dataKeyCiphertext: b64(v.data_key_ciphertext), auditHead: v.audit_head == null ? null : String(v.audit_head), keyring: v.keyring == null ? null : String(v.keyring) };
+  return { id: String(v.id), createdAt: String(v.created_at), dataKeyGeneration: Number(v.data_key_generation), dataKeyCiphertext: b64(v.data_key_ciphertext), auditHead: v.audit_head == null ? null : String(v.audit_head), keyring: v.keyring == null ? null : String(v.keyring), summary: v.summary == null ? null : String(v.summary) };
 }
 
 /**

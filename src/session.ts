@@ -6,7 +6,9 @@
  * and turns every error into one line and an exit status.
  */
 import { cancelledBy, NEVER } from './cancel.js';
-import { checkAndAdvance, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
+import { checkCopy, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
+import { verifySummary } from './vault/summary.js';
+import { logFailedUnlock } from './syslog.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import { didYouMean } from './suggest.js';
 import type { Action, CommandDescriptor, Context, Input, Output, Prompter } from './command.js';
@@ -20,7 +22,7 @@ import { Secret } from './secret.js';
 import { DEFAULT_CONCURRENCY, PASSPHRASE_MIN, passphraseTooShort } from './policy.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
-import { appendAudit, appendAudits, type AuditEvent } from './vault/audit.js';
+import { appendAudit, appendAudits, sealUnsealed, type AuditEvent } from './vault/audit.js';
 import { Vault, type UnlockOptions } from './vault/vault.js';
 
 /** One interrupted password change, and whether reconcile settled it. */
@@ -132,7 +134,8 @@ export class Session {
     } finally {
       passphrase.wipe();
     }
-    await this.audit({ action: 'vault-create', target: this.store.location, outcome: 'ok' });
+    // Its seal makes the summary of what is current (vault/summary.ts); the detail says so.
+    await this.audit({ action: 'vault-create', target: this.store.location, outcome: 'ok', detail: 'with a summary of what is current' });
   }
 
   /** Wrong passphrases for this operator between the previous unlock and the last one. */
@@ -154,13 +157,12 @@ export class Session {
       };
       try {
         const failedBefore = await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
-        await this.#checkRollback();
-        await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'ok' });
-        await this.#saveState();
+        await this.#afterUnlock(`operator:${this.operator}`);
         this.failedUnlocksBefore = failedBefore;
         return;
       } catch (e) {
         if (!(e instanceof PasstoreError) || e.code !== 'bad-passphrase') throw e;
+        logFailedUnlock(this.vault.id, `operator:${this.operator}`);
         await this.audit({ action: 'unlock', target: `operator:${this.operator}`, outcome: 'failed', detail: e.message }).catch(() => undefined);
         if (i >= attempts) throw e;
         this.out.line(formatError(e));
@@ -176,12 +178,51 @@ export class Session {
     try {
       await this.vault.unlockWithKeyfile(path);
     } catch (e) {
+      if (e instanceof PasstoreError && e.code === 'bad-passphrase') logFailedUnlock(this.vault.id, `keyfile:${path}`);
       await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'failed', detail: e instanceof PasstoreError ? e.message : 'error' }).catch(() => undefined);
       throw e;
     }
-    await this.#checkRollback();
-    await this.audit({ action: 'unlock', target: `keyfile:${path}`, outcome: 'ok' });
+    await this.#afterUnlock(`keyfile:${path}`);
+  }
+
+  /**
+   * Right after the keys opened: the rollback checks (nothing is shown when one fails),
+   * then the failed unlocks recorded since the last sealed record are sealed into the
+   * chain, a vault without a summary of what is current gets one, and the unlock is
+   * recorded.
+   */
+  async #afterUnlock(target: string): Promise<void> {
+    const summary = await this.#checkRollback();
+    const key = this.vault.auditKey()!;
+    const sealed = await sealUnsealed(this.store, key);
+    if (!summary) {
+      // The first unlock since schema 12: this record's seal makes the summary (summary.ts).
+      // A vault that had one (its trail says so) lost it to SQL: refused, not made anew.
+      const had = await this.#summaryWasMade();
+      if (had) {
+        this.lock();
+        throw new PasstoreError('integrity', `integrity error: the summary of what is current was removed from the vault record (it was made at audit record ${had}); nothing is shown`);
+      }
+      await this.audit({ action: 'summary-create', target: 'vault', outcome: 'ok', detail: 'the summary of what is current was made from the entries as found (first unlock since schema 12)' });
+    }
+    await this.audit({ action: 'unlock', target, outcome: 'ok', ...(sealed > 0 ? { detail: `${sealed} failed unlock${sealed === 1 ? '' : 's'} before this one sealed into the trail` } : {}) });
     await this.#saveState();
+  }
+
+  /** The sealed audit record after which the vault had a summary of what is current, or undefined (a vault from before schema 12). */
+  async #summaryWasMade(): Promise<number | undefined> {
+    const [first] = await this.store.auditAfter(0, 1);
+    if (first && first.mac !== null && first.action === 'vault-create' && first.detail.includes('summary')) return first.seq;
+    return (await this.store.listAudit({ targetLike: 'vault' })).find((r) => r.action === 'summary-create' && r.mac !== null)?.seq;
+  }
+
+  /**
+   * Before any secret is shown or used: the summary of what is current in the database
+   * must match the vault record and every entry (vault/summary.ts), on any machine.
+   */
+  async verifyCurrent(): Promise<void> {
+    if (!this.unlocked) return;
+    await verifySummary(this.store, this.vault.auditKey()!);
   }
 
   /** Closes a network guard a crashed run left open; returns how many targets it closed. */
@@ -224,9 +265,16 @@ export class Session {
    * Right after an unlock: the database's state against the copy kept on this machine
    * (vault/rollback.ts). A rolled-back vault is locked again and refused, nothing shown.
    */
-  async #checkRollback(): Promise<void> {
+  async #checkRollback(): Promise<unknown> {
     try {
-      checkAndAdvance(this.#stateDir, (await this.store.getVault())!, this.vault.auditKey()!, await this.#entryVersions());
+      const key = this.vault.auditKey()!;
+      const row = (await this.store.getVault())!;
+      const recordHash = async (seq: number) => (await this.store.auditAfter(seq - 1, 1)).find((r) => r.seq === seq)?.hash;
+      const current = await checkCopy(this.#stateDir, row, key, await this.#entryVersions(), recordHash);
+      // Then the database against itself (any machine): the summary of what is current.
+      const summary = await verifySummary(this.store, key);
+      writeHeadCopy(this.#stateDir, current);
+      return summary;
     } catch (e) {
       this.lock();
       throw e;
@@ -245,7 +293,7 @@ export class Session {
       const key = this.vault.auditKey()!;
       const row = (await this.store.getVault())!;
       // Nothing sealed since the last save (a command that changed nothing): nothing to do.
-      const mark = `${row.auditHead} ${row.dataKeyGeneration} ${row.keyring}`;
+      const mark = `${row.auditHead} ${row.dataKeyGeneration} ${row.keyring} ${row.summary}`;
       if (mark === this.#savedMark) return;
       const current = stateOf(row, key, await this.#entryVersions());
       const seen = readHeadCopy(this.#stateDir, current.vaultId, key);
@@ -382,6 +430,8 @@ export class Session {
       await this.unlock();
     }
     if (this.unlocked) await this.vault.refresh();
+    // Nothing is shown or used from a database whose entries or vault record were set back.
+    if (action.needs?.includes('unlocked')) await this.verifyCurrent();
     await action.run(this.context, input);
   }
 

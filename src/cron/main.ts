@@ -114,6 +114,8 @@ async function runJob(cs: CronSession, job: CronJob, dryRun: boolean): Promise<J
   const ctx = cronContext(cs.session);
   let report: JobReport;
   try {
+    // Nothing is deployed or used from a database whose entries or vault record were set back.
+    await cs.session.verifyCurrent();
     report = await job.run(ctx, { dryRun });
   } catch (e) {
     await cs.session.audit({ action: job.audit, target: 'passtore-cron', outcome: 'failed', detail: errorMessage(e).slice(0, 300) }).catch(() => undefined);

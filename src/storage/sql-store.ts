@@ -7,7 +7,7 @@ import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
 import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
-import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryName, EntryRow, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, SshKeyRow, SshKeyState, Store, VaultRow } from './store.js';
+import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryName, EntryRow, EntryStamp, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, SshKeyRow, SshKeyState, Store, VaultRow } from './store.js';
 
 const ct = (v: unknown): Ciphertext => Ciphertext.fromStorage(v as Buffer);
 const ctOrNull = (v: unknown): Ciphertext | null => (v == null ? null : ct(v));
@@ -198,7 +198,7 @@ export class SqlStore implements Store {
   async getVault(lock = false): Promise<VaultRow | undefined> {
     // SQLite's transactions are serial already (BEGIN IMMEDIATE).
     const forUpdate = lock && this.dialect === 'mysql' ? ' FOR UPDATE' : '';
-    const [r] = await this.db.all(`SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head, keyring FROM vault${forUpdate}`);
+    const [r] = await this.db.all(`SELECT id, created_at, data_key_generation, data_key_ciphertext, audit_head, keyring, summary FROM vault${forUpdate}`);
     if (!r) return undefined;
     return {
       id: String(r.id),
@@ -207,6 +207,7 @@ export class SqlStore implements Store {
       dataKeyCiphertext: ct(r.data_key_ciphertext),
       auditHead: r.audit_head == null ? null : String(r.audit_head),
       keyring: r.keyring == null ? null : String(r.keyring),
+      summary: r.summary == null ? null : String(r.summary),
     };
   }
 
@@ -224,6 +225,30 @@ export class SqlStore implements Store {
 
   async setKeyring(keyring: string): Promise<void> {
     await this.db.run('UPDATE vault SET keyring = ?', [keyring]);
+  }
+
+  async setSummary(summary: string): Promise<void> {
+    await this.db.run('UPDATE vault SET summary = ?', [summary]);
+  }
+
+  async entryStamps(filter?: { ids?: number[]; hostIds?: number[] }): Promise<EntryStamp[]> {
+    const select = 'SELECT e.id, e.host_id, h.fqdn, e.user, e.service, e.version, e.state FROM entries e JOIN hosts h ON h.id = e.host_id';
+    const toStamp = (r: Record<string, unknown>): EntryStamp => ({ id: Number(r.id), hostId: Number(r.host_id), fqdn: String(r.fqdn), user: String(r.user), service: String(r.service), version: Number(r.version), state: String(r.state) as EntryStamp['state'] });
+    if (!filter) return (await this.db.all(select)).map(toStamp);
+    const out = new Map<number, EntryStamp>();
+    const CHUNK = BATCH_ROWS * 5;
+    for (const [column, values] of [['e.id', filter.ids ?? []], ['e.host_id', filter.hostIds ?? []]] as const) {
+      for (let i = 0; i < values.length; i += CHUNK) {
+        const chunk = values.slice(i, i + CHUNK);
+        for (const r of await this.db.all(`${select} WHERE ${column} IN (${chunk.map(() => '?').join(', ')})`, chunk)) out.set(Number(r.id), toStamp(r));
+      }
+    }
+    return [...out.values()];
+  }
+
+  async auditAfter(seq: number, limit?: number): Promise<AuditRow[]> {
+    const lim = limit ? ` LIMIT ${Math.max(1, Math.floor(limit))}` : '';
+    return (await this.db.all(`SELECT * FROM audit WHERE seq > ? ORDER BY seq${lim}`, [seq])).map(toAudit);
   }
 
   async entryVersions(): Promise<Record<string, number>> {
@@ -748,8 +773,9 @@ export class SqlStore implements Store {
     return (await this.db.all(`SELECT * FROM audit ${where} ORDER BY seq`, params)).map(toAudit);
   }
 
-  async setAuditHead(head: string): Promise<void> {
-    await this.db.run('UPDATE vault SET audit_head = ?', [head]);
+  async setAuditHead(head: string, summary?: string): Promise<void> {
+    if (summary === undefined) await this.db.run('UPDATE vault SET audit_head = ?', [head]);
+    else await this.db.run('UPDATE vault SET audit_head = ?, summary = ?', [head, summary]);
   }
 
   async setAuditMac(seq: number, mac: string): Promise<void> {

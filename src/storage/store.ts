@@ -16,6 +16,19 @@ export interface VaultRow {
   auditHead?: string | null;
   /** The vault's keyring (JSON, see src/vault/keyring.ts), or null for a vault not rekeyed since schema 8. */
   keyring?: string | null;
+  /** The sealed summary of what is current (JSON, see src/vault/summary.ts), or null before schema 12's first unlock. */
+  summary?: string | null;
+}
+
+/** What the summary of what is current covers of an entry: its name, version and state (no ciphertext). */
+export interface EntryStamp {
+  id: number;
+  hostId: number;
+  fqdn: string;
+  user: string;
+  service: string;
+  version: number;
+  state: EntryState;
 }
 
 export type SlotKind = 'passphrase' | 'keyfile';
@@ -240,6 +253,14 @@ export interface Store {
   /** Replaces the vault's keyring (inside the rekey's transaction). */
   setKeyring(keyring: string): Promise<void>;
 
+  /** Replaces the sealed summary of what is current (inside the change's transaction). */
+  setSummary(summary: string): Promise<void>;
+  /**
+   * Entries' names, versions and states, no ciphertext: all of them, or those with one of
+   * `ids` or on one of `hostIds` (what the summary of what is current is made of).
+   */
+  entryStamps(filter?: { ids?: number[]; hostIds?: number[] }): Promise<EntryStamp[]>;
+
   /** Each entry's spec (`user@fqdn:service`) and current version: what the rollback check compares. */
   entryVersions(): Promise<Record<string, number>>;
 
@@ -378,5 +399,8 @@ export interface Store {
   /** Audit records in order; `targetLike` filters by an escaped LIKE pattern on target. */
   listAudit(options?: { targetLike?: string; limit?: number }): Promise<AuditRow[]>;
   setAuditMac(seq: number, mac: string): Promise<void>;
-  setAuditHead(head: string): Promise<void>;
+  /** Moves the sealed head of the audit trail (and, given, the summary of what is current with it, in one statement). */
+  setAuditHead(head: string, summary?: string): Promise<void>;
+  /** The audit records after `seq`, in order (at most `limit`). */
+  auditAfter(seq: number, limit?: number): Promise<AuditRow[]>;
 }

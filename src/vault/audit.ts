@@ -7,6 +7,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AuditRow, Store } from '../storage/store.js';
 import { PasstoreError } from '../errors.js';
+import { nextSummary } from './summary.js';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -33,11 +34,49 @@ export function auditMac(key: Buffer, hash: string): string {
 /**
  * Appends one record. Call it inside the transaction that makes the change, so the change
  * and its record commit together; for a reveal, call it (and let it commit) before
- * showing anything. Called outside one, it makes its own (see `appendInOrder`).
+ * showing anything. Called outside one, it makes its own.
  */
 export async function appendAudit(store: Store, operator: string, event: AuditEvent, macKey?: Buffer): Promise<AuditRow> {
-  const [row] = await appendInOrder(store, operator, [event], macKey);
-  return row!;
+  // One transaction: the record, the sealed head and the summary of what is current
+  // (summary.ts) commit together. Every append locks the vault row first, as every change
+  // does, so two sessions never take the two locks in opposite orders.
+  return atomically(store, async (tx) => {
+    // The vault row first, sealed or not: two appends never take the same sequence number.
+    await tx.getVault(true);
+    const last = await tx.lastAudit();
+    const base = {
+      seq: (last?.seq ?? 0) + 1,
+      at: new Date().toISOString(),
+      operator,
+      action: event.action,
+      target: event.target,
+      outcome: event.outcome,
+      detail: (event.detail ?? '').slice(0, 500),
+    };
+    const prevHash = last?.hash ?? GENESIS;
+    const hash = recordHash(prevHash, base);
+    const row: AuditRow = { ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null };
+    try {
+      await tx.appendAudit(row);
+      if (macKey) await advanceHead(tx, macKey, row);
+    } catch (e) {
+      // A storage failure (the database gone) is named, so the operator knows where to look.
+      const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+      throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+    }
+    return row;
+  });
+}
+
+/** Runs `fn` in a transaction of `store` (joining the caller's when there is one); a failure to begin is an audit error. */
+async function atomically<T>(store: Store, fn: (tx: Store) => Promise<T>): Promise<T> {
+  try {
+    return await store.transaction(fn);
+  } catch (e) {
+    if (e instanceof PasstoreError && e.code === 'audit') throw e;
+    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+  }
 }
 
 /**
@@ -45,42 +84,31 @@ export async function appendAudit(store: Store, operator: string, event: AuditEv
  * of the last record, the chain computed here, a few multi-row inserts and one move of
  * the sealed head. For a pattern change's records, inside its transaction.
  */
-export function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
-  return events.length === 0 ? Promise.resolve([]) : appendInOrder(store, operator, events, macKey);
-}
-
-/**
- * The records' append, in one transaction (the caller's, when `store` is inside one; its
- * own otherwise) that takes its locks in `vault.transaction`'s order: the vault row first
- * (MySQL: FOR UPDATE; it holds the sealed head), then the last record. So two appends
- * never take the same sequence number, a record written beside a change can neither
- * deadlock with it nor move the head back, and a failed append leaves nothing.
- */
-async function appendInOrder(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
-  try {
-    return await store.transaction(async (tx) => {
-      const vault = await tx.getVault(true);
-      const last = await tx.lastAudit();
-      const rows: AuditRow[] = [];
-      let seq = last?.seq ?? 0;
-      let prevHash = last?.hash ?? GENESIS;
-      const at = new Date().toISOString();
-      for (const event of events) {
-        const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
-        const hash = recordHash(prevHash, base);
-        rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
-        prevHash = hash;
-      }
-      if (rows.length === 1) await tx.appendAudit(rows[0]!);
-      else await tx.appendAudits(rows);
-      if (macKey) await advanceHead(tx, vault?.auditHead, macKey, rows.at(-1)!, rows.length);
-      return rows;
-    });
-  } catch (e) {
-    // A storage failure (the database gone) is named, so the operator knows where to look.
-    const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
-    throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
-  }
+export async function appendAudits(store: Store, operator: string, events: AuditEvent[], macKey?: Buffer): Promise<AuditRow[]> {
+  if (events.length === 0) return [];
+  return atomically(store, async (tx) => {
+    // The vault row first, sealed or not: two appends never take the same sequence number.
+    await tx.getVault(true);
+    const last = await tx.lastAudit();
+    const rows: AuditRow[] = [];
+    let seq = last?.seq ?? 0;
+    let prevHash = last?.hash ?? GENESIS;
+    const at = new Date().toISOString();
+    for (const event of events) {
+      const base = { seq: ++seq, at, operator, action: event.action, target: event.target, outcome: event.outcome, detail: (event.detail ?? '').slice(0, 500) };
+      const hash = recordHash(prevHash, base);
+      rows.push({ ...base, prevHash, hash, mac: macKey ? auditMac(macKey, hash) : null });
+      prevHash = hash;
+    }
+    try {
+      await tx.appendAudits(rows);
+      if (macKey) await advanceHead(tx, macKey, rows.at(-1)!, rows.length);
+    } catch (e) {
+      const why = e instanceof PasstoreError && e.code === 'storage' ? ` (${e.message})` : '';
+      throw new PasstoreError('audit', `cannot write the audit record${why}; nothing was done`, { cause: e });
+    }
+    return rows;
+  });
 }
 
 interface Head {
@@ -106,11 +134,41 @@ function readHead(text: string | null | undefined, key: Buffer): Head | 'missing
 }
 
 /** Moves the sealed head to a new sealed record. A damaged head is left for verify to report. */
-async function advanceHead(store: Store, headText: string | null | undefined, key: Buffer, row: AuditRow, added: number): Promise<void> {
-  const old = readHead(headText, key);
-  if (old === 'bad') return;
+async function advanceHead(store: Store, key: Buffer, row: AuditRow, added = 1): Promise<void> {
+  const vault = await store.getVault(true);
+  const old = readHead(vault?.auditHead, key);
+  if (!vault || old === 'bad') return;
   const next = { seq: row.seq, hash: row.hash, sealed: old === 'missing' ? added : old.sealed + added };
-  await store.setAuditHead(JSON.stringify({ ...next, mac: headMac(key, next) }));
+  const head = JSON.stringify({ ...next, mac: headMac(key, next) });
+  // The summary of what is current seals the new head with it, in the same statement.
+  await store.setAuditHead(head, await nextSummary(store, key, vault, undefined, head));
+}
+
+/**
+ * Seals the records written without the key since the newest sealed one (failed unlocks),
+ * at the first unlock after them: from then on, removing or changing one breaks the chain
+ * and the head. Only records that follow the chain are sealed; the first that does not
+ * stops it (left for `audit --verify` to report). Returns how many were sealed.
+ */
+export async function sealUnsealed(store: Store, key: Buffer): Promise<number> {
+  return store.transaction(async (tx) => {
+    const vault = await tx.getVault(true);
+    const head = readHead(vault?.auditHead, key);
+    if (!vault || head === 'bad' || head === 'missing') return 0;
+    let prev = head.hash;
+    let last: AuditRow | undefined;
+    let n = 0;
+    for (const r of await tx.auditAfter(head.seq)) {
+      if (r.mac !== null || r.prevHash !== prev || recordHash(r.prevHash, r) !== r.hash || r.seq !== (last?.seq ?? head.seq) + 1) break;
+      if (!(r.action === 'unlock' && r.outcome === 'failed')) break;
+      await tx.setAuditMac(r.seq, auditMac(key, r.hash));
+      prev = r.hash;
+      last = r;
+      n++;
+    }
+    if (last) await advanceHead(tx, key, last, n);
+    return n;
+  });
 }
 
 export interface AuditReport {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { PasstoreError } from '../errors.js';
 import type { VaultRow } from '../storage/store.js';
 import { parseKeyring } from './keyring.js';
+import { counterOf } from './summary.js';
 
 /** The sealed summary of what is current. */
 export interface VaultState {
@@ -34,11 +35,17 @@ export interface VaultState {
    * the vault machine: while the sealed audit head has not moved, no entry may go back.
    */
   versions?: Record<string, number>;
+  /** The change counter of the summary of what is current (summary.ts); absent before schema 12. */
+  counter?: number;
   mac: string;
 }
 
 const versionsText = (v: Record<string, number> | undefined) => (v ? JSON.stringify(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '');
-const body = (s: Omit<VaultState, 'mac'>) => JSON.stringify(['passtore state 1', s.vaultId, s.seq, s.hash, s.sealed, s.dataKeyGeneration, s.rootGeneration, s.at, versionsText(s.versions)]);
+// A copy made before schema 12 has no counter, and keeps the body it was sealed with.
+const body = (s: Omit<VaultState, 'mac'>) =>
+  s.counter === undefined
+    ? JSON.stringify(['passtore state 1', s.vaultId, s.seq, s.hash, s.sealed, s.dataKeyGeneration, s.rootGeneration, s.at, versionsText(s.versions)])
+    : JSON.stringify(['passtore state 2', s.vaultId, s.seq, s.hash, s.sealed, s.dataKeyGeneration, s.rootGeneration, s.at, versionsText(s.versions), s.counter]);
 const macOf = (key: Buffer, s: Omit<VaultState, 'mac'>) => createHmac('sha256', key).update(body(s)).digest('hex');
 
 /**
@@ -54,7 +61,8 @@ export function stateOf(row: VaultRow, auditKey: Buffer, versions?: Record<strin
     if (got.length !== want.length || !timingSafeEqual(got, want)) throw new PasstoreError('integrity', 'integrity error: the sealed head of the audit trail has a bad seal: the vault record was altered');
     head = { seq: h.seq, hash: h.hash, sealed: h.sealed };
   }
-  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString(), ...(versions ? { versions } : {}) };
+  const counter = counterOf(row);
+  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString(), ...(versions ? { versions } : {}), ...(counter === undefined ? {} : { counter }) };
   return { ...s, mac: macOf(auditKey, s) };
 }
 
@@ -88,6 +96,12 @@ export function rolledBack(current: VaultState, seen: VaultState): string | unde
       else if (now < version) what.push(`entry ${spec} went back from version ${version} to version ${now} with no audit record`);
       if (what.length >= 3) break;
     }
+  }
+  // Last, as the most general: the summary's change counter only moves forward, so a lower
+  // one is an older vault record whatever was written since (a session that sees a higher
+  // one than its copy is fine).
+  if (seen.counter !== undefined && (current.counter ?? 0) < seen.counter) {
+    what.push(current.counter === undefined ? `the summary of what is current is gone (change ${seen.counter} was seen)` : `the vault record is at an older state (change ${current.counter}; change ${seen.counter} was seen)`);
   }
   return what.length > 0 ? what.join('; ') : undefined;
 }
@@ -136,13 +150,27 @@ export function writeHeadCopy(dir: string, state: VaultState): void {
  * Compares the database's state with the copy on this machine: throws an integrity error
  * naming what was rolled back, else moves the copy on to the current state.
  */
-export function checkAndAdvance(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>): VaultState {
+export async function checkAndAdvance(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
+  const current = await checkCopy(dir, row, auditKey, versions, seenRecordHash);
+  writeHeadCopy(dir, current);
+  return current;
+}
+
+/**
+ * `checkAndAdvance` without moving the copy on (the caller writes it once every other
+ * check passed). `seenRecordHash`, given the copy's newest sealed record number, returns
+ * that record's hash in the database now: a trail that went on from another record than
+ * the one seen here was put back and written on since.
+ */
+export async function checkCopy(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
   const current = stateOf(row, auditKey, versions);
   const seen = readHeadCopy(dir, row.id, auditKey);
   if (seen) {
-    const lost = rolledBack(current, seen);
+    let lost = rolledBack(current, seen);
+    if (!lost && seenRecordHash && seen.seq > 0 && current.seq > seen.seq && (await seenRecordHash(seen.seq)) !== seen.hash) {
+      lost = `the vault was put back to an older state and written on since (audit record ${seen.seq} is not the one seen)`;
+    }
     if (lost) throw new PasstoreError('integrity', `integrity error: the vault was rolled back: ${lost}, on this machine at ${seen.at.slice(0, 16).replace('T', ' ')}; nothing is shown`);
   }
-  writeHeadCopy(dir, current);
   return current;
 }

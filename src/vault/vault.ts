@@ -20,6 +20,7 @@ import { associatedData, open, seal } from './aead.js';
 import { Ciphertext } from './ciphertext.js';
 import { keyfileContent, readKeyfile } from './keyfile.js';
 import { checkNewSlotCost, defaultScrypt, newHkdf, parseKdf, type KdfParams } from './kdf.js';
+import { advanceSummary, tracking } from './summary.js';
 import { dataKeyWrapKey, legacyAuditKey, makeKeyring, makeSlot, openAuditKey, openSlot, parseKeyring, sealRootToSlot, slotIsAuthentic, slotSeal, type Keyring } from './keyring.js';
 
 /** The identity a password ciphertext is bound to. */
@@ -254,7 +255,14 @@ export class Vault {
     return this.#store.transaction(async (tx) => {
       await this.refresh(tx, true);
       const generation = this.#row.dataKeyGeneration;
-      return sealing.run({ vault: this, generation }, () => fn(tx));
+      // Every entry written through `tx` is seen, and the summary of what is current
+      // (summary.ts) moves with it in this transaction, under the vault row's lock.
+      const tracked = tracking(tx);
+      const result = await sealing.run({ vault: this, generation }, () => fn(tracked.store));
+      const changes = await tracked.changes();
+      step('summary-before-seal');
+      if (changes) await advanceSummary(tx, this.auditKey()!, changes);
+      return result;
     });
   }
 
@@ -526,6 +534,9 @@ export class Vault {
           await tx.rewrapSlot(slot.id, JSON.stringify({ ...(JSON.parse(slot.kdf) as object), seal: fresh }), wrapped);
           step('rekey-slot-rewrapped');
         }
+        // The summary of what is current seals the new generations (its key, from the
+        // audit key, is carried over).
+        await advanceSummary(tx, auditKey);
         await inTransaction?.(tx, count);
         step('rekey-before-commit');
         newRow = { ...current, dataKeyGeneration: gen, dataKeyCiphertext, keyring: JSON.stringify(keyring) };

@@ -9,7 +9,8 @@
  * - `inspect`: the invariant check after a fault. It opens the store with the vault's own
  *   code but writes nothing (no Session, so not even an unlock record: the trail is
  *   checked as the killed process left it), and checks every secret, key, certificate,
- *   request and audit record, returning how many records it checked and what was wrong;
+ *   request and audit record and the summary of what is current, returning how many
+ *   records it checked and what was wrong;
  * - `Tally`: what a file tried and what survived, printed by its after hook, and the
  *   suite's summary once every file of test/faults has reported.
  */
@@ -25,10 +26,12 @@ import { Secret } from '../../src/secret.js';
 import { openStore } from '../../src/storage/open.js';
 import type { Store } from '../../src/storage/store.js';
 import { verifyChain } from '../../src/vault/audit.js';
+import { verifySummary } from '../../src/vault/summary.js';
 import { Vault } from '../../src/vault/vault.js';
 import { parseCertificate } from '../../src/x509/certificate.js';
 import { loadPkcs8, spkiSha256 } from '../../src/x509/keys.js';
-import { createTestDatabase, type TestDatabase } from '../support/mariadb.js';
+import Database from 'better-sqlite3';
+import { createTestDatabase, mariadbSkip, type TestDatabase } from '../support/mariadb.js';
 import { BIN, plain } from '../support/pty.js';
 import { PASSPHRASE } from '../support/scripted.js';
 
@@ -75,6 +78,51 @@ export async function newPlace(backend: Backend, name: string): Promise<Place> {
 }
 
 /** The config lines of a HOME whose `passtore` opens `place` as alice. */
+/**
+ * Runs SQL on `place` as the database's administrator, not through passtore and with no
+ * key (SQLite: the file opened directly; MariaDB: the test database's own client, with
+ * the foreign key checks off so tables can be written back in any order).
+ */
+export async function asRoot(place: Pick<Place, 'backend' | 'db' | 'database'>, statement: string): Promise<void> {
+  if (place.backend === 'sqlite') {
+    const db = new Database(place.db.slice('sqlite:'.length));
+    try {
+      db.exec(statement);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  await place.database!.sql(`SET FOREIGN_KEY_CHECKS = 0; ${statement}; SET FOREIGN_KEY_CHECKS = 1`);
+}
+
+/** SQL that writes `rows` (as `exportRows` gives them) back as they were: each of `tables` emptied, then filled. */
+export function writeBackSql(rows: Record<string, Array<Record<string, unknown>>>, tables: readonly string[]): string {
+  const lit = (v: unknown): string => {
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v === 'number') return String(v);
+    if (typeof v === 'object' && '$b64' in (v as object)) return `X'${Buffer.from(String((v as { $b64: string }).$b64), 'base64').toString('hex')}'`;
+    return `'${String(v).replace(/'/g, "''").replace(/\\\\/g, '\\\\\\\\')}'`;
+  };
+  const out: string[] = [];
+  for (const t of [...tables].reverse()) out.push(`DELETE FROM ${t}`);
+  for (const t of tables) {
+    for (const r of rows[t] ?? []) {
+      const cols = Object.keys(r);
+      out.push(`INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map((c) => lit(r[c])).join(', ')})`);
+    }
+  }
+  return out.join(';\n');
+}
+
+/** The back ends a file loops over, each with the reason it is skipped here (or false). */
+export async function backendsToRun(): Promise<Array<{ backend: Backend; skip: string | false }>> {
+  return [
+    { backend: 'sqlite', skip: false },
+    { backend: 'mariadb', skip: await mariadbSkip() },
+  ];
+}
+
 export function configLines(place: Pick<Place, 'db' | 'passwordFile'>, extra: string[] = []): string[] {
   return [`domain = ${DOMAIN}`, `db = ${place.db}`, ...(place.passwordFile ? [`db_password_file = ${place.passwordFile}`] : []), `operator = ${OPERATOR}`, ...extra];
 }
@@ -413,6 +461,12 @@ export async function inspectStore(store: Store, want: Expectation = {}): Promis
     result.auditTrail = rows.map((r) => `${r.action} ${r.outcome} ${r.target}`);
     const report = verifyChain(rows, vault.auditKey()!, (await store.getVault())?.auditHead);
     for (const p of report.problems) problems.push(`audit: ${p}`);
+    // The summary of what is current (src/vault/summary.ts) matches what the kill left.
+    try {
+      if (!(await verifySummary(store, vault.auditKey()!))) problems.push('summary: the vault record holds no summary of what is current');
+    } catch (e) {
+      problems.push(`summary: ${(e as Error).message}`);
+    }
   } finally {
     vault.lock();
   }

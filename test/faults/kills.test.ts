@@ -118,18 +118,19 @@ function tried(operation: string, step: string, backend: Backend): void {
 
 // ---------------------------------------------------------------------------------------
 
-for (const { backend, skip } of backends) {
-  test(`add (${backend}) killed inside its transaction after the first host: nothing of it stored; the retry stores all`, { skip }, async () => {
-    const p = await place(backend, 'add');
+// summary-before-seal: the entries are written, the summary of what is current not yet moved.
+for (const [{ backend, skip }, step] of backends.flatMap((b) => ['add-in-transaction', 'summary-before-seal'].map((st) => [b, st] as const))) {
+  test(`add (${backend}) killed inside its transaction at ${step}: nothing of it stored, the summary of what is current as before; the retry stores all`, { skip }, async () => {
+    const p = await place(backend, `add-${step}`);
     await onVault(p, async (tv) => {
       for (const h of ['ui-01', 'ui-02', 'ui-03', 'ui-04']) await ok(tv, `host add ${h}`);
       await ok(tv, 'add ui-01', PW(1), PW(1));
       // ui-04 has a placeholder entry (as importcert leaves): add fills it in place.
       const host = (await tv.session.store.getHost(fq('ui-04')))!;
-      await tv.session.store.insertEntry({ hostId: host.id, user: 'root', service: 'ssh', version: 1, state: 'unset', secretCiphertext: null, updatedAt: new Date().toISOString(), updatedBy: 'alice' });
+      await tv.session.context.change((tx) => tx.insertEntry({ hostId: host.id, user: 'root', service: 'ssh', version: 1, state: 'unset', secretCiphertext: null, updatedAt: new Date().toISOString(), updatedBy: 'alice' }));
     });
-    tried('add', 'add-in-transaction', backend);
-    killed('add', await runChild(p, 'add-in-transaction', 'add ui-0*', ['y', PW('new'), PW('new')]));
+    tried('add', step, backend);
+    killed('add', await runChild(p, step, 'add ui-0*', ['y', PW('new'), PW('new')]));
     const left = await sound(p, { passwords: { [rootSpec('ui-01')]: [PW(1)], [rootSpec('ui-02')]: [null], [rootSpec('ui-03')]: [null], [rootSpec('ui-04')]: [null] } }, 'after the kill');
     assert.equal(left.counts.set, 1, 'the killed add stored no password');
     assert.equal(left.counts.entries, 2, 'nor an entry (ui-01, and the placeholder of ui-04)');

@@ -17,57 +17,35 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { Secret } from '../../src/secret.js';
 import { openStore } from '../../src/storage/open.js';
 import type { SlotRow } from '../../src/storage/store.js';
 import { associatedData, open } from '../../src/vault/aead.js';
 import { openSlot, parseKeyring, subkey } from '../../src/vault/keyring.js';
 import { Vault } from '../../src/vault/vault.js';
-import { createTestDatabase, mariadbSkip } from '../support/mariadb.js';
+import { asRoot, backendsToRun, newPlace, type Backend } from '../faults/harness.js';
 import { createTestVault, PASSPHRASE, type TestVault } from '../support/scripted.js';
 
 const CHILD = fileURLToPath(new URL('../vault/rekey-child.js', import.meta.url));
 const BOB = 'bob passphrase 12345';
 
-interface Place {
-  db?: string;
-  dbPasswordFile?: string;
-  /** Runs SQL as the database's administrator, not through passtore. */
-  sql(statement: string): Promise<void>;
-  cleanup(): Promise<void>;
+/**
+ * The fault harness's places (test/faults/harness.ts: a throwaway SQLite file or MariaDB
+ * database), with SQL run as the database's administrator (`asRoot`).
+ */
+async function openPlace(backend: Backend) {
+  const p = await newPlace(backend, 'rekeyroot');
+  return {
+    db: p.db,
+    dbPasswordFile: p.passwordFile,
+    sql: (statement: string) => asRoot(p, statement),
+    async cleanup() {
+      await p.remove();
+    },
+  };
 }
 
-const backends: Array<{ name: string; skip: string | false; create(): Promise<Place> }> = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async create() {
-      const dir = mkdtempSync(join(tmpdir(), 'passtore-rekeyroot-'));
-      const path = join(dir, 'vault.db');
-      return {
-        db: `sqlite:${path}`,
-        async sql(statement) {
-          const db = new Database(path);
-          try {
-            db.exec(statement);
-          } finally {
-            db.close();
-          }
-        },
-        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'mariadb',
-    skip: await mariadbSkip(),
-    async create() {
-      const t = await createTestDatabase();
-      return { db: t.url, dbPasswordFile: t.passwordFile, sql: async (s) => void (await t.sql(s)), cleanup: () => t.drop() };
-    },
-  },
-];
+const backends = (await backendsToRun()).map(({ backend, skip }) => ({ name: backend, skip, create: () => openPlace(backend) }));
 
 async function ok(tv: TestVault, line: string, ...answers: string[]): Promise<string> {
   const before = tv.io.lines.length;

@@ -13,94 +13,43 @@ process.env.PASSTORE_TEST_SWITCHES = 'for-tests-only';
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { PasstoreError } from '../../src/errors.js';
 import { restoreFromBackup } from '../../src/restore.js';
 import { Session } from '../../src/session.js';
 import { BACKUP_TABLES } from '../../src/backup.js';
-import { createTestDatabase, mariadbSkip } from '../support/mariadb.js';
+import { asRoot, backendsToRun, newPlace, writeBackSql, type Place as HarnessPlace, type Backend } from '../faults/harness.js';
 import { createTestVault, PASSPHRASE, ScriptedIo, type TestVault } from '../support/scripted.js';
 
-interface Place {
-  db?: string;
-  dbPasswordFile?: string;
-  /** Runs SQL as the database's administrator, not through passtore. */
-  sql(statement: string): Promise<void>;
-  /** Another empty database of the same kind (a restore target). */
-  another(): Promise<{ db: string; dbPasswordFile?: string }>;
-  cleanup(): Promise<void>;
+/**
+ * The fault harness's places (test/faults/harness.ts: a throwaway SQLite file or MariaDB
+ * database), with SQL run as the database's administrator (`asRoot`).
+ */
+async function openPlace(backend: Backend) {
+  const p = await newPlace(backend, 'rollback');
+  const others: HarnessPlace[] = [];
+  return {
+    db: p.db,
+    dbPasswordFile: p.passwordFile,
+    sql: (statement: string) => asRoot(p, statement),
+    /** Another empty database of the same kind (a restore target). */
+    async another(): Promise<{ db: string; dbPasswordFile?: string }> {
+      const o = await newPlace(backend, 'rollback-target');
+      others.push(o);
+      return { db: o.db, dbPasswordFile: o.passwordFile };
+    },
+    async cleanup() {
+      for (const o of others) await o.remove();
+      await p.remove();
+    },
+  };
 }
 
-const backends: Array<{ name: string; skip: string | false; create(): Promise<Place> }> = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async create() {
-      const dir = mkdtempSync(join(tmpdir(), 'passtore-rollback-'));
-      const path = join(dir, 'vault.db');
-      let n = 0;
-      return {
-        db: `sqlite:${path}`,
-        async sql(statement) {
-          const db = new Database(path);
-          try {
-            db.exec(statement);
-          } finally {
-            db.close();
-          }
-        },
-        another: async () => ({ db: `sqlite:${join(dir, `other-${++n}.db`)}` }),
-        cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'mariadb',
-    skip: await mariadbSkip(),
-    async create() {
-      const t = await createTestDatabase();
-      const others: Array<Awaited<ReturnType<typeof createTestDatabase>>> = [];
-      return {
-        db: t.url,
-        dbPasswordFile: t.passwordFile,
-        sql: async (s) => void (await t.sql(`SET FOREIGN_KEY_CHECKS = 0; ${s}; SET FOREIGN_KEY_CHECKS = 1`)),
-        async another() {
-          const o = await createTestDatabase();
-          others.push(o);
-          return { db: o.url, dbPasswordFile: o.passwordFile };
-        },
-        async cleanup() {
-          for (const o of others) await o.drop();
-          await t.drop();
-        },
-      };
-    },
-  },
-];
+const backends = (await backendsToRun()).map(({ backend, skip }) => ({ name: backend, skip, create: () => openPlace(backend) }));
 
 type Rows = Record<string, Array<Record<string, unknown>>>;
-
-/** SQL that writes `rows` back as they were: every table emptied, then filled. */
-function writeBack(rows: Rows, tables: readonly string[]): string {
-  const lit = (v: unknown): string => {
-    if (v === null || v === undefined) return 'NULL';
-    if (typeof v === 'number') return String(v);
-    if (typeof v === 'object' && '$b64' in (v as object)) return `X'${Buffer.from(String((v as { $b64: string }).$b64), 'base64').toString('hex')}'`;
-    return `'${String(v).replace(/'/g, "''").replace(/\\\\/g, '\\\\\\\\')}'`;
-  };
-  const out: string[] = [];
-  for (const t of [...tables].reverse()) out.push(`DELETE FROM ${t}`);
-  for (const t of tables) {
-    for (const r of rows[t] ?? []) {
-      const cols = Object.keys(r);
-      out.push(`INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map((c) => lit(r[c])).join(', ')})`);
-    }
-  }
-  return out.join(';\n');
-}
 
 async function ok(tv: TestVault, line: string, ...answers: string[]): Promise<string> {
   const before = tv.io.lines.length;
@@ -141,7 +90,7 @@ for (const backend of backends) {
         await ok(tv, 'host add ui-02');
         await ok(tv, 'add ui-02', 'a later secret 2', 'a later secret 2');
         await tv.close();
-        await place.sql(writeBack(before, BACKUP_TABLES.filter((t) => t !== 'outbox')));
+        await place.sql(writeBackSql(before, BACKUP_TABLES.filter((t) => t !== 'outbox')));
         const e = await unlockError(tv);
         assert.ok(e, 'the rolled-back vault does not unlock');
         assert.equal(e.code, 'integrity');
@@ -248,4 +197,3 @@ for (const backend of backends) {
     });
   });
 }
-void mkdirSync;

@@ -311,6 +311,19 @@ for (const backend of backends) {
         assert.deepEqual(names, (await store.findEntries(glob)).map((e) => ({ fqdn: e.fqdn, user: e.user, service: e.service, state: e.state })), glob);
       }
       assert.ok((await store.listEntryNames('ui-*.example.org')).some((e) => e.state === 'unset'), 'an unset entry says so');
+      // What the summary of what is current reads (src/vault/summary.ts): every entry's
+      // name, version and state, or those of some ids or hosts, never a ciphertext.
+      const all = await store.entryStamps();
+      const found = await store.findEntries('*');
+      const key = (e: { fqdn: string; user: string; service: string; version: number; state: string }) => `${e.user}@${e.fqdn}:${e.service} ${e.version} ${e.state}`;
+      assert.deepEqual(all.map(key).sort(), found.map(key).sort());
+      assert.ok(all.every((e) => !('secretCiphertext' in e)));
+      const first = found[0]!;
+      const onHost = found.filter((e) => e.hostId === ui01.id);
+      assert.deepEqual((await store.entryStamps({ ids: [first.id] })).map((e) => e.id), [first.id]);
+      assert.deepEqual((await store.entryStamps({ hostIds: [ui01.id] })).map((e) => e.id).sort(), onHost.map((e) => e.id).sort());
+      assert.deepEqual((await store.entryStamps({ ids: [first.id], hostIds: [ui01.id] })).map((e) => e.id).sort(), [...new Set([first.id, ...onHost.map((e) => e.id)])].sort());
+      assert.deepEqual(await store.entryStamps({ ids: [987654] }), []);
 
       await assert.rejects(
         store.insertEntry({ hostId: ui01.id, user: 'root', service: 'ssh', version: 1, state: 'set', secretCiphertext: sealed('dup'), updatedAt: NOW, updatedBy: 'mallory' }),
@@ -477,6 +490,9 @@ for (const backend of backends) {
       await store.setAuditMac(2, mac);
       assert.equal((await store.listAudit())[1]!.mac, mac);
       assert.equal((await store.listAudit())[0]!.mac, auditRow(1, targets[0]!).mac, 'only that record is sealed');
+      assert.deepEqual((await store.auditAfter(2)).map((r) => r.seq), [3, 4, 5]);
+      assert.deepEqual((await store.auditAfter(2, 1)).map((r) => r.seq), [3]);
+      assert.deepEqual(await store.auditAfter(5), []);
     });
 
     test('pattern writes: insertEntries, lastVersions and appendAudits, across multi-row chunks', async () => {
