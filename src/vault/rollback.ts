@@ -12,9 +12,10 @@
  * copy: anything older is refused with an integrity error naming what was rolled back.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PasstoreError } from '../errors.js';
+import { replaceFile } from '../safe-file.js';
 import type { VaultRow } from '../storage/store.js';
 import { parseKeyring } from './keyring.js';
 import { counterOf } from './summary.js';
@@ -134,16 +135,9 @@ export function readHeadCopy(dir: string, vaultId: string, auditKey: Buffer): Va
 /** Replaces the copy kept on this machine (written under a temporary name, then renamed). */
 export function writeHeadCopy(dir: string, state: VaultState): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = headCopyPath(dir, state.vaultId);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(state)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  // A temporary name of its own (exclusive, no-follow), renamed over the copy: sessions and
+  // passtore-cron runs of this machine write it side by side.
+  replaceFile(headCopyPath(dir, state.vaultId), `${JSON.stringify(state)}\n`, 0o600);
 }
 
 /**

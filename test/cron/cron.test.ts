@@ -369,7 +369,7 @@ describe('key file, usage, dry run', () => {
     mkdirSync(drop);
     writeConfig(v, { smtp: smtpSection(), ca: { dir: drop, trust: ca.caCert } });
     const auditBefore = dbRows<{ seq: number }>(v, 'SELECT seq FROM audit ORDER BY seq');
-    const before = snapshot(v, { tables: ['audit'], columns: { vault: ['audit_head'] } });
+    const before = snapshot(v, { tables: ['audit'], columns: { vault: ['audit_head', 'summary'] } });
     const from = mails.length;
 
     const r = await cron(v, ['renew', '--dry-run']);
@@ -377,8 +377,8 @@ describe('key file, usage, dry run', () => {
     assert.ok(r.lines.some((l) => new RegExp(`^would renew ${fq('g')}: expires \\d{4}-\\d{2}-\\d{2} \\(4 days\\)$`).test(l)), show(r));
     assert.ok(r.lines.some((l) => new RegExp(`^would remind: ${fq('g')} expires in 4 days \\(threshold 7\\)$`).test(l)), show(r));
 
-    const afterDry = snapshot(v, { tables: ['audit'], columns: { vault: ['audit_head'] } });
-    assert.deepEqual(afterDry, before, 'every table but the audit trail (and its sealed head) is unchanged');
+    const afterDry = snapshot(v, { tables: ['audit'], columns: { vault: ['audit_head', 'summary'] } });
+    assert.deepEqual(afterDry, before, 'every table but the audit trail (its sealed head, and the summary that seals the head with the rest) is unchanged');
     const added = dbRows<{ action: string; outcome: string }>(v, 'SELECT action, outcome FROM audit WHERE seq > ? ORDER BY seq', [auditBefore.at(-1)?.seq ?? 0]);
     assert.deepEqual(added, [{ action: 'unlock', outcome: 'ok' }], 'the audit trail only records the key file unlock');
     assert.equal(mails.length, from, 'no mail sent');
