@@ -17,6 +17,7 @@ export default defineCommand({
     last: { type: 'string', description: 'how many records to show (default 100)', check: count },
   },
   needs: ['unlocked'],
+  usesNoSecret: true,
   async run(ctx, input) {
     if (input.flag('verify')) {
       const rows = await ctx.store.listAudit();

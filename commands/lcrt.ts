@@ -19,6 +19,7 @@ export default defineCommand({
     timeline: { type: 'boolean', description: 'a bar chart of the certificates expiring per week for 13 weeks, then per month, by state' },
   },
   needs: ['unlocked'],
+  usesNoSecret: (input) => !input.flag('remote'),
   async run(ctx, input) {
     const glob = input.has('pattern') ? input.pattern('pattern').glob : '*';
     const [certs, requests] = await Promise.all([ctx.store.currentCertificates(glob), ctx.store.openRequests(glob)]);

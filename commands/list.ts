@@ -11,6 +11,7 @@ export default defineCommand({
   usage: 'list [PATTERN]',
   args: [{ name: 'pattern', kind: 'pattern', optional: true }],
   needs: ['unlocked'],
+  usesNoSecret: true,
   async run(ctx, input) {
     const glob = input.has('pattern') ? input.pattern('pattern').glob : '*';
     // Names and states only: list never needs a ciphertext, and reading them is most of the cost.

@@ -11,6 +11,7 @@ export default defineCommand({
   usage: 'showcrt HOST',
   args: [{ name: 'host', kind: 'host' }],
   needs: ['unlocked'],
+  usesNoSecret: true,
   async run(ctx, input) {
     const host = await resolveHost(ctx.store, input.host('host'));
     const [certs, keys, requests] = await Promise.all([ctx.store.listCertificates(host.id), ctx.store.listKeys(host.id), ctx.store.listRequests(host.id)]);

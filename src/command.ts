@@ -161,6 +161,12 @@ export interface Action {
   /** Asks for a secret at a no-echo prompt: never from a script. */
   asksSecret?: boolean | ((input: Input) => boolean);
   /**
+   * Shows and uses no secret (names, states, certificates, the trail): the check of the
+   * summary of what is current (vault/summary.ts), which reads every entry, is left to
+   * the commands that show or use one.
+   */
+  usesNoSecret?: boolean | ((input: Input) => boolean);
+  /**
    * Decides which SSH host key is believed or who can unlock the vault (`host trust`,
    * `keyfile create`): typed by the operator at the terminal only, never from a script.
    */

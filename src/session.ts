@@ -431,7 +431,8 @@ export class Session {
     }
     if (this.unlocked) await this.vault.refresh();
     // Nothing is shown or used from a database whose entries or vault record were set back.
-    if (action.needs?.includes('unlocked')) await this.verifyCurrent();
+    const noSecret = typeof action.usesNoSecret === 'function' ? action.usesNoSecret(input) : action.usesNoSecret;
+    if (action.needs?.includes('unlocked') && !noSecret) await this.verifyCurrent();
     await action.run(this.context, input);
   }
 
