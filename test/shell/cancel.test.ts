@@ -133,7 +133,11 @@ test('Ctrl-C at the prompt keeps its behaviour: a hint, the shell still there; t
   const start = sh.mark;
   sh.write('\x03');
   await sh.expect('(To exit, press Ctrl+C again or Ctrl+D or type .exit)', { from: start });
+  // Ctrl-C's own prompt, then the empty line's, so the next command's output is not taken from before them.
+  await sh.expect(/\npasstore> $/, { from: start });
+  const empty = sh.mark;
   sh.line('');
+  await sh.expect(/\npasstore> $/, { from: empty });
   assert.match(await sh.command('lcrt'), /cancel-5\.example\.org/);
   assert.equal(sh.exitCode, undefined);
 });
