@@ -24,9 +24,9 @@
  * opened, or closed, are handed to one command as a script on its standard input: one
  * `batch_allow` or `batch_revoke` line per target, between `batch_begin` and `batch_end`.
  * A batch takes the lock and writes the marker once for all its targets (recorded before
- * their rules exist, forgotten only after the batch that revokes them has run); `up` runs
- * beside the batch that opens the first target, and `down` beside the batch that closes
- * the last one, so neither adds a command's time of its own.
+ * their rules exist, forgotten only after the batch that revokes them has run). With
+ * `parallel = yes` as well, `up` runs beside the batch that opens the first target and
+ * `down` beside the batch that closes the last one, so neither adds a command's time.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -276,11 +276,12 @@ export class NetworkGuard {
   /**
    * Runs the waiting targets' batches one after the other. Each batch, under the lock:
    * writes the marker once (every target to allow is recorded before its rule exists,
-   * and `up` before it runs), runs the batch command (with `up` beside it when the
-   * network is down: the rules and the link are both in place before any target is used),
-   * then forgets the revoked targets and writes the marker again; when the batch closes
-   * this process's last target and no live process holds one, `down` runs beside it.
-   * One lock and two marker writes per batch, not per target.
+   * and `up` before it runs), runs `up` when the network is down and the batch command,
+   * then forgets the revoked targets, runs `down` when no live process holds a target,
+   * and writes the marker again. With `parallel = yes` `up` runs beside the batch command
+   * (the rules and the link are both in place before any target is used), and `down`
+   * beside the batch that closes the last target. One lock and at most two marker writes
+   * per batch, not per target.
    */
   async #flush(): Promise<void> {
     const batch = this.#batch;
@@ -316,18 +317,19 @@ export class NetworkGuard {
         this.#save();
       };
       try {
-        if (this.commands.parallel === 'yes') {
-          // The command outside the lock; the marker, up and down under it.
-          await this.#exclusive(before);
-          await command();
-          await this.#exclusive(() => after(false));
-        } else {
-          await this.#exclusive(async () => {
+        await this.#exclusive(async () => {
+          if (this.commands.parallel === 'yes') {
+            // Commands safe to run at once: up beside the batch that opens, down beside the one that closes the last target.
             const downNow = closesAll();
             await Promise.all([before(), command(), downNow ? down() : undefined]);
             await after(downNow);
-          });
-        }
+          } else {
+            // One command at a time: up, then the batch (not its allows when up failed), then down.
+            await before();
+            if (!upFailure || revokes.length > 0) await command();
+            await after(false);
+          }
+        });
       } catch (e) {
         failure ??= e;
         for (const w of revokes) w.forget?.(); // as when the command fails: never left waiting on a closing that ended

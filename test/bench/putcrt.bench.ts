@@ -40,8 +40,8 @@
  * as a stock server: sshd's bash sources ~/.bashrc for each remote command.
  *
  * $BENCH_GUARD picks the guard's mechanism: serial (default: the site's one command at a
- * time), parallel (`parallel = yes` with iptables -w) or batch (iptables-restore
- * --noflush); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
+ * time), parallel (`parallel = yes` with iptables -w), batch (iptables-restore
+ * --noflush) or batch-parallel (the same with `parallel = yes`: up and down beside the batches); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
  * path (a 20 ms round trip).
  *
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
@@ -76,8 +76,11 @@ function guardConfig(site: TestSite, mechanism: string): string[] {
   const link = ['up = ip link set vault0 up', 'down = ip link set vault0 down'];
   if (mechanism === 'serial') return site.networkConfig();
   if (mechanism === 'parallel') return ['[network]', ...link, `allow = iptables -w -I OUTPUT ${rule}`, `revoke = iptables -w -D OUTPUT ${rule}`, 'parallel = yes'];
-  if (mechanism === 'batch') return ['[network]', ...link, 'batch = iptables-restore -w --noflush', 'batch_begin = *filter', `batch_allow = "-I OUTPUT ${rule}"`, `batch_revoke = "-D OUTPUT ${rule}"`, 'batch_end = COMMIT'];
-  throw new Error(`BENCH_GUARD=${mechanism}: expected serial, parallel or batch`);
+  const batch = ['batch = iptables-restore -w --noflush', 'batch_begin = *filter', `batch_allow = "-I OUTPUT ${rule}"`, `batch_revoke = "-D OUTPUT ${rule}"`, 'batch_end = COMMIT'];
+  if (mechanism === 'batch') return ['[network]', ...link, ...batch];
+  // iptables-restore -w and ip link are safe to run at once: up and down beside the batches.
+  if (mechanism === 'batch-parallel') return ['[network]', ...link, ...batch, 'parallel = yes'];
+  throw new Error(`BENCH_GUARD=${mechanism}: expected serial, parallel, batch or batch-parallel`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -461,7 +464,7 @@ async function main(): Promise<number> {
 
   const work = tempDir('passtore-putcrt-bench-');
   const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...guardConfig(site, GUARD)]);
-  console.log(`guard: ${GUARD} ([network] ${GUARD === 'serial' ? 'one command at a time' : GUARD === 'parallel' ? 'parallel = yes, iptables -w' : 'batch = iptables-restore -w --noflush'}); relay: ${site.relay ? `${site.relay.rttMs} ms round trip` : 'none'}`);
+  console.log(`guard: ${GUARD} ([network] ${GUARD === 'serial' ? 'one command at a time' : GUARD === 'parallel' ? 'parallel = yes, iptables -w' : `batch = iptables-restore -w --noflush${GUARD === 'batch-parallel' ? ', parallel = yes' : ''}`}); relay: ${site.relay ? `${site.relay.rttMs} ms round trip` : 'none'}`);
   cleanups.push(() => home.remove());
   const ca = await FixtureCa.create();
   cleanups.push(() => ca.remove());
