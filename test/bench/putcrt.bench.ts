@@ -247,8 +247,14 @@ async function ansibleBaseline(site: TestSite, work: string, putcrtStat: Stat): 
     const argv = ['ip', 'netns', 'exec', site.vaultNs, 'ansible-playbook', '-i', inventory, '-f', String(forks), '-e', `src=${join(dir, variant)}`, playbook];
     let out = '';
     const ms = await timeAsync(async () => {
-      const r = await execFileP(argv[0]!, argv.slice(1), { env, maxBuffer: 16 * 1024 * 1024 });
-      out = r.stdout;
+      try {
+        const r = await execFileP(argv[0]!, argv.slice(1), { env, maxBuffer: 16 * 1024 * 1024 });
+        out = r.stdout;
+      } catch (e) {
+        // Its report says which host and task failed: keep it in the error.
+        const err = e as { stdout?: string; stderr?: string; message: string };
+        throw new Error(`ansible-playbook -f ${forks} failed: ${err.message.split('\n')[0]}\n${(err.stdout ?? '').slice(-3000)}${(err.stderr ?? '').slice(-1000)}`);
+      }
     });
     const changed = [...out.matchAll(/ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0/g)].filter((m) => m[1] === '2').length;
     if (changed !== HOSTS) throw new Error(`ansible-playbook -f ${forks}: ${changed} of ${HOSTS} hosts changed both files:\n${out.slice(-2000)}`);
