@@ -23,6 +23,10 @@
  * (for example `iptables-restore --noflush`, or `nft -f -`), the targets waiting to be
  * opened, or closed, are handed to one command as a script on its standard input: one
  * `batch_allow` or `batch_revoke` line per target, between `batch_begin` and `batch_end`.
+ * A batch takes the lock and writes the marker once for all its targets (recorded before
+ * their rules exist, forgotten only after the batch that revokes them has run). With
+ * `parallel = yes` as well, `up` runs beside the batch that opens the first target and
+ * `down` beside the batch that closes the last one, so neither adds a command's time.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -80,6 +84,7 @@ interface OpenTarget {
 interface Waiter {
   which: 'allow' | 'revoke';
   target: Target;
+  forget?: () => void;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -178,6 +183,11 @@ export class NetworkGuard {
     this.#open.set(key, entry);
     entry.ready = (async () => {
       try {
+        if (this.commands.batch) {
+          // The batch records the target, brings the network up if need be and allows it.
+          await this.#batched('allow', target);
+          return;
+        }
         await this.#exclusive(async () => {
           this.#save(); // the target is recorded before its rule exists
           if (!this.#up) {
@@ -212,6 +222,12 @@ export class NetworkGuard {
 
   async #closeNow(key: string): Promise<void> {
     const held = this.#open.get(key)!;
+    if (this.commands.batch) {
+      // The batch revokes the target, then forgets it (and brings the network down when it was the last).
+      return this.#batched('revoke', held.target, () => {
+        if (this.#open.get(key) === held) this.#open.delete(key);
+      });
+    }
     let failure: unknown;
     const revoke = () => this.#revoke(held.target).catch((e) => (failure = e));
     const forget = async () => {
@@ -236,19 +252,20 @@ export class NetworkGuard {
   }
 
   #allow(target: Target): Promise<void> {
-    return this.commands.batch ? this.#batched('allow', target) : this.#run('allow', target);
+    return this.#run('allow', target);
   }
 
   #revoke(target: Target): Promise<void> {
-    return this.commands.batch ? this.#batched('revoke', target) : this.#run('revoke', target);
+    return this.#run('revoke', target);
   }
 
   /**
    * Queues a target for the next batch command; the targets that arrive while one batch
-   * runs, to allow or to revoke, go together in the next one (revokes first).
+   * runs, to allow or to revoke, go together in the next one (revokes first). `forget`
+   * drops a revoked target from this process's open set once its batch has run.
    */
-  #batched(which: 'allow' | 'revoke', target: Target): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => this.#batch.waiting.push({ which, target, resolve, reject }));
+  #batched(which: 'allow' | 'revoke', target: Target, forget?: () => void): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.#batch.waiting.push({ which, target, forget, resolve, reject }));
     if (!this.#batch.running) {
       this.#batch.running = true;
       setImmediate(() => void this.#flush());
@@ -256,19 +273,71 @@ export class NetworkGuard {
     return done;
   }
 
+  /**
+   * Runs the waiting targets' batches one after the other. Each batch, under the lock:
+   * writes the marker once (every target to allow is recorded before its rule exists,
+   * and `up` before it runs), runs `up` when the network is down and the batch command,
+   * then forgets the revoked targets, runs `down` when no live process holds a target,
+   * and writes the marker again. With `parallel = yes` `up` runs beside the batch command
+   * (the rules and the link are both in place before any target is used), and `down`
+   * beside the batch that closes the last target. One lock and at most two marker writes
+   * per batch, not per target.
+   */
   async #flush(): Promise<void> {
     const batch = this.#batch;
     while (batch.waiting.length > 0) {
       const waiters = batch.waiting.splice(0).sort((a, b) => (a.which === b.which ? 0 : a.which === 'revoke' ? -1 : 1));
+      const allows = waiters.filter((w) => w.which === 'allow');
+      const revokes = waiters.filter((w) => w.which === 'revoke');
       const lines = waiters.map((w) => fill(this.commands[w.which === 'allow' ? 'batch_allow' : 'batch_revoke'] ?? '', w.target));
       const script = [this.commands.batch_begin, ...lines, this.commands.batch_end].filter((l) => l !== undefined).join('\n');
       const kinds = [...new Set(waiters.map((w) => w.which))].join(' and ');
+      let failure: unknown;
+      let upFailure: unknown;
+      let downFailure: unknown;
+      const command = () => this.#runWithInput(kinds, this.commands.batch!, `${script}\n`).catch((e) => (failure = e));
+      const last = revokes.at(-1)?.target ?? allows[0]!.target;
+      const down = () => this.#run('down', last).catch((e) => (downFailure ??= e));
+      const before = async (): Promise<void> => {
+        if (allows.length === 0) return;
+        const up = !this.#up;
+        this.#up = true;
+        this.#save(); // the targets to allow are in #open already: recorded, and up, before either command runs
+        if (up) await this.#run('up', allows[0]!.target).catch((e) => (upFailure ??= e));
+      };
+      // This batch closes every target of this process, and no live process holds one.
+      const closesAll = () => allows.length === 0 && this.#up && [...this.#open.values()].every((h) => revokes.some((r) => sameTarget(r.target, h.target))) && !this.#othersHoldTargets();
+      const after = async (downRan: boolean): Promise<void> => {
+        for (const w of revokes) w.forget?.(); // recorded as closed only once the batch that revokes it has run
+        if (downRan) this.#up = false;
+        else if (this.#open.size === 0 && this.#up) {
+          if (!this.#othersHoldTargets()) await down();
+          this.#up = false;
+        }
+        this.#save();
+      };
       try {
-        const run = () => this.#runWithInput(kinds, this.commands.batch!, `${script}\n`);
-        await (this.commands.parallel === 'yes' ? run() : this.#exclusive(run));
-        for (const w of waiters) w.resolve();
+        await this.#exclusive(async () => {
+          if (this.commands.parallel === 'yes') {
+            // Commands safe to run at once: up beside the batch that opens, down beside the one that closes the last target.
+            const downNow = closesAll();
+            await Promise.all([before(), command(), downNow ? down() : undefined]);
+            await after(downNow);
+          } else {
+            // One command at a time: up, then the batch (not its allows when up failed), then down.
+            await before();
+            if (!upFailure || revokes.length > 0) await command();
+            await after(false);
+          }
+        });
       } catch (e) {
-        for (const w of waiters) w.reject(e);
+        failure ??= e;
+        for (const w of revokes) w.forget?.(); // as when the command fails: never left waiting on a closing that ended
+      }
+      for (const w of waiters) {
+        const why = failure ?? (w.which === 'revoke' ? downFailure : upFailure);
+        if (why) w.reject(why);
+        else w.resolve();
       }
     }
     batch.running = false;
@@ -384,6 +453,10 @@ export class NetworkGuard {
     const script = [this.commands.batch_begin, fill(this.commands.batch_revoke ?? '', t), this.commands.batch_end].filter((l) => l !== undefined).join('\n');
     return this.#runWithInput('revoke', this.commands.batch, `${script}\n`);
   }
+}
+
+function sameTarget(a: Target, b: Target): boolean {
+  return a.address === b.address && a.port === b.port;
 }
 
 function fill(template: string, t: Target): string {

@@ -30,6 +30,26 @@ export interface SshAuth {
   keys?: Buffer[];
 }
 
+/**
+ * OpenSSH announces all its host keys after the login (`hostkeys-00@openssh.com`, sent
+ * without asking for a reply), and ssh2 answers each announcement by asking the host to
+ * sign with every one of those keys (`hostkeys-prove-00@openssh.com`): an RSA signature and
+ * more on the host, and their checks here, on every connection. passtore trusts only the
+ * key pinned by `host trust` and never uses the announcement, so it is ignored, as the
+ * OpenSSH client does without UpdateHostKeys. ssh2 has no option for this: its message
+ * handler is wrapped (ssh2 1.x's Protocol `_handlers`); where that is missing, nothing changes.
+ */
+export function declineHostKeyAnnouncement(client: Client): void {
+  type Handler = (p: { requestFailure(): void }, name: string, wantReply: boolean, data: unknown) => void;
+  const handlers = (client as unknown as { _protocol?: { _handlers?: { GLOBAL_REQUEST?: Handler } } })._protocol?._handlers;
+  const global = handlers?.GLOBAL_REQUEST;
+  if (!handlers || !global) return;
+  handlers.GLOBAL_REQUEST = (p, name, wantReply, data) => {
+    if (name !== 'hostkeys-00@openssh.com') return global(p, name, wantReply, data);
+    if (wantReply) p.requestFailure();
+  };
+}
+
 /** How a connection authenticated. */
 export type AuthMethod = 'key' | 'password' | 'none';
 
@@ -185,6 +205,7 @@ export class SshConnection {
         } as Parameters<Client['connect']>[0]);
         // Small SSH packets must not wait for delayed acknowledgements (Nagle).
         client.setNoDelay(true);
+        declineHostKeyAnnouncement(client);
       } catch (e) {
         fail(new PasstoreError('io', `${target.name}: cannot connect (${(e as Error).message})`));
       }

@@ -68,7 +68,14 @@ if (log) {
     if (/iptables|nft/.test(String(args[0]))) {
       const { what } = label(args[0], args[1]);
       const start = now();
-      child.once('close', () => emit({ ev: 'guard', host: '', ms: now() - start, what }));
+      // How many targets the batch names: its script's lines between batch_begin and batch_end.
+      let lines = 0;
+      const end = child.stdin!.end.bind(child.stdin!) as (...a: unknown[]) => unknown;
+      (child.stdin as unknown as { end: unknown }).end = (...a: unknown[]) => {
+        if (typeof a[0] === 'string') lines = Math.max(0, a[0].trim().split('\n').length - 2);
+        return end(...a);
+      };
+      child.once('close', () => emit({ ev: 'guard', host: '', ms: now() - start, what: `${what} (${lines} targets)` }));
     }
     return child;
   };

@@ -40,8 +40,8 @@
  * as a stock server: sshd's bash sources ~/.bashrc for each remote command.
  *
  * $BENCH_GUARD picks the guard's mechanism: serial (default: the site's one command at a
- * time), parallel (`parallel = yes` with iptables -w) or batch (iptables-restore
- * --noflush); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
+ * time), parallel (`parallel = yes` with iptables -w), batch (iptables-restore
+ * --noflush) or batch-parallel (the same with `parallel = yes`: up and down beside the batches); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
  * path (a 20 ms round trip).
  *
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
@@ -76,8 +76,11 @@ function guardConfig(site: TestSite, mechanism: string): string[] {
   const link = ['up = ip link set vault0 up', 'down = ip link set vault0 down'];
   if (mechanism === 'serial') return site.networkConfig();
   if (mechanism === 'parallel') return ['[network]', ...link, `allow = iptables -w -I OUTPUT ${rule}`, `revoke = iptables -w -D OUTPUT ${rule}`, 'parallel = yes'];
-  if (mechanism === 'batch') return ['[network]', ...link, 'batch = iptables-restore -w --noflush', 'batch_begin = *filter', `batch_allow = "-I OUTPUT ${rule}"`, `batch_revoke = "-D OUTPUT ${rule}"`, 'batch_end = COMMIT'];
-  throw new Error(`BENCH_GUARD=${mechanism}: expected serial, parallel or batch`);
+  const batch = ['batch = iptables-restore -w --noflush', 'batch_begin = *filter', `batch_allow = "-I OUTPUT ${rule}"`, `batch_revoke = "-D OUTPUT ${rule}"`, 'batch_end = COMMIT'];
+  if (mechanism === 'batch') return ['[network]', ...link, ...batch];
+  // iptables-restore -w and ip link are safe to run at once: up and down beside the batches.
+  if (mechanism === 'batch-parallel') return ['[network]', ...link, ...batch, 'parallel = yes'];
+  throw new Error(`BENCH_GUARD=${mechanism}: expected serial, parallel, batch or batch-parallel`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -139,12 +142,31 @@ interface CpuSample {
   machine: number;
   own: number;
   children: number;
+  /** The test hosts' sshd listeners with every child they reaped (sessions, shells, the deploy script's processes). */
+  hosts: number;
+  /** The delaying relay's process (0 without it). */
+  relay: number;
 }
 
 /** What a run spent, in ms: wall, the machine's busy CPU, passtore's and its children's. */
 interface CpuSpent extends CpuSample {
   wall: number;
 }
+
+/** A process's CPU time (ms) with that of the children it has reaped; 0 when it is gone. */
+function treeCpu(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const p = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+    return (p[11]! + p[12]! + p[13]! + p[14]!) * (1000 / CLK_TCK);
+  } catch {
+    return 0;
+  }
+}
+
+/** The site whose hosts' and relay's CPU time cpuNow reads (set once the site is up). */
+let cpuSite: TestSite | undefined;
 
 /** Busy CPU time so far (ms): the machine's (/proc/stat, all but idle, iowait and steal) and a process's. */
 function cpuNow(pid: number): CpuSample {
@@ -154,12 +176,13 @@ function cpuNow(pid: number): CpuSample {
   const p = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
   // After the command name: state is field 3; utime, stime, cutime, cstime are 14–17.
   const tick = 1000 / CLK_TCK;
-  return { machine: (user + nice + system + irq + softirq) * tick, own: (p[11]! + p[12]!) * tick, children: (p[13]! + p[14]!) * tick };
+  const hosts = (cpuSite?.hosts ?? []).reduce((a, h) => a + treeCpu(h.sshd?.pid), 0);
+  return { machine: (user + nice + system + irq + softirq) * tick, own: (p[11]! + p[12]!) * tick, children: (p[13]! + p[14]!) * tick, hosts, relay: treeCpu(cpuSite?.relay?.pid) };
 }
 
 function cpuSince(before: CpuSample, pid: number, wall: number): CpuSpent {
   const now = cpuNow(pid);
-  return { wall, machine: now.machine - before.machine, own: now.own - before.own, children: now.children - before.children };
+  return { wall, machine: now.machine - before.machine, own: now.own - before.own, children: now.children - before.children, hosts: now.hosts - before.hosts, relay: now.relay - before.relay };
 }
 
 const medianOf = (xs: CpuSpent[], k: keyof CpuSpent) => stat(xs.map((x) => x[k])).median;
@@ -224,8 +247,14 @@ async function ansibleBaseline(site: TestSite, work: string, putcrtStat: Stat): 
     const argv = ['ip', 'netns', 'exec', site.vaultNs, 'ansible-playbook', '-i', inventory, '-f', String(forks), '-e', `src=${join(dir, variant)}`, playbook];
     let out = '';
     const ms = await timeAsync(async () => {
-      const r = await execFileP(argv[0]!, argv.slice(1), { env, maxBuffer: 16 * 1024 * 1024 });
-      out = r.stdout;
+      try {
+        const r = await execFileP(argv[0]!, argv.slice(1), { env, maxBuffer: 16 * 1024 * 1024 });
+        out = r.stdout;
+      } catch (e) {
+        // Its report says which host and task failed: keep it in the error.
+        const err = e as { stdout?: string; stderr?: string; message: string };
+        throw new Error(`ansible-playbook -f ${forks} failed: ${err.message.split('\n')[0]}\n${(err.stdout ?? '').slice(-3000)}${(err.stderr ?? '').slice(-1000)}`);
+      }
     });
     const changed = [...out.matchAll(/ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0/g)].filter((m) => m[1] === '2').length;
     if (changed !== HOSTS) throw new Error(`ansible-playbook -f ${forks}: ${changed} of ${HOSTS} hosts changed both files:\n${out.slice(-2000)}`);
@@ -327,6 +356,13 @@ function breakdown(serial: TracedRun, parallel: TracedRun): string[] {
   notes.push(
     `default concurrency (guard ${GUARD}): ${guardPar.length} guard commands (${ups} of them ip link up/down), at most ${maxOverlap(guardSpans)} at once, ${fmt(sum(guardPar))} ms in all; a guard command was running during ${fmt(busy)} ms = ${((100 * busy) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall (the guard's share); at most ${maxOverlap(sessions)} SSH connections were open at once (limit ${DEFAULT_CONCURRENCY})`,
   );
+  const t0 = Math.min(...parallel.events.map((e) => e.t - e.ms));
+  notes.push(
+    `guard commands of the default run in order (start after the first event, duration; a batch's targets in parentheses): ${[...guardPar]
+      .sort((a, b) => a.t - a.ms - (b.t - b.ms))
+      .map((e) => `${e.what!.startsWith('ip ') ? e.what!.split(' ').slice(-1)[0] : (/\((\d+) targets\)/.exec(e.what!)?.[1] ?? '?') + ' targets'} @${fmt(e.t - e.ms - t0)} ${fmt(e.ms)} ms`)
+      .join(', ')}`,
+  );
   console.log(`GUARD SHARE: ${GUARD}${process.env.PASSTORE_TEST_RELAY_MS ? `, relay ${process.env.PASSTORE_TEST_RELAY_MS} ms` : ''}: ${((100 * busy) / parallel.wall).toFixed(1)}% of the default-concurrency wall (${fmt(busy)} of ${fmt(parallel.wall)} ms), ${guardPar.length} commands`);
   const closedS = serial.events.filter((e) => e.ev === 'session').length;
   const closedP = parallel.events.filter((e) => e.ev === 'session').length;
@@ -407,6 +443,7 @@ async function main(): Promise<number> {
   // ---- The site ------------------------------------------------------------------------
   let t = performance.now();
   const site = await TestSite.start(HOSTS);
+  cpuSite = site;
   cleanups.push(async () => {
     // SSH sessions the hosts still hold (see the teardown snapshots) outlive their listener.
     const left = await sitePids(site);
@@ -433,7 +470,7 @@ async function main(): Promise<number> {
 
   const work = tempDir('passtore-putcrt-bench-');
   const home: Home = makeHome([`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`, ...guardConfig(site, GUARD)]);
-  console.log(`guard: ${GUARD} ([network] ${GUARD === 'serial' ? 'one command at a time' : GUARD === 'parallel' ? 'parallel = yes, iptables -w' : 'batch = iptables-restore -w --noflush'}); relay: ${site.relay ? `${site.relay.rttMs} ms round trip` : 'none'}`);
+  console.log(`guard: ${GUARD} ([network] ${GUARD === 'serial' ? 'one command at a time' : GUARD === 'parallel' ? 'parallel = yes, iptables -w' : `batch = iptables-restore -w --noflush${GUARD === 'batch-parallel' ? ', parallel = yes' : ''}`}); relay: ${site.relay ? `${site.relay.rttMs} ms round trip` : 'none'}`);
   cleanups.push(() => home.remove());
   const ca = await FixtureCa.create();
   cleanups.push(() => ca.remove());
@@ -613,8 +650,9 @@ async function main(): Promise<number> {
   // ---- Targets ----------------------------------------------------------------------------
   const speedup = serStat.median / parStat.median;
   const cores = os.availableParallelism();
-  const cpuSer = { wall: serStat.median, machine: medianOf(cpuRuns.ser, 'machine'), own: medianOf(cpuRuns.ser, 'own'), children: medianOf(cpuRuns.ser, 'children') };
-  const cpuPar = { wall: parStat.median, machine: medianOf(cpuRuns.par, 'machine'), own: medianOf(cpuRuns.par, 'own'), children: medianOf(cpuRuns.par, 'children') };
+  const cpuOf = (runs: CpuSpent[], wall: number): CpuSpent => ({ wall, machine: medianOf(runs, 'machine'), own: medianOf(runs, 'own'), children: medianOf(runs, 'children'), hosts: medianOf(runs, 'hosts'), relay: medianOf(runs, 'relay') });
+  const cpuSer = cpuOf(cpuRuns.ser, serStat.median);
+  const cpuPar = cpuOf(cpuRuns.par, parStat.median);
   // All the work of a run shares these cores: a run cannot take less wall time than its
   // CPU time spread over all of them, so concurrency gains at most cores × wall ÷ CPU.
   const bound = (cores * cpuSer.wall) / cpuSer.machine;
@@ -654,7 +692,7 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`where the CPU goes (medians of the counted runs; /proc; ${cores} cores):`);
   table(
-    ['run', 'wall ms', 'machine CPU ms', 'cores busy', 'passtore ms', 'guard commands ms', 'hosts and the rest ms', 'per host CPU ms'],
+    ['run', 'wall ms', 'machine CPU ms', 'cores busy', 'passtore ms', 'guard commands ms', 'hosts\' sshd ms', 'relay ms', 'other load ms', 'vault side per host ms', 'host side per host ms'],
     [cpuSer, cpuPar].map((c, i) => [
       i === 0 ? '--jobs 1' : `default (${DEFAULT_CONCURRENCY})`,
       fmt(c.wall),
@@ -662,14 +700,24 @@ async function main(): Promise<number> {
       `${(c.machine / c.wall).toFixed(2)} of ${cores}`,
       fmt(c.own),
       fmt(c.children),
-      fmt(c.machine - c.own - c.children),
-      fmt(c.machine / HOSTS),
+      fmt(c.hosts),
+      fmt(c.relay),
+      fmt(Math.max(0, c.machine - c.own - c.children - c.hosts - c.relay)),
+      fmt((c.own + c.children) / HOSTS),
+      fmt(c.hosts / HOSTS),
     ]),
-    new Set([1, 2, 3, 4, 5, 6, 7]),
+    new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
   );
   console.log(
     `  the speed-up concurrency can reach when every part of the work shares ${cores} cores: at most ${cores} × ${fmt(cpuSer.wall)} ÷ ${fmt(cpuSer.machine)} = ${bound.toFixed(2)}× (measured ${speedup.toFixed(2)}×); ` +
       `passtore's own share of a host's CPU: ${fmt((cpuSer.own + cpuSer.children) / HOSTS)} of ${fmt(cpuSer.machine / HOSTS)} ms — on a site whose hosts are other machines, their part (sshd, key exchange and password check, the install's processes) is not on the vault's cores`,
+  );
+  // Diagnostic, not a target figure: what of the default run's CPU is the vault's own.
+  const vaultSide = cpuPar.own + cpuPar.children;
+  const siteSide = cpuPar.hosts + cpuPar.relay;
+  console.log(
+    `VAULT-SIDE CPU (diagnostic, not a target figure): default run ${fmt(vaultSide)} ms of passtore and its guard commands = ${(vaultSide / cpuPar.wall).toFixed(2)} of ${cores} cores over its ${fmt(cpuPar.wall)} ms wall; ` +
+      `the test hosts' sshd (with their sessions and the deploy script's processes) ${fmt(cpuPar.hosts)} ms and the relay ${fmt(cpuPar.relay)} ms = ${(siteSide / cpuPar.wall).toFixed(2)} cores, other processes on the machine ${fmt(Math.max(0, cpuPar.machine - vaultSide - siteSide))} ms; on a real site the hosts and the network run elsewhere`,
   );
   console.log('');
   console.log('where the time goes (one traced run each, not counted; putcrt-trace.js inside the binary):');

@@ -4,7 +4,8 @@
  *    with a batch command (iptables-restore --noflush): a prober tries every host all
  *    the while, and no host answers outside the time its own target is open (a rule
  *    never names more than one address and port); every opened host answers inside it;
- *  - a process killed during the batch open: recovery leaves no rule and the link down;
+ *  - a process killed during the batch open (with and without `parallel = yes`): recovery
+ *    leaves no rule and the link down;
  *  - a shell-like process with an open transfer beside a cron-like process that opens
  *    and closes its own: the second does not cut the first's transfer (no `down` while a
  *    live process holds a target); the first killed, recovery closes what it left, and
@@ -34,6 +35,17 @@ const MECHANISMS: Record<string, string[]> = {
     `batch_allow = "-I OUTPUT ${RULE}"`,
     `batch_revoke = "-D OUTPUT ${RULE}"`,
     'batch_end = COMMIT',
+  ],
+  // The batch with `parallel = yes`: up and down run beside the batch commands.
+  'batch-parallel': [
+    'up = ip link set vault0 up',
+    'down = ip link set vault0 down',
+    'batch = iptables-restore -w --noflush',
+    'batch_begin = *filter',
+    `batch_allow = "-I OUTPUT ${RULE}"`,
+    `batch_revoke = "-D OUTPUT ${RULE}"`,
+    'batch_end = COMMIT',
+    'parallel = yes',
   ],
 };
 
@@ -66,29 +78,33 @@ describe('the network guard, many targets and processes', { skip: siteSkip() }, 
       const closed = site!.hosts.slice(20).map((h) => h.address);
       const r = await runInVault(site!, 'guard-many', [config(mechanism), stateDir(mechanism), 'run', open.join(','), closed.join(',')], { timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stderr);
-      const result = JSON.parse(r.stdout) as { violations: unknown[]; reached: number; attempts: number; wall: number };
+      const result = JSON.parse(r.stdout) as { violations: unknown[]; reached: number; attempts: number; wall: number; batchesToOpen: number };
       assert.deepEqual(result.violations, [], 'no connection succeeded outside its own target\'s window');
       assert.equal(result.reached, 20, `every opened host was reached while open (${result.attempts} attempts)`);
+      // The 20 opens start together: one batch command opens them all.
+      if (mechanism.startsWith('batch')) assert.equal(result.batchesToOpen, 1, `one batch command opened the 20 targets (${result.batchesToOpen})`);
       await assertGuardClosed(site!, `the ${mechanism} run`);
       assert.deepEqual(readdirSync(stateDir(mechanism)).filter((n) => n.startsWith('guard-open')), [], 'no marker is left');
       console.log(`# ${mechanism}: 20 targets opened, held 0.3-0.6 s and closed in ${Math.round(result.wall)} ms`);
     });
   }
 
-  test('batch: a kill during the batch open; the next start leaves no rule', async () => {
-    const state = stateDir('crash');
-    const open = site!.hosts.slice(0, 20).map((h) => h.address);
-    const r = await runInVault(site!, 'guard-many', [config('batch'), state, 'crash', open.join(',')]);
-    assert.equal(r.signal, 'SIGKILL', `the process killed itself: ${r.stdout}${r.stderr}`);
-    assert.ok(r.stdout.split('\n').filter((l) => l.startsWith('opened')).length < 20, `killed before every open ended: ${r.stdout}`);
-    const left = await site!.vaultState();
-    assert.equal(left.linkUp, true, 'the kill left the link up');
-    const rec = await runInVault(site!, 'guard-many', [config('batch'), state, 'recover']);
-    assert.equal(rec.code, 0, rec.stderr);
-    assert.equal(rec.stdout.trim(), '20', 'recovery closed the 20 recorded targets');
-    await assertGuardClosed(site!, 'the recovery');
-    assert.deepEqual(readdirSync(state).filter((n) => n.startsWith('guard-open')), [], 'the marker is removed');
-  });
+  for (const mechanism of ['batch', 'batch-parallel']) {
+    test(`${mechanism}: a kill during the batch open; the next start leaves no rule`, async () => {
+      const state = stateDir(`crash-${mechanism}`);
+      const open = site!.hosts.slice(0, 20).map((h) => h.address);
+      const r = await runInVault(site!, 'guard-many', [config(mechanism), state, 'crash', open.join(',')]);
+      assert.equal(r.signal, 'SIGKILL', `the process killed itself: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stdout.split('\n').filter((l) => l.startsWith('opened')).length < 20, `killed before every open ended: ${r.stdout}`);
+      const left = await site!.vaultState();
+      assert.equal(left.linkUp, true, 'the kill left the link up');
+      const rec = await runInVault(site!, 'guard-many', [config(mechanism), state, 'recover']);
+      assert.equal(rec.code, 0, rec.stderr);
+      assert.equal(rec.stdout.trim(), '20', 'recovery closed the 20 recorded targets');
+      await assertGuardClosed(site!, 'the recovery');
+      assert.deepEqual(readdirSync(state).filter((n) => n.startsWith('guard-open')), [], 'the marker is removed');
+    });
+  }
 
   test('a cron run beside a shell\'s open transfer does not cut it; the shell killed, recovery closes only what it left', async () => {
     const state = stateDir('side-by-side');

@@ -6,8 +6,9 @@
  *   run OPEN CLOSED   opens every address of OPEN (comma-separated, port 22) at once and
  *                     holds each 300–600 ms, while a prober tries every address of OPEN
  *                     and CLOSED, again and again; prints JSON: the connections that
- *                     succeeded outside their target's open window (violations), and how
- *                     many succeeded inside it.
+ *                     succeeded outside their target's open window (violations), how
+ *                     many succeeded inside it, and how many batch commands ran until
+ *                     every target was open (batchesToOpen).
  *   crash OPEN        starts opening every address of OPEN at once and SIGKILLs itself as
  *                     soon as its marker records them all, before the opens have ended.
  *   hold ADDRESS      opens ADDRESS:22, prints `open`, then answers each `check` line on
@@ -19,6 +20,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawned } from './spawn-count.js'; // first: it counts the guard's batch commands
 import { loadConfig } from '../../src/config.js';
 import { NetworkGuard } from '../../src/guard/guard.js';
 
@@ -64,10 +66,19 @@ if (mode === 'run') {
     }
   })();
   const started = performance.now();
+  let opened = 0;
+  let batchesToOpen = 0;
   await Promise.all(
     open.map(async (address) => {
       const from = performance.now();
-      await guard.withAccess({ address, port: 22 }, () => sleep(300 + Math.random() * 300));
+      // As withAccess, with a count of the batch commands run until every target is open.
+      await guard.open({ address, port: 22 });
+      try {
+        if (++opened === open.length) batchesToOpen = [...spawned.values()].reduce((a, b) => a + b, 0);
+        await sleep(300 + Math.random() * 300);
+      } finally {
+        await guard.close({ address, port: 22 });
+      }
       windows.set(address, { from, to: performance.now() });
     }),
   );
@@ -81,7 +92,7 @@ if (mode === 'run') {
     return !w || s.to < w.from || s.from > w.to;
   });
   const reached = new Set(successes.filter((s) => !violations.includes(s)).map((s) => s.address));
-  process.stdout.write(`${JSON.stringify({ violations, reached: reached.size, attempts, wall })}\n`);
+  process.stdout.write(`${JSON.stringify({ violations, reached: reached.size, attempts, wall, batchesToOpen })}\n`);
 } else if (mode === 'crash') {
   const open = list(args[0]);
   const marker = join(stateDir, `guard-open.${process.pid}.json`);

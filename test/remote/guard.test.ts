@@ -58,6 +58,16 @@ describe('the network guard', { skip: siteSkip() }, () => {
     assert.deepEqual(readdirSync(stateDir!).filter((n) => n.startsWith('guard-open')), [], 'no guard marker is left');
   });
 
+  test('an SSH connection does not ask the host to prove the host keys it announces (an RSA signature and more per login)', async () => {
+    const h1 = site!.hosts[0]!;
+    const r = await runInVault(site!, 'hostkeys-probe', [home!.configFile, stateDir!, h1.address], { input: `${h1.rootPassword}\n` });
+    assert.equal(r.code, 0, r.stderr);
+    const sent = JSON.parse(r.stdout) as { bare: number; passtore: number };
+    assert.ok(sent.bare >= 1, `the host announces its keys: a bare ssh2 client asks it to prove them (${r.stdout})`);
+    assert.equal(sent.passtore, 0, `passtore's connection does not (${r.stdout})`);
+    await assertGuardClosed(site!, 'the logins');
+  });
+
   test('a guard left open by a killed process is closed at the next start of passtore', async () => {
     const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
     const r = await runInVault(site!, 'guard-probe', [home!.configFile, dataDirOf(home!), h1.address, h2.address, 'crash']);

@@ -26,6 +26,8 @@ import { fileURLToPath } from 'node:url';
 /** A running relay process. */
 export interface Relay {
   rttMs: number;
+  /** The relay's process (its CPU time is read by the putcrt benchmark). */
+  pid: number | undefined;
   /**
    * Stops or starts listening on one host's relay address, as its sshd is stopped or
    * started: a connection to it is then refused, as by the host itself.
@@ -54,6 +56,7 @@ export async function startRelay(ns: string, pairs: Array<{ listen: string; targ
   lines.on('line', (l) => answers.shift()?.(l));
   return {
     rttMs,
+    pid: child.pid,
     listening: (listen, on) =>
       new Promise<void>((resolve, reject) => {
         if (child.exitCode !== null || child.signalCode !== null) return reject(new Error('the relay is not running'));
