@@ -21,15 +21,7 @@ export interface VaultRow {
 }
 
 /** What the summary of what is current covers of an entry: its name, version and state (no ciphertext). */
-export interface EntryStamp {
-  id: number;
-  hostId: number;
-  fqdn: string;
-  user: string;
-  service: string;
-  version: number;
-  state: EntryState;
-}
+export type EntryStamp = Pick<EntryRow, 'id' | 'hostId' | 'fqdn' | 'user' | 'service' | 'version' | 'state'>;
 
 export type SlotKind = 'passphrase' | 'keyfile';
 

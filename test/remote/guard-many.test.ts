@@ -23,30 +23,24 @@ import { assertGuardClosed, runInVault, SCRIPT } from './helpers.js';
 
 const RULE = '-o vault0 -d {address} -p tcp --dport {port} -j ACCEPT';
 
+/** The batch form: one iptables-restore opens or closes every target that is waiting. */
+const BATCH = [
+  'up = ip link set vault0 up',
+  'down = ip link set vault0 down',
+  'batch = iptables-restore -w --noflush',
+  'batch_begin = *filter',
+  `batch_allow = "-I OUTPUT ${RULE}"`,
+  `batch_revoke = "-D OUTPUT ${RULE}"`,
+  'batch_end = COMMIT',
+];
+
 /** The [network] sections of each mechanism, on the site's vault namespace. */
 const MECHANISMS: Record<string, string[]> = {
   serial: ['up = ip link set vault0 up', 'down = ip link set vault0 down', `allow = iptables -I OUTPUT ${RULE}`, `revoke = iptables -D OUTPUT ${RULE}`],
   parallel: ['up = ip link set vault0 up', 'down = ip link set vault0 down', `allow = iptables -w -I OUTPUT ${RULE}`, `revoke = iptables -w -D OUTPUT ${RULE}`, 'parallel = yes'],
-  batch: [
-    'up = ip link set vault0 up',
-    'down = ip link set vault0 down',
-    'batch = iptables-restore -w --noflush',
-    'batch_begin = *filter',
-    `batch_allow = "-I OUTPUT ${RULE}"`,
-    `batch_revoke = "-D OUTPUT ${RULE}"`,
-    'batch_end = COMMIT',
-  ],
+  batch: BATCH,
   // The batch with `parallel = yes`: up and down run beside the batch commands.
-  'batch-parallel': [
-    'up = ip link set vault0 up',
-    'down = ip link set vault0 down',
-    'batch = iptables-restore -w --noflush',
-    'batch_begin = *filter',
-    `batch_allow = "-I OUTPUT ${RULE}"`,
-    `batch_revoke = "-D OUTPUT ${RULE}"`,
-    'batch_end = COMMIT',
-    'parallel = yes',
-  ],
+  'batch-parallel': [...BATCH, 'parallel = yes'],
 };
 
 describe('the network guard, many targets and processes', { skip: siteSkip() }, () => {
