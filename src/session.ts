@@ -270,7 +270,7 @@ export class Session {
       const key = this.vault.auditKey()!;
       const row = (await this.store.getVault())!;
       const recordHash = async (seq: number) => (await this.store.auditAfter(seq - 1, 1)).find((r) => r.seq === seq)?.hash;
-      const current = await checkCopy(this.#stateDir, row, key, await this.#entryVersions(), recordHash);
+      const current = await checkCopy(this.#stateDir, row, key, recordHash);
       // Then the database against itself (any machine): the summary of what is current.
       const summary = await verifySummary(this.store, key);
       writeHeadCopy(this.#stateDir, current);
@@ -279,11 +279,6 @@ export class Session {
       this.lock();
       throw e;
     }
-  }
-
-  /** Each entry's current version, by spec (for the copy of the vault's state). */
-  #entryVersions(): Promise<Record<string, number>> {
-    return this.store.entryVersions();
   }
 
   /** Moves the copy of the vault's state on this machine forward (never back; never fails a command). */
@@ -295,7 +290,7 @@ export class Session {
       // Nothing sealed since the last save (a command that changed nothing): nothing to do.
       const mark = `${row.auditHead} ${row.dataKeyGeneration} ${row.keyring} ${row.summary}`;
       if (mark === this.#savedMark) return;
-      const current = stateOf(row, key, await this.#entryVersions());
+      const current = stateOf(row, key);
       const seen = readHeadCopy(this.#stateDir, current.vaultId, key);
       if (!seen || !rolledBack(current, seen)) {
         writeHeadCopy(this.#stateDir, current);

@@ -251,12 +251,6 @@ export class SqlStore implements Store {
     return (await this.db.all(`SELECT * FROM audit WHERE seq > ? ORDER BY seq${lim}`, [seq])).map(toAudit);
   }
 
-  async entryVersions(): Promise<Record<string, number>> {
-    const rows = await this.db.all('SELECT h.fqdn, e.user, e.service, e.version FROM entries e JOIN hosts h ON h.id = e.host_id');
-    const out: Record<string, number> = {};
-    for (const r of rows) out[`${String(r.user)}@${String(r.fqdn)}:${String(r.service)}`] = Number(r.version);
-    return out;
-  }
 
   async getAccountKey(name: string): Promise<AccountKeyRow | undefined> {
     const [r] = await this.db.all('SELECT name, key_ciphertext, created_at FROM account_keys WHERE name = ?', [name]);

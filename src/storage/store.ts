@@ -253,9 +253,6 @@ export interface Store {
    */
   entryStamps(filter?: { ids?: number[]; hostIds?: number[] }): Promise<EntryStamp[]>;
 
-  /** Each entry's spec (`user@fqdn:service`) and current version: what the rollback check compares. */
-  entryVersions(): Promise<Record<string, number>>;
-
   getAccountKey(name: string): Promise<AccountKeyRow | undefined>;
   addAccountKey(row: AccountKeyRow): Promise<void>;
   listAccountKeys(): Promise<AccountKeyRow[]>;

@@ -32,8 +32,8 @@ export interface VaultState {
   /** When this summary was taken (for messages). */
   at: string;
   /**
-   * Each entry's current version (`user@host:service` to version), in the copy kept on
-   * the vault machine: while the sealed audit head has not moved, no entry may go back.
+   * Each entry's version, in copies written before schema 12 (kept for their seal);
+   * entries are now covered by the summary of what is current in the database.
    */
   versions?: Record<string, number>;
   /** The change counter of the summary of what is current (summary.ts); absent before schema 12. */
@@ -53,7 +53,7 @@ const macOf = (key: Buffer, s: Omit<VaultState, 'mac'>) => createHmac('sha256', 
  * The state of a vault row, as this unlocked session sees it. `auditKey` has opened the
  * row (its data key and keyring); the head's own seal is checked here.
  */
-export function stateOf(row: VaultRow, auditKey: Buffer, versions?: Record<string, number>): VaultState {
+export function stateOf(row: VaultRow, auditKey: Buffer): VaultState {
   let head = { seq: 0, hash: '', sealed: 0 };
   if (row.auditHead) {
     const h = JSON.parse(row.auditHead) as { seq: number; hash: string; sealed: number; mac: string };
@@ -63,7 +63,7 @@ export function stateOf(row: VaultRow, auditKey: Buffer, versions?: Record<strin
     head = { seq: h.seq, hash: h.hash, sealed: h.sealed };
   }
   const counter = counterOf(row);
-  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString(), ...(versions ? { versions } : {}), ...(counter === undefined ? {} : { counter }) };
+  const s = { vaultId: row.id, ...head, dataKeyGeneration: row.dataKeyGeneration, rootGeneration: parseKeyring(row.keyring)?.rootGeneration ?? 1, at: new Date().toISOString(), ...(counter === undefined ? {} : { counter }) };
   return { ...s, mac: macOf(auditKey, s) };
 }
 
@@ -89,14 +89,6 @@ export function rolledBack(current: VaultState, seen: VaultState): string | unde
     what.push(`the end of the audit trail was cut off (it ends at sealed record ${current.seq}; record ${seen.seq} was seen)`);
   } else if (current.seq === seen.seq && current.hash !== seen.hash) {
     what.push(`the audit trail was rewritten (record ${current.seq} is not the one seen)`);
-  } else if (current.seq === seen.seq && seen.versions && current.versions) {
-    // No sealed record since: every entry must be as it was, or newer.
-    for (const [spec, version] of Object.entries(seen.versions)) {
-      const now = current.versions[spec];
-      if (now === undefined) what.push(`entry ${spec} is gone with no audit record`);
-      else if (now < version) what.push(`entry ${spec} went back from version ${version} to version ${now} with no audit record`);
-      if (what.length >= 3) break;
-    }
   }
   // Last, as the most general: the summary's change counter only moves forward, so a lower
   // one is an older vault record whatever was written since (a session that sees a higher
@@ -142,22 +134,13 @@ export function writeHeadCopy(dir: string, state: VaultState): void {
 
 /**
  * Compares the database's state with the copy on this machine: throws an integrity error
- * naming what was rolled back, else moves the copy on to the current state.
- */
-export async function checkAndAdvance(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
-  const current = await checkCopy(dir, row, auditKey, versions, seenRecordHash);
-  writeHeadCopy(dir, current);
-  return current;
-}
-
-/**
- * `checkAndAdvance` without moving the copy on (the caller writes it once every other
- * check passed). `seenRecordHash`, given the copy's newest sealed record number, returns
+ * naming what was rolled back, without moving the copy on (the caller writes it once every
+ * other check passed). `seenRecordHash`, given the copy's newest sealed record number, returns
  * that record's hash in the database now: a trail that went on from another record than
  * the one seen here was put back and written on since.
  */
-export async function checkCopy(dir: string, row: VaultRow, auditKey: Buffer, versions?: Record<string, number>, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
-  const current = stateOf(row, auditKey, versions);
+export async function checkCopy(dir: string, row: VaultRow, auditKey: Buffer, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
+  const current = stateOf(row, auditKey);
   const seen = readHeadCopy(dir, row.id, auditKey);
   if (seen) {
     let lost = rolledBack(current, seen);

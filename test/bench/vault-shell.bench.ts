@@ -489,8 +489,8 @@ async function benchBackend(b: Backend): Promise<void> {
   }
 
   // What a command that sealed something does after it: the copy of the vault's state on
-  // this machine (src/vault/rollback.ts) moves forward, with every entry's version.
-  const versionsTimes: number[] = [];
+  // this machine (src/vault/rollback.ts) moves forward (entries are the database's
+  // summary's job since schema 12: the copy holds the counter and head only).
   const stateTimes: number[] = [];
   const copyDir = join(b.dir, 'state-copy');
   mkdirSync(copyDir, { mode: 0o700 });
@@ -498,9 +498,7 @@ async function benchBackend(b: Backend): Promise<void> {
     stateTimes.push(
       await timeAsync(async () => {
         const row = (await session.store.getVault())!;
-        let versions: Record<string, number> = {};
-        versionsTimes.push(await timeAsync(async () => (versions = await session.store.entryVersions())));
-        writeHeadCopy(copyDir, stateOf(row, session.vault.auditKey()!, versions));
+        writeHeadCopy(copyDir, stateOf(row, session.vault.auditKey()!));
       }),
     );
   }
@@ -563,8 +561,7 @@ async function benchBackend(b: Backend): Promise<void> {
   record(b.name, '   3b. list wn-* (Terminal)', rendered, undefined, 'same, rendered by the shell\'s Terminal into a discarding stream; no target given');
   record(b.name, "   3c. list, all 10,000 hosts (Terminal)", listAll, undefined, '10,000 hosts, 32,000+ entries rendered by the shell table writer into a discarding stream');
   record(b.name, "4. add newhost-N", addTimes, T('<', 10, b.name === 'sqlite'), b.name === 'sqlite' ? 'one fresh host per run, answers pw, pw' : 'target is stated for SQLite; shown against it for comparison');
-  record(b.name, '   4c. of which: the vault-state copy saved after it', stateTimes, undefined, 'Session saves it after every command that sealed something: getVault, store.entryVersions (every entry), stateOf, writeHeadCopy (write, fsync, rename); timed apart, same calls');
-  record(b.name, '   4d. of which store.entryVersions()', versionsTimes, undefined, '30,000+ entries: the version of each, read for every save');
+  record(b.name, '   4c. of which: the vault-state copy saved after it', stateTimes, undefined, 'Session saves it after every command that sealed something: getVault, stateOf, writeHeadCopy (write, fsync, rename); timed apart, same calls');
   record(b.name, "   4b. add root@wn-*:bench (2,000 hosts)", [addPattern], undefined, 'one run, one transaction: per host lastVersion, insert and an audit record');
   record(b.name, '5. unlock (scrypt N=2^17 r=8 p=1)', unlock, T('≈', 500), 'vault.unlockWithPassphrase: scrypt + slot and vault reads');
   meter();

@@ -135,7 +135,8 @@ for (const backend of backends) {
         const e = await unlockError(tv);
         assert.ok(e, 'the vault with the entry set back does not unlock');
         assert.equal(e.code, 'integrity');
-        assert.match(e.message, /^integrity error: the vault was rolled back: entry root@ui-01\.example\.org:ssh went back from version 2 to version 1 with no audit record/);
+        // Caught by the summary of what is current in the database (summary.ts), on any machine.
+        assert.match(e.message, /^integrity error: an entry was rolled back with SQL: entry root@ui-01\.example\.org:ssh went back from version 2 to version 1; nothing is shown/);
       } finally {
         rmSync(tv.dir, { recursive: true, force: true });
         await place.cleanup();
