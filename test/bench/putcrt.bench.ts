@@ -26,6 +26,19 @@
  *   4. `scp -i KEY` of the same two files (read back from host1 after a deploy) to host1,
  *      run inside the vault namespace with key authentication (no sshpass here), the
  *      guard opened by hand around the scp runs; no target given, ratio for information.
+ * Guard cost (issue 14: the guard's share of the wall, target < 10%): the same `putcrt
+ * 'host*'` with the guard, against a second shell on the same vault whose config has no
+ * [network] section, while the benchmark holds the vault namespace open itself (link up and
+ * one ACCEPT rule per host's address and port 22, the site's own commands as argument
+ * vectors, opened before and closed after each timed run, untimed); the two kinds
+ * alternate, each run after both files on every host were changed (so every run replaces
+ * and backs up both), one uncounted warm-up of each, then RUNS.guardCost pairs. Printed as
+ * "GUARD COST: T_guard − T_none = X ms = Y% of the wall" (median of the pairs'
+ * differences over the guarded median), beside "GUARD ACTIVITY", the union of the
+ * intervals during which any guard command ran in one traced run (it overlaps the other
+ * hosts' work, so it is not what the guard adds). After every run the vault namespace's
+ * firewall is checked to be as the site built it (link down, policies DROP, its own rules
+ * only), and again before the site stops.
  * Diagnostics, not counted:
  *   - one traced run of each kind (putcrt-trace.js loaded into the binary by
  *     NODE_OPTIONS) says where a host's time goes: guard commands, SSH connect, each
@@ -42,7 +55,7 @@
  * $BENCH_GUARD picks the guard's mechanism: serial (default: the site's one command at a
  * time), parallel (`parallel = yes` with iptables -w), batch (iptables-restore
  * --noflush) or batch-parallel (the same with `parallel = yes`: up and down beside the batches); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
- * path (a 20 ms round trip).
+ * path (a 20 ms round trip); BENCH_ANSIBLE=0 skips the Ansible baseline.
  *
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
  * its namespaces; what is left afterwards (nothing expected) is printed.
@@ -60,7 +73,7 @@ import type { TraceEvent } from './putcrt-trace.js';
 
 const HOSTS = 20;
 const PASSPHRASE = 'bench passphrase 5172';
-const RUNS = { parallel: 4, serial: 4, scp: 7, netnsExec: 7 };
+const RUNS = { parallel: 4, serial: 4, scp: 7, netnsExec: 7, guardCost: 11 };
 const TARGET_SPEEDUP = 8; // issue 14: default concurrency against --jobs 1 with the 20 ms relay
 const CRT_PATH = '/etc/grid-security';
 const TRACER = fileURLToPath(new URL('./putcrt-trace.js', import.meta.url));
@@ -131,6 +144,20 @@ function expectOut(what: string, out: string, want: RegExp | string): void {
 async function inNs(ns: string, argv: string[]): Promise<string> {
   const { stdout } = await execFileP('ip', ['netns', 'exec', ns, ...argv]);
   return stdout;
+}
+
+/** The vault namespace's whole firewall (`iptables -S`) as the site left it, before any run. */
+let closedFirewall: string | undefined;
+
+/** Throws unless the vault namespace is as the site built it: link down, the same policies (DROP) and rules. */
+async function firewallClosed(site: TestSite, when: string): Promise<string> {
+  const now = await inNs(site.vaultNs, ['iptables', '-S']);
+  const { linkUp } = await site.vaultState();
+  const policies = now.split('\n').filter((l) => l.startsWith('-P ')).join(', ');
+  if (linkUp || now !== closedFirewall || !/-P OUTPUT DROP/.test(now)) {
+    throw new Error(`${when}: the vault namespace is not closed: link ${linkUp ? 'up' : 'down'}, firewall now:\n${now}as built:\n${closedFirewall}`);
+  }
+  return `link down, ${policies}, ${now.split('\n').filter((l) => l.startsWith('-A ')).length} rules (the site's own: loopback and replies)`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -354,7 +381,7 @@ function breakdown(serial: TracedRun, parallel: TracedRun): string[] {
   const ups = guardPar.filter((e) => e.what!.startsWith('ip ')).length;
   const busy = unionMs(guardSpans);
   notes.push(
-    `default concurrency (guard ${GUARD}): ${guardPar.length} guard commands (${ups} of them ip link up/down), at most ${maxOverlap(guardSpans)} at once, ${fmt(sum(guardPar))} ms in all; a guard command was running during ${fmt(busy)} ms = ${((100 * busy) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall (the guard's share); at most ${maxOverlap(sessions)} SSH connections were open at once (limit ${DEFAULT_CONCURRENCY})`,
+    `default concurrency (guard ${GUARD}): ${guardPar.length} guard commands (${ups} of them ip link up/down), at most ${maxOverlap(guardSpans)} at once, ${fmt(sum(guardPar))} ms in all; a guard command was running during ${fmt(busy)} ms = ${((100 * busy) / parallel.wall).toFixed(0)}% of the ${fmt(parallel.wall)} ms wall (the union of guard activity: it overlaps other hosts' work, so it is not what the guard adds to the wall; see GUARD COST); at most ${maxOverlap(sessions)} SSH connections were open at once (limit ${DEFAULT_CONCURRENCY})`,
   );
   const t0 = Math.min(...parallel.events.map((e) => e.t - e.ms));
   notes.push(
@@ -363,7 +390,7 @@ function breakdown(serial: TracedRun, parallel: TracedRun): string[] {
       .map((e) => `${e.what!.startsWith('ip ') ? e.what!.split(' ').slice(-1)[0] : (/\((\d+) targets\)/.exec(e.what!)?.[1] ?? '?') + ' targets'} @${fmt(e.t - e.ms - t0)} ${fmt(e.ms)} ms`)
       .join(', ')}`,
   );
-  console.log(`GUARD SHARE: ${GUARD}${process.env.PASSTORE_TEST_RELAY_MS ? `, relay ${process.env.PASSTORE_TEST_RELAY_MS} ms` : ''}: ${((100 * busy) / parallel.wall).toFixed(1)}% of the default-concurrency wall (${fmt(busy)} of ${fmt(parallel.wall)} ms), ${guardPar.length} commands`);
+  console.log(`GUARD ACTIVITY (union of the intervals any guard command ran, one traced run; not the cost): ${GUARD}${process.env.PASSTORE_TEST_RELAY_MS ? `, relay ${process.env.PASSTORE_TEST_RELAY_MS} ms` : ''}: ${((100 * busy) / parallel.wall).toFixed(1)}% of the default-concurrency wall (${fmt(busy)} of ${fmt(parallel.wall)} ms), ${guardPar.length} commands`);
   const closedS = serial.events.filter((e) => e.ev === 'session').length;
   const closedP = parallel.events.filter((e) => e.ev === 'session').length;
   notes.push(`connections whose 'close' event came before putcrt returned to the prompt: ${closedS} of ${HOSTS} (--jobs 1), ${closedP} of ${HOSTS} (default); SshConnection.close() does not wait for it, and the guard revokes at once`);
@@ -444,7 +471,14 @@ async function main(): Promise<number> {
   let t = performance.now();
   const site = await TestSite.start(HOSTS);
   cpuSite = site;
+  closedFirewall = await inNs(site.vaultNs, ['iptables', '-S']);
   cleanups.push(async () => {
+    // Nothing this run opened may be left: checked (and printed) before the site stops.
+    try {
+      console.log(`clean-up: vault namespace before the site stops: ${await firewallClosed(site, 'at the end')}`);
+    } catch (e) {
+      console.log(`clean-up: ${(e as Error).message}`);
+    }
     // SSH sessions the hosts still hold (see the teardown snapshots) outlive their listener.
     const left = await sitePids(site);
     for (const p of left) {
@@ -568,6 +602,78 @@ async function main(): Promise<number> {
   record('3. per host, one at a time (2 / 20)', { median: perHost, min: serStat.min / HOSTS, max: serStat.max / HOSTS, n: 0 }, 'derived; includes the guard commands (up, allow, revoke, down) for each host');
   record(`   3a. per host at default concurrency (1 / 20)`, { median: parStat.median / HOSTS, min: parStat.min / HOSTS, max: parStat.max / HOSTS, n: 0 }, 'derived');
 
+  // ---- Guard cost: the same putcrt with the guard and with none, alternating ---------------
+  // What the guard adds to the wall, measured directly: a second shell on the same vault
+  // whose config has no [network] section (the guard does nothing), run while the
+  // benchmark holds the vault namespace open itself (link up, one ACCEPT rule per host's
+  // address and port 22, the rules the site's guard adds), opened before and closed after
+  // each timed run. Before every run of either kind both files on every host get one more
+  // byte, so every run changes both files on every host (backups made).
+  console.log('\n== guard cost: putcrt with the guard against putcrt with none');
+  const noGuardConfig = join(home.dir, '.config', 'passtore', 'no-guard.conf');
+  writeFileSync(noGuardConfig, `${[`domain = ${site.domain}`, 'operator = bench', `crt_path = ${CRT_PATH}`].join('\n')}\n`);
+  const nsh = vaultShell({ ...home.env, PASSTORE_CONFIG: noGuardConfig }, site.vaultNs);
+  await unlock(nsh);
+  const openRule = (h: TestHost) => ['-o', 'vault0', '-d', h.address, '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT'];
+  const openRules = new Set<TestHost>();
+  let linkUp = false;
+  const closeNoGuard = async () => {
+    for (const h of [...openRules]) {
+      await inNs(site.vaultNs, ['iptables', '-D', 'OUTPUT', ...openRule(h)]);
+      openRules.delete(h);
+    }
+    if (linkUp) await inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'down']);
+    linkUp = false;
+  };
+  cleanups.push(closeNoGuard);
+  const openNoGuard = async () => {
+    linkUp = true;
+    await inNs(site.vaultNs, ['ip', 'link', 'set', 'vault0', 'up']);
+    for (const h of site.hosts) {
+      openRules.add(h);
+      await inNs(site.vaultNs, ['iptables', '-I', 'OUTPUT', ...openRule(h)]);
+    }
+    const st = await site.vaultState();
+    if (!st.linkUp || st.rules.length !== HOSTS) throw new Error(`no-guard run: expected the link up and ${HOSTS} rules, found link ${st.linkUp ? 'up' : 'down'} and ${st.rules.length} rules`);
+  };
+  const newContents = () =>
+    Promise.all(site.hosts.map((h) => onHost(h, ['sh', '-c', 'printf "\\n" >> "$1" && printf "\\n" >> "$2"', 'sh', `${CRT_PATH}/hostcert.pem`, `${CRT_PATH}/hostkey.pem`])));
+  const costRun = async (guarded: boolean): Promise<number> => {
+    await newContents();
+    await pause(200);
+    if (!guarded) await openNoGuard();
+    let r: { out: string; ms: number };
+    try {
+      r = await shell(guarded ? sh : nsh, "putcrt 'host*'", { timeoutMs: 180_000 });
+    } finally {
+      if (!guarded) await closeNoGuard();
+    }
+    const changed = (r.out.match(/previous pair kept as/g) ?? []).length;
+    if (!r.out.includes(`deployed to ${HOSTS} hosts`) || /failed/.test(r.out) || changed !== HOSTS) throw new Error(`putcrt ${guarded ? 'with' : 'without'} the guard: ${changed} of ${HOSTS} hosts changed; output:\n${r.out.slice(-3000)}`);
+    await firewallClosed(site, `after the putcrt ${guarded ? 'with' : 'without'} the guard`);
+    return r.ms;
+  };
+  const withGuard: number[] = [];
+  const noGuard: number[] = [];
+  const loadBefore = loadAvg();
+  console.log(`  warm-up (not counted): with the guard ${fmt(await costRun(true))} ms, without ${fmt(await costRun(false))} ms`);
+  for (let i = 0; i < RUNS.guardCost; i++) {
+    for (const guarded of i % 2 ? [false, true] : [true, false]) (guarded ? withGuard : noGuard).push(await costRun(guarded));
+    console.log(`  pair ${i + 1}: with the guard ${fmt(withGuard[i]!)} ms, without ${fmt(noGuard[i]!)} ms, difference ${fmt(withGuard[i]! - noGuard[i]!)} ms   (load ${loadAvg()})`);
+  }
+  nsh.line('exit');
+  await nsh.exited(10_000);
+  noteLoad('after the guard-cost runs');
+  const guardCost = {
+    withGuard: stat(withGuard),
+    noGuard: stat(noGuard),
+    diff: stat(withGuard.map((w, i) => w - noGuard[i]!)),
+    load: `${loadBefore} → ${loadAvg()}`,
+  };
+  record(`   1b. putcrt 'host*' with the guard (guard-cost pairs)`, withGuard, 'alternating with 1c; both files changed on every host each run');
+  record(`   1c. putcrt 'host*' with no guard (namespace held open by the benchmark)`, noGuard, 'a shell whose config has no [network]; link up and one rule per host opened before and closed after each run, untimed');
+  await countOrphans('the guard-cost runs', 2 * (1 + RUNS.guardCost) * HOSTS);
+
   // ---- scp baseline: the same two files to host1, key authentication ----------------------
   console.log('\n== scp baseline');
   const local = join(work, 'scp-src');
@@ -675,6 +781,20 @@ async function main(): Promise<number> {
       note: `${fmt(st.median)} ms / ${fmt(parStat.median)} ms (medians)`,
     });
   }
+  // What the guard adds: the median of the pairs' differences, against the guarded median.
+  const costShare = (100 * guardCost.diff.median) / guardCost.withGuard.median;
+  const relayNote = site.relay ? `relay ${site.relay.rttMs} ms` : 'no relay';
+  const guardCostLine =
+    `GUARD COST (${GUARD}, ${relayNote}): T_guard − T_none = ${fmt(guardCost.diff.median)} ms = ${costShare.toFixed(1)}% of the wall (median of ${guardCost.diff.n} pairs; ` +
+    `differences ${fmt(guardCost.diff.min)}…${fmt(guardCost.diff.max)} ms; T_guard median ${fmt(guardCost.withGuard.median)} ms, T_none median ${fmt(guardCost.noGuard.median)} ms; load ${guardCost.load})`;
+  checks.push({
+    name: `guard cost: putcrt ${HOSTS} hosts with the guard minus with none`,
+    measured: `${fmt(guardCost.diff.median)} ms = ${costShare.toFixed(1)}%`,
+    required: '< 10% of the wall',
+    ratio: costShare / 10,
+    verdict: costShare < 10 ? 'met' : 'MISSED',
+    note: `median of ${guardCost.diff.n} pairs' differences over the guarded median ${fmt(guardCost.withGuard.median)} ms (${relayNote}); the union of guard activity (one traced run) is printed below as GUARD ACTIVITY`,
+  });
   const perHostRatio = perHost / scpStat.median;
   checks.push({
     name: 'putcrt per host (one at a time) vs bare scp',
@@ -722,6 +842,7 @@ async function main(): Promise<number> {
   console.log('');
   console.log('where the time goes (one traced run each, not counted; putcrt-trace.js inside the binary):');
   const where = breakdown(tSerial, tParallel);
+  console.log(guardCostLine);
   console.log('');
   for (const n of where) console.log(`  ${n}`);
   console.log('');
@@ -733,6 +854,7 @@ async function main(): Promise<number> {
   console.log('');
   console.log(
     `SUMMARY: ${checks.filter((c) => c.verdict === 'met').length}/${checks.filter((c) => c.verdict !== 'info').length} targets met; putcrt ${HOSTS} hosts default ${fmt(parStat.median)} ms vs --jobs 1 ${fmt(serStat.median)} ms = ${speedup.toFixed(2)}× (target ≥ ${TARGET_SPEEDUP}×, ratio ${(speedup / TARGET_SPEEDUP).toFixed(2)}); ` +
+      `guard cost ${fmt(guardCost.diff.median)} ms = ${costShare.toFixed(1)}% of the guarded wall; ` +
       `per host ${fmt(perHost)} ms one at a time vs scp ${fmt(scpStat.median)} ms (${perHostRatio.toFixed(2)}×); ` +
       `CPU-bound limit ${bound.toFixed(2)}× (the one-at-a-time run keeps ${os.availableParallelism()} cores ${(100 * cpuSer.machine / (cpuSer.wall * os.availableParallelism())).toFixed(0)}% busy) (nproc ${os.availableParallelism()}, node ${process.version}, ${total.toFixed(0)} s in all)`,
   );
