@@ -57,6 +57,15 @@
  * --noflush) or batch-parallel (the same with `parallel = yes`: up and down beside the batches); PASSTORE_TEST_RELAY_MS=20 puts the site's delaying relay in the hosts'
  * path (a 20 ms round trip); BENCH_ANSIBLE=0 skips the Ansible baseline.
  *
+ * $BENCH_AUTH picks how passtore logs in to the hosts: password (default; the figures
+ * recorded before it meant this) or key: after the set-up and before any timed run, the
+ * shell runs `sshkey create` and `sshkey install 'host*'` (over the password login), and
+ * from then on every putcrt result line must say "with the deploy key" (each run checks
+ * all 20; in password mode none may). A key login spares each host the password hash
+ * (yescrypt) a password login costs its sshd, as on sites that keep OpenSSH's default
+ * PermitRootLogin prohibit-password. The Ansible baseline logs in by password (sshpass),
+ * so it is skipped in key mode unless BENCH_ANSIBLE=1 forces it.
+ *
  * The site is stopped at the end, on failure and on Ctrl-C, with any process left in
  * its namespaces; what is left afterwards (nothing expected) is printed.
  */
@@ -82,6 +91,11 @@ const { checks, record, print: printResults } = results();
 
 /** The guard's mechanism ($BENCH_GUARD): serial (the site's default), parallel, or batch. */
 const GUARD = process.env.BENCH_GUARD ?? 'serial';
+
+/** How passtore logs in to the hosts ($BENCH_AUTH): the stored root password, or the vault's deploy key. */
+const AUTH = process.env.BENCH_AUTH ?? 'password';
+if (AUTH !== 'password' && AUTH !== 'key') throw new Error(`BENCH_AUTH=${AUTH}: expected password or key`);
+const AUTH_LABEL = AUTH === 'key' ? 'deploy-key login' : 'password login';
 
 /** The [network] section for each mechanism, on the site's vault namespace. */
 function guardConfig(site: TestSite, mechanism: string): string[] {
@@ -317,7 +331,7 @@ interface Phase {
 const PHASES: Phase[] = [
   { label: 'guard: ip link set vault0 up|down', pick: TRACE_PICK.guardIp },
   { label: 'guard: iptables -I|-D OUTPUT (allow, revoke)', pick: TRACE_PICK.guardIptables },
-  { label: 'ssh connect (TCP, kex, password auth)', pick: TRACE_PICK.connect },
+  { label: `ssh connect (TCP, kex, ${AUTH === 'key' ? 'deploy-key' : 'password'} auth)`, pick: TRACE_PICK.connect },
   { label: 'sftp subsystem open (none since the one-command deploy)', pick: TRACE_PICK.sftp },
   { label: 'exec deploy script (files on stdin, chown, cp -p, sync FILES, mv, sync ., sha256sum, stat)', pick: TRACE_PICK.install },
   { label: 'connection lifetime (connect → close)', pick: TRACE_PICK.session },
@@ -396,7 +410,7 @@ function breakdown(serial: TracedRun, parallel: TracedRun): string[] {
   notes.push(`connections whose 'close' event came before putcrt returned to the prompt: ${closedS} of ${HOSTS} (--jobs 1), ${closedP} of ${HOSTS} (default); SshConnection.close() does not wait for it, and the guard revokes at once`);
   const connS = serial.events.filter((e) => e.ev === 'connect');
   const connP = parallel.events.filter((e) => e.ev === 'connect');
-  if (connS.length && connP.length) notes.push(`ssh connect: ${fmt(sum(connS) / connS.length)} ms alone, ${fmt(sum(connP) / connP.length)} ms with up to ${DEFAULT_CONCURRENCY} at once (the 20 sshd, their password hashing and passtore's one thread share ${os.availableParallelism()} cores)`);
+  if (connS.length && connP.length) notes.push(`ssh connect: ${fmt(sum(connS) / connS.length)} ms alone, ${fmt(sum(connP) / connP.length)} ms with up to ${DEFAULT_CONCURRENCY} at once (the 20 sshd, their ${AUTH === 'key' ? 'key checks' : 'password hashing'} and passtore's one thread share ${os.availableParallelism()} cores)`);
   return notes;
 }
 
@@ -461,7 +475,7 @@ function leftovers(site: TestSite, pids: number[]): string {
 
 async function main(): Promise<number> {
   const started = performance.now();
-  console.log(`passtore benchmark: putcrt over ${HOSTS} hosts (real sshd in network namespaces), default concurrency vs --jobs 1, per host vs scp`);
+  console.log(`passtore benchmark: putcrt over ${HOSTS} hosts (real sshd in network namespaces), default concurrency vs --jobs 1, per host vs scp; auth: ${AUTH} (BENCH_AUTH; ${AUTH_LABEL})`);
   const why = siteUnavailable();
   if (why) throw new Error(`the test site cannot be built here: ${why}`);
   machineInfo();
@@ -539,11 +553,27 @@ async function main(): Promise<number> {
   console.log(`vault: created, ${HOSTS} hosts added (source), passwords typed (add), keys pinned (host trust), keys + requests (crtreq, ${fmt(crtreq.ms)} ms), signed by the fixture CA, stored (source of getcrt) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   noteLoad('after set-up');
 
+  // ---- BENCH_AUTH=key: the deploy key, made and installed before any timed run ---------
+  if (AUTH === 'key') {
+    t = performance.now();
+    expectOut('sshkey create', (await shell(sh, 'sshkey create')).out, /created the deploy key SHA256:\S+/);
+    const installed = await shell(sh, "sshkey install 'host*'", { timeoutMs: 120_000 });
+    const n = (installed.out.match(/deploy key SHA256:\S+ installed/g) ?? []).length;
+    if (n !== HOSTS || /failed/.test(installed.out)) throw new Error(`sshkey install 'host*': ${n} of ${HOSTS} hosts got the key; output:\n${installed.out.slice(-3000)}`);
+    console.log(`deploy key: sshkey create, sshkey install 'host*' (${HOSTS} hosts, over the password login) in ${fmt(performance.now() - t)} ms; every putcrt below must report "with the deploy key" on all ${HOSTS} hosts`);
+  }
+
   // ---- putcrt: default concurrency vs one at a time -----------------------------------------
+  /** Each host's result line names its way in (viaOf): all 20 "with the deploy key" in key mode, none with a password. */
+  const checkAuth = (line: string, out: string) => {
+    const viaKey = (out.replace(/\s+/g, ' ').match(/with the deploy key/g) ?? []).length;
+    if (viaKey !== (AUTH === 'key' ? HOSTS : 0)) throw new Error(`${line} (BENCH_AUTH=${AUTH}): ${viaKey} of ${HOSTS} hosts reached with the deploy key; output:\n${out.slice(-3000)}`);
+  };
   const putcrtOn = async (on: PtySession, jobs: number | undefined): Promise<number> => {
     const line = `putcrt 'host*'${jobs ? ` --jobs ${jobs}` : ''}`;
     const r = await shell(on, line, { timeoutMs: 180_000 });
     if (!r.out.includes(`deployed to ${HOSTS} hosts`) || /failed/.test(r.out)) throw new Error(`${line}: output:\n${r.out.slice(-3000)}`);
+    checkAuth(line, r.out);
     return r.ms;
   };
   /** CPU time of each counted run: the machine's, passtore's own and its children's (ms). */
@@ -556,7 +586,7 @@ async function main(): Promise<number> {
   };
   console.log('\n== putcrt');
   const warmPar = await putcrt(undefined, false);
-  console.log(`  warm-up (not counted): default ${fmt(warmPar)} ms`);
+  console.log(`  warm-up (not counted): default ${fmt(warmPar)} ms; ${AUTH === 'key' ? `all ${HOSTS} hosts reached with the deploy key` : `no host reached with a key (${AUTH_LABEL})`}`);
   const par: number[] = [];
   const ser: number[] = [];
   for (let i = 0; i < Math.max(RUNS.parallel, RUNS.serial); i++) {
@@ -596,11 +626,11 @@ async function main(): Promise<number> {
   const modes = (await onHost(h1, ['stat', '-c', '%n %a %U', `${CRT_PATH}/hostcert.pem`, `${CRT_PATH}/hostkey.pem`])).trim().replace(/\n/g, ', ');
   const deploys = 1 + RUNS.parallel + RUNS.serial;
 
-  const parStat = record(`1. putcrt 'host*' (default concurrency ${DEFAULT_CONCURRENCY}), ${HOSTS} hosts`, par, 'typed at the passtore> prompt in the vault namespace; Enter → next prompt; "deployed to 20 hosts" checked');
-  const serStat = record(`2. putcrt 'host*' --jobs 1, ${HOSTS} hosts`, ser, 'same, one host at a time');
+  const parStat = record(`1. putcrt 'host*' (default concurrency ${DEFAULT_CONCURRENCY}), ${HOSTS} hosts, ${AUTH_LABEL}`, par, 'typed at the passtore> prompt in the vault namespace; Enter → next prompt; "deployed to 20 hosts" checked');
+  const serStat = record(`2. putcrt 'host*' --jobs 1, ${HOSTS} hosts, ${AUTH_LABEL}`, ser, 'same, one host at a time');
   const perHost = serStat.median / HOSTS;
-  record('3. per host, one at a time (2 / 20)', { median: perHost, min: serStat.min / HOSTS, max: serStat.max / HOSTS, n: 0 }, 'derived; includes the guard commands (up, allow, revoke, down) for each host');
-  record(`   3a. per host at default concurrency (1 / 20)`, { median: parStat.median / HOSTS, min: parStat.min / HOSTS, max: parStat.max / HOSTS, n: 0 }, 'derived');
+  record(`3. per host, one at a time (2 / 20), ${AUTH_LABEL}`, { median: perHost, min: serStat.min / HOSTS, max: serStat.max / HOSTS, n: 0 }, 'derived; includes the guard commands (up, allow, revoke, down) for each host');
+  record(`   3a. per host at default concurrency (1 / 20), ${AUTH_LABEL}`, { median: parStat.median / HOSTS, min: parStat.min / HOSTS, max: parStat.max / HOSTS, n: 0 }, 'derived');
 
   // ---- Guard cost: the same putcrt with the guard and with none, alternating ---------------
   // What the guard adds to the wall, measured directly: a second shell on the same vault
@@ -650,6 +680,7 @@ async function main(): Promise<number> {
     }
     const changed = (r.out.match(/previous pair kept as/g) ?? []).length;
     if (!r.out.includes(`deployed to ${HOSTS} hosts`) || /failed/.test(r.out) || changed !== HOSTS) throw new Error(`putcrt ${guarded ? 'with' : 'without'} the guard: ${changed} of ${HOSTS} hosts changed; output:\n${r.out.slice(-3000)}`);
+    checkAuth(`putcrt ${guarded ? 'with' : 'without'} the guard`, r.out);
     await firewallClosed(site, `after the putcrt ${guarded ? 'with' : 'without'} the guard`);
     return r.ms;
   };
@@ -670,8 +701,8 @@ async function main(): Promise<number> {
     diff: stat(withGuard.map((w, i) => w - noGuard[i]!)),
     load: `${loadBefore} → ${loadAvg()}`,
   };
-  record(`   1b. putcrt 'host*' with the guard (guard-cost pairs)`, withGuard, 'alternating with 1c; both files changed on every host each run');
-  record(`   1c. putcrt 'host*' with no guard (namespace held open by the benchmark)`, noGuard, 'a shell whose config has no [network]; link up and one rule per host opened before and closed after each run, untimed');
+  record(`   1b. putcrt 'host*' with the guard (guard-cost pairs), ${AUTH_LABEL}`, withGuard, 'alternating with 1c; both files changed on every host each run');
+  record(`   1c. putcrt 'host*' with no guard (namespace held open by the benchmark), ${AUTH_LABEL}`, noGuard, 'a shell whose config has no [network]; link up and one rule per host opened before and closed after each run, untimed');
   await countOrphans('the guard-cost runs', 2 * (1 + RUNS.guardCost) * HOSTS);
 
   // ---- scp baseline: the same two files to host1, key authentication ----------------------
@@ -727,7 +758,8 @@ async function main(): Promise<number> {
 
   // ---- Ansible: the same two files to the same 20 hosts, as sites do it today ------------
   let ansible: { f8: Stat; f20: Stat } | undefined;
-  if (process.env.BENCH_ANSIBLE !== '0') ansible = await ansibleBaseline(site, work, parStat);
+  if (AUTH === 'key' && process.env.BENCH_ANSIBLE !== '1') console.log(`\n== Ansible baseline\n  skipped: BENCH_AUTH=key; Ansible logs in by password (sshpass), so against a deploy-key putcrt it would not compare like with like (BENCH_ANSIBLE=1 forces it)`);
+  else if (process.env.BENCH_ANSIBLE !== '0') ansible = await ansibleBaseline(site, work, parStat);
 
   // ---- Where the time goes: one traced run of each, not counted --------------------------
   console.log('\n== diagnostic: traced runs (not counted)');
@@ -741,6 +773,7 @@ async function main(): Promise<number> {
     const line = `putcrt 'host*'${jobs ? ` --jobs ${jobs}` : ''}`;
     const r = await shell(tsh, line, { timeoutMs: 180_000 });
     if (!r.out.includes(`deployed to ${HOSTS} hosts`)) throw new Error(`traced ${line}: output:\n${r.out.slice(-3000)}`);
+    checkAuth(`traced ${line}`, r.out);
     const events = readTrace(traceFile);
     if (!events.some((e) => e.ev === 'connect')) throw new Error('the tracer recorded nothing; was it loaded?');
     return { wall: r.ms, events };
@@ -763,7 +796,7 @@ async function main(): Promise<number> {
   // CPU time spread over all of them, so concurrency gains at most cores × wall ÷ CPU.
   const bound = (cores * cpuSer.wall) / cpuSer.machine;
   checks.push({
-    name: `putcrt ${HOSTS} hosts: default concurrency vs --jobs 1`,
+    name: `putcrt ${HOSTS} hosts: default concurrency vs --jobs 1 (${AUTH_LABEL})`,
     measured: `${speedup.toFixed(2)}× faster`,
     required: `≥ ${TARGET_SPEEDUP}×`,
     ratio: speedup / TARGET_SPEEDUP,
@@ -773,7 +806,7 @@ async function main(): Promise<number> {
   for (const [forks, st] of ansible ? ([[8, ansible.f8], [20, ansible.f20]] as const) : []) {
     const r = st.median / parStat.median;
     checks.push({
-      name: `putcrt ${HOSTS} hosts vs Ansible copy, forks ${forks}`,
+      name: `putcrt ${HOSTS} hosts (${AUTH_LABEL}) vs Ansible copy (password login), forks ${forks}`,
       measured: `${r.toFixed(1)}× faster`,
       required: '≥ 20×',
       ratio: r / 20,
@@ -802,7 +835,7 @@ async function main(): Promise<number> {
     required: 'none given',
     ratio: perHostRatio,
     verdict: 'info',
-    note: `ratio = passtore per host / scp = ${perHostRatio.toFixed(2)}× (scp net of the ip netns exec spawn: ${fmt(scpStat.median - nsStat.median)} ms → ${(perHost / (scpStat.median - nsStat.median)).toFixed(2)}×); passtore logs in by password and also checks the pair, writes over SFTP and runs one install script (chown, chmod, backups, sync of the new files, mv, sync of the directory, sha256sum, stat), opens the guard and records the deploy; scp only copies`,
+    note: `ratio = passtore per host / scp = ${perHostRatio.toFixed(2)}× (scp net of the ip netns exec spawn: ${fmt(scpStat.median - nsStat.median)} ms → ${(perHost / (scpStat.median - nsStat.median)).toFixed(2)}×); passtore logs in ${AUTH === 'key' ? 'with the deploy key' : 'by password'} and also checks the pair, writes over SFTP and runs one install script (chown, chmod, backups, sync of the new files, mv, sync of the directory, sha256sum, stat), opens the guard and records the deploy; scp only copies`,
   });
 
   // ---- Results ----------------------------------------------------------------------------
@@ -810,7 +843,7 @@ async function main(): Promise<number> {
   console.log('');
   printResults();
   console.log('');
-  console.log(`where the CPU goes (medians of the counted runs; /proc; ${cores} cores):`);
+  console.log(`where the CPU goes (medians of the counted runs; /proc; ${cores} cores; ${AUTH_LABEL}):`);
   table(
     ['run', 'wall ms', 'machine CPU ms', 'cores busy', 'passtore ms', 'guard commands ms', 'hosts\' sshd ms', 'relay ms', 'other load ms', 'vault side per host ms', 'host side per host ms'],
     [cpuSer, cpuPar].map((c, i) => [
@@ -830,13 +863,13 @@ async function main(): Promise<number> {
   );
   console.log(
     `  the speed-up concurrency can reach when every part of the work shares ${cores} cores: at most ${cores} × ${fmt(cpuSer.wall)} ÷ ${fmt(cpuSer.machine)} = ${bound.toFixed(2)}× (measured ${speedup.toFixed(2)}×); ` +
-      `passtore's own share of a host's CPU: ${fmt((cpuSer.own + cpuSer.children) / HOSTS)} of ${fmt(cpuSer.machine / HOSTS)} ms — on a site whose hosts are other machines, their part (sshd, key exchange and password check, the install's processes) is not on the vault's cores`,
+      `passtore's own share of a host's CPU: ${fmt((cpuSer.own + cpuSer.children) / HOSTS)} of ${fmt(cpuSer.machine / HOSTS)} ms — on a site whose hosts are other machines, their part (sshd, key exchange and ${AUTH === 'key' ? 'key' : 'password'} check, the install's processes) is not on the vault's cores`,
   );
   // Diagnostic, not a target figure: what of the default run's CPU is the vault's own.
   const vaultSide = cpuPar.own + cpuPar.children;
   const siteSide = cpuPar.hosts + cpuPar.relay;
   console.log(
-    `VAULT-SIDE CPU (diagnostic, not a target figure): default run ${fmt(vaultSide)} ms of passtore and its guard commands = ${(vaultSide / cpuPar.wall).toFixed(2)} of ${cores} cores over its ${fmt(cpuPar.wall)} ms wall; ` +
+    `VAULT-SIDE CPU (diagnostic, not a target figure; ${AUTH_LABEL}): default run ${fmt(vaultSide)} ms of passtore and its guard commands = ${(vaultSide / cpuPar.wall).toFixed(2)} of ${cores} cores over its ${fmt(cpuPar.wall)} ms wall; ` +
       `the test hosts' sshd (with their sessions and the deploy script's processes) ${fmt(cpuPar.hosts)} ms and the relay ${fmt(cpuPar.relay)} ms = ${(siteSide / cpuPar.wall).toFixed(2)} cores, other processes on the machine ${fmt(Math.max(0, cpuPar.machine - vaultSide - siteSide))} ms; on a real site the hosts and the network run elsewhere`,
   );
   console.log('');
@@ -853,7 +886,7 @@ async function main(): Promise<number> {
   const total = (performance.now() - started) / 1000;
   console.log('');
   console.log(
-    `SUMMARY: ${checks.filter((c) => c.verdict === 'met').length}/${checks.filter((c) => c.verdict !== 'info').length} targets met; putcrt ${HOSTS} hosts default ${fmt(parStat.median)} ms vs --jobs 1 ${fmt(serStat.median)} ms = ${speedup.toFixed(2)}× (target ≥ ${TARGET_SPEEDUP}×, ratio ${(speedup / TARGET_SPEEDUP).toFixed(2)}); ` +
+    `SUMMARY (BENCH_AUTH=${AUTH}): ${checks.filter((c) => c.verdict === 'met').length}/${checks.filter((c) => c.verdict !== 'info').length} targets met; putcrt ${HOSTS} hosts default ${fmt(parStat.median)} ms vs --jobs 1 ${fmt(serStat.median)} ms = ${speedup.toFixed(2)}× (target ≥ ${TARGET_SPEEDUP}×, ratio ${(speedup / TARGET_SPEEDUP).toFixed(2)}); ` +
       `guard cost ${fmt(guardCost.diff.median)} ms = ${costShare.toFixed(1)}% of the guarded wall; ` +
       `per host ${fmt(perHost)} ms one at a time vs scp ${fmt(scpStat.median)} ms (${perHostRatio.toFixed(2)}×); ` +
       `CPU-bound limit ${bound.toFixed(2)}× (the one-at-a-time run keeps ${os.availableParallelism()} cores ${(100 * cpuSer.machine / (cpuSer.wall * os.availableParallelism())).toFixed(0)}% busy) (nproc ${os.availableParallelism()}, node ${process.version}, ${total.toFixed(0)} s in all)`,
