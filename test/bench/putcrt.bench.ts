@@ -835,7 +835,7 @@ async function main(): Promise<number> {
     required: 'none given',
     ratio: perHostRatio,
     verdict: 'info',
-    note: `ratio = passtore per host / scp = ${perHostRatio.toFixed(2)}× (scp net of the ip netns exec spawn: ${fmt(scpStat.median - nsStat.median)} ms → ${(perHost / (scpStat.median - nsStat.median)).toFixed(2)}×); passtore logs in ${AUTH === 'key' ? 'with the deploy key' : 'by password'} and also checks the pair, writes over SFTP and runs one install script (chown, chmod, backups, sync of the new files, mv, sync of the directory, sha256sum, stat), opens the guard and records the deploy; scp only copies`,
+    note: `ratio = passtore per host / scp = ${perHostRatio.toFixed(2)}× (scp net of the ip netns exec spawn: ${fmt(scpStat.median - nsStat.median)} ms → ${(perHost / (scpStat.median - nsStat.median)).toFixed(2)}×); passtore logs in ${AUTH === 'key' ? 'with the deploy key' : 'by password'} and also checks the pair, runs one install command with both files on its standard input (new files created exclusively, backups of changed files, sync of the new files, mv, sync of the directory, sha256sum, stat), opens the guard and records the deploy; scp only copies`,
   });
 
   // ---- Results ----------------------------------------------------------------------------
