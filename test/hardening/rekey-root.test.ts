@@ -24,7 +24,7 @@ import { associatedData, open } from '../../src/vault/aead.js';
 import { openSlot, parseKeyring, subkey } from '../../src/vault/keyring.js';
 import { Vault } from '../../src/vault/vault.js';
 import { asRoot, backendsToRun, newPlace, type Backend } from '../faults/harness.js';
-import { createTestVault, PASSPHRASE, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, type TestVault, runOk as ok } from '../support/scripted.js';
 
 const CHILD = fileURLToPath(new URL('../vault/rekey-child.js', import.meta.url));
 const BOB = 'bob passphrase 12345';
@@ -46,14 +46,6 @@ async function openPlace(backend: Backend) {
 }
 
 const backends = (await backendsToRun()).map(({ backend, skip }) => ({ name: backend, skip, create: () => openPlace(backend) }));
-
-async function ok(tv: TestVault, line: string, ...answers: string[]): Promise<string> {
-  const before = tv.io.lines.length;
-  const status = await tv.run(line, ...answers);
-  const out = tv.io.lines.slice(before).join('\n');
-  assert.equal(status, 0, `${line}:\n${out}`);
-  return out;
-}
 
 async function get(tv: TestVault, spec: string): Promise<string> {
   tv.io.revealed.length = 0;

@@ -21,7 +21,7 @@ import { restoreFromBackup } from '../../src/restore.js';
 import { Session } from '../../src/session.js';
 import { BACKUP_TABLES } from '../../src/backup.js';
 import { asRoot, backendsToRun, newPlace, writeBackSql, type Place as HarnessPlace, type Backend } from '../faults/harness.js';
-import { createTestVault, PASSPHRASE, ScriptedIo, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, ScriptedIo, type TestVault, runOk as ok } from '../support/scripted.js';
 
 /**
  * The fault harness's places (test/faults/harness.ts: a throwaway SQLite file or MariaDB
@@ -50,14 +50,6 @@ async function openPlace(backend: Backend) {
 const backends = (await backendsToRun()).map(({ backend, skip }) => ({ name: backend, skip, create: () => openPlace(backend) }));
 
 type Rows = Record<string, Array<Record<string, unknown>>>;
-
-async function ok(tv: TestVault, line: string, ...answers: string[]): Promise<string> {
-  const before = tv.io.lines.length;
-  const status = await tv.run(line, ...answers);
-  const out = tv.io.lines.slice(before).join('\n');
-  assert.equal(status, 0, `${line}:\n${out}`);
-  return out;
-}
 
 /** Unlocks a new session (same machine: same state directory); returns the error, if any. */
 async function unlockError(tv: TestVault): Promise<PasstoreError | undefined> {

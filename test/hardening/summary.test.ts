@@ -33,17 +33,9 @@ import { Vault } from '../../src/vault/vault.js';
 import { openStore } from '../../src/storage/open.js';
 import { defaultConfig } from '../../src/config.js';
 import { asRoot, backendsToRun, newPlace, runChild, writeBackSql, type Place } from '../faults/harness.js';
-import { createTestVault, PASSPHRASE, ScriptedIo, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, ScriptedIo, type TestVault, runOk as ok } from '../support/scripted.js';
 
 type Rows = Record<string, Array<Record<string, unknown>>>;
-
-async function ok(tv: { io: ScriptedIo; run(line: string, ...answers: string[]): Promise<number> }, line: string, ...answers: string[]): Promise<string> {
-  const before = tv.io.lines.length;
-  const status = await tv.run(line, ...answers);
-  const out = tv.io.lines.slice(before).join('\n');
-  assert.equal(status, 0, `${line}:\n${out}`);
-  return out;
-}
 
 /** A session of alice on `tv`'s database, with the data directory `dir` (another machine: a fresh one). */
 async function machine(tv: TestVault, dir: string): Promise<{ session: Session; io: ScriptedIo; run(line: string, ...answers: string[]): Promise<number> }> {

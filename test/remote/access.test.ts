@@ -25,8 +25,7 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { runCron, show } from '../cron/helpers.js';
-import { pause } from '../support/pty.js';
-import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, onHost, openVault, PASSPHRASE, shadowAccepts, sha256, shellIn, trust } from './helpers.js';
+import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, onHost, openVault, PASSPHRASE, runUntilCrash, shadowAccepts, sha256, trust } from './helpers.js';
 
 /** Watches every process's argument list (both sides share this PID namespace) for secrets. */
 class ArgvWatch {
@@ -272,13 +271,7 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
   test('passtore killed in the middle of sshkey rotate: every host keeps a key passtore tries; the next rotate finishes', async () => {
     const old = blob((await cmd(sh!, 'sshkey show')).match(/ssh-ed25519 \S+ \S+/)![0]);
     await closeShell(sh);
-    sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: 'sshkey-rotate-added' });
-    await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
-    await pause(30);
-    sh.line(PASSPHRASE);
-    await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
-    sh.line('sshkey rotate');
-    await sh.exited(30_000);
+    await runUntilCrash(site!, home!, 'sshkey-rotate-added', 'sshkey rotate');
     sh = (await openVault(site!, home!)).sh;
     const keysOf = (h: TestHost) => authorizedKeys(h, h === h2 ? 'deployer' : 'root');
     for (const h of [h1, h2, h3, h4]) assert.ok(keysOf(h).includes(old), `${h.name} still has the current key`);

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { pause, plain, type Home, type PtySession } from '../support/pty.js';
+import { plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import {
@@ -34,9 +34,8 @@ import {
   rekeyHost,
   restoreInput,
   reveal,
+  runUntilCrash,
   sha256,
-  shellIn,
-  PASSPHRASE,
   spkiOfFile,
   spkiOnHost,
   trust,
@@ -392,13 +391,7 @@ describe('putcrt: deploying key and certificate to the site hosts', { skip: site
       latest.set('host1', await certify(sh!, h1, ca!, reqDir!));
       const before = await certDir(site!, h1);
       await closeShell(sh);
-      sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: step });
-      await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
-      sh.line('putcrt host1');
-      await sh.exited(30_000);
+      await runUntilCrash(site!, home!, step, 'putcrt host1');
       sh = undefined;
 
       const left = await site!.vaultState();

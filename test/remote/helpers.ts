@@ -57,6 +57,16 @@ export async function openVault(site: TestSite, home: Home, env: Record<string, 
   return { sh, banner: plain(sh.transcript).slice(0, end) };
 }
 
+/**
+ * Opens the vault in a shell that stops at fault point `step` (PASSTORE_CRASH_AT), runs
+ * `line` and waits for the shell to die there.
+ */
+export async function runUntilCrash(site: TestSite, home: Home, step: string, line: string): Promise<void> {
+  const { sh } = await openVault(site, home, { PASSTORE_CRASH_AT: step });
+  sh.line(line);
+  await sh.exited(30_000);
+}
+
 /** Leaves the shell (exit), or kills it if it does not go. */
 export async function closeShell(sh: PtySession | undefined): Promise<void> {
   if (!sh || sh.exitCode !== undefined) return;

@@ -21,10 +21,8 @@ import {
   createVault,
   oneError,
   openVault,
-  PASSPHRASE,
   reveal,
   shadowAccepts,
-  shellIn,
   sshAccepts,
   trust,
   vaultHome,
@@ -117,11 +115,7 @@ describe('update: changing root passwords on the hosts', { skip: siteSkip() }, (
     test(`killed at ${step}: the next start reconciles to the password the host accepts (the ${kept} one)`, async () => {
       const next = fresh();
       await closeShell(sh);
-      sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: step });
-      await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
+      sh = (await openVault(site!, home!, { PASSTORE_CRASH_AT: step })).sh;
       let from = sh.mark;
       sh.line('update host1');
       for (const answer of [current, next, next]) {

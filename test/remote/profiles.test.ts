@@ -30,8 +30,7 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { SERVICE_PORT, siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { loadConfig } from '../../src/config.js';
-import { pause } from '../support/pty.js';
-import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, oneError, openVault, PASSPHRASE, sha256, shellIn, spkiOfFile, spkiOnHost, trust } from './helpers.js';
+import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, oneError, openVault, runUntilCrash, sha256, spkiOfFile, spkiOnHost, trust } from './helpers.js';
 
 const run = promisify(execFile);
 const PORT = SERVICE_PORT;
@@ -180,13 +179,7 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
       const { cert } = await certify(sh!, h1, ca!, reqDir!);
       const old = await files();
       await closeShell(sh);
-      sh = shellIn(site!, home!, { PASSTORE_CRASH_AT: step });
-      await sh.expect(/Passphrase for [^\n]*: $/, { timeoutMs: 20_000 });
-      await pause(30);
-      sh.line(PASSPHRASE);
-      await sh.expect(/\npasstore> $/, { timeoutMs: 20_000 });
-      sh.line('putcrt host1');
-      await sh.exited(30_000);
+      await runUntilCrash(site!, home!, step, 'putcrt host1');
       sh = undefined;
       const now = await files();
       const names = ['host1.site.test.crt', 'private/host1.site.test.key', 'host1.site.test-fullchain.pem'];

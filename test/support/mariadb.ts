@@ -215,7 +215,10 @@ async function makeDataDir(data: string, installDb: string, mariadbd: string, as
     await run(installDb, ['--no-defaults', ...(asMysql ? ['--user=mysql'] : []), '--basedir=/usr', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db', ...SERVER_OPTIONS], { timeout: 120_000 });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`mariadb-install-db failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-1)[0]}`);
+    // Its last line is a bare "Aborting": the [ERROR] lines before it say why.
+    const lines = (err.stderr ?? err.message).trim().split('\n');
+    const errors = lines.filter((l) => l.includes('[ERROR]'));
+    throw new Error(`mariadb-install-db failed: ${(errors.length ? errors : lines.slice(-1)).join(' | ')}`);
   }
   // Publish the template: staged, then renamed into place (another process may win).
   const staging = mkdtempSync(join(base, 'passtore-mariadb-staging-'));

@@ -4,6 +4,7 @@
  * captured as lines. It is the session's input and output, not a stand-in for a
  * component: the store, the vault and the crypto are the real ones.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +76,15 @@ export interface TestVault {
 }
 
 export const PASSPHRASE = 'test passphrase one';
+
+/** Runs a command line that must succeed (exit status 0); returns what it printed. */
+export async function runOk(tv: Pick<TestVault, 'io' | 'run'>, line: string, ...answers: string[]): Promise<string> {
+  const before = tv.io.lines.length;
+  const status = await tv.run(line, ...answers);
+  const out = tv.io.lines.slice(before).join('\n');
+  assert.equal(status, 0, `${line}:\n${out}`);
+  return out;
+}
 
 /**
  * Creates a vault on SQLite (in a temp dir) or on `db`, unlocked by `operator`.

@@ -21,7 +21,7 @@ import type { AuditRow } from '../../src/storage/store.js';
 import { GENESIS } from '../../src/vault/audit.js';
 import { failureDelay, Vault } from '../../src/vault/vault.js';
 import { createTestDatabase, mariadbSkip, type TestDatabase } from '../support/mariadb.js';
-import { createTestVault, PASSPHRASE, removeTestDir, ScriptedIo, type TestVault } from '../support/scripted.js';
+import { createTestVault, PASSPHRASE, removeTestDir, ScriptedIo, type TestVault, runOk as ok } from '../support/scripted.js';
 
 const PW = {
   ui01: 'Canary-Pw-7f3a9',
@@ -147,12 +147,6 @@ async function withVault(backend: Backend, fn: (f: Fixture) => Promise<void>): P
 }
 
 /** Runs a command that must succeed. */
-async function ok(tv: TestVault, line: string, ...answers: string[]): Promise<void> {
-  const before = tv.io.lines.length;
-  const status = await tv.run(line, ...answers);
-  assert.equal(status, 0, `'${line}' failed: ${tv.io.lines.slice(before).join(' / ')}`);
-}
-
 /** The password `get` shows for a spec. */
 async function get(tv: TestVault, spec: string): Promise<string> {
   tv.io.revealed.length = 0;
