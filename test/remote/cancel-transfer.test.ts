@@ -6,7 +6,9 @@
  * moments and the prompt back; the vault's hosts, keys, certificates, requests and
  * entries as they were, the audit trail saying the command was cancelled; no SSH session
  * left on the host; the network guard closed. The same transfer at full speed stores
- * the certificate, so the cancelled one would have stored something.
+ * the certificate, so the cancelled one would have stored something. `putreq`'s upload
+ * never stops midway (passtore(1)): Ctrl-C while the request is half sent lets it finish,
+ * the whole request on the host and marked sent, and leaves no session either.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,6 +135,49 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
       }
     });
   }
+
+  test('putreq: Ctrl-C mid-upload (a command that never stops midway) lets it run to its end: the whole request on the host, marked sent, no session left, the guard closed', async (t) => {
+    // The request's bytes reach the host 64 at a time, every 0.2 s: about 3 s for its PEM.
+    const progress = await slowSftp(site!, h1, 64);
+    try {
+      await onHost(site!, h1, ['rm', '-f', `${EXCHANGE}/${h1.fqdn}.req`]);
+      const lastSeq = Math.max(...(await auditRecords()).map((r) => r.seq));
+      const line = `putreq host1 root@host1:${EXCHANGE}`;
+      const start = sh!.mark;
+      sh!.line(line);
+      const deadline = Date.now() + 30_000;
+      while (progress().in < 512 && Date.now() < deadline) await pause(50);
+      const passed = progress().in;
+      const pem = readFileSync(join(reqDir!, `${h1.fqdn}.req`), 'utf8');
+      assert.ok(passed >= 512 && passed < pem.length, `the upload is in progress at the Ctrl-C (${passed} bytes sent)`);
+      sh!.write('\x03');
+      const end = await sh!.expect(/\npasstore> $/, { from: start + line.length, timeoutMs: 30_000 });
+      const out = plain(sh!.transcript).slice(start, end);
+      t.diagnostic(`Ctrl-C after ${passed} bytes sent of a ${pem.length}-byte request`);
+      assert.deepEqual(
+        out.split('\n').map((l) => l.trim()).filter((l) => l && l !== line && !l.startsWith('passtore>')),
+        [`copied the request of ${h1.fqdn} to root@${h1.fqdn}:${EXCHANGE}/${h1.fqdn}.req`],
+        'the upload ran to its end, and said so on one line',
+      );
+      assert.equal(sha256(await onHost(site!, h1, ['cat', `${EXCHANGE}/${h1.fqdn}.req`])), sha256(pem), 'the host holds the whole request');
+      const db = new Database(join(dataDirOf(home!), 'vault.db'), { readonly: true });
+      try {
+        const states = db.prepare('SELECT r.state FROM cert_requests r JOIN hosts h ON h.id = r.host_id WHERE h.fqdn = ? AND r.pem = ?').all(h1.fqdn, pem) as Array<{ state: string }>;
+        assert.deepEqual(states, [{ state: 'sent' }], 'the request is marked sent');
+      } finally {
+        db.close();
+      }
+      const since = (await auditRecords()).filter((r) => r.seq > lastSeq).map((r) => r.text);
+      assert.equal(since.length, 1, `one audit record since:\n${since.join('\n')}`);
+      assert.match(since[0]!, new RegExp(`^putreq +${h1.fqdn} +ok: root@`));
+      await assertGuardClosed(site!, 'putreq');
+      const gone = Date.now() + 5_000;
+      while (sshSessionsOn(site!, h1).length > 0 && Date.now() < gone) await pause(100);
+      assert.deepEqual(sshSessionsOn(site!, h1), [], 'no SSH session left on the host');
+    } finally {
+      await restoreSftp(site!, h1);
+    }
+  });
 
   test('the same getcrt at full speed stores the certificate (what the cancel kept out)', async () => {
     const out = await cmd(sh!, `getcrt root@host1:${EXCHANGE}/host1.crt`);
