@@ -136,6 +136,43 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
     });
   }
 
+  test('getcrt: Ctrl-C while the host is still starting its SFTP, then a slow file: cancelled at once, not after the transfer', async (t) => {
+    const progress = await slowSftp(site!, h1, CHUNK, { startDelayS: 5 });
+    try {
+      const stored = storedState(home!);
+      const line = `getcrt root@host1:${EXCHANGE}/host1.crt`;
+      const start = sh!.mark;
+      sh!.line(line);
+      // The subsystem has been asked for (its start-up sleep runs), no SFTP byte has passed.
+      const deadline = Date.now() + 30_000;
+      while (!sshSessionsOn(site!, h1).some((p) => /\bsleep 5\b/.test(p)) && Date.now() < deadline) await pause(20);
+      assert.ok(sshSessionsOn(site!, h1).some((p) => /\bsleep 5\b/.test(p)), 'the host is starting its SFTP');
+      assert.equal(progress().out, 0, 'no SFTP answer yet');
+      const sent = Date.now();
+      sh!.write('\x03');
+      const end = await sh!.expect(/getcrt: cancelled; nothing stored\n/, { from: start, timeoutMs: 15_000 });
+      const took = Date.now() - sent;
+      await sh!.expect(/^passtore> $/, { from: end });
+      t.diagnostic(`the cancel line ${took} ms after Ctrl-C; ${progress().out} bytes had passed`);
+      // The SFTP start takes 5 s, the file about 45 s more: the cancel waits for neither.
+      assert.ok(took < 3_000, `the cancel line came ${took} ms after Ctrl-C (not after the SFTP start, nor the transfer)`);
+      assert.ok(progress().out < PADDING.length / 2, `the file was not transferred (${progress().out} bytes passed)`);
+      assert.equal(storedState(home!), stored, 'the vault stores what it stored before');
+      await assertGuardClosed(site!, 'a getcrt cancelled at the SFTP start');
+      // sshd ends the connection's own processes at once, but leaves the subsystem's
+      // wrapper to end by itself: it sleeps out its 5 s, then its loops find their pipes
+      // closed. Nothing of it may be left after that.
+      const closed = Date.now() + 5_000;
+      while (sshSessionsOn(site!, h1).some((p) => !/slow-sftp/.test(p)) && Date.now() < closed) await pause(100);
+      assert.deepEqual(sshSessionsOn(site!, h1).filter((p) => !/slow-sftp/.test(p)), [], 'no sshd process of the connection left on the host');
+      const gone = Date.now() + 12_000;
+      while (sshSessionsOn(site!, h1).length > 0 && Date.now() < gone) await pause(100);
+      assert.deepEqual(sshSessionsOn(site!, h1), [], 'no SSH session left on the host');
+    } finally {
+      await restoreSftp(site!, h1);
+    }
+  });
+
   test('putreq: Ctrl-C mid-upload (a command that never stops midway) lets it run to its end: the whole request on the host, marked sent, no session left, the guard closed', async (t) => {
     // The request's bytes reach the host 64 at a time, every 0.2 s: about 3 s for its PEM.
     const progress = await slowSftp(site!, h1, 64);
