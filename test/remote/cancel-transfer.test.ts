@@ -6,7 +6,9 @@
  * moments and the prompt back; the vault's hosts, keys, certificates, requests and
  * entries as they were, the audit trail saying the command was cancelled; no SSH session
  * left on the host; the network guard closed. The same transfer at full speed stores
- * the certificate, so the cancelled one would have stored something. `putreq`'s upload
+ * the certificate, so the cancelled one would have stored something. A Ctrl-C while the
+ * host is still starting its SFTP subsystem (made to take 5 s) cancels at once too, not
+ * after the start and the transfer. `putreq`'s upload
  * never stops midway (passtore(1)): Ctrl-C while the request is half sent lets it finish,
  * the whole request on the host and marked sent, and leaves no session either.
  */
