@@ -9,14 +9,14 @@ import { PasstoreError } from '../errors.js';
 import type { RemoteFile } from '../names.js';
 import type { Sftp, SshConnection } from '../ssh/ssh.js';
 
-async function onRemote<T>(ctx: Context, spec: RemoteFile, fn: (conn: SshConnection) => Promise<T>): Promise<T> {
+async function onRemote<T>(ctx: Context, spec: RemoteFile, fn: (conn: SshConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const host = /^\d/.test(spec.host) ? undefined : await ctx.store.getHost(spec.host);
   const entry = host && spec.user === 'root' && host.sshHostKey ? await ctx.store.getEntry(host.fqdn, 'root', 'ssh') : undefined;
-  if (host && entry?.state === 'set') return ctx.remote.asRoot(host, fn);
+  if (host && entry?.state === 'set') return ctx.remote.asRoot(host, fn, { signal });
   const { target, onNewKey } = await ctx.remote.workstation(spec.host);
   const password = await ctx.prompt.secret(`Password for ${spec.user}@${spec.host}`);
   try {
-    return await ctx.remote.with(target, { username: spec.user, password }, fn, onNewKey);
+    return await ctx.remote.with(target, { username: spec.user, password }, fn, onNewKey, signal);
   } finally {
     password.wipe();
   }
@@ -66,7 +66,7 @@ export function fetchRemoteFile(ctx: Context, spec: RemoteFile, signal?: AbortSi
       signal?.removeEventListener('abort', stop);
       sftp.end();
     }
-  });
+  }, signal);
 }
 
 /** Writes `data` as `name` into the remote directory `spec.path` (the login directory when empty). */

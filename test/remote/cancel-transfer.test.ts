@@ -8,12 +8,14 @@
  * left on the host; the network guard closed. The same transfer at full speed stores
  * the certificate, so the cancelled one would have stored something. A Ctrl-C while the
  * host is still starting its SFTP subsystem (made to take 5 s) cancels at once too, not
- * after the start and the transfer. `putreq`'s upload
+ * after the start and the transfer, and so does one while SSH connects to a host that
+ * accepts and never answers (not at the 15 s SSH timeout), the connection dropped. `putreq`'s upload
  * never stops midway (passtore(1)): Ctrl-C while the request is half sent lets it finish,
  * the whole request on the host and marked sent, and leaves no session either.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +30,8 @@ const CHUNK = 4096;
 /** Padding before the PEM block: the file is about 900 kB, under getcrt's 1 MiB limit. */
 const PADDING = `# padding: text outside the PEM block, which readers pass over${'.'.repeat(60)}\n`.repeat(7200);
 const EXCHANGE = '/root/exchange';
+/** A TCP listener on port 22 of the address given that accepts, reads and never answers. */
+const SILENT = "const s = require('net').createServer((c) => { console.log('open'); c.resume(); c.on('close', () => console.log('close')); }); s.listen(22, process.argv[1], () => console.log('listening'));";
 
 /** A digest of everything the vault stores but its audit trail: what a cancel must leave as it was. */
 function storedState(home: Home): string {
@@ -172,6 +176,49 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
       assert.deepEqual(sshSessionsOn(site!, h1), [], 'no SSH session left on the host');
     } finally {
       await restoreSftp(site!, h1);
+    }
+  });
+
+  test('getcrt: Ctrl-C while SSH connects to a host that accepts and never answers: cancelled at once, the connection dropped', async (t) => {
+    await site!.stopSshd(h1);
+    // In sshd's place, a listener that accepts and never says a word (the SSH connect
+    // would wait 15 s for its banner), saying on its output when a connection opens and closes.
+    const silent = spawn('ip', ['netns', 'exec', h1.ns, process.execPath, '-e', SILENT, h1.realAddress ?? h1.address], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let said = '';
+    silent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    try {
+      const listening = Date.now() + 10_000;
+      while (!said.includes('listening') && Date.now() < listening) await pause(50);
+      const stored = storedState(home!);
+      const lastSeq = Math.max(...(await auditRecords()).map((r) => r.seq));
+      const line = `getcrt root@host1:${EXCHANGE}/host1.crt`;
+      const start = sh!.mark;
+      sh!.line(line);
+      const opened = Date.now() + 10_000;
+      while (!said.includes('open') && Date.now() < opened) await pause(20);
+      assert.ok(said.includes('open'), 'passtore is connecting');
+      await pause(300);
+      const sent = Date.now();
+      sh!.write('\x03');
+      const end = await sh!.expect(/getcrt: cancelled; nothing stored\n/, { from: start, timeoutMs: 20_000 });
+      const took = Date.now() - sent;
+      await sh!.expect(/^passtore> $/, { from: end });
+      t.diagnostic(`the cancel line ${took} ms after Ctrl-C`);
+      assert.ok(took < 3_000, `the cancel line came ${took} ms after Ctrl-C (not at the SSH timeout)`);
+      const out = plain(sh!.transcript).slice(start);
+      assert.deepEqual(out.split('\n').map((l) => l.trim()).filter((l) => l && l !== line && !l.startsWith('passtore>')), ['getcrt: cancelled; nothing stored'], `one line:\n${out}`);
+      const dropped = Date.now() + 5_000;
+      while (!said.includes('close') && Date.now() < dropped) await pause(50);
+      assert.ok(said.includes('close'), 'passtore dropped the connection');
+      await assertGuardClosed(site!, 'a getcrt cancelled while connecting');
+      assert.equal(storedState(home!), stored, 'the vault stores what it stored before');
+      const since = (await auditRecords()).filter((r) => r.seq > lastSeq).map((r) => r.text);
+      assert.equal(since.length, 1, `one audit record since:\n${since.join('\n')}`);
+      assert.match(since[0]!, /^getcrt +\S*host1\S* +failed: cancelled$/);
+    } finally {
+      silent.kill();
+      await new Promise((r) => (silent.exitCode !== null || silent.signalCode !== null ? r(null) : silent.once('exit', r)));
+      await site!.startSshd(h1);
     }
   });
 
