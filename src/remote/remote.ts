@@ -53,6 +53,8 @@ export interface AccessOptions {
   keys?: Buffer[];
   /** False: never send the stored password (a key must work). */
   password?: boolean;
+  /** Ctrl-C while connecting gives up with PasstoreError('cancelled'); after that, `fn` reads it. */
+  signal?: AbortSignal;
 }
 
 /** Where a stored host is reached. */
@@ -136,10 +138,16 @@ export class Remote {
       if (keys.length === 0 && !options.keys?.length && !password) {
         throw new PasstoreError('not-found', `no deploy key and no ${formatSpec({ fqdn: host.fqdn, user, service: DEFAULT_SERVICE })} password in the vault to log in with`);
       }
-      return await this.with(target, { username: user, password, keys: options.keys ?? keys }, async (conn) => {
-        if (sudo) conn.useSudo(password);
-        return fn(conn);
-      });
+      return await this.with(
+        target,
+        { username: user, password, keys: options.keys ?? keys },
+        async (conn) => {
+          if (sudo) conn.useSudo(password);
+          return fn(conn);
+        },
+        undefined,
+        options.signal,
+      );
     } finally {
       password?.wipe();
       for (const k of keys) k.fill(0);
@@ -176,10 +184,10 @@ export class Remote {
     }
   }
 
-  /** Runs `fn` on a connection to any target with the given credentials, guard open. */
-  async with<T>(target: SshTarget, auth: { username: string; password?: Secret; keys?: Buffer[] }, fn: (conn: SshConnection) => Promise<T>, onNewKey?: NewKeyHandler): Promise<T> {
+  /** Runs `fn` on a connection to any target with the given credentials, guard open; `signal` as in AccessOptions. */
+  async with<T>(target: SshTarget, auth: { username: string; password?: Secret; keys?: Buffer[] }, fn: (conn: SshConnection) => Promise<T>, onNewKey?: NewKeyHandler, signal?: AbortSignal): Promise<T> {
     return this.deps.guard.withAccess({ address: target.address, port: target.port }, async () => {
-      const conn = await SshConnection.connect(target, auth, { onNewKey });
+      const conn = await SshConnection.connect(target, auth, { onNewKey, signal });
       try {
         return await fn(conn);
       } finally {

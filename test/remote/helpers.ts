@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -309,4 +309,86 @@ async function setForceCommand(site: TestSite, h: TestHost, command: string | un
   await site.stopSshd(h);
   writeFileSync(file, text);
   await site.startSshd(h);
+}
+
+/**
+ * Slows a host's SFTP: its `Subsystem sftp` becomes OpenSSH's sftp-server with what the
+ * client reads (file data, answers) passed on `chunk` bytes every 0.2 s, and what the
+ * client sends (requests, written data) taken `chunk` bytes every 0.2 s. A file's bytes
+ * reach the client at 5 × `chunk` bytes a second, a written file's reach the host as
+ * slowly: a transfer stays in progress for as long as a test needs; `startDelayS` makes
+ * the subsystem wait that long before it starts. Returns how many bytes
+ * have passed each way so far. When the client closes the channel, each side of the
+ * slowing sees its pipe end within 0.2 s and ends; nothing of it outlives the connection.
+ * Restarts the host's sshd with it; `restoreSftp` undoes it.
+ */
+export async function slowSftp(site: TestSite, h: TestHost, chunk: number, options: { startDelayS?: number } = {}): Promise<() => { out: number; in: number }> {
+  const base = join(site.dir, h.name, 'slow-sftp');
+  // One perl loop per direction: read at most CHUNK bytes, pass them on whole, count them
+  // in a file (written then renamed, so a reader sees a whole number), wait 0.2 s.
+  const slow = `perl -e '$| = 1; my ($c, $f) = @ARGV; my $n = 0; binmode STDIN; binmode STDOUT; while (1) { my $r = sysread(STDIN, my $b, $c); last unless $r; for (my $o = 0; $o < $r;) { my $w = syswrite(STDOUT, $b, $r - $o, $o); exit 0 unless $w; $o += $w; } $n += $r; open(my $h, ">", "$f.tmp") or die; print $h $n; close $h; rename("$f.tmp", $f); select(undef, undef, undef, 0.2); }'`;
+  writeFileSync(
+    `${base}.sh`,
+    [
+      '#!/bin/sh',
+      `# ${h.name}'s SFTP subsystem, slowed both ways (test/remote/helpers.ts, slowSftp).`,
+      // A slow start: the client waits for the SFTP version that long (its sftp() call).
+      ...(options.startDelayS ? [`sleep ${options.startDelayS}`] : []),
+      `${slow} ${chunk} "$0.in" | /usr/lib/openssh/sftp-server | ${slow} ${chunk} "$0.out"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  for (const way of ['in', 'out']) rmSync(`${base}.sh.${way}`, { force: true });
+  await setSubsystem(site, h, `${base}.sh`);
+  const count = (way: string) => {
+    try {
+      return Number(readFileSync(`${base}.sh.${way}`, 'utf8')) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  return () => ({ out: count('out'), in: count('in') });
+}
+
+/** Puts the host's own SFTP (internal-sftp) back. */
+export async function restoreSftp(site: TestSite, h: TestHost): Promise<void> {
+  await setSubsystem(site, h, 'internal-sftp');
+}
+
+async function setSubsystem(site: TestSite, h: TestHost, command: string): Promise<void> {
+  const file = join(site.dir, h.name, 'sshd_config');
+  const text = readFileSync(file, 'utf8').replace(/^Subsystem sftp .*$/m, `Subsystem sftp ${command}`);
+  await site.stopSshd(h);
+  writeFileSync(file, text);
+  await site.startSshd(h);
+}
+
+/**
+ * What a host runs for its SSH connections: the pids and command lines of every process
+ * below its sshd listener (each connection's sshd processes and whatever they run), and
+ * of any process left running from the host's directory (slowSftp's wrapper and its
+ * loops, should sshd have left them behind). Empty when no SSH session is open on the host.
+ */
+export function sshSessionsOn(site: TestSite, h: TestHost): string[] {
+  const listener = Number(readFileSync(join(site.dir, h.name, 'sshd.pid'), 'utf8').trim());
+  const parent = new Map<number, number>();
+  const cmdline = new Map<number, string>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      cmdline.set(Number(name), readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim());
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 64; p = parent.get(p), hops++) if (p === listener) return true;
+    return false;
+  };
+  const hostDir = `${join(site.dir, h.name)}/`;
+  const fromHostDir = (pid: number): boolean => pid !== listener && cmdline.get(pid)!.includes(hostDir);
+  return [...parent.keys()].filter((pid) => below(pid) || fromHostDir(pid)).map((pid) => `${pid} ${cmdline.get(pid)}`);
 }

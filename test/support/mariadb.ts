@@ -16,7 +16,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -44,7 +44,7 @@ export interface TestDatabase {
 
 /** The MariaDB server this test process started: one per process, for its lifetime. */
 export interface PrivateServer {
-  /** Its temporary directory: data, socket, pid file and error log. */
+  /** Its temporary directory: data, socket, pid file, error log and the server's tmpdir. */
   readonly dir: string;
   readonly socket: string;
   /** Its TCP port on 127.0.0.1. */
@@ -73,6 +73,19 @@ function findProgram(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The `--tmpdir` every mariadbd here is given, bootstrap included: DIR/tmp, the server's
+ * own. A mariadbd deletes every `#sql*` file in its tmpdir as it starts (what a crashed
+ * server left), and its temporary tables live there while in use. With the default
+ * tmpdir, /tmp, shared by all, one private server starting deleted the temporary tables
+ * of another one's `mariadb-install-db` (`CREATE TEMPORARY TABLE tmp_user_sys` in the
+ * system tables' script, then "Unknown table 'mysql.tmp_user_sys'" and "Aborting"), and
+ * would delete those of the machine's own server, whose tmpdir is /tmp on Debian.
+ */
+function tmpdirOption(dir: string): string {
+  return `--tmpdir=${join(dir, 'tmp')}`;
 }
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -151,7 +164,7 @@ class Server implements PrivateServer {
     if (this.pid() !== undefined && (await this.#answers())) return;
     const child = spawn(
       this.mariadbd,
-      ['--no-defaults', ...(this.asMysql ? ['--user=mysql'] : []), `--datadir=${join(this.dir, 'data')}`, `--socket=${this.socket}`, `--port=${this.port}`, '--bind-address=127.0.0.1', `--pid-file=${this.pidFile}`, `--log-error=${this.errorLog}`, ...SERVER_OPTIONS],
+      ['--no-defaults', ...(this.asMysql ? ['--user=mysql'] : []), `--datadir=${join(this.dir, 'data')}`, `--socket=${this.socket}`, `--port=${this.port}`, '--bind-address=127.0.0.1', `--pid-file=${this.pidFile}`, `--log-error=${this.errorLog}`, tmpdirOption(this.dir), ...SERVER_OPTIONS],
       // Its own process group: a Ctrl-C at the terminal reaches the tests, and the reaper
       // stops the server, rather than the signal killing it under a test.
       { detached: true, stdio: 'ignore' },
@@ -199,7 +212,8 @@ function startReaper(dir: string): void {
  * the runner has ended; it is keyed by the mariadbd binary too, so an upgrade never
  * reuses an old one.
  */
-async function makeDataDir(data: string, installDb: string, mariadbd: string, asMysql: boolean, base: string): Promise<void> {
+async function makeDataDir(dir: string, installDb: string, mariadbd: string, asMysql: boolean, base: string): Promise<void> {
+  const data = join(dir, 'data');
   const st = statSync(mariadbd);
   const key = createHash('sha256').update(`${st.size} ${st.mtimeMs} ${SERVER_OPTIONS.join(' ')} ${process.getuid?.()}`).digest('hex').slice(0, 12);
   const template = join(base, `passtore-mariadb-template-${process.ppid}-${key}`);
@@ -212,12 +226,13 @@ async function makeDataDir(data: string, installDb: string, mariadbd: string, as
     }
   }
   try {
-    await run(installDb, ['--no-defaults', ...(asMysql ? ['--user=mysql'] : []), '--basedir=/usr', `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db', ...SERVER_OPTIONS], { timeout: 120_000 });
+    await run(installDb, ['--no-defaults', ...(asMysql ? ['--user=mysql'] : []), '--basedir=/usr', `--datadir=${data}`, tmpdirOption(dir), '--auth-root-authentication-method=socket', '--skip-test-db', ...SERVER_OPTIONS], { timeout: 120_000 });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    // Its last line is a bare "Aborting": the [ERROR] lines before it say why.
+    // Its last line is a bare "Aborting": the error lines before it say why (the server's
+    // "[ERROR]" lines, and a failed statement of the bootstrap script as "ERROR: 1051 …").
     const lines = (err.stderr ?? err.message).trim().split('\n');
-    const errors = lines.filter((l) => l.includes('[ERROR]'));
+    const errors = lines.filter((l) => l.includes('[ERROR]') || /^ERROR\b/.test(l));
     throw new Error(`mariadb-install-db failed: ${(errors.length ? errors : lines.slice(-1)).join(' | ')}`);
   }
   // Publish the template: staged, then renamed into place (another process may win).
@@ -251,8 +266,12 @@ async function startServer(): Promise<Server> {
   const base = join(tmpdir(), 'x').length > 60 ? '/tmp' : tmpdir();
   const dir = mkdtempSync(join(base, 'passtore-mariadb-'));
   startReaper(dir);
-  if (ids) chownSync(dir, ids[0], ids[1]);
-  await makeDataDir(join(dir, 'data'), installDb, mariadbd, asMysql, base);
+  mkdirSync(join(dir, 'tmp'), { mode: 0o700 });
+  if (ids) {
+    chownSync(dir, ids[0], ids[1]);
+    chownSync(join(dir, 'tmp'), ids[0], ids[1]);
+  }
+  await makeDataDir(dir, installDb, mariadbd, asMysql, base);
   // Another process may take the port between the look and the bind: try a few.
   let last: unknown;
   for (let attempt = 0; attempt < 4; attempt++) {
