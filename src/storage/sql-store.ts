@@ -5,6 +5,7 @@
 import { Ciphertext } from '../vault/ciphertext.js';
 import { readAllRows, restoreRows } from '../backup.js';
 import { PasstoreError } from '../errors.js';
+import { stampText } from '../vault/entry-tags.js';
 import { globPrefix, globToLike, LIKE_ESCAPE, storedName } from '../names.js';
 import type { Row, SqlDriver, SqlValue } from './driver.js';
 import type { AccountKeyRow, LeaseRow, UnsentMail, MailRow, AuditRow, CertRow, EntryName, EntryRow, EntryStamp, HistoryRow, HostRow, KeyRow, KeyState, NewEntry, RequestRow, RequestState, SlotKind, SlotRow, SshKeyRow, SshKeyState, Store, VaultRow } from './store.js';
@@ -244,6 +245,31 @@ export class SqlStore implements Store {
       }
     }
     return [...out.values()];
+  }
+
+  async entryStampTexts(): Promise<string[]> {
+    if (this.dialect === 'sqlite') {
+      // SQLite writes the JSON itself (a quarter of the time of rows turned into objects):
+      // the same text as stampText for every name passtore stores (validated names,
+      // integer versions). Anything else written with SQL gives another text, and so
+      // another tag: it is reported as a change, never taken for the entry it imitates.
+      return (await this.db.all('SELECT json_array(h.fqdn, e.user, e.service, e.version, e.state) AS t FROM entries e JOIN hosts h ON h.id = e.host_id')).map((r) => String(r.t));
+    }
+    // MariaDB: two plain scans cost half its join over every entry; joined here as the join
+    // would (an entry whose host is gone is left out).
+    const hosts = new Map((await this.db.all('SELECT id, fqdn FROM hosts')).map((r) => [Number(r.id), String(r.fqdn)]));
+    const texts: string[] = [];
+    for (const r of await this.db.all('SELECT host_id, user, service, version, state FROM entries')) {
+      const fqdn = hosts.get(Number(r.host_id));
+      if (fqdn !== undefined) texts.push(stampText({ fqdn, user: String(r.user), service: String(r.service), version: Number(r.version), state: String(r.state) }));
+    }
+    return texts;
+  }
+
+  async dataVersion(): Promise<number | undefined> {
+    if (this.dialect !== 'sqlite') return undefined;
+    const [r] = await this.db.all('PRAGMA data_version');
+    return r ? Number(r.data_version) : undefined;
   }
 
   async auditAfter(seq: number, limit?: number): Promise<AuditRow[]> {
