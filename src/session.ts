@@ -7,7 +7,7 @@
  */
 import { cancelledBy, NEVER } from './cancel.js';
 import { checkCopy, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
-import { verifySummary } from './vault/summary.js';
+import { SummaryCheck } from './vault/summary.js';
 import { logFailedUnlock } from './syslog.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import { didYouMean } from './suggest.js';
@@ -74,6 +74,8 @@ export class Session {
   /** The vault record's head and keys at the last save of that copy. */
   #savedMark: string | undefined;
   #nameListeners: Array<() => void> = [];
+  /** The summary check of this unlock (vault/summary.ts): made at unlock, wiped at lock. */
+  #summaryCheck: SummaryCheck | undefined;
 
   private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
     this.config = options.config;
@@ -222,7 +224,13 @@ export class Session {
    */
   async verifyCurrent(): Promise<void> {
     if (!this.unlocked) return;
-    await verifySummary(this.store, this.vault.auditKey()!);
+    this.#summaryCheck ??= new SummaryCheck(this.vault.auditKey()!, this.vault.id);
+    await this.#summaryCheck.check(this.store);
+  }
+
+  /** How many summary checks of this unlock read every entry, and how many did not need to (tests, benchmarks). */
+  get summaryCheckCounts(): { full: number; skipped: number } {
+    return { ...(this.#summaryCheck?.counts ?? { full: 0, skipped: 0 }) };
   }
 
   /** Closes a network guard a crashed run left open; returns how many targets it closed. */
@@ -259,6 +267,8 @@ export class Session {
   /** Wipes the data key from memory. */
   lock(): void {
     this.#vault?.lock();
+    this.#summaryCheck?.wipe();
+    this.#summaryCheck = undefined;
   }
 
   /**
@@ -271,8 +281,11 @@ export class Session {
       const row = (await this.store.getVault())!;
       const recordHash = async (seq: number) => (await this.store.auditAfter(seq - 1, 1)).find((r) => r.seq === seq)?.hash;
       const current = await checkCopy(this.#stateDir, row, key, recordHash);
-      // Then the database against itself (any machine): the summary of what is current.
-      const summary = await verifySummary(this.store, key);
+      // Then the database against itself (any machine): the summary of what is current,
+      // read whole (this unlock's check starts with nothing known).
+      this.#summaryCheck?.wipe();
+      this.#summaryCheck = new SummaryCheck(key, this.vault.id);
+      const summary = await this.#summaryCheck.check(this.store);
       writeHeadCopy(this.#stateDir, current);
       return summary;
     } catch (e) {
