@@ -68,11 +68,11 @@ export class TagSum {
   #limbs = new Float64Array(8);
   #count = 0;
 
-  /** Adds one tag (eight 32-bit words, least significant first). */
-  add(tag: Uint32Array): void {
+  /** Adds one tag (eight 32-bit words, least significant first), at `at` in `words`. */
+  add(words: Uint32Array, at = 0): void {
     if (++this.#count >= 1 << 20) this.#carry();
     const l = this.#limbs;
-    for (let i = 0; i < 8; i++) l[i]! += tag[i]!;
+    for (let i = 0; i < 8; i++) l[i]! += words[at + i]!;
   }
 
   #carry(): void {
@@ -172,12 +172,12 @@ export class EntryTagger {
   }
 
   /**
-   * The tag of `text` as eight 32-bit words, least significant first: into `out` when
-   * given (scratch, reused), else a new array (for a cache).
+   * The tag of `text` as eight 32-bit words, least significant first: written into `out`
+   * at `at` when given (scratch, or a cache's pool), else into a new array.
    */
-  tag(text: string, out = new Uint32Array(8)): Uint32Array {
+  tag(text: string, out = new Uint32Array(8), at = 0): Uint32Array {
     const h = this.#tag(text);
-    for (let i = 0; i < 8; i++) out[i] = h[7 - i]! >>> 0;
+    for (let i = 0; i < 8; i++) out[at + i] = h[7 - i]! >>> 0;
     return out;
   }
 

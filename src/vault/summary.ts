@@ -267,8 +267,9 @@ export class SummaryCheck {
   readonly #vaultId: string;
   #key: Buffer;
   #tagger: EntryTagger;
-  /** Each stamp text's tag, as computed. */
-  #tags = new Map<string, Uint32Array>();
+  /** Each stamp text's tag, as computed: where its eight words are in `#pool`. */
+  #tags = new Map<string, number>();
+  #pool = new Uint32Array(8 * 1024);
   /** SQLite's data_version at the last full check that passed (undefined: none, or MariaDB). */
   #dataVersion: number | undefined;
   /** The highest change counter this session checked. */
@@ -312,11 +313,21 @@ export class SummaryCheck {
   #digest(texts: string[]): bigint {
     // Tags of texts no longer current (earlier versions) are let go once they outnumber the current ones.
     if (this.#tags.size > 2 * texts.length + 1024) this.#tags.clear();
+    if (this.#pool.length < 8 * (this.#tags.size + texts.length)) {
+      const bigger = new Uint32Array(16 * (this.#tags.size + texts.length));
+      bigger.set(this.#pool);
+      this.#pool.fill(0);
+      this.#pool = bigger;
+    }
     const sum = new TagSum();
     for (const t of texts) {
-      let tag = this.#tags.get(t);
-      if (!tag) this.#tags.set(t, (tag = this.#tagger.tag(t)));
-      sum.add(tag);
+      let at = this.#tags.get(t);
+      if (at === undefined) {
+        at = 8 * this.#tags.size;
+        this.#tagger.tag(t, this.#pool, at);
+        this.#tags.set(t, at);
+      }
+      sum.add(this.#pool, at);
     }
     return sum.value();
   }
@@ -326,6 +337,7 @@ export class SummaryCheck {
     this.#key.fill(0);
     this.#tagger.wipe();
     this.#tags.clear();
+    this.#pool.fill(0);
     this.#dataVersion = undefined;
   }
 }
