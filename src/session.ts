@@ -278,9 +278,13 @@ export class Session {
   async #checkRollback(): Promise<unknown> {
     try {
       const key = this.vault.auditKey()!;
-      const row = (await this.store.getVault())!;
+      const readRow = async () => {
+        const row = await this.store.getVault();
+        if (!row) throw new PasstoreError('integrity', 'the vault record is gone');
+        return row;
+      };
       const recordHash = async (seq: number) => (await this.store.auditAfter(seq - 1, 1)).find((r) => r.seq === seq)?.hash;
-      const current = await checkCopy(this.#stateDir, row, key, recordHash);
+      const current = await checkCopy(this.#stateDir, this.vault.id, readRow, key, recordHash);
       // Then the database against itself (any machine): the summary of what is current,
       // read whole (this unlock's check starts with nothing known).
       this.#summaryCheck?.wipe();
