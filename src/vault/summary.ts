@@ -274,6 +274,7 @@ export class SummaryCheck {
   #dataVersion: number | undefined;
   /** The highest change counter this session checked. */
   #counter = 0;
+  #queue: Promise<unknown> = Promise.resolve();
   /** How many checks read every entry (passed or not), and how many did not need to (for tests and benchmarks). */
   readonly counts = { full: 0, skipped: 0 };
 
@@ -285,7 +286,15 @@ export class SummaryCheck {
   }
 
   /** Checks the summary in `store` (as `verifySummary`); returns it, undefined when there is none yet. */
-  async check(store: Store): Promise<Summary | undefined> {
+  check(store: Store): Promise<Summary | undefined> {
+    // One at a time: a check that read an earlier moment must not finish after a later one
+    // (its counter would look older than the one this session already checked).
+    const next = this.#queue.then(() => this.#check(store));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #check(store: Store): Promise<Summary | undefined> {
     return store.transaction(async (tx) => {
       const row = await tx.getVault();
       if (!row) throw new PasstoreError('integrity', 'the vault record is gone');
@@ -298,14 +307,14 @@ export class SummaryCheck {
       }
       if (dataVersion !== undefined && dataVersion === this.#dataVersion) {
         this.counts.skipped++;
-        this.#counter = s.counter;
+        this.#counter = Math.max(this.#counter, s.counter);
         return s;
       }
       const texts = await tx.entryStampTexts();
       this.counts.full++;
       if (hex(this.#digest(texts)) !== s.digest) await refuseEntries(tx, s);
       this.#dataVersion = dataVersion;
-      this.#counter = s.counter;
+      this.#counter = Math.max(this.#counter, s.counter);
       return s;
     });
   }
