@@ -5,10 +5,10 @@
  * - one entry updated through `vault.transaction` (the summary moved inside it: the
  *   entry's stamp read before and after, the vault row read and rewritten) against the
  *   same update through a plain store transaction (no summary), alternated;
- * - `verifySummary` (one query of 10,000 names and versions, 10,000 HMACs, the audit
- *   check) against the names-and-versions query alone; and a session's `SummaryCheck`
- *   (what runs at unlock and before each command that uses a secret): its first check,
- *   the next with no other connection's commit since, and the next after one.
+ * - `verifySummary` (one query of 10,000 stamps, 10,000 HMACs, the audit check) against
+ *   that query alone; and a session's `SummaryCheck` (what runs at unlock and before each
+ *   command that uses a secret): its first check, the next with no other connection's
+ *   commit since, and the next after one.
  *
  * Medians of alternated runs, with the load average. Not assertions.
  * Run: npm run build && node dist/test/bench/summary.bench.js
@@ -43,6 +43,15 @@ async function main(): Promise<number> {
     const check = await verifySummary(store, key);
     if (check?.entries !== ENTRIES) throw new Error(`the summary counts ${check?.entries} entries`);
 
+    // The check, and the query it is built on, alternated: before the store-only changes
+    // below leave the digest behind (a check that fails also reads every stamp again).
+    const verify: number[] = [];
+    const query: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      verify.push(await timeAsync(() => verifySummary(store, key)));
+      query.push(await timeAsync(() => store.entryStampTexts()));
+    }
+    noteLoad('checks');
     // A session's check (SummaryCheck): its first one (at unlock: every stamp read, every
     // HMAC computed and kept), then the same with its HMACs kept, and on SQLite with no
     // other connection's commit since (the vault record only).
@@ -81,14 +90,6 @@ async function main(): Promise<number> {
     }
     noteLoad('changes');
 
-    // The check, and the query it is built on, alternated.
-    const verify: number[] = [];
-    const query: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      verify.push(await timeAsync(() => verifySummary(store, key).catch(() => undefined)));
-      query.push(await timeAsync(() => store.entryStamps()));
-    }
-    noteLoad('checks');
     secret.wipe();
 
     const w = stat(withS).median;
@@ -97,8 +98,8 @@ async function main(): Promise<number> {
     console.log(`  one entry changed, vault.transaction with the summary: ${fmt(w)} (${fmt(stat(withS).min)}-${fmt(stat(withS).max)})`);
     console.log(`  the same change, plain store transaction:              ${fmt(o)} (${fmt(stat(without).min)}-${fmt(stat(without).max)})`);
     console.log(`  the summary's share of a change:                       ${fmt(w - o)} (ratio ${(w / o).toFixed(2)})`);
-    console.log(`  verifySummary (at unlock, before each secret used):     ${fmt(stat(verify).median)} (${fmt(stat(verify).min)}-${fmt(stat(verify).max)})`);
-    console.log(`  of it, the names-and-versions query:                   ${fmt(stat(query).median)} (${fmt(stat(query).min)}-${fmt(stat(query).max)})`);
+    console.log(`  verifySummary (stateless: every stamp, every HMAC):     ${fmt(stat(verify).median)} (${fmt(stat(verify).min)}-${fmt(stat(verify).max)})`);
+    console.log(`  of it, reading every stamp (one query):                ${fmt(stat(query).median)} (${fmt(stat(query).min)}-${fmt(stat(query).max)})`);
     const line = (label: string, xs: number[]) => console.log(`  ${label.padEnd(57)}${fmt(stat(xs).median)} (${fmt(stat(xs).min)}-${fmt(stat(xs).max)})`);
     line("a session's first check (SummaryCheck, at unlock):", first);
     line('its next, no other connection wrote (vault record only):', quiet);
