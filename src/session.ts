@@ -7,7 +7,7 @@
  */
 import { cancelledBy, NEVER } from './cancel.js';
 import { checkCopy, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
-import { SummaryCheck } from './vault/summary.js';
+import { HeldStamps, SummaryCheck } from './vault/summary.js';
 import { logFailedUnlock } from './syslog.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import { didYouMean } from './suggest.js';
@@ -157,9 +157,12 @@ export class Session {
         show();
         ticker = setInterval(show, 1000);
       };
+      // MariaDB: every entry's stamp comes over the network while the key is derived, for
+      // the check right after (summary.ts, HeldStamps); SQLite reads them faster than that.
+      const held = this.store.dialect === 'mysql' ? new HeldStamps(this.store) : undefined;
       try {
         const failedBefore = await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
-        await this.#afterUnlock(`operator:${this.operator}`);
+        await this.#afterUnlock(`operator:${this.operator}`, held);
         this.failedUnlocksBefore = failedBefore;
         return;
       } catch (e) {
@@ -169,6 +172,7 @@ export class Session {
         if (i >= attempts) throw e;
         this.out.line(formatError(e));
       } finally {
+        held?.abort();
         clearInterval(ticker);
         passphrase.wipe();
       }
@@ -193,8 +197,8 @@ export class Session {
    * chain, a vault without a summary of what is current gets one, and the unlock is
    * recorded.
    */
-  async #afterUnlock(target: string): Promise<void> {
-    const summary = await this.#checkRollback();
+  async #afterUnlock(target: string, held?: HeldStamps): Promise<void> {
+    const summary = await this.#checkRollback(held);
     const key = this.vault.auditKey()!;
     const sealed = await sealUnsealed(this.store, key);
     if (!summary) {
@@ -275,7 +279,7 @@ export class Session {
    * Right after an unlock: the database's state against the copy kept on this machine
    * (vault/rollback.ts). A rolled-back vault is locked again and refused, nothing shown.
    */
-  async #checkRollback(): Promise<unknown> {
+  async #checkRollback(held?: HeldStamps): Promise<unknown> {
     try {
       const key = this.vault.auditKey()!;
       const readRow = async () => {
@@ -289,7 +293,7 @@ export class Session {
       // read whole (this unlock's check starts with nothing known).
       this.#summaryCheck?.wipe();
       this.#summaryCheck = new SummaryCheck(key, this.vault.id);
-      const summary = await this.#summaryCheck.check(this.store);
+      const summary = await this.#summaryCheck.check(this.store, held);
       writeHeadCopy(this.#stateDir, current);
       return summary;
     } catch (e) {

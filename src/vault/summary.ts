@@ -242,6 +242,43 @@ async function refuseEntries(store: Store, s: Summary): Promise<never> {
 }
 
 /**
+ * Every entry's stamp read at the start of a transaction that is held open until a check
+ * runs in it (`SummaryCheck.check(store, held)`), or `abort()`. An unlock on MariaDB starts
+ * one as the key derivation starts (about 0.35 s in which the program waits): the stamps
+ * come over the network meanwhile, and the check made once the key is there reads the
+ * vault record and the trail in the same transaction, so in the same snapshot (InnoDB's
+ * repeatable read: the one taken by its first read). The check is then of that moment,
+ * a fraction of a second before; the checks before each command that follows read their
+ * own. Not for SQLite, whose one connection the transaction would hold.
+ */
+export class HeldStamps {
+  #release!: (job: ((tx: Store, texts: string[]) => Promise<unknown>) | undefined) => void;
+  #done: Promise<unknown>;
+
+  constructor(store: Store) {
+    const gate = new Promise<((tx: Store, texts: string[]) => Promise<unknown>) | undefined>((resolve) => (this.#release = resolve));
+    this.#done = store.transaction(async (tx) => {
+      const texts = await tx.entryStampTexts();
+      const job = await gate;
+      return job ? job(tx, texts) : undefined;
+    });
+    // A failure is the check's to report (or nobody's, when it is aborted).
+    this.#done.catch(() => undefined);
+  }
+
+  /** Runs `job` in the held transaction with the stamps read; once. */
+  run<T>(job: (tx: Store, texts: string[]) => Promise<T>): Promise<T> {
+    this.#release(job);
+    return this.#done as Promise<T>;
+  }
+
+  /** Ends the transaction unused (a wrong passphrase, a failure before the check); harmless after `run`. */
+  abort(): void {
+    this.#release(undefined);
+  }
+}
+
+/**
  * The summary check of one unlocked session: the same verdicts as `verifySummary`, for
  * less, without trusting anything the database says more than it does.
  *
@@ -285,38 +322,39 @@ export class SummaryCheck {
     this.#tagger = new EntryTagger(this.#key);
   }
 
-  /** Checks the summary in `store` (as `verifySummary`); returns it, undefined when there is none yet. */
-  check(store: Store): Promise<Summary | undefined> {
+  /**
+   * Checks the summary in `store` (as `verifySummary`); returns it, undefined when there is
+   * none yet. `held`: in that transaction, with the stamps it read (a full check).
+   */
+  check(store: Store, held?: HeldStamps): Promise<Summary | undefined> {
     // One at a time: a check that read an earlier moment must not finish after a later one
     // (its counter would look older than the one this session already checked).
-    const next = this.#queue.then(() => this.#check(store));
+    const next = this.#queue.then(() => (held ? held.run((tx, texts) => this.#checkIn(tx, texts)) : store.transaction((tx) => this.#checkIn(tx))));
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  async #check(store: Store): Promise<Summary | undefined> {
-    return store.transaction(async (tx) => {
-      const row = await tx.getVault();
-      if (!row) throw new PasstoreError('integrity', 'the vault record is gone');
-      if (row.id !== this.#vaultId) throw integrity('the vault record is another vault\'s');
-      const dataVersion = await tx.dataVersion();
-      const s = await checkRecord(tx, this.#key, row);
-      if (s === undefined) return undefined;
-      if (s.counter < this.#counter) {
-        throw integrity(`the vault record was rolled back: the summary of what is current is at change ${s.counter}, this session already checked change ${this.#counter}`);
-      }
-      if (dataVersion !== undefined && dataVersion === this.#dataVersion) {
-        this.counts.skipped++;
-        this.#counter = Math.max(this.#counter, s.counter);
-        return s;
-      }
-      const texts = await tx.entryStampTexts();
-      this.counts.full++;
-      if (hex(this.#digest(texts)) !== s.digest) await refuseEntries(tx, s);
-      this.#dataVersion = dataVersion;
+  async #checkIn(tx: Store, read?: string[]): Promise<Summary | undefined> {
+    const row = await tx.getVault();
+    if (!row) throw new PasstoreError('integrity', 'the vault record is gone');
+    if (row.id !== this.#vaultId) throw integrity('the vault record is another vault\'s');
+    const dataVersion = await tx.dataVersion();
+    const s = await checkRecord(tx, this.#key, row);
+    if (s === undefined) return undefined;
+    if (s.counter < this.#counter) {
+      throw integrity(`the vault record was rolled back: the summary of what is current is at change ${s.counter}, this session already checked change ${this.#counter}`);
+    }
+    if (!read && dataVersion !== undefined && dataVersion === this.#dataVersion) {
+      this.counts.skipped++;
       this.#counter = Math.max(this.#counter, s.counter);
       return s;
-    });
+    }
+    const texts = read ?? (await tx.entryStampTexts());
+    this.counts.full++;
+    if (hex(this.#digest(texts)) !== s.digest) await refuseEntries(tx, s);
+    this.#dataVersion = dataVersion;
+    this.#counter = Math.max(this.#counter, s.counter);
+    return s;
   }
 
   #digest(texts: string[]): bigint {
