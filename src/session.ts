@@ -157,11 +157,14 @@ export class Session {
         show();
         ticker = setInterval(show, 1000);
       };
+      const unlocking = vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
       // MariaDB: every entry's stamp comes over the network while the key is derived, for
       // the check right after (summary.ts, HeldStamps); SQLite reads them faster than that.
+      // Started once the unlock has taken the pool's open connection for the key slot, so
+      // the one this opens is opened while the key is derived, not before.
       const held = this.store.dialect === 'mysql' ? new HeldStamps(this.store) : undefined;
       try {
-        const failedBefore = await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
+        const failedBefore = await unlocking;
         await this.#afterUnlock(`operator:${this.operator}`, held);
         this.failedUnlocksBefore = failedBefore;
         return;
