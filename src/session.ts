@@ -7,7 +7,7 @@
  */
 import { cancelledBy, NEVER } from './cancel.js';
 import { checkCopy, readHeadCopy, rolledBack, stateOf, writeHeadCopy } from './vault/rollback.js';
-import { verifySummary } from './vault/summary.js';
+import { HeldStamps, SummaryCheck } from './vault/summary.js';
 import { logFailedUnlock } from './syslog.js';
 import { splitWords, parseWords, unknownCommand } from './args.js';
 import { didYouMean } from './suggest.js';
@@ -74,6 +74,8 @@ export class Session {
   /** The vault record's head and keys at the last save of that copy. */
   #savedMark: string | undefined;
   #nameListeners: Array<() => void> = [];
+  /** The summary check of this unlock (vault/summary.ts): made at unlock, wiped at lock. */
+  #summaryCheck: SummaryCheck | undefined;
 
   private constructor(options: SessionOptions, store: Store, vault: Vault | undefined) {
     this.config = options.config;
@@ -155,9 +157,15 @@ export class Session {
         show();
         ticker = setInterval(show, 1000);
       };
+      const unlocking = vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
+      // MariaDB: every entry's stamp comes over the network while the key is derived, for
+      // the check right after (summary.ts, HeldStamps); SQLite reads them faster than that.
+      // Started once the unlock has taken the pool's open connection for the key slot, so
+      // the one this opens is opened while the key is derived, not before.
+      const held = this.store.dialect === 'mysql' ? new HeldStamps(this.store) : undefined;
       try {
-        const failedBefore = await vault.unlockWithPassphrase(this.operator, passphrase, { ...this.#unlockOptions, onDelay });
-        await this.#afterUnlock(`operator:${this.operator}`);
+        const failedBefore = await unlocking;
+        await this.#afterUnlock(`operator:${this.operator}`, held);
         this.failedUnlocksBefore = failedBefore;
         return;
       } catch (e) {
@@ -167,6 +175,7 @@ export class Session {
         if (i >= attempts) throw e;
         this.out.line(formatError(e));
       } finally {
+        held?.abort();
         clearInterval(ticker);
         passphrase.wipe();
       }
@@ -191,8 +200,8 @@ export class Session {
    * chain, a vault without a summary of what is current gets one, and the unlock is
    * recorded.
    */
-  async #afterUnlock(target: string): Promise<void> {
-    const summary = await this.#checkRollback();
+  async #afterUnlock(target: string, held?: HeldStamps): Promise<void> {
+    const summary = await this.#checkRollback(held);
     const key = this.vault.auditKey()!;
     const sealed = await sealUnsealed(this.store, key);
     if (!summary) {
@@ -222,7 +231,13 @@ export class Session {
    */
   async verifyCurrent(): Promise<void> {
     if (!this.unlocked) return;
-    await verifySummary(this.store, this.vault.auditKey()!);
+    this.#summaryCheck ??= new SummaryCheck(this.vault.auditKey()!, this.vault.id);
+    await this.#summaryCheck.check(this.store);
+  }
+
+  /** How many summary checks of this unlock read every entry, and how many did not need to (tests, benchmarks). */
+  get summaryCheckCounts(): { full: number; skipped: number } {
+    return { ...(this.#summaryCheck?.counts ?? { full: 0, skipped: 0 }) };
   }
 
   /** Closes a network guard a crashed run left open; returns how many targets it closed. */
@@ -259,20 +274,29 @@ export class Session {
   /** Wipes the data key from memory. */
   lock(): void {
     this.#vault?.lock();
+    this.#summaryCheck?.wipe();
+    this.#summaryCheck = undefined;
   }
 
   /**
    * Right after an unlock: the database's state against the copy kept on this machine
    * (vault/rollback.ts). A rolled-back vault is locked again and refused, nothing shown.
    */
-  async #checkRollback(): Promise<unknown> {
+  async #checkRollback(held?: HeldStamps): Promise<unknown> {
     try {
       const key = this.vault.auditKey()!;
-      const row = (await this.store.getVault())!;
+      const readRow = async () => {
+        const row = await this.store.getVault();
+        if (!row) throw new PasstoreError('integrity', 'the vault record is gone');
+        return row;
+      };
       const recordHash = async (seq: number) => (await this.store.auditAfter(seq - 1, 1)).find((r) => r.seq === seq)?.hash;
-      const current = await checkCopy(this.#stateDir, row, key, recordHash);
-      // Then the database against itself (any machine): the summary of what is current.
-      const summary = await verifySummary(this.store, key);
+      const current = await checkCopy(this.#stateDir, this.vault.id, readRow, key, recordHash);
+      // Then the database against itself (any machine): the summary of what is current,
+      // read whole (this unlock's check starts with nothing known).
+      this.#summaryCheck?.wipe();
+      this.#summaryCheck = new SummaryCheck(key, this.vault.id);
+      const summary = await this.#summaryCheck.check(this.store, held);
       writeHeadCopy(this.#stateDir, current);
       return summary;
     } catch (e) {

@@ -30,10 +30,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { splitWords } from '../args.js';
 import { PasstoreError } from '../errors.js';
 
@@ -152,7 +153,9 @@ export class NetworkGuard {
     if (!this.#lockDb) {
       mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
       try {
-        this.#lockDb = new Database(join(this.#dir, 'guard.lock'));
+        // better-sqlite3 is loaded here, at the guard's first use, not by every start.
+        const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+        this.#lockDb = new Sqlite(join(this.#dir, 'guard.lock'));
         this.#lockDb.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
       } catch (e) {
         throw new PasstoreError('io', `network guard: cannot open its lock ${join(this.#dir, 'guard.lock')}: ${(e as Error).message}`);

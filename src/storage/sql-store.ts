@@ -246,6 +246,34 @@ export class SqlStore implements Store {
     return [...out.values()];
   }
 
+  async entryStampTexts(): Promise<string[]> {
+    if (this.dialect === 'sqlite') {
+      // SQLite writes the JSON itself (a quarter of the time of rows turned into objects):
+      // the same text as stampText for every name passtore stores (validated names,
+      // integer versions). Anything else written with SQL gives another text, and so
+      // another tag: it is reported as a change, never taken for the entry it imitates.
+      return (await this.db.all('SELECT json_array(h.fqdn, e.user, e.service, e.version, e.state) AS t FROM entries e JOIN hosts h ON h.id = e.host_id')).map((r) => String(r.t));
+    }
+    // MariaDB: two plain scans cost half its join over every entry, joined here as the join
+    // would (an entry whose host is gone is left out). The server writes each entry's part
+    // of the JSON (JSON_QUOTE: the same text as JSON.stringify for every name passtore
+    // stores; anything else gives another text, reported as a change) after its host's.
+    const hosts = new Map<number, string>();
+    for (const r of await this.db.all('SELECT id, fqdn FROM hosts')) hosts.set(Number(r.id), `[${JSON.stringify(String(r.fqdn))},`);
+    const texts: string[] = [];
+    for (const r of await this.db.all("SELECT host_id AS h, CONCAT(JSON_QUOTE(user), ',', JSON_QUOTE(service), ',', version, ',', JSON_QUOTE(state), ']') AS t FROM entries")) {
+      const head = hosts.get(Number(r.h));
+      if (head !== undefined) texts.push(head + String(r.t));
+    }
+    return texts;
+  }
+
+  async dataVersion(): Promise<number | undefined> {
+    if (this.dialect !== 'sqlite') return undefined;
+    const [r] = await this.db.all('PRAGMA data_version');
+    return r ? Number(r.data_version) : undefined;
+  }
+
   async auditAfter(seq: number, limit?: number): Promise<AuditRow[]> {
     const lim = limit ? ` LIMIT ${Math.max(1, Math.floor(limit))}` : '';
     return (await this.db.all(`SELECT * FROM audit WHERE seq > ? ORDER BY seq${lim}`, [seq])).map(toAudit);

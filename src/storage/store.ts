@@ -252,6 +252,19 @@ export interface Store {
    * `ids` or on one of `hostIds` (what the summary of what is current is made of).
    */
   entryStamps(filter?: { ids?: number[]; hostIds?: number[] }): Promise<EntryStamp[]>;
+  /**
+   * Every entry's stamp as the text the summary's HMAC reads (`stampText` in
+   * vault/entry-tags.ts: the JSON of fqdn, user, service, version, state), in no order:
+   * the cheapest full read of what the summary of what is current covers.
+   */
+  entryStampTexts(): Promise<string[]>;
+  /**
+   * SQLite's `PRAGMA data_version`: a number that changes when any other connection (in
+   * any process) commits to the database, and only then; undefined on MySQL, which has no
+   * such number. The summary check (vault/summary.ts) skips re-reading the entries while it
+   * stays the same.
+   */
+  dataVersion(): Promise<number | undefined>;
 
   getAccountKey(name: string): Promise<AccountKeyRow | undefined>;
   addAccountKey(row: AccountKeyRow): Promise<void>;

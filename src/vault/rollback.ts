@@ -138,10 +138,18 @@ export function writeHeadCopy(dir: string, state: VaultState): void {
  * other check passed). `seenRecordHash`, given the copy's newest sealed record number, returns
  * that record's hash in the database now: a trail that went on from another record than
  * the one seen here was put back and written on since.
+ *
+ * The copy is read before the vault row (`readRow`): another process of this machine
+ * writes its copy only after its change committed, so a row read after the copy is never
+ * older than it unless it was rolled back. Read the other way round, a change and its copy
+ * written by another process between the two reads looked like a rollback (seen with two
+ * shells sharing a data directory on a busy machine).
  */
-export async function checkCopy(dir: string, row: VaultRow, auditKey: Buffer, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
+export async function checkCopy(dir: string, vaultId: string, readRow: () => Promise<VaultRow>, auditKey: Buffer, seenRecordHash?: (seq: number) => Promise<string | undefined>): Promise<VaultState> {
+  const seen = readHeadCopy(dir, vaultId, auditKey);
+  const row = await readRow();
+  if (row.id !== vaultId) throw new PasstoreError('integrity', 'integrity error: the vault record is another vault\'s; nothing is shown');
   const current = stateOf(row, auditKey);
-  const seen = readHeadCopy(dir, row.id, auditKey);
   if (seen) {
     let lost = rolledBack(current, seen);
     if (!lost && seenRecordHash && seen.seq > 0 && current.seq > seen.seq && (await seenRecordHash(seen.seq)) !== seen.hash) {

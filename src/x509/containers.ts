@@ -15,10 +15,20 @@
  * functions on Node's hashes (~5 ms a file).
  */
 import { createHash, createPrivateKey, hash as oneShot, pbkdf2Sync, type KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
 import { PasstoreError } from '../errors.js';
 import { children, contentOf, tlv, whole, type Tlv } from './der.js';
 import { oidText } from './dn.js';
+
+let loaded: typeof forge | undefined;
+/**
+ * node-forge, loaded at its first use: only PKCS#7, PKCS#12 and encrypted keys need it,
+ * and loading it costs about 35 ms, which every start of the shell paid before its prompt.
+ */
+function lib(): typeof forge {
+  return (loaded ??= createRequire(import.meta.url)('node-forge') as typeof forge);
+}
 
 const OID = {
   data: '1.2.840.113549.1.7.1',
@@ -45,14 +55,14 @@ const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** A BER/DER tree read by forge (which takes indefinite lengths, as some CA portals write them). */
 function forgeAsn1(der: Buffer): forge.asn1.Asn1 | undefined {
   try {
-    return forge.asn1.fromDer(binary(der), { strict: false, parseAllBytes: true } as unknown as boolean);
+    return lib().asn1.fromDer(binary(der), { strict: false, parseAllBytes: true } as unknown as boolean);
   } catch {
     return undefined;
   }
 }
 
 const forgeOid = (node: forge.asn1.Asn1 | undefined): string | undefined =>
-  node && node.tagClass === forge.asn1.Class.UNIVERSAL && node.type === forge.asn1.Type.OID && typeof node.value === 'string' ? forge.asn1.derToOid(node.value) : undefined;
+  node && node.tagClass === lib().asn1.Class.UNIVERSAL && node.type === lib().asn1.Type.OID && typeof node.value === 'string' ? lib().asn1.derToOid(node.value) : undefined;
 
 /**
  * The certificates of a PKCS#7 SignedData (a "certs-only" bundle), each as its DER, in
@@ -75,9 +85,9 @@ export function pkcs7Certificates(der: Buffer): Buffer[] | undefined {
   const wrapper = tree.value[1] as forge.asn1.Asn1 | undefined;
   const signedData = Array.isArray(wrapper?.value) ? (wrapper.value[0] as forge.asn1.Asn1) : undefined;
   if (!signedData || !Array.isArray(signedData.value)) return undefined;
-  const certs = (signedData.value as forge.asn1.Asn1[]).find((f) => f.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && f.type === 0);
+  const certs = (signedData.value as forge.asn1.Asn1[]).find((f) => f.tagClass === lib().asn1.Class.CONTEXT_SPECIFIC && f.type === 0);
   if (!certs || !Array.isArray(certs.value)) return [];
-  return (certs.value as forge.asn1.Asn1[]).filter((c) => c.type === forge.asn1.Type.SEQUENCE).map((c) => bytes(forge.asn1.toDer(c).getBytes()));
+  return (certs.value as forge.asn1.Asn1[]).filter((c) => c.type === lib().asn1.Type.SEQUENCE).map((c) => bytes(lib().asn1.toDer(c).getBytes()));
 }
 
 /** Whether `der` is a PKCS#12 PFX (version 3, then a ContentInfo). */
@@ -90,7 +100,7 @@ export function isPkcs12(der: Buffer): boolean {
     const tree = forgeAsn1(der);
     const v = Array.isArray(tree?.value) ? (tree.value[0] as forge.asn1.Asn1) : undefined;
     const auth = Array.isArray(tree?.value) ? (tree.value[1] as forge.asn1.Asn1) : undefined;
-    return v?.type === forge.asn1.Type.INTEGER && v.value === '\x03' && Array.isArray(auth?.value) && forgeOid(auth.value[0] as forge.asn1.Asn1) === OID.data;
+    return v?.type === lib().asn1.Type.INTEGER && v.value === '\x03' && Array.isArray(auth?.value) && forgeOid(auth.value[0] as forge.asn1.Asn1) === OID.data;
   }
 }
 
@@ -124,7 +134,7 @@ export interface Pkcs12Contents {
 export function openPkcs12(der: Buffer, password: string | null): Pkcs12Contents {
   const tree = forgeAsn1(der);
   if (!tree) throw new PasstoreError('mismatch', 'damaged PKCS#12 file (its ASN.1 does not parse)');
-  const pki = forge.pki as unknown as Record<string, unknown>;
+  const pki = lib().pki as unknown as Record<string, unknown>;
   const keyFromAsn1 = pki.privateKeyFromAsn1;
   const certFromAsn1 = pki.certificateFromAsn1;
   // forge would parse each key and certificate itself (and fail on EC ones): it is made to
@@ -133,9 +143,9 @@ export function openPkcs12(der: Buffer, password: string | null): Pkcs12Contents
   const refuse = () => {
     throw new Error('read by Node');
   };
-  const pkcs5 = forge.pkcs5 as unknown as Record<string, unknown>;
-  const pkcs12 = forge.pkcs12 as unknown as Record<string, unknown>;
-  const pbe = (forge.pki as unknown as { pbe: Record<string, unknown> }).pbe;
+  const pkcs5 = lib().pkcs5 as unknown as Record<string, unknown>;
+  const pkcs12 = lib().pkcs12 as unknown as Record<string, unknown>;
+  const pbe = (lib().pki as unknown as { pbe: Record<string, unknown> }).pbe;
   const [pbkdf2, generateKey, generatePkcs12Key] = [pkcs5.pbkdf2, pkcs12.generateKey, pbe.generatePkcs12Key];
   pki.privateKeyFromAsn1 = refuse;
   pki.certificateFromAsn1 = refuse;
@@ -144,7 +154,7 @@ export function openPkcs12(der: Buffer, password: string | null): Pkcs12Contents
   pbe.generatePkcs12Key = nativePkcs12Key;
   let p12: forge.pkcs12.Pkcs12Pfx;
   try {
-    p12 = forge.pkcs12.pkcs12FromAsn1(tree, false, password as string);
+    p12 = lib().pkcs12.pkcs12FromAsn1(tree, false, password as string);
   } catch (e) {
     const why = String((e as Error)?.message ?? e);
     if (/Invalid password|wrong password|Failed to decrypt|MAC could not be verified/i.test(why)) throw new PasstoreError('bad-passphrase', 'wrong passphrase for the PKCS#12 file');
@@ -162,9 +172,9 @@ export function openPkcs12(der: Buffer, password: string | null): Pkcs12Contents
     for (const bag of safe.safeBags) {
       const asn1 = (bag as { asn1?: forge.asn1.Asn1 }).asn1;
       if (!asn1) continue;
-      const der = bytes(forge.asn1.toDer(asn1).getBytes());
-      if (bag.type === forge.pki.oids.certBag) out.certs.push(der);
-      else if (bag.type === forge.pki.oids.keyBag || bag.type === forge.pki.oids.pkcs8ShroudedKeyBag) out.keys.push(der);
+      const der = bytes(lib().asn1.toDer(asn1).getBytes());
+      if (bag.type === lib().pki.oids.certBag) out.certs.push(der);
+      else if (bag.type === lib().pki.oids.keyBag || bag.type === lib().pki.oids.pkcs8ShroudedKeyBag) out.keys.push(der);
     }
   }
   return out;
@@ -224,7 +234,7 @@ function nativePkcs12Key(password: string | null | undefined, salt: forge.util.B
   pass.fill(0);
   I.fill(0);
   const key = Buffer.concat(out).subarray(0, n);
-  const result = forge.util.createBuffer(binary(key));
+  const result = lib().util.createBuffer(binary(key));
   key.fill(0);
   return result;
 }
@@ -306,14 +316,14 @@ function pbes1Decrypt(der: Buffer, passphrase: Buffer, hash: 'md5' | 'sha1', cip
   const iv = t.subarray(8, 16);
   let decipher: forge.cipher.BlockCipher;
   if (cipher === 'des') {
-    decipher = forge.cipher.createDecipher('DES-CBC', binary(key));
+    decipher = lib().cipher.createDecipher('DES-CBC', binary(key));
     decipher.start({ iv: binary(iv) });
   } else {
-    const rc2 = forge.rc2.createDecryptionCipher(binary(key), 64);
+    const rc2 = lib().rc2.createDecryptionCipher(binary(key), 64);
     rc2.start(binary(iv));
     decipher = rc2 as unknown as forge.cipher.BlockCipher;
   }
-  decipher.update(forge.util.createBuffer(binary(contentOf(der, data!))));
+  decipher.update(lib().util.createBuffer(binary(contentOf(der, data!))));
   const ok = decipher.finish();
   t.fill(0);
   if (!ok) return undefined;

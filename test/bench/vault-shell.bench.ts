@@ -17,10 +17,12 @@
  *     also rendered by the shell's Terminal into a discarding stream. No
  *     target.
  *  4. one `add newhost-N` (host added beforehand, untimed), answers pw, pw. Target
- *     < 10 ms on SQLite; MariaDB reported against the same number. It includes what the
- *     session does after a command that sealed something: the copy of the vault's state
- *     on this machine moves forward (src/vault/rollback.ts), read from every entry's
- *     version; that part is also timed apart (4c, 4d).
+ *     < 10 ms on SQLite; MariaDB reported against the same number. It includes the
+ *     summary check before it (src/vault/summary.ts: on SQLite the vault record only
+ *     while no other connection wrote, on MariaDB every entry's stamp read, their HMACs
+ *     kept from the check before; how many of each is shown) and what the session does
+ *     after a command that sealed something: the copy of the vault's state on this
+ *     machine moves forward (src/vault/rollback.ts), also timed apart (4c).
  *  5. vault.unlockWithPassphrase with the default scrypt cost (N = 2^17, r = 8, p = 1).
  *     Target ≈ 500 ms.
  * Beside them, for reading them: node's own start and the import cost of the heavy
@@ -487,6 +489,7 @@ async function benchBackend(b: Backend): Promise<void> {
     if (status !== 0 || !io.lines.at(-1)?.startsWith('stored root@')) throw new Error(`add ${host}: status ${status}: ${io.lines.at(-1)}`);
     if (i >= 2) addTimes.push(ms); // the first two warm up
   }
+  const checks = session.summaryCheckCounts;
 
   // What a command that sealed something does after it: the copy of the vault's state on
   // this machine (src/vault/rollback.ts) moves forward (entries are the database's
@@ -562,6 +565,7 @@ async function benchBackend(b: Backend): Promise<void> {
   record(b.name, "   3c. list, all 10,000 hosts (Terminal)", listAll, undefined, '10,000 hosts, 32,000+ entries rendered by the shell table writer into a discarding stream');
   record(b.name, "4. add newhost-N", addTimes, T('<', 10, b.name === 'sqlite'), b.name === 'sqlite' ? 'one fresh host per run, answers pw, pw' : 'target is stated for SQLite; shown against it for comparison');
   record(b.name, '   4c. of which: the vault-state copy saved after it', stateTimes, undefined, 'Session saves it after every command that sealed something: getVault, stateOf, writeHeadCopy (write, fsync, rename); timed apart, same calls');
+  info(b.name, '   4d. summary checks in this session so far', `${checks.full} read every entry, ${checks.skipped} the vault record only (no other connection had written)`);
   record(b.name, "   4b. add root@wn-*:bench (2,000 hosts)", [addPattern], undefined, 'one run, one transaction: per host lastVersion, insert and an audit record');
   record(b.name, '5. unlock (scrypt N=2^17 r=8 p=1)', unlock, T('≈', 500), 'vault.unlockWithPassphrase: scrypt + slot and vault reads');
   meter();

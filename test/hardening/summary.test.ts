@@ -12,6 +12,10 @@
  * - failed unlocks are sent to the system log (logger, argument vector, no secret) and
  *   sealed into the chain at the next unlock, after which removing one is found by
  *   `audit --verify`;
+ * - within one session, an entry set back by another connection between two commands is
+ *   caught before the next command that uses or writes a secret, although a check that
+ *   finds nothing new written by others reads no entry (SQLite's data_version); and the
+ *   whole database put back under a running session is refused by the change counter;
  * - two sessions side by side (one machine and two), changing entries at once, and a
  *   pending password (SPEC section 7) never trip the check.
  */
@@ -260,6 +264,72 @@ for (const { backend, skip } of await backendsToRun()) {
         await v.session.close();
       } finally {
         process.env.PATH = path;
+        await done();
+      }
+    });
+
+    test('in one session, an entry set back with SQL by another connection between two commands is caught before the next command that uses or writes a secret, also after a commit of this session since', async () => {
+      const { place, tv, done } = await setUp();
+      try {
+        await ok(tv, 'host add ui-01');
+        await ok(tv, 'host add ui-02');
+        await ok(tv, 'add ui-01', 'leaked old password', 'leaked old password');
+        await ok(tv, 'update ui-01 --local', 'leaked old password', 'the new password 2', 'the new password 2');
+        await ok(tv, 'add ui-02', 'another password 3', 'another password 3');
+        await ok(tv, 'get ui-02');
+        const before = tv.session.summaryCheckCounts;
+        await ok(tv, 'get ui-02');
+        await ok(tv, 'host add ui-03');
+        const after = tv.session.summaryCheckCounts;
+        if (backend === 'sqlite') {
+          // Nobody else wrote: the entries were not read again (only the vault record was checked).
+          assert.equal(after.full, before.full, 'no full check while only this session wrote');
+          assert.equal(after.skipped, before.skipped + 2);
+        } else {
+          // MariaDB: every check reads every entry (its HMACs kept from the last one).
+          assert.equal(after.full, before.full + 2);
+          assert.equal(after.skipped, 0);
+        }
+        const [v1] = await tv.session.store.listHistory('ui-01.example.org');
+        await asRoot(place, `UPDATE entries SET version = 1, secret_ciphertext = X'${v1!.secretCiphertext!.bytes.toString('hex')}' WHERE user = 'root' AND host_id = (SELECT id FROM hosts WHERE fqdn = 'ui-01.example.org'); DELETE FROM entry_history`);
+        // A commit of this session after the other connection's (no check before it): the
+        // summary moves with it, and the entry set back still does not add up.
+        await tv.session.context.change((tx) => tx.addHost({ fqdn: 'ui-04.example.org', address: null, port: 22, createdAt: new Date().toISOString() }).then(() => undefined));
+        const revealed = tv.io.revealed.length;
+        for (const line of ['get ui-02', 'get ui-01']) {
+          assert.notEqual(await tv.run(line), 0, line);
+          assert.match(tv.io.lines.at(-1)!, new RegExp(`^error: ${ENTRY_BACK.source.slice(1)}`), line);
+        }
+        assert.equal(tv.io.revealed.length, revealed, 'nothing shown');
+        // A new entry is refused too (it is stored only where nothing was set back).
+        assert.notEqual(await tv.run('add ui-03', 'a third password', 'a third password'), 0);
+        assert.match(tv.io.lines.at(-1)!, /^error: integrity error: an entry was rolled back with SQL: /);
+        assert.equal(await tv.session.store.getEntry('ui-03.example.org', 'root', 'ssh'), undefined, 'nothing stored');
+        assert.ok(tv.session.summaryCheckCounts.full >= after.full + 3, 'each refusal read every entry');
+      } finally {
+        await done();
+      }
+    });
+
+    test('in one session, the whole database put back with SQL (consistent in itself) is refused before the next command that uses a secret', async () => {
+      const { place, tv, done } = await setUp();
+      try {
+        await ok(tv, 'host add ui-01');
+        await ok(tv, 'add ui-01', 'leaked old password', 'leaked old password');
+        const before = (await tv.session.store.exportRows()) as Rows;
+        await ok(tv, 'update ui-01 --local', 'leaked old password', 'the new password 2', 'the new password 2');
+        // The change get's check sees (its reveal record moves the counter on after it).
+        const checked = (await verifySummary(tv.session.store, tv.session.vault.auditKey()!))!.counter;
+        await ok(tv, 'get ui-01');
+        await asRoot(place, writeBackSql(before, BACKUP_TABLES.filter((t) => t !== 'outbox')));
+        // The summary put back agrees with the entries put back: only its counter is older.
+        const older = (await verifySummary(tv.session.store, tv.session.vault.auditKey()!))!.counter;
+        assert.ok(older < checked);
+        const revealed = tv.io.revealed.length;
+        assert.notEqual(await tv.run('get ui-01'), 0);
+        assert.match(tv.io.lines.at(-1)!, new RegExp(`^error: integrity error: the vault record was rolled back: the summary of what is current is at change ${older}, this session already checked change ${checked}; nothing is shown$`));
+        assert.equal(tv.io.revealed.length, revealed, 'nothing shown');
+      } finally {
         await done();
       }
     });

@@ -19,6 +19,7 @@ import { SqliteDriver } from '../../src/storage/sqlite-driver.js';
 import type { AuditRow, HostRow, Store } from '../../src/storage/store.js';
 import { associatedData, seal } from '../../src/vault/aead.js';
 import type { Ciphertext } from '../../src/vault/ciphertext.js';
+import { stampText } from '../../src/vault/entry-tags.js';
 import { createTestDatabase, mariadbSkip } from '../support/mariadb.js';
 
 /** A database for one back end: where it is, a raw driver on it, and how to remove it. */
@@ -324,6 +325,24 @@ for (const backend of backends) {
       assert.deepEqual((await store.entryStamps({ hostIds: [ui01.id] })).map((e) => e.id).sort(), onHost.map((e) => e.id).sort());
       assert.deepEqual((await store.entryStamps({ ids: [first.id], hostIds: [ui01.id] })).map((e) => e.id).sort(), [...new Set([first.id, ...onHost.map((e) => e.id)])].sort());
       assert.deepEqual(await store.entryStamps({ ids: [987654] }), []);
+      // The same as the texts the summary's HMACs read (one read; SQLite writes the JSON
+      // itself): equal to stampText's for every name a user or service may have.
+      await store.insertEntry({ hostId: ui01.id, user: 'Ab_c.d-9', service: 'x.y_z-0', version: 7, state: 'unset', secretCiphertext: null, updatedAt: NOW, updatedBy: 'alice' });
+      const texts = await store.entryStampTexts();
+      assert.deepEqual([...texts].sort(), (await store.entryStamps()).map(stampText).sort());
+      assert.ok(texts.includes('["ui-01.example.org","Ab_c.d-9","x.y_z-0",7,"unset"]'), texts.join(' '));
+      await store.deleteEntry((await store.getEntry('ui-01.example.org', 'Ab_c.d-9', 'x.y_z-0'))!.id);
+      // Another connection's commit moves SQLite's data_version; this one's own do not.
+      if (backend.name === 'sqlite') {
+        const v0 = await store.dataVersion();
+        assert.equal(typeof v0, 'number');
+        await store.removeHost((await store.addHost({ fqdn: 'dv.odd.test', address: null, port: 22, createdAt: NOW })).id);
+        assert.equal(await store.dataVersion(), v0, 'its own commits');
+        const other = await openStore(place.db);
+        await other.removeHost((await other.addHost({ fqdn: 'dv.odd.test', address: null, port: 22, createdAt: NOW })).id);
+        await other.close();
+        assert.notEqual(await store.dataVersion(), v0, "another connection's commit");
+      } else assert.equal(await store.dataVersion(), undefined);
 
       await assert.rejects(
         store.insertEntry({ hostId: ui01.id, user: 'root', service: 'ssh', version: 1, state: 'set', secretCiphertext: sealed('dup'), updatedAt: NOW, updatedBy: 'mallory' }),
