@@ -15,7 +15,11 @@
  * one process never cuts another's transfer. A marker whose process is dead (its pid gone,
  * or reused by a process started later) is what a crash left open: `recover` revokes its
  * targets, removes it, and brings the network down unless a live process still has a
- * target open.
+ * target open; the same is done (without `down`) before any process brings the network up.
+ * A target whose `revoke` failed (or could not run: the lock was not had) stays in the
+ * marker as `stale` until a `revoke` of it succeeds, so `revoke` must succeed when the
+ * rule is already gone; while one cannot be revoked, `up` does not run. The lock is
+ * waited for without blocking the event loop, at most 60 s.
  *
  * By default the guard's own commands run one at a time (the lock serialises them across
  * processes too). With `parallel = yes` (for commands safe to run concurrently, such as
