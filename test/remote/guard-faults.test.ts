@@ -8,19 +8,20 @@
  *    does not hang (one at a time, and batch);
  *  - one line of a batch fails: the other targets' revokes still happen, and the failed
  *    one stays recorded;
- *  - a dead process's rules are revoked before this process brings the network up;
+ *  - a dead process's rules are revoked before this process brings the network up (one
+ *    at a time, and batch);
  *  - the marker cannot be written: no batch command runs (batch with `parallel = yes`);
  *  - `up` fails in batch mode: no allow line runs, and no revoke is sent for it;
  *  - `revoke` fails: the target stays recorded, also through a recovery that fails, until
  *    a revoke succeeds.
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { siteSkip, TestSite } from '../support/site.js';
 import { assertGuardClosed, runInVault } from './helpers.js';
 
@@ -114,21 +115,23 @@ describe('the network guard when something fails', { skip: siteSkip() }, () => {
     assert.deepEqual(markers(state), []);
   });
 
-  test('a dead process\'s rules are revoked before this process brings the network up', async () => {
-    const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
-    const { conf, state } = setup(SERIAL);
-    const crash = await runInVault(site!, 'guard-probe', [conf, state, h1.address, h2.address, 'crash']);
-    assert.equal(crash.signal, 'SIGKILL', crash.stderr);
-    assert.equal((await site!.vaultState()).rules.length, 1, 'the killed process left its rule');
-    const r = await runInVault(site!, 'guard-faults', [conf, state, 'open', h2.address]);
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { rules: string[]; markers: string[] };
-    assert.equal(out.rules.length, 1, `only this process's rule while it is open: ${out.rules.join(' / ')}`);
-    assert.ok(out.rules[0]!.includes(h2.address), out.rules[0]);
-    assert.equal(out.markers.length, 1, `the dead process's marker is gone: ${out.markers.join(' ')}`);
-    await assertGuardClosed(site!, 'the open after a crash');
-    assert.deepEqual(markers(state), []);
-  });
+  for (const name of ['one at a time', 'batch']) {
+    test(`${name}: a dead process's rules are revoked before this process brings the network up`, async () => {
+      const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
+      const { conf, state } = setup(name === 'batch' ? [...BATCH, `revoke = ${idempotentRevoke} {address} {port}`] : SERIAL);
+      const crash = await runInVault(site!, 'guard-probe', [conf, state, h1.address, h2.address, 'crash']);
+      assert.equal(crash.signal, 'SIGKILL', crash.stderr);
+      assert.equal((await site!.vaultState()).rules.length, 1, 'the killed process left its rule');
+      const r = await runInVault(site!, 'guard-faults', [conf, state, 'open', h2.address]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { rules: string[]; markers: string[] };
+      assert.equal(out.rules.length, 1, `only this process's rule while it is open: ${out.rules.join(' / ')}`);
+      assert.ok(out.rules[0]!.includes(h2.address), out.rules[0]);
+      assert.equal(out.markers.length, 1, `the dead process's marker is gone: ${out.markers.join(' ')}`);
+      await assertGuardClosed(site!, 'the open after a crash');
+      assert.deepEqual(markers(state), []);
+    });
+  }
 
   test('batch with parallel = yes: when the marker cannot be written, no batch command runs', async () => {
     const h1 = site!.hosts[0]!;
