@@ -114,6 +114,8 @@ export class NetworkGuard {
    */
   #stale = new Map<string, Target>();
   #up = false;
+  /** Targets dead processes left open that a sweep before `up` closed, not yet audited. */
+  #swept = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #lockDb: Database.Database | undefined;
   readonly #dir: string;
@@ -630,7 +632,8 @@ export class NetworkGuard {
    * live with the network up.
    */
   async #sweep(): Promise<void> {
-    const { failed } = await this.#recoverDead();
+    const { closed, failed } = await this.#recoverDead();
+    this.#swept += closed;
     for (const [key, t] of this.#stale) {
       try {
         await this.#revokeNow(t);
@@ -665,6 +668,13 @@ export class NetworkGuard {
       if (failed.length > 0) throw new PasstoreError('io', `network guard: could not revoke ${failed.length === 1 ? 'a target' : `${failed.length} targets`} an earlier run left open, kept in its marker to be tried again: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}`);
       return closed;
     });
+  }
+
+  /** How many targets left open by dead processes were closed before an `up` since the last call (for the audit trail). */
+  takeSwept(): number {
+    const n = this.#swept;
+    this.#swept = 0;
+    return n;
   }
 
   /** Revokes one target at once, by the single or the batch form. */
