@@ -333,6 +333,7 @@ export class Session {
 
   /** Appends an audit record as this session's operator (several, in order, for an array). */
   async audit(event: AuditEvent | AuditEvent[], tx?: Store): Promise<void> {
+    if (this.unlocked && !tx) this.#recoveredGuard += this.guard.takeSwept(); // closed before an `up`, while running
     if (this.#recoveredGuard > 0 && this.unlocked && !tx) {
       const n = this.#recoveredGuard;
       this.#recoveredGuard = 0;

@@ -15,7 +15,11 @@
  * one process never cuts another's transfer. A marker whose process is dead (its pid gone,
  * or reused by a process started later) is what a crash left open: `recover` revokes its
  * targets, removes it, and brings the network down unless a live process still has a
- * target open.
+ * target open; the same is done (without `down`) before any process brings the network up.
+ * A target whose `revoke` failed (or could not run: the lock was not had) stays in the
+ * marker as `stale` until a `revoke` of it succeeds, so `revoke` must succeed when the
+ * rule is already gone; while one cannot be revoked, `up` does not run. The lock is
+ * waited for without blocking the event loop, at most 60 s.
  *
  * By default the guard's own commands run one at a time (the lock serialises them across
  * processes too). With `parallel = yes` (for commands safe to run concurrently, such as
@@ -33,10 +37,11 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type Database from 'better-sqlite3';
 import { splitWords } from '../args.js';
-import { PasstoreError } from '../errors.js';
+import { errorMessage, PasstoreError } from '../errors.js';
 
 const exec = promisify(execFile);
 
@@ -52,6 +57,8 @@ interface Marker {
   started?: string;
   up: boolean;
   targets: Target[];
+  /** Targets no longer in use whose revoke failed: their rule may still exist. */
+  stale?: Target[];
 }
 
 /**
@@ -84,29 +91,49 @@ interface OpenTarget {
 
 interface Waiter {
   which: 'allow' | 'revoke';
-  target: Target;
-  forget?: () => void;
+  key: string;
+  entry: OpenTarget;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
+/** How one target's line of a batch went: done, or failed (`ruleless`: its allow surely made no rule). */
+type Outcome = { ok: true } | { ok: false; error: unknown; ruleless: boolean };
+
+/** The guard lock was not had in time: nothing ran under it. */
+class LockTimeout extends PasstoreError {}
+
+/** Failures of a command that may have done part of its work (killed at the time limit, or by a signal). */
+const uncertain = new WeakSet<object>();
+
 export class NetworkGuard {
   #open = new Map<string, OpenTarget>();
+  /**
+   * Targets whose `revoke` failed or could not run: their rule may still exist, so they
+   * stay in the marker (as `stale`) until a `revoke` succeeds: before this process brings
+   * the network up again or opens the same target, or at the next start after it ended.
+   */
+  #stale = new Map<string, Target>();
   #up = false;
+  /** Targets dead processes left open that a sweep before `up` closed, not yet audited. */
+  #swept = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #lockDb: Database.Database | undefined;
   readonly #dir: string;
   readonly #marker: string;
+  readonly #lockWaitMs: number;
   readonly #started = processStart(process.pid);
   #batch: { waiting: Waiter[]; running: boolean } = { waiting: [], running: false };
 
   constructor(
     private readonly commands: GuardCommands,
     stateDir: string,
+    options: { lockWaitMs?: number } = {},
   ) {
     if (commands.batch && !(commands.batch_allow && commands.batch_revoke)) throw new PasstoreError('usage', '[network] batch needs batch_allow and batch_revoke (the line given for each target)');
     this.#dir = stateDir;
     this.#marker = join(stateDir, `guard-open.${process.pid}.json`);
+    this.#lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
   }
 
   /** Whether any command is configured. */
@@ -136,17 +163,40 @@ export class NetworkGuard {
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
     const locked = async () => {
       if (!this.configured) return work();
-      const db = this.#lock();
-      db.exec('BEGIN EXCLUSIVE');
+      const db = await this.#begin();
       try {
         return await work();
       } finally {
-        db.exec('COMMIT');
+        try {
+          db.exec('COMMIT');
+        } catch {
+          db.exec('ROLLBACK');
+        }
       }
     };
     const next = this.#queue.then(locked, locked);
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Takes the lock: BEGIN EXCLUSIVE, tried again while another process holds it, without
+   * blocking the event loop (timers, SSH, Ctrl-C go on), for at most the lock wait.
+   */
+  async #begin(): Promise<Database.Database> {
+    const db = this.#lock();
+    const deadline = Date.now() + this.#lockWaitMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+      try {
+        db.exec('BEGIN EXCLUSIVE');
+        return db;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw new PasstoreError('io', `network guard: cannot take its lock ${join(this.#dir, 'guard.lock')}: ${(e as Error).message}`);
+        if (Date.now() >= deadline) throw new LockTimeout('io', `network guard: another passtore process held the guard lock for ${Math.round(this.#lockWaitMs / 1000)} s`);
+        await sleep(Math.min(pause, Math.max(deadline - Date.now(), 1)));
+      }
+    }
   }
 
   #lock(): Database.Database {
@@ -156,7 +206,8 @@ export class NetworkGuard {
         // better-sqlite3 is loaded here, at the guard's first use, not by every start.
         const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
         this.#lockDb = new Sqlite(join(this.#dir, 'guard.lock'));
-        this.#lockDb.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
+        // Never wait inside SQLite: that wait is synchronous and would freeze the process.
+        this.#lockDb.pragma('busy_timeout = 0');
       } catch (e) {
         throw new PasstoreError('io', `network guard: cannot open its lock ${join(this.#dir, 'guard.lock')}: ${(e as Error).message}`);
       }
@@ -177,6 +228,8 @@ export class NetworkGuard {
       if (!held) break;
       if (held.closing) {
         await held.closing.catch(() => undefined);
+        // A closing always ends with its entry gone from #open; never spin on one that did not.
+        if (this.#open.get(key) === held) throw new PasstoreError('io', `network guard: ${target.address}:${target.port} could not be closed`);
         continue;
       }
       held.count++;
@@ -185,26 +238,42 @@ export class NetworkGuard {
     const entry: OpenTarget = { target, count: 1, ready: Promise.resolve() };
     this.#open.set(key, entry);
     entry.ready = (async () => {
+      let allowRan = false;
       try {
         if (this.commands.batch) {
           // The batch records the target, brings the network up if need be and allows it.
-          await this.#batched('allow', target);
+          await this.#batched('allow', key, entry);
           return;
         }
         await this.#exclusive(async () => {
           this.#save(); // the target is recorded before its rule exists
           if (!this.#up) {
+            await this.#sweep(); // no rule left by a dead run (or by a failed revoke) is there when the network comes up
             this.#up = true;
             this.#save();
             await this.#run('up', target);
+          } else if (this.#stale.has(key)) {
+            await this.#revokeNow(target); // its old rule first: never two rules for one target
+            this.#stale.delete(key);
           }
-          if (!this.#outside) await this.#allow(target);
+          if (!this.#outside) {
+            allowRan = true;
+            await this.#allow(target);
+          }
         });
-        if (this.#outside) await this.#allow(target);
+        if (this.#outside) {
+          allowRan = true;
+          await this.#allow(target);
+        }
       } catch (e) {
+        if (this.#open.get(key) !== entry) throw e; // a batch that made no rule for it has forgotten it already
         entry.count = 0;
-        entry.closing = this.#closeNow(key);
-        await entry.closing.catch(() => undefined);
+        // Nothing to revoke when its allow never ran; nothing at all when the lock was not had.
+        if (e instanceof LockTimeout) this.#open.delete(key);
+        else {
+          entry.closing = this.#closeNow(key, allowRan);
+          await entry.closing.catch(() => undefined);
+        }
         throw e;
       }
     })();
@@ -219,37 +288,57 @@ export class NetworkGuard {
     if (--held.count > 0) return;
     await held.ready.catch(() => undefined);
     if (this.#open.get(key) !== held || held.closing || held.count > 0) return; // failed and closed, or taken again
-    held.closing = this.#closeNow(key);
+    held.closing = this.#closeNow(key, true);
     await held.closing;
   }
 
-  async #closeNow(key: string): Promise<void> {
+  /**
+   * Takes a target out of #open once its closing ended: forgotten when its rule is gone
+   * (or never was), else kept as stale, still recorded in the marker.
+   */
+  #retire(key: string, held: OpenTarget, ruleGone: boolean): void {
+    if (this.#open.get(key) === held) this.#open.delete(key);
+    if (!ruleGone) this.#stale.set(key, held.target);
+  }
+
+  async #closeNow(key: string, revokeIt: boolean): Promise<void> {
     const held = this.#open.get(key)!;
     if (this.commands.batch) {
       // The batch revokes the target, then forgets it (and brings the network down when it was the last).
-      return this.#batched('revoke', held.target, () => {
-        if (this.#open.get(key) === held) this.#open.delete(key);
-      });
+      return this.#batched('revoke', key, held);
     }
     let failure: unknown;
-    const revoke = () => this.#revoke(held.target).catch((e) => (failure = e));
+    let ruleGone = !revokeIt;
+    const revoke = async () => {
+      if (!revokeIt) return;
+      await this.#revoke(held.target).then(
+        () => (ruleGone = true),
+        (e: unknown) => (failure = e),
+      );
+    };
     const forget = async () => {
-      // Recorded as closed only once its rule is gone.
-      if (this.#open.get(key) === held) this.#open.delete(key);
+      // Recorded as closed only once its rule is gone; kept (stale) when its revoke failed.
+      this.#retire(key, held, ruleGone);
       if (this.#open.size === 0 && this.#up) {
         if (!this.#othersHoldTargets()) await this.#run('down', held.target).catch((e) => (failure ??= e));
         this.#up = false;
       }
       this.#save();
     };
-    if (this.#outside) {
-      await revoke();
-      await this.#exclusive(forget);
-    } else {
-      await this.#exclusive(async () => {
+    try {
+      if (this.#outside) {
         await revoke();
-        await forget();
-      });
+        await this.#exclusive(forget);
+      } else {
+        await this.#exclusive(async () => {
+          await revoke();
+          await forget();
+        });
+      }
+    } catch (e) {
+      // The lock was not had (or the marker not written): the marker on disk still names the target.
+      failure ??= e;
+      this.#retire(key, held, ruleGone);
     }
     if (failure) throw failure;
   }
@@ -264,11 +353,10 @@ export class NetworkGuard {
 
   /**
    * Queues a target for the next batch command; the targets that arrive while one batch
-   * runs, to allow or to revoke, go together in the next one (revokes first). `forget`
-   * drops a revoked target from this process's open set once its batch has run.
+   * runs, to allow or to revoke, go together in the next one (revokes first).
    */
-  #batched(which: 'allow' | 'revoke', target: Target, forget?: () => void): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => this.#batch.waiting.push({ which, target, forget, resolve, reject }));
+  #batched(which: 'allow' | 'revoke', key: string, entry: OpenTarget): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.#batch.waiting.push({ which, key, entry, resolve, reject }));
     if (!this.#batch.running) {
       this.#batch.running = true;
       setImmediate(() => void this.#flush());
@@ -285,6 +373,11 @@ export class NetworkGuard {
    * (the rules and the link are both in place before any target is used), and `down`
    * beside the batch that closes the last target. One lock and at most two marker writes
    * per batch, not per target.
+   *
+   * The batch command applies all its lines or none (iptables-restore, nft -f): when a
+   * batch of several lines fails, each line is run again alone, so one target's failure
+   * never undoes the others'. A target whose revoke failed stays recorded (stale); one
+   * whose allow surely made no rule is forgotten without a revoke.
    */
   async #flush(): Promise<void> {
     const batch = this.#batch;
@@ -292,26 +385,29 @@ export class NetworkGuard {
       const waiters = batch.waiting.splice(0).sort((a, b) => (a.which === b.which ? 0 : a.which === 'revoke' ? -1 : 1));
       const allows = waiters.filter((w) => w.which === 'allow');
       const revokes = waiters.filter((w) => w.which === 'revoke');
-      const lines = waiters.map((w) => fill(this.commands[w.which === 'allow' ? 'batch_allow' : 'batch_revoke'] ?? '', w.target));
-      const script = [this.commands.batch_begin, ...lines, this.commands.batch_end].filter((l) => l !== undefined).join('\n');
-      const kinds = [...new Set(waiters.map((w) => w.which))].join(' and ');
+      const outcomes = new Map<Waiter, Outcome>();
+      const parallel = this.commands.parallel === 'yes';
       let failure: unknown;
       let upFailure: unknown;
       let downFailure: unknown;
-      const command = () => this.#runWithInput(kinds, this.commands.batch!, `${script}\n`).catch((e) => (failure = e));
-      const last = revokes.at(-1)?.target ?? allows[0]!.target;
+      let sent = false;
+      const last = revokes.at(-1)?.entry.target ?? allows[0]!.entry.target;
       const down = () => this.#run('down', last).catch((e) => (downFailure ??= e));
-      const before = async (): Promise<void> => {
-        if (allows.length === 0) return;
-        const up = !this.#up;
-        this.#up = true;
-        this.#save(); // the targets to allow are in #open already: recorded, and up, before either command runs
-        if (up) await this.#run('up', allows[0]!.target).catch((e) => (upFailure ??= e));
+      const refuse = (ws: Waiter[], error: unknown) => ws.forEach((w) => outcomes.set(w, { ok: false, error, ruleless: true }));
+      const apply = async (ws: Waiter[]) => {
+        if (ws.length === 0) return;
+        sent = true;
+        await this.#apply(ws, outcomes);
       };
       // This batch closes every target of this process, and no live process holds one.
-      const closesAll = () => allows.length === 0 && this.#up && [...this.#open.values()].every((h) => revokes.some((r) => sameTarget(r.target, h.target))) && !this.#othersHoldTargets();
+      const closesAll = () => allows.length === 0 && this.#up && [...this.#open.values()].every((h) => revokes.some((r) => r.entry === h)) && !this.#othersHoldTargets();
       const after = async (downRan: boolean): Promise<void> => {
-        for (const w of revokes) w.forget?.(); // recorded as closed only once the batch that revokes it has run
+        // Recorded as closed only once a revoke of it succeeded.
+        for (const w of revokes) this.#retire(w.key, w.entry, outcomes.get(w)?.ok === true);
+        for (const w of allows) {
+          const o = outcomes.get(w);
+          if (o && !o.ok && o.ruleless && this.#open.get(w.key) === w.entry) this.#open.delete(w.key);
+        }
         if (downRan) this.#up = false;
         else if (this.#open.size === 0 && this.#up) {
           if (!this.#othersHoldTargets()) await down();
@@ -321,29 +417,104 @@ export class NetworkGuard {
       };
       try {
         await this.#exclusive(async () => {
-          if (this.commands.parallel === 'yes') {
-            // Commands safe to run at once: up beside the batch that opens, down beside the one that closes the last target.
-            const downNow = closesAll();
-            await Promise.all([before(), command(), downNow ? down() : undefined]);
+          if (allows.length === 0) {
+            const downNow = parallel && closesAll();
+            await Promise.all([apply(revokes), downNow ? down() : undefined]);
             await after(downNow);
-          } else {
-            // One command at a time: up, then the batch (not its allows when up failed), then down.
-            await before();
-            if (!upFailure || revokes.length > 0) await command();
-            await after(false);
+            return;
           }
+          let toAllow = allows;
+          const bringUp = !this.#up;
+          if (bringUp) {
+            // No rule left by a dead run, or by a revoke of ours that failed, is there when the network comes up.
+            const swept = await this.#sweep().then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            if (swept) {
+              refuse(allows, swept);
+              toAllow = [];
+            }
+          } else {
+            for (const w of allows) {
+              if (!this.#stale.has(w.key)) continue;
+              // Its old rule first: never two rules for one target.
+              await this.#revokeNow(w.entry.target).then(
+                () => this.#stale.delete(w.key),
+                (e: unknown) => refuse([w], e),
+              );
+            }
+            toAllow = allows.filter((w) => !outcomes.has(w));
+          }
+          const up = bringUp && toAllow.length > 0;
+          if (up) this.#up = true;
+          // The targets to allow are in #open already: recorded, and up, before any command
+          // starts (a plain statement: when the write fails, no command runs).
+          try {
+            this.#save();
+          } catch (e) {
+            if (up) this.#up = false;
+            throw e;
+          }
+          const bringingUp = () => (up ? this.#run('up', allows[0]!.entry.target).catch((e) => (upFailure ??= e)) : undefined);
+          if (parallel) {
+            // Commands safe to run at once: up beside the batch that opens.
+            await Promise.all([bringingUp(), apply([...revokes, ...toAllow])]);
+          } else {
+            // One command at a time: up, then the batch; no allow lines when up failed.
+            await bringingUp();
+            if (upFailure) refuse(toAllow, upFailure);
+            await apply(upFailure ? revokes : [...revokes, ...toAllow]);
+          }
+          await after(false);
         });
       } catch (e) {
-        failure ??= e;
-        for (const w of revokes) w.forget?.(); // as when the command fails: never left waiting on a closing that ended
+        failure = e;
+        // The lock, the marker or `down` failed. Undecided revokes stay recorded; an allow
+        // whose line was sent may have its rule, so it is revoked (its open fails and closes it).
+        for (const w of revokes) this.#retire(w.key, w.entry, outcomes.get(w)?.ok === true);
+        for (const w of allows) {
+          if (!outcomes.has(w) && !sent && this.#open.get(w.key) === w.entry) this.#open.delete(w.key);
+        }
       }
       for (const w of waiters) {
-        const why = failure ?? (w.which === 'revoke' ? downFailure : upFailure);
+        const o = outcomes.get(w);
+        const why = o && !o.ok ? o.error : (failure ?? (w.which === 'revoke' ? downFailure : upFailure));
         if (why) w.reject(why);
         else w.resolve();
       }
     }
     batch.running = false;
+  }
+
+  /**
+   * Runs the batch command for these targets and records each one's outcome; when a batch
+   * of several lines fails cleanly (applied nothing), runs each line again alone. A batch
+   * killed at the time limit may have applied its lines: its allows are not taken as
+   * ruleless, nor tried again (a second rule would outlive the one revoke).
+   */
+  async #apply(ws: Waiter[], outcomes: Map<Waiter, Outcome>): Promise<void> {
+    const script = (list: Waiter[]) => `${[this.commands.batch_begin, ...list.map((w) => fill(this.commands[w.which === 'allow' ? 'batch_allow' : 'batch_revoke'] ?? '', w.entry.target)), this.commands.batch_end].filter((l) => l !== undefined).join('\n')}\n`;
+    const kinds = [...new Set(ws.map((w) => w.which))].join(' and ');
+    try {
+      await this.#runWithInput(kinds, this.commands.batch!, script(ws));
+      for (const w of ws) outcomes.set(w, { ok: true });
+      return;
+    } catch (e) {
+      if (ws.length === 1 || uncertain.has(e as object)) {
+        for (const w of ws) outcomes.set(w, { ok: false, error: e, ruleless: !uncertain.has(e as object) });
+        return;
+      }
+    }
+    for (const w of ws) {
+      try {
+        if (w.which === 'revoke') await this.#revokeNow(w.entry.target);
+        else await this.#runWithInput('allow', this.commands.batch!, script([w]));
+        outcomes.set(w, { ok: true });
+      } catch (e) {
+        outcomes.set(w, { ok: false, error: e, ruleless: !uncertain.has(e as object) });
+      }
+    }
   }
 
   async #run(which: 'up' | 'down' | 'allow' | 'revoke', target: Target | undefined): Promise<void> {
@@ -369,24 +540,28 @@ export class NetworkGuard {
       child.stdin.on('error', () => undefined); // a command that exits early is reported by its status
       child.on('error', (e: NodeJS.ErrnoException) => reject(new PasstoreError('io', `network guard: batch ${which} command failed: ${e.code ?? e.message}`)));
       child.on('close', (code, signal) => {
-        if (code === 0) resolve();
-        else reject(new PasstoreError('io', `network guard: batch ${which} command failed: ${(stderr.trim().split('\n')[0] || (signal ?? `exit status ${code}`)).slice(0, 200)}`));
+        if (code === 0) return resolve();
+        const e = new PasstoreError('io', `network guard: batch ${which} command failed: ${(stderr.trim().split('\n')[0] || (signal ?? `exit status ${code}`)).slice(0, 200)}`);
+        if (signal) uncertain.add(e); // killed (the time limit): it may have applied its lines
+        reject(e);
       });
       child.stdin.end(input);
     });
   }
 
-  /** Writes this process's marker (or removes it when nothing is open). Under the lock. */
+  /** Writes this process's marker (or removes it when nothing is open or stale). Under the lock. */
   #save(): void {
     if (!this.configured) return;
-    if (this.#open.size === 0 && !this.#up) {
-      rmSync(this.#marker, { force: true });
-      return;
+    try {
+      if (this.#open.size === 0 && this.#stale.size === 0 && !this.#up) {
+        rmSync(this.#marker, { force: true });
+        return;
+      }
+      const marker: Marker = { pid: process.pid, started: this.#started, up: this.#up, targets: [...this.#open.values()].map((h) => h.target), stale: [...this.#stale.values()] };
+      writeMarker(this.#dir, this.#marker, marker);
+    } catch (e) {
+      throw new PasstoreError('io', `network guard: cannot write its marker ${this.#marker}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    const marker: Marker = { pid: process.pid, started: this.#started, up: this.#up, targets: [...this.#open.values()].map((h) => h.target) };
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    writeFileSync(`${this.#marker}.tmp`, JSON.stringify(marker), { mode: 0o600 });
-    renameSync(`${this.#marker}.tmp`, this.#marker);
   }
 
   /** The markers in the state directory other than this process's, each with whether its process lives. */
@@ -406,7 +581,7 @@ export class NetworkGuard {
       let marker: Marker;
       try {
         marker = JSON.parse(readFileSync(file, 'utf8')) as Marker;
-        if (!Array.isArray(marker.targets)) throw new Error('no targets');
+        if (!Array.isArray(marker.targets) || (marker.stale !== undefined && !Array.isArray(marker.stale))) throw new Error('no targets');
       } catch {
         // Unreadable: a write cut short. Its pid is in the name (none in the old single marker).
         marker = { pid: Number(m[2] ?? 0), up: true, targets: [] };
@@ -416,38 +591,93 @@ export class NetworkGuard {
     return found;
   }
 
+  /** Whether a live process has a target open (its stale targets are used by nobody). */
   #othersHoldTargets(): boolean {
     return this.#others().some((o) => o.live && o.marker.targets.length > 0);
+  }
+
+  /**
+   * Revokes what dead processes' markers record (their open and stale targets): a marker
+   * is removed once all its revokes succeeded, else kept with the targets whose revoke
+   * failed. Under the lock.
+   */
+  async #recoverDead(): Promise<{ closed: number; last?: Target; failed: string[] }> {
+    let closed = 0;
+    let last: Target | undefined;
+    const failed: string[] = [];
+    for (const { file, marker, live } of this.#others()) {
+      if (live) continue;
+      const all = [...marker.targets, ...(marker.stale ?? [])];
+      const left: Target[] = [];
+      for (const t of all) {
+        checkTarget(t);
+        try {
+          await this.#revokeNow(t);
+          closed++;
+          last = t;
+        } catch (e) {
+          left.push(t);
+          failed.push(`${t.address}:${t.port} (${errorMessage(e)})`);
+        }
+      }
+      if (left.length > 0) writeMarker(this.#dir, file, { ...marker, targets: [], stale: left });
+      else {
+        if (all.length === 0) closed++; // its `up` may have run
+        rmSync(file, { force: true });
+      }
+    }
+    return { closed, last, failed };
+  }
+
+  /**
+   * Before `up`, under the lock: revokes what dead processes left and this process's stale
+   * targets; throws (and `up` does not run) when a revoke fails, since that rule would be
+   * live with the network up.
+   */
+  async #sweep(): Promise<void> {
+    const { closed, failed } = await this.#recoverDead();
+    this.#swept += closed;
+    for (const [key, t] of this.#stale) {
+      try {
+        await this.#revokeNow(t);
+        this.#stale.delete(key);
+      } catch (e) {
+        failed.push(`${t.address}:${t.port} (${errorMessage(e)})`);
+      }
+    }
+    if (failed.length > 0) {
+      this.#save();
+      throw new PasstoreError('io', `network guard: not bringing the network up: a rule left open could not be revoked: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}`);
+    }
   }
 
   /**
    * Closes what crashed processes left open: `revoke` for each target their markers
    * record, then `down` unless a live process has a target open. Live processes' markers
    * are left alone. Returns how many targets were closed (at least 1 for a dead marker
-   * with none, whose `up` may have run; 0 when nothing was left open).
+   * with none, whose `up` may have run; 0 when nothing was left open). When a revoke
+   * fails its target stays in the marker, to be tried again, and this throws after the
+   * others are done.
    */
   async recover(): Promise<number> {
     if (!this.configured) return 0;
     return this.#exclusive(async () => {
-      let closed = 0;
-      let last: Target | undefined;
-      for (const { file, marker, live } of this.#others()) {
-        if (live) continue;
-        for (const t of marker.targets) {
-          checkTarget(t);
-          await this.#revokeNow(t).catch(() => undefined);
-          last = t;
-        }
-        closed += Math.max(marker.targets.length, 1);
-        rmSync(file, { force: true });
-      }
-      if (closed > 0 && this.#open.size === 0 && !this.#othersHoldTargets()) {
+      const { closed, last, failed } = await this.#recoverDead();
+      if ((closed > 0 || failed.length > 0) && this.#open.size === 0 && !this.#othersHoldTargets()) {
         await this.#run('down', last).catch(() => undefined);
         this.#up = false;
         this.#save();
       }
+      if (failed.length > 0) throw new PasstoreError('io', `network guard: could not revoke ${failed.length === 1 ? 'a target' : `${failed.length} targets`} an earlier run left open, kept in its marker to be tried again: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}`);
       return closed;
     });
+  }
+
+  /** How many targets left open by dead processes were closed before an `up` since the last call (for the audit trail). */
+  takeSwept(): number {
+    const n = this.#swept;
+    this.#swept = 0;
+    return n;
   }
 
   /** Revokes one target at once, by the single or the batch form. */
@@ -456,6 +686,12 @@ export class NetworkGuard {
     const script = [this.commands.batch_begin, fill(this.commands.batch_revoke ?? '', t), this.commands.batch_end].filter((l) => l !== undefined).join('\n');
     return this.#runWithInput('revoke', this.commands.batch, `${script}\n`);
   }
+}
+
+function writeMarker(dir: string, file: string, marker: Marker): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(`${file}.tmp`, JSON.stringify(marker), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }
 
 function sameTarget(a: Target, b: Target): boolean {

@@ -48,7 +48,10 @@ describe('the network guard, many targets and processes', { skip: siteSkip() }, 
   let dir: string | undefined;
   const config = (mechanism: string): string => {
     const file = join(dir!, `${mechanism}.conf`);
-    writeFileSync(file, ['[network]', ...MECHANISMS[mechanism]!, ''].join('\n'));
+    // A batch's lone revokes (recovery, retries) use `revoke`: one that succeeds when the
+    // rule is gone already, as passtore.conf(5) asks (a kill may come before the batch ran).
+    const revoke = mechanism.startsWith('batch') ? [`revoke = ${join(dir!, 'revoke')} {address} {port}`] : [];
+    writeFileSync(file, ['[network]', ...MECHANISMS[mechanism]!, ...revoke, ''].join('\n'));
     return file;
   };
   const stateDir = (name: string): string => {
@@ -59,6 +62,11 @@ describe('the network guard, many targets and processes', { skip: siteSkip() }, 
   before(async () => {
     site = await TestSite.start(24);
     dir = mkdtempSync(join(tmpdir(), 'passtore-guard-many-'));
+    writeFileSync(
+      join(dir, 'revoke'),
+      ['#!/bin/sh', 'iptables -w -C OUTPUT -o vault0 -d "$1" -p tcp --dport "$2" -j ACCEPT 2>/dev/null', 'case $? in 0) ;; 1) exit 0 ;; *) exit 1 ;; esac', 'exec iptables -w -D OUTPUT -o vault0 -d "$1" -p tcp --dport "$2" -j ACCEPT', ''].join('\n'),
+      { mode: 0o755 },
+    );
   });
 
   after(async () => {
