@@ -87,7 +87,12 @@ async function openSession(config: Config, options: { lease: boolean } = { lease
         return undefined;
       }
       lease = got;
-      const closed = await session.recoverGuard();
+      // As in the shell: the work that needs no host (renewal reminders, mail) still runs.
+      const closed = await session.recoverGuard().catch((e: unknown) => {
+        if (!(e instanceof PasstoreError)) throw e;
+        out.line(`warning: ${e.message}; no host can be reached until it is revoked`);
+        return 0;
+      });
       if (closed > 0) out.line(`closed the network guard an earlier run left open (${closed})`);
     }
     if (!config.keyfile) throw new PasstoreError('locked', 'no key file configured (keyfile = PATH in the configuration; make one with keyfile create)');

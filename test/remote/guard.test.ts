@@ -5,12 +5,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Home } from '../support/pty.js';
 import { siteSkip, TestSite } from '../support/site.js';
-import { assertGuardClosed, closeShell, createVault, dataDirOf, openVault, runInVault, vaultHome } from './helpers.js';
+import { assertGuardClosed, closeShell, cmd, createVault, dataDirOf, openVault, runInVault, vaultHome } from './helpers.js';
 
 interface Probe {
   open: { outcome: string; ms: number };
@@ -96,5 +97,40 @@ describe('the network guard', { skip: siteSkip() }, () => {
       await closeShell(again.sh);
     }
     await assertGuardClosed(site!, 'a clean start');
+  });
+
+  test('a rule the recovery at start cannot revoke keeps the network down, not the vault closed', async () => {
+    const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
+    const markers = () => readdirSync(dataDirOf(home!)).filter((n) => n.startsWith('guard-open'));
+    const r = await runInVault(site!, 'guard-probe', [home!.configFile, dataDirOf(home!), h1.address, h2.address, 'crash']);
+    assert.equal(r.signal, 'SIGKILL', `the probe killed itself with the guard open: ${r.stdout}${r.stderr}`);
+    // The rule removed behind the guard's back: the site's revoke (iptables -D) now fails on it.
+    const [rule] = (await site!.vaultState()).rules;
+    assert.ok(rule?.includes(h1.address), rule);
+    execFileSync('ip', ['netns', 'exec', site!.vaultNs, 'iptables', ...rule.replace(/^-A /, '-D ').split(' ')]);
+
+    const { sh, banner } = await openVault(site!, home!);
+    try {
+      assert.match(banner, /warning: network guard: could not revoke a target an earlier run left open, kept in its marker to be tried again: .*; no host can be reached until it is revoked/);
+      assert.equal((await site!.vaultState()).linkUp, false, 'the link is down');
+      assert.equal(markers().length, 1, 'the marker is kept, to be tried again');
+      // The vault itself opens and works.
+      assert.match(await cmd(sh, `host add ${h1.name} --address ${h1.address}`), /added host/);
+      // Reaching a host first revokes what is left: that fails again, so the link stays down.
+      const trust = await cmd(sh, `host trust ${h1.name}`);
+      assert.match(trust.replace(/\s+/g, ' '), /error: network guard: not bringing the network up: a rule left open could not be revoked/, trust);
+      assert.equal((await site!.vaultState()).linkUp, false, 'the link stayed down');
+    } finally {
+      await closeShell(sh);
+    }
+    // Mended by hand (the rule is gone, the record with it): the next start is clean.
+    for (const m of markers()) rmSync(join(dataDirOf(home!), m));
+    const again = await openVault(site!, home!);
+    try {
+      assert.doesNotMatch(again.banner, /network guard/);
+    } finally {
+      await closeShell(again.sh);
+    }
+    await assertGuardClosed(site!, 'the mended start');
   });
 });
