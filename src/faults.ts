@@ -10,7 +10,7 @@
  * `PASSTORE_TEST_SWITCHES=for-tests-only` is set as well: an installed passtore whose
  * environment merely carries one of them behaves as if it were unset.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 
 export const TEST_SWITCH = 'PASSTORE_TEST_SWITCHES';
 export const TEST_SWITCH_VALUE = 'for-tests-only';
@@ -27,7 +27,9 @@ export function step(name: string): void {
 }
 
 function hold(file: string): void {
-  writeFileSync(`${file}.held`, String(process.pid));
+  // Written whole under another name first: a test polling for `.held` never reads it empty.
+  writeFileSync(`${file}.held.${process.pid}`, String(process.pid));
+  renameSync(`${file}.held.${process.pid}`, `${file}.held`);
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const deadline = Date.now() + 120_000;
   while (!existsSync(file) && Date.now() < deadline) Atomics.wait(cell, 0, 0, 25);
