@@ -3,7 +3,7 @@
  * whose standard input carries the certificate's bytes, the key's, then the line
  * `install`, written as new files in the same directory with mode 0644 (certificate) and
  * 0400 (key) and owner root, the previous pair copied to dated backups (not a file
- * identical to the new one), then renamed into place (key first, then certificate, run to
+ * identical to the new one; the key's made 0400), then renamed into place (key first, then certificate, run to
  * its end by the host's own shell even if passtore dies meanwhile; a certificate that
  * cannot be replaced puts the previous key back), and read back and compared by hash.
  * Input that ends before the `install` line (passtore died, the connection dropped)
@@ -62,7 +62,10 @@ const INSTALL = [
   `files="${CERT}${NEW} ${KEY}${NEW}"`,
   // A file already identical to the new one gets no new dated copy.
   `if [ -e ${CERT} ]; then if cmp -s ${CERT} ${CERT}${NEW}; then same=$((same + 1)); else cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi; fi`,
-  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); oldkey=same; else cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; oldkey=copied; fi; fi`,
+  // The key's copy is mode 0400 whatever the old key's mode was (a hand-made 0644 key's
+  // backup would stay readable by all), and from its creation on: made under umask 0377
+  // by a cp that keeps owner and times but not the mode, so it is never more than 0400.
+  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); oldkey=same; else (umask 0377 && cp --preserve=ownership,timestamps --remove-destination ${KEY} ${KEY}.$2) && chmod 0400 ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; oldkey=copied; fi; fi`,
   // The new files and the backups on disk before the renames, the renames after: only
   // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
   // $files holds our fixed names and the stamp only: its word splitting is intended.

@@ -221,6 +221,20 @@ describe('putcrt: deploying key and certificate to the site hosts', { skip: site
     assert.equal(await spkiOnHost(site!, h1, `${CRT_DIR}/hostkey.pem`, 'key'), await spkiOfFile(latest.get('host1')!.request, 'req'));
   });
 
+  test('an old key left mode 0644 on the host: its dated backup is 0400, never readable by others', async () => {
+    await onHost(site!, h1, ['chmod', '0644', `${CRT_DIR}/hostkey.pem`]);
+    const before = await certDir(site!, h1);
+    assert.equal(before.get('hostkey.pem')!.mode, '644');
+    latest.set('host1', await certify(sh!, h1, ca!, reqDir!));
+    const out = await cmd(sh!, 'putcrt host1');
+    const stamp = /previous pair kept as \.(\d{8}T\d{6}\.\d{3}Z)/.exec(out)?.[1];
+    assert.ok(stamp, out);
+    const files = await certDir(site!, h1);
+    assert.deepEqual(files.get(`hostkey.pem.${stamp}`), { sha256: before.get('hostkey.pem')!.sha256, mode: '400', owner: 'root' }, 'the previous key, mode 0400');
+    assert.deepEqual(files.get(`hostcert.pem.${stamp}`), before.get('hostcert.pem'), 'the previous certificate as it was');
+    assert.equal(files.get('hostkey.pem')!.mode, '400');
+  });
+
   test('a certificate that does not name the host is refused before any connection', async () => {
     // Not reachable through commands (getcrt stores a certificate for the host it names):
     // the vault file is altered so that host2's pair belongs to host1.
