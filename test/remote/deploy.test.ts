@@ -221,6 +221,22 @@ describe('putcrt: deploying key and certificate to the site hosts', { skip: site
     assert.equal(await spkiOnHost(site!, h1, `${CRT_DIR}/hostkey.pem`, 'key'), await spkiOfFile(latest.get('host1')!.request, 'req'));
   });
 
+  test('a certificate that cannot be replaced on a host with no previous key: the new key is removed again, nothing changed', async () => {
+    await onHost(site!, h2, ['rm', '-f', `${CRT_DIR}/hostkey.pem`]);
+    const before = await certDir(site!, h2);
+    await onHost(site!, h2, ['chattr', '+i', `${CRT_DIR}/hostcert.pem`]);
+    let out: string;
+    try {
+      out = await cmd(sh!, 'putcrt host2');
+    } finally {
+      await onHost(site!, h2, ['chattr', '-i', `${CRT_DIR}/hostcert.pem`]);
+    }
+    oneError(out, /host2\.site\.test: installing the pair failed: hostcert\.pem could not be replaced \(Operation not permitted\); nothing was changed \(the new key was removed again\)/);
+    await assertGuardClosed(site!, 'the failed install on host2');
+    assert.deepEqual(await certDir(site!, h2), before, 'the host holds what it held: no new key beside the old certificate');
+    assert.match(await cmd(sh!, 'putcrt host2'), /host2\.site\.test: deployed/);
+  });
+
   test('an old key left mode 0644 on the host: its dated backup is 0400, never readable by others', async () => {
     await onHost(site!, h1, ['chmod', '0644', `${CRT_DIR}/hostkey.pem`]);
     const before = await certDir(site!, h1);
