@@ -6,7 +6,7 @@ import { defineCommand } from '../src/command.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
 import { parseHost } from '../src/names.js';
 import { isKeyType, JOBS_FLAG, jobsOf, KEY_TYPE_LIST, KEY_TYPES, type KeyType } from '../src/policy.js';
-import { runPool } from '../src/pool.js';
+import { NOT_STARTED, notStartedCount, runPool } from '../src/pool.js';
 import { resolveHosts } from '../src/targets.js';
 import { isOpen, makeRequest } from '../src/x509/renewal.js';
 
@@ -78,14 +78,18 @@ export default defineCommand({
         return [host.fqdn, made.keyType, made.subject, where];
       },
       (done, total) => total > 1 && ctx.out.progress(`crtreq: ${done} of ${count(total, 'host')}`),
+      // Ctrl-C: the hosts in flight finish, no other starts.
+      input.signal,
     );
     // One host's failure is reported in its row; the others go on.
-    const failedRuns = results.filter((r) => !r.ok);
-    if (hosts.length === 1 && failedRuns[0]) throw failedRuns[0].error;
-    const rows = results.map((r) => (r.ok ? r.value! : [r.item.fqdn, type, '', ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
+    const skipped = notStartedCount(results);
+    const failedRuns = results.filter((r) => !r.ok && !r.notStarted);
+    if (hosts.length === 1 && results[0] && !results[0].ok) throw results[0].error;
+    const rows = results.map((r) => (r.ok ? r.value! : [r.item.fqdn, type, '', r.notStarted ? ctx.out.paint(NOT_STARTED, 'warn') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
     for (const h of hosts.filter((x) => kept.has(x.id))) rows.push([h.fqdn, '', '', 'open request kept']);
     rows.sort((a, b) => a[0]!.localeCompare(b[0]!));
     ctx.out.table(['HOST', 'KEY', 'SUBJECT', 'REQUEST'], rows);
+    if (skipped > 0) throw new PasstoreError('cancelled', `cancelled: ${todo.length - skipped - failedRuns.length} of ${count(todo.length, 'host')} have their new key and request${failedRuns.length ? `, ${failedRuns.length} failed` : ''}, ${skipped} not started (listed above)`);
     if (failedRuns.length > 0) throw new PasstoreError('partial', `crtreq failed for ${failedRuns.length} of ${hosts.length} hosts (listed above); the others have their new key and request`);
   },
 });

@@ -57,7 +57,7 @@ export default defineCommand({
         if (!c?.deployedAt) return '-';
         const problems = await driftOf(ctx, (await ctx.store.getHost(fqdn))!);
         return problems.length ? ctx.out.paint(`DRIFT: ${problems.join('; ')}`, 'bad') : ctx.out.paint('matches the vault', 'good');
-      }, (done, total) => total > 1 && ctx.out.progress(`lcrt --remote: ${done} of ${count(total, 'host')}`));
+      }, (done, total) => total > 1 && ctx.out.progress(`lcrt --remote: ${done} of ${count(total, 'host')}`), input.signal);
       head.push('ON HOST');
       results.forEach((r, i) => rows[i]!.push(r.ok ? String(r.value) : ctx.out.paint(`not read: ${errorMessage(r.error)}`, 'bad')));
     }

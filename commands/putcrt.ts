@@ -1,7 +1,7 @@
 import { count } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
-import { runPool } from '../src/pool.js';
+import { NOT_STARTED, notStartedCount, runPool } from '../src/pool.js';
 import { JOBS_FLAG, jobsOf } from '../src/policy.js';
 import { deployHost } from '../src/remote/deploy.js';
 import { resolveHosts } from '../src/targets.js';
@@ -27,14 +27,18 @@ export default defineCommand({
       jobsOf(input, ctx.concurrency),
       (host) => deployHost(ctx, host, force),
       (done, total) => total > 1 && ctx.out.progress(`putcrt: ${done} of ${total} hosts`),
+      // Ctrl-C: the hosts in flight finish, no other starts.
+      input.signal,
     );
-    const failed = results.filter((r) => !r.ok);
-    if (hosts.length === 1 && failed.length === 1) throw failed[0]!.error;
+    const skipped = notStartedCount(results);
+    const failed = results.filter((r) => !r.ok && !r.notStarted);
+    if (hosts.length === 1 && !results[0]!.ok) throw results[0]!.error;
     if (hosts.length === 1) {
       ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);
       return;
     }
-    ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
+    ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : r.notStarted ? ctx.out.paint(NOT_STARTED, 'warn') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
+    if (skipped > 0) throw new PasstoreError('cancelled', `cancelled: deployed to ${hosts.length - skipped - failed.length} of ${count(hosts.length, 'host')}${failed.length ? `, ${failed.length} failed` : ''}, ${skipped} not started (listed above)`);
     if (failed.length > 0) throw new PasstoreError('partial', `putcrt failed for ${failed.length} of ${count(hosts.length, 'host')} (listed above)`);
     ctx.out.line(`deployed to ${count(hosts.length, 'host')}`);
   },

@@ -1,6 +1,6 @@
 import { defineCommand } from '../src/command.js';
 import { errorMessage, PasstoreError } from '../src/errors.js';
-import { runPool } from '../src/pool.js';
+import { NOT_STARTED, notStartedCount, runPool } from '../src/pool.js';
 import { JOBS_FLAG } from '../src/policy.js';
 import { createKey, currentKey, installKey, rotateKeys } from '../src/remote/deploy-keys.js';
 import { resolveHosts } from '../src/targets.js';
@@ -46,11 +46,13 @@ export default defineCommand({
       async run(ctx, input) {
         const key = await currentKey(ctx);
         const hosts = await resolveHosts(ctx.store, input.pattern('pattern'));
-        const results = await runPool(hosts, Number(input.option('jobs') ?? ctx.concurrency), (h) => installKey(ctx, h, key), (done, total) => total > 1 && ctx.out.progress(`sshkey install: ${done} of ${total} hosts`));
-        const failed = results.filter((r) => !r.ok);
-        if (hosts.length === 1 && failed.length === 1) throw failed[0]!.error;
+        const results = await runPool(hosts, Number(input.option('jobs') ?? ctx.concurrency), (h) => installKey(ctx, h, key), (done, total) => total > 1 && ctx.out.progress(`sshkey install: ${done} of ${total} hosts`), input.signal);
+        const skipped = notStartedCount(results);
+        const failed = results.filter((r) => !r.ok && !r.notStarted);
+        if (hosts.length === 1 && !results[0]!.ok) throw results[0]!.error;
         if (hosts.length === 1) return ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);
-        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
+        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : r.notStarted ? ctx.out.paint(NOT_STARTED, 'warn') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
+        if (skipped > 0) throw new PasstoreError('cancelled', `cancelled: installed on ${hosts.length - skipped - failed.length} of ${hosts.length} hosts${failed.length ? `, ${failed.length} failed` : ''}, ${skipped} not started (listed above)`);
         if (failed.length > 0) throw new PasstoreError('partial', `sshkey install failed for ${failed.length} of ${hosts.length} hosts (listed above)`);
       },
     },
@@ -63,7 +65,7 @@ export default defineCommand({
       audited: true,
       async run(ctx, input) {
         const hosts = (await resolveHosts(ctx.store, input.has('pattern') ? input.pattern('pattern') : { glob: '*', wild: true })).filter((h) => h.sshHostKey);
-        const { results, fresh, old } = await rotateKeys(ctx, hosts, Number(input.option('jobs') ?? ctx.concurrency), (done, total) => total > 1 && ctx.out.progress(`sshkey rotate: ${done} of ${total} hosts`));
+        const { results, fresh, old } = await rotateKeys(ctx, hosts, Number(input.option('jobs') ?? ctx.concurrency), (done, total) => total > 1 && ctx.out.progress(`sshkey rotate: ${done} of ${total} hosts`), input.signal);
         ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`not rotated: ${errorMessage(r.error)}; it keeps the old key`, 'bad')]));
         ctx.out.line(`the deploy key is now ${fresh.fingerprint} (was ${old.fingerprint})`);
         const failed = results.filter((r) => !r.ok);

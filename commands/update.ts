@@ -3,7 +3,7 @@ import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
 import { Secret } from '../src/secret.js';
 import { now, resolveEntries } from '../src/targets.js';
-import { runPool } from '../src/pool.js';
+import { NOT_STARTED, notStartedCount, runPool } from '../src/pool.js';
 import { JOBS_FLAG, jobsOf } from '../src/policy.js';
 import { changeOnHost } from '../src/remote/password.js';
 import { unreachableBecause } from '../src/remote/preflight.js';
@@ -86,8 +86,11 @@ export default defineCommand({
             }
           },
           (done, total) => total > 1 && ctx.out.progress(`update: ${done} of ${total} hosts`),
+          // Ctrl-C: the changes in flight finish, no other starts.
+          input.signal,
         );
-        for (const o of outcomes) results.set(o.item.id, o.ok ? 'changed on the host and in the vault' : ctx.out.paint(`failed: ${errorMessage(o.error)}`, 'bad'));
+        for (const o of outcomes) results.set(o.item.id, o.ok ? 'changed on the host and in the vault' : o.notStarted ? ctx.out.paint(`${NOT_STARTED}; unchanged`, 'warn') : ctx.out.paint(`failed: ${errorMessage(o.error)}`, 'bad'));
+        const skipped = notStartedCount(outcomes);
         const failedRemote = outcomes.filter((o) => !o.ok);
         if (entries.length === 1 && failedRemote.length === 1) throw failedRemote[0]!.error;
         if (entries.length === 1) {
@@ -96,6 +99,7 @@ export default defineCommand({
         }
         ctx.out.table(['ENTRY', 'RESULT'], entries.map((e) => [formatSpec(e), results.get(e.id)!]));
         const notDone = entries.length - accepted.length + failedRemote.length;
+        if (skipped > 0) throw new PasstoreError('cancelled', `cancelled: ${notDone} of ${entries.length} entries were not updated, ${skipped} of them not started (listed above)`);
         if (notDone > 0) throw new PasstoreError('partial', `${notDone} of ${entries.length} entries were not updated`);
         return;
       } finally {

@@ -5,6 +5,7 @@
  * PasstoreError('cancelled') saying what was kept. A loop whose steps never wait for I/O
  * (OpenSSL parsing, SQLite) lets the event loop run now and then, so the key is seen.
  */
+import { constants as osConstants } from 'node:os';
 import { PasstoreError } from './errors.js';
 
 /** How often a busy loop lets the event loop run (ms): short enough to feel immediate. */
@@ -50,4 +51,33 @@ export class Cancel {
 /** Whether `e` is the cancel of `signal` (not a prompt's own Ctrl-C or another failure). */
 export function cancelledBy(e: unknown, signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true && e instanceof PasstoreError && e.code === 'cancelled';
+}
+
+/** How long a process asked to stop (SIGHUP, SIGTERM) waits for the command it aborted. */
+export const STOP_GRACE_MS = 30_000;
+
+/** The exit status of a process that stopped on `signal`, as a shell reports it (128 + its number). */
+export function signalStatus(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 0);
+}
+
+/**
+ * SIGHUP (the terminal closed) and SIGTERM (shutdown, systemd): instead of dying at once
+ * with the network guard open, `stop` aborts what runs and lets it finish (its finally
+ * blocks revoke the guard's rules and take the link down); the process exits by itself
+ * when that is done, or with 128 + the signal's number after `graceMs` at the latest.
+ * A second signal while stopping changes nothing. Returns a function that removes the handlers.
+ */
+export function onStopSignals(stop: (signal: NodeJS.Signals) => void, graceMs = STOP_GRACE_MS, signals: NodeJS.Signals[] = ['SIGHUP', 'SIGTERM']): () => void {
+  let got: NodeJS.Signals | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (got) return;
+    got = signal;
+    setTimeout(() => process.exit(signalStatus(signal)), graceMs).unref();
+    stop(signal);
+  };
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.off(s, handler);
+  };
 }

@@ -1,20 +1,35 @@
 /**
  * Bounded concurrency for operations over many hosts: at most `limit` at once, a progress
- * callback after each, and every result kept (a failure does not stop the others).
+ * callback after each, and every result kept (a failure does not stop the others). Once
+ * `signal` is aborted (Ctrl-C, SIGHUP, SIGTERM) no new item starts: those in flight run to
+ * their end (each is crash-safe on its own), the rest are reported as not started.
  */
+import { PasstoreError } from './errors.js';
+
 export interface Outcome<T, R> {
   item: T;
   ok: boolean;
   value?: R;
   error?: unknown;
+  /** The pool was cancelled before this item started: nothing was done for it. */
+  notStarted?: boolean;
 }
 
-export async function runPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, progress?: (done: number, total: number) => void): Promise<Array<Outcome<T, R>>> {
+/** How a result table shows an item the cancel kept from starting. */
+export const NOT_STARTED = 'not started (cancelled)';
+
+export async function runPool<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+  progress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<Array<Outcome<T, R>>> {
   const results: Array<Outcome<T, R>> = new Array(items.length);
   let next = 0;
   let done = 0;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !signal?.aborted) {
       const i = next++;
       const item = items[i]!;
       try {
@@ -26,5 +41,13 @@ export async function runPool<T, R>(items: T[], limit: number, fn: (item: T) => 
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  for (let i = 0; i < items.length; i++) {
+    results[i] ??= { item: items[i]!, ok: false, notStarted: true, error: new PasstoreError('cancelled', NOT_STARTED) };
+  }
   return results;
+}
+
+/** How many items a cancel kept from starting (0 when the pool ran to its end). */
+export function notStartedCount(results: Array<Outcome<unknown, unknown>>): number {
+  return results.filter((r) => r.notStarted).length;
 }

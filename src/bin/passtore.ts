@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { ExitStatus, exitStatusOf, errorMessage, PasstoreError } from '../errors.js';
 import { Session } from '../session.js';
-import { runShell } from '../shell/shell.js';
+import { runShell, type ShellControl } from '../shell/shell.js';
+import { onStopSignals, signalStatus } from '../cancel.js';
 import { Terminal } from '../shell/terminal.js';
 import { restoreFromBackup } from '../restore.js';
 import { parseOperatorName } from '../names.js';
@@ -29,6 +30,9 @@ function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
+
+/** The signal that stopped the shell, if one did. */
+let stoppedBy: NodeJS.Signals | undefined;
 
 async function main(): Promise<number> {
   process.umask(0o077);
@@ -74,6 +78,18 @@ async function main(): Promise<number> {
   }
 
   let session: Session | undefined;
+  // SIGHUP (the terminal closed) or SIGTERM: the running command is cancelled and waited
+  // for, so that its network guard is closed (rules revoked, link down) before the exit.
+  const shell: ShellControl = {};
+  onStopSignals((signal) => {
+    stoppedBy = signal;
+    // A terminal that hung up fails reads and writes: nothing more is shown, nothing crashes.
+    for (const stream of [process.stdin, process.stdout, process.stderr]) stream.on('error', () => undefined);
+    // Before the shell runs (unlocking, reconciling) nothing waits: the exit is at once, and
+    // the next start closes a guard left open, as after a crash.
+    if (shell.stop) shell.stop();
+    else process.exit(signalStatus(signal));
+  });
   try {
     const config = loadConfig(args.values.config ?? undefined);
     const terminal = new Terminal(process.stdin, process.stdout, config.revealTimeout);
@@ -111,8 +127,8 @@ async function main(): Promise<number> {
         for (const line of await session.reconcile()) terminal.line(`  ${line.text}`);
       }
     }
-    await runShell(session, terminal);
-    return ExitStatus.ok;
+    await runShell(session, terminal, shell);
+    return stoppedBy ? signalStatus(stoppedBy) : ExitStatus.ok;
   } catch (e) {
     const status = exitStatusOf(e);
     // Status 3 is for scripts and monitoring; the operator is told it in words too.

@@ -19,7 +19,7 @@ import { printable } from '../names.js';
 import type { Fetcher, Outcome } from '../fetchers/fetcher.js';
 import { deployHost } from '../remote/deploy.js';
 import { driftOf } from '../remote/drift.js';
-import { runPool } from '../pool.js';
+import { NOT_STARTED, runPool } from '../pool.js';
 import type { Context } from '../command.js';
 import { DEFAULT_CONCURRENCY, isKeyType } from '../policy.js';
 import type { ReconcileLine, Session } from '../session.js';
@@ -51,12 +51,14 @@ export type CronContext = Pick<Context, 'config' | 'store' | 'vault' | 'remote' 
   /** The key file passtore-cron unlocked with, as the audit trail and stored_by name it. */
   actor: string;
   reconcile(): Promise<ReconcileLine[]>;
+  /** Aborted when passtore-cron is asked to stop (SIGTERM, SIGHUP, SIGINT): deploys in flight finish, no other starts. */
+  signal?: AbortSignal;
 };
 
 /** The job context of an open, unlocked session (built once per run). */
-export function cronContext(session: Session): CronContext {
+export function cronContext(session: Session, signal?: AbortSignal): CronContext {
   const c = session.context;
-  return { config: c.config, store: c.store, vault: c.vault, remote: c.remote, guard: c.guard, operator: c.operator, change: c.change, audit: c.audit, actor: session.cronActor, reconcile: () => session.reconcile() };
+  return { config: c.config, store: c.store, vault: c.vault, remote: c.remote, guard: c.guard, operator: c.operator, change: c.change, audit: c.audit, actor: session.cronActor, reconcile: () => session.reconcile(), signal };
 }
 
 /**
@@ -256,6 +258,10 @@ async function redeploy(ctx: CronContext, report: JobReport): Promise<void> {
     (c) => c.deployedAt === null && c.storedBy === ctx.actor && !report.stored.includes(c.fqdn),
   );
   for (const c of waiting) {
+    if (ctx.signal?.aborted) {
+      report.failures.push(`deploy ${c.fqdn} (retried): ${NOT_STARTED}`);
+      continue;
+    }
     const host = await ctx.store.getHost(c.fqdn);
     if (!host) continue;
     try {
@@ -365,7 +371,7 @@ interface Stored {
 
 /** Deploys what fetch stored, several hosts at once (as putcrt does), and mails each result. */
 async function deployStored(ctx: CronContext, stored: Stored[], report: JobReport, mail: Mailer): Promise<void> {
-  const results = await runPool(stored, DEFAULT_CONCURRENCY, async (s) => deployHost(ctx, (await ctx.store.getHost(s.fqdn))!));
+  const results = await runPool(stored, DEFAULT_CONCURRENCY, async (s) => deployHost(ctx, (await ctx.store.getHost(s.fqdn))!), undefined, ctx.signal);
   for (const r of results) {
     const s = r.item;
     if (r.ok) {

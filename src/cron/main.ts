@@ -17,6 +17,14 @@ import { check, CRON_COMMANDS, cronCommandUsage, CRON_JOBS, cronContext, outstan
 import { acquireLease, heldBy, isHeld, type HeldLease } from './lease.js';
 import { describeOptionError } from '../option-errors.js';
 import { didYouMean } from '../suggest.js';
+import { onStopSignals, signalStatus } from '../cancel.js';
+
+/**
+ * Aborted on SIGTERM, SIGHUP or SIGINT: the job running stops starting deploys and
+ * finishes those in flight (their network guard closed), then the process exits.
+ */
+const stopping = new AbortController();
+let stoppedBy: NodeJS.Signals | undefined;
 
 /** The names passtore-cron accepts as its COMMAND, from the descriptors in jobs.ts. */
 const COMMANDS: readonly string[] = CRON_COMMANDS.map((c) => c.name);
@@ -116,7 +124,7 @@ async function closeSession(cs: CronSession): Promise<void> {
  * reported as WARNING lines; a job that fails as a whole is recorded in the audit trail.
  */
 async function runJob(cs: CronSession, job: CronJob, dryRun: boolean): Promise<JobReport> {
-  const ctx = cronContext(cs.session);
+  const ctx = cronContext(cs.session, stopping.signal);
   let report: JobReport;
   try {
     // Nothing is deployed or used from a database whose entries or vault record were set back.
@@ -184,6 +192,15 @@ export async function main(argv: string[]): Promise<number> {
     say(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'passtore-cron: '}${errorMessage(e)}`);
     return command === 'check' ? 3 : exitStatusOf(e);
   }
+  onStopSignals(
+    (signal) => {
+      stoppedBy = signal;
+      say(`passtore-cron: ${signal}: stopping; what is in flight finishes, nothing new starts`);
+      stopping.abort();
+    },
+    undefined,
+    ['SIGHUP', 'SIGTERM', 'SIGINT'],
+  );
   if (command === 'daemon') return daemon(config);
   const job = CRON_JOBS.find((j) => j.name === command);
   let cs: CronSession | undefined;
@@ -208,7 +225,8 @@ export async function main(argv: string[]): Promise<number> {
       say(`${r.line}`);
       return r.status;
     }
-    return printReport(await runJob(cs, job, Boolean(args.values['dry-run'])));
+    const status = printReport(await runJob(cs, job, Boolean(args.values['dry-run'])));
+    return stoppedBy ? signalStatus(stoppedBy) : status;
   } catch (e) {
     say(`${command === 'check' ? 'PASSTORE UNKNOWN - ' : 'FAILED: '}${errorMessage(e)}`);
     return command === 'check' ? 3 : exitStatusOf(e) === ExitStatus.usage ? ExitStatus.usage : ExitStatus.failed;
@@ -254,11 +272,8 @@ async function daemon(config: Config): Promise<number> {
     jobs.push(job);
     say(`scheduled ${name}: ${expr} (next ${job.nextInvocation()?.toISOString?.() ?? 'never'})`);
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  // Stopped by a signal (main's handler): the job running is aborted and waited for.
+  if (!stopping.signal.aborted) await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
   await schedule.gracefulShutdown();
   await busy;
   return ExitStatus.ok;

@@ -129,7 +129,7 @@ async function rotateHost(deps: KeyDeps, host: HostRow, fresh: { row: SshKeyRow;
  * Rotates the deploy key over `hosts`. Returns per-host outcomes; the new key becomes
  * current, and the old ones stay usable (state previous) while any host still needs them.
  */
-export async function rotateKeys(deps: KeyDeps, hosts: HostRow[], concurrency: number, progress?: (done: number, total: number) => void) {
+export async function rotateKeys(deps: KeyDeps, hosts: HostRow[], concurrency: number, progress?: (done: number, total: number) => void, signal?: AbortSignal) {
   const keys = await deps.store.listSshKeys();
   const current = await currentKey(deps);
   const nextRow = keys.find((k) => k.state === 'next') ?? (await createKey(deps, 'next'));
@@ -137,7 +137,7 @@ export async function rotateKeys(deps: KeyDeps, hosts: HostRow[], concurrency: n
   const fresh = { row: nextRow, pem: deps.remote.openDeployKey(nextRow) };
   const old = { rows: oldRows, pems: oldRows.sort((a, b) => (a.id === current.id ? -1 : b.id === current.id ? 1 : b.id - a.id)).map((k) => deps.remote.openDeployKey(k)) };
   try {
-    const results = await runPool(hosts, concurrency, (h) => rotateHost(deps, h, fresh, old), progress);
+    const results = await runPool(hosts, concurrency, (h) => rotateHost(deps, h, fresh, old), progress, signal);
     const missed = results.filter((r) => !r.ok).length;
     await deps.change(async (tx) => {
       await tx.setSshKeyState(nextRow.id, 'current');

@@ -3,10 +3,11 @@
  * whose standard input carries the certificate's bytes, the key's, then the line
  * `install`, written as new files in the same directory with mode 0644 (certificate) and
  * 0400 (key) and owner root, the previous pair copied to dated backups (not a file
- * identical to the new one), then renamed into place (key first, then certificate, run to
- * its end by the host's own shell even if passtore dies meanwhile), and read back and
- * compared by hash. Input that ends before the `install` line (passtore died, the
- * connection dropped) removes the new files and changes nothing.
+ * identical to the new one; the key's made 0400), then renamed into place (key first, then certificate, run to
+ * its end by the host's own shell even if passtore dies meanwhile; a certificate that
+ * cannot be replaced puts the previous key back), and read back and compared by hash.
+ * Input that ends before the `install` line (passtore died, the connection dropped)
+ * removes the new files and changes nothing.
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
@@ -56,10 +57,15 @@ const INSTALL = [
   `[ ! -g . ] || chown root:root ${CERT}${NEW} ${KEY}${NEW}`,
   `backup=no`,
   `same=0`,
+  // What the key was before: none, same (identical to the new one) or copied (to KEY.$2).
+  `oldkey=none`,
   `files="${CERT}${NEW} ${KEY}${NEW}"`,
   // A file already identical to the new one gets no new dated copy.
   `if [ -e ${CERT} ]; then if cmp -s ${CERT} ${CERT}${NEW}; then same=$((same + 1)); else cp -p ${CERT} ${CERT}.$2; files="$files ${CERT}.$2"; backup=yes; fi; fi`,
-  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); else cp -p ${KEY} ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; fi; fi`,
+  // The key's copy is mode 0400 whatever the old key's mode was (a hand-made 0644 key's
+  // backup would stay readable by all), and from its creation on: made under umask 0377
+  // by a cp that keeps owner and times but not the mode, so it is never more than 0400.
+  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); oldkey=same; else (umask 0377 && cp --preserve=ownership,timestamps --remove-destination ${KEY} ${KEY}.$2) && chmod 0400 ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; oldkey=copied; fi; fi`,
   // The new files and the backups on disk before the renames, the renames after: only
   // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
   // $files holds our fixed names and the stamp only: its word splitting is intended.
@@ -67,7 +73,26 @@ const INSTALL = [
   // cannot stop the script half-way.
   'sync -- $files',
   `mv -f ${KEY}${NEW} ${KEY}`,
-  `mv -f ${CERT}${NEW} ${CERT}`,
+  // The certificate's rename failing (an immutable file, a read-only mount) must not leave
+  // the new key beside the old certificate: the previous key goes back (from its dated
+  // copy; nothing to do when it was identical; removed when there was none), and the
+  // message says which pair is in place. A power cut between the two renames remains a window.
+  `if ! err=$(mv -f ${CERT}${NEW} ${CERT} 2>&1); then`,
+  `  err=\${err##*: }; rm -f ${CERT}${NEW}`,
+  `  case $oldkey in`,
+  `    copied) if cp -p ${KEY}.$2 ${KEY}${NEW} 2>/dev/null && mv -f ${KEY}${NEW} ${KEY} 2>/dev/null; then back=yes; else back=no; fi;;`,
+  `    same) back=yes;;`,
+  `    *) if rm -f ${KEY} 2>/dev/null; then back=yes; else back=no; fi;;`,
+  `  esac`,
+  '  sync -- . || :',
+  `  if [ $back = yes ]; then`,
+  `    if [ $oldkey = none ]; then was='nothing was changed (the new key was removed again)'; else was='the previous pair is back in place'; fi`,
+  `    echo "${CERT} could not be replaced ($err); $was" >&2`,
+  `  else`,
+  `    echo "${CERT} could not be replaced ($err) and the previous key could not be put back: a MIXED pair is in place (the new ${KEY}, the old ${CERT}); the previous key is in ${KEY}.$2" >&2`,
+  `  fi`,
+  `  exit 1`,
+  `fi`,
   'sync -- .',
   `sha256sum ${CERT} ${KEY}`,
   `stat -c '%n %a %U' ${CERT} ${KEY}`,

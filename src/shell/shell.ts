@@ -10,12 +10,27 @@ import { Completer } from './completer.js';
 import type { Session } from '../session.js';
 import type { Terminal } from './terminal.js';
 
-/** Runs the shell until `exit` or end of input; resolves when it has closed. */
-export function runShell(session: Session, terminal: Terminal): Promise<void> {
+/** What the program around the shell may do to it while it runs. */
+export interface ShellControl {
+  /**
+   * Set by runShell: cancels the running command (as Ctrl-C does), and closes the shell
+   * once that command has finished (SIGHUP, SIGTERM).
+   */
+  stop?: () => void;
+}
+
+/**
+ * Runs the shell until `exit` or end of input; resolves when it has closed, never while a
+ * command still runs (one left running when the input ends is cancelled and waited for,
+ * so that its network guard is closed before the program exits).
+ */
+export function runShell(session: Session, terminal: Terminal, control: ShellControl = {}): Promise<void> {
   const completer = new Completer(session);
   let server: REPLServer;
   /** The command line running now, whose signal Ctrl-C aborts. */
   let running: AbortController | undefined;
+  /** That command's end (it never rejects: execute prints its errors). */
+  let current: Promise<unknown> | undefined;
   const complete = (line: string, callback: (err: Error | null, result: [string[], string]) => void): void => {
     completer.complete(line).then(
       (r) => {
@@ -45,14 +60,16 @@ export function runShell(session: Session, terminal: Terminal): Promise<void> {
     eval: (cmd, _context, _file, callback) => {
       const controller = new AbortController();
       running = controller;
-      session.execute(cmd.trim(), { signal: controller.signal }).then(
+      current = session.execute(cmd.trim(), { signal: controller.signal }).then(
         () => {
           running = undefined;
+          current = undefined;
           callback(null, undefined);
           if (session.exitRequested) server.close();
         },
         (e) => {
           running = undefined;
+          current = undefined;
           callback(e as Error, undefined);
         },
       );
@@ -86,11 +103,20 @@ export function runShell(session: Session, terminal: Terminal): Promise<void> {
       }, Math.min(15_000, idleMs)).unref()
     : undefined;
 
+  control.stop = () => {
+    running?.abort();
+    void (current ?? Promise.resolve()).finally(() => server.close());
+  };
+
   return new Promise((resolve) => {
     server.on('exit', () => {
       if (idleTimer) clearInterval(idleTimer);
-      session.lock();
-      resolve();
+      // The input ended (the terminal hung up) while a command ran: cancel it and wait.
+      running?.abort();
+      void (current ?? Promise.resolve()).finally(() => {
+        session.lock();
+        resolve();
+      });
     });
   });
 }

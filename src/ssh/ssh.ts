@@ -105,6 +105,8 @@ export interface ExecResult {
 
 export class SshConnection {
   #root: RootAccess = { sudo: false };
+  /** The sudo password was accepted by a payload-free `sudo -v` on this connection. */
+  #sudoChecked = false;
 
   private constructor(
     private readonly client: Client,
@@ -121,6 +123,7 @@ export class SshConnection {
   useSudo(password?: Secret): void {
     this.#root.password?.wipe();
     this.#root = { sudo: true, password: password ? Secret.fromBytes(Buffer.from(password.bytes())) : undefined };
+    this.#sudoChecked = false;
   }
 
   /** Whether root commands go through sudo. */
@@ -257,7 +260,11 @@ export class SshConnection {
   /**
    * Runs a command that needs root: as it is when logged in as root, else through
    * `sudo -S -p ''` with the login user's password as the first line of standard input
-   * (or `sudo -n` without one). The password never appears in an argument.
+   * (or `sudo -n` without one). The password never appears in an argument. With a
+   * password, it is first checked alone (`sudo -S -v`, once per connection, its input the
+   * password line and nothing else): a wrong one is refused there, so the payload, which
+   * may be a key or a root password, never reaches sudo as a password try, however many
+   * tries the host's sudoers allows (`passwd_tries`).
    * @throws PasstoreError ('auth') when sudo refuses
    */
   async execRoot(argv: string[], stdin?: Stdin, timeoutMs = 60_000): Promise<ExecResult> {
@@ -265,6 +272,7 @@ export class SshConnection {
     const pw = this.#root.password;
     // sudo reads one line: a password holding a newline would pass its rest on.
     if (pw?.bytes().includes(0x0a)) throw new PasstoreError('usage', `${this.target.name}: the stored password of ${this.username} holds a newline; sudo cannot take it`);
+    if (pw && !this.#sudoChecked) await this.#checkSudo(pw, timeoutMs);
     const sudo = pw ? ['sudo', '-S', '-p', ''] : ['sudo', '-n'];
     // A refused password makes sudo read two more tries: the skip lines, never the payload.
     const head = Buffer.from(`${SUDO_SKIP}\n${SUDO_SKIP}\n${SUDO_MARKER}\n`);
@@ -277,6 +285,21 @@ export class SshConnection {
       return r;
     } finally {
       input.fill(0);
+    }
+  }
+
+  /** `sudo -S -v` with only the password line on its input: no payload to read as further tries. */
+  async #checkSudo(pw: Secret, timeoutMs: number): Promise<void> {
+    const line = Buffer.concat([pw.bytes(), Buffer.from('\n')]);
+    try {
+      const r = await this.exec(['sudo', '-S', '-v', '-p', ''], line, timeoutMs);
+      if (r.code !== 0) {
+        const why = r.stderr.trim().split('\n').at(-1)?.replace(/^sudo: /, '').slice(0, 120) || `status ${r.code}`;
+        throw new PasstoreError('auth', `${this.target.name}: sudo refused ${this.username} (${why})`);
+      }
+      this.#sudoChecked = true;
+    } finally {
+      line.fill(0);
     }
   }
 

@@ -25,7 +25,7 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { runCron, show } from '../cron/helpers.js';
-import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, onHost, openVault, PASSPHRASE, runUntilCrash, shadowAccepts, sha256, trust } from './helpers.js';
+import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, oneError, onHost, openVault, PASSPHRASE, runUntilCrash, shadowAccepts, sha256, trust } from './helpers.js';
 
 /** Watches every process's argument list (both sides share this PID namespace) for secrets. */
 class ArgvWatch {
@@ -203,6 +203,35 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
     assert.deepEqual([files.get('hostkey.pem')?.mode, files.get('hostkey.pem')?.owner], ['400', 'root']);
     assert.match(await cmd(sh!, 'showcrt host2'), /reached as: +deployer\+sudo/);
     await assertGuardClosed(site!, 'putcrt host2');
+  });
+
+  test('a wrong stored sudo password with passwd_tries=5: sudo refuses it alone, the payload is never read as a password try', async () => {
+    // sudo on host2 allows five tries and logs each refusal to a file of the test's own.
+    const log = join(site!.dir, 'host2-sudo.log');
+    await onHost(site!, h2, ['sh', '-c', 'printf "Defaults passwd_tries=5\\nDefaults logfile=%s\\n" "$1" > /etc/sudoers.d/passtore-tries && chmod 0440 /etc/sudoers.d/passtore-tries', 'sh', log]);
+    const right = h2.loginUser!.password;
+    const wrong = `Wrong-${right}`;
+    const before = await certDir(site!, h2);
+    assert.match(await cmd(sh!, 'update deployer@host2 --local', right, wrong, wrong), /updated deployer@host2/);
+    let out: string;
+    try {
+      await certify(sh!, h2, ca!, reqDir!);
+      out = await cmd(sh!, 'putcrt host2');
+    } finally {
+      assert.match(await cmd(sh!, 'update deployer@host2 --local', wrong, right, right), /updated deployer@host2/);
+      await onHost(site!, h2, ['rm', '-f', '/etc/sudoers.d/passtore-tries']);
+    }
+    const line = oneError(out, /host2\.site\.test: sudo refused deployer \(1 incorrect password attempt\)/);
+    assert.doesNotMatch(line, /[2-5] incorrect password attempts/);
+    const logged = readFileSync(log, 'utf8');
+    assert.match(logged, /1 incorrect password attempt/, logged);
+    assert.doesNotMatch(logged, /[2-9] incorrect password attempts/, `no line of the payload was read as a try:\n${logged}`);
+    assert.doesNotMatch(logged, /COMMAND=\S*sh -c/, 'the payload command never ran');
+    const after = await certDir(site!, h2);
+    assert.deepEqual(after, before, 'nothing changed on the host');
+    await assertGuardClosed(site!, 'the refused sudo');
+    // With the right password again, the pair goes in through sudo.
+    assert.match(await cmd(sh!, 'putcrt host2'), /host2\.site\.test: deployed to \/etc\/grid-security as deployer through sudo/);
   });
 
   test('sshkey rotate with host4 down: the reachable hosts have the new key only, host4 keeps the old one and is still reached', async () => {

@@ -198,6 +198,59 @@ describe('putcrt: deploying key and certificate to the site hosts', { skip: site
     assert.equal(await spkiOnHost(site!, h2, `${CRT_DIR}/hostkey.pem`, 'key'), await spkiOfFile(latest.get('host2')!.request, 'req'));
   });
 
+  test('a certificate that cannot be replaced after the key was: the previous key goes back, the old pair stays whole, the error says so', async () => {
+    latest.set('host1', await certify(sh!, h1, ca!, reqDir!));
+    const before = await certDir(site!, h1);
+    // An immutable hostcert.pem: the key's rename succeeds, the certificate's fails.
+    await onHost(site!, h1, ['chattr', '+i', `${CRT_DIR}/hostcert.pem`]);
+    let out: string;
+    try {
+      out = await cmd(sh!, 'putcrt host1');
+    } finally {
+      await onHost(site!, h1, ['chattr', '-i', `${CRT_DIR}/hostcert.pem`]);
+    }
+    oneError(out, /host1\.site\.test: installing the pair failed: hostcert\.pem could not be replaced \(Operation not permitted\); the previous pair is back in place/);
+    await assertGuardClosed(site!, 'the failed install');
+    const files = await certDir(site!, h1);
+    assertPair(files, pairOf(before), 'the previous one');
+    assert.deepEqual(names(files).filter((n) => n.includes('passtore-new')), [], 'no temporary file is left');
+    assert.equal(await spkiOnHost(site!, h1, `${CRT_DIR}/hostkey.pem`, 'key'), await spkiOnHost(site!, h1, `${CRT_DIR}/hostcert.pem`, 'cert'), 'key and certificate on the host match');
+
+    // Once the file can be replaced, the new pair goes in.
+    assert.match(await cmd(sh!, 'putcrt host1'), /host1\.site\.test: deployed/);
+    assert.equal(await spkiOnHost(site!, h1, `${CRT_DIR}/hostkey.pem`, 'key'), await spkiOfFile(latest.get('host1')!.request, 'req'));
+  });
+
+  test('a certificate that cannot be replaced on a host with no previous key: the new key is removed again, nothing changed', async () => {
+    await onHost(site!, h2, ['rm', '-f', `${CRT_DIR}/hostkey.pem`]);
+    const before = await certDir(site!, h2);
+    await onHost(site!, h2, ['chattr', '+i', `${CRT_DIR}/hostcert.pem`]);
+    let out: string;
+    try {
+      out = await cmd(sh!, 'putcrt host2');
+    } finally {
+      await onHost(site!, h2, ['chattr', '-i', `${CRT_DIR}/hostcert.pem`]);
+    }
+    oneError(out, /host2\.site\.test: installing the pair failed: hostcert\.pem could not be replaced \(Operation not permitted\); nothing was changed \(the new key was removed again\)/);
+    await assertGuardClosed(site!, 'the failed install on host2');
+    assert.deepEqual(await certDir(site!, h2), before, 'the host holds what it held: no new key beside the old certificate');
+    assert.match(await cmd(sh!, 'putcrt host2'), /host2\.site\.test: deployed/);
+  });
+
+  test('an old key left mode 0644 on the host: its dated backup is 0400, never readable by others', async () => {
+    await onHost(site!, h1, ['chmod', '0644', `${CRT_DIR}/hostkey.pem`]);
+    const before = await certDir(site!, h1);
+    assert.equal(before.get('hostkey.pem')!.mode, '644');
+    latest.set('host1', await certify(sh!, h1, ca!, reqDir!));
+    const out = await cmd(sh!, 'putcrt host1');
+    const stamp = /previous pair kept as \.(\d{8}T\d{6}\.\d{3}Z)/.exec(out)?.[1];
+    assert.ok(stamp, out);
+    const files = await certDir(site!, h1);
+    assert.deepEqual(files.get(`hostkey.pem.${stamp}`), { sha256: before.get('hostkey.pem')!.sha256, mode: '400', owner: 'root' }, 'the previous key, mode 0400');
+    assert.deepEqual(files.get(`hostcert.pem.${stamp}`), before.get('hostcert.pem'), 'the previous certificate as it was');
+    assert.equal(files.get('hostkey.pem')!.mode, '400');
+  });
+
   test('a certificate that does not name the host is refused before any connection', async () => {
     // Not reachable through commands (getcrt stores a certificate for the host it names):
     // the vault file is altered so that host2's pair belongs to host1.
