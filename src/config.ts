@@ -304,6 +304,7 @@ const sections: Record<string, Record<string, KeyType_>> = {
     down: guardCommand(),
     allow: guardCommand(),
     revoke: guardCommand(),
+    check: guardCommand(),
     parallel: yesNo,
     batch: guardCommand(),
     batch_allow: guardCommand(),

@@ -70,6 +70,8 @@ export interface GuardCommands {
   down?: string;
   allow?: string;
   revoke?: string;
+  /** Exits 0 while the target's rule exists, 1 once it does not: asked when a revoke fails. */
+  check?: string;
   parallel?: string;
   batch?: string;
   batch_allow?: string;
@@ -348,7 +350,23 @@ export class NetworkGuard {
   }
 
   #revoke(target: Target): Promise<void> {
-    return this.#run('revoke', target);
+    return this.#run('revoke', target).catch((e: unknown) => this.#goneAfter(e, target));
+  }
+
+  /**
+   * After a failed revoke: resolves when the site's `check` says the target's rule does not
+   * exist (a revoke tried again, or of a target recorded before its rule was made), else
+   * throws the revoke's error (no `check`, the rule is there, or the check cannot tell).
+   */
+  async #goneAfter(failure: unknown, target: Target): Promise<void> {
+    const template = this.commands.check;
+    if (!template) throw failure;
+    const argv = splitWords(template).map((w) => fill(w, target));
+    const status = await new Promise<number | null>((resolve) => {
+      execFile(argv[0]!, argv.slice(1), { timeout: 30_000 }, (err) => resolve(err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0));
+    });
+    if (status === 1) return;
+    throw failure;
   }
 
   /**
@@ -682,9 +700,9 @@ export class NetworkGuard {
 
   /** Revokes one target at once, by the single or the batch form. */
   #revokeNow(t: Target): Promise<void> {
-    if (this.commands.revoke || !this.commands.batch) return this.#run('revoke', t);
+    if (this.commands.revoke || !this.commands.batch) return this.#revoke(t);
     const script = [this.commands.batch_begin, fill(this.commands.batch_revoke ?? '', t), this.commands.batch_end].filter((l) => l !== undefined).join('\n');
-    return this.#runWithInput('revoke', this.commands.batch, `${script}\n`);
+    return this.#runWithInput('revoke', this.commands.batch, `${script}\n`).catch((e: unknown) => this.#goneAfter(e, t));
   }
 }
 

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Home } from '../support/pty.js';
@@ -99,17 +99,36 @@ describe('the network guard', { skip: siteSkip() }, () => {
     await assertGuardClosed(site!, 'a clean start');
   });
 
-  test('a rule the recovery at start cannot revoke keeps the network down, not the vault closed', async () => {
+  test('a rule gone behind the guard\'s back: with check, the recovery at start closes its target; without, a failed revoke keeps the network down, not the vault closed', async () => {
     const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
     const markers = () => readdirSync(dataDirOf(home!)).filter((n) => n.startsWith('guard-open'));
-    const r = await runInVault(site!, 'guard-probe', [home!.configFile, dataDirOf(home!), h1.address, h2.address, 'crash']);
-    assert.equal(r.signal, 'SIGKILL', `the probe killed itself with the guard open: ${r.stdout}${r.stderr}`);
-    // The rule removed behind the guard's back: the site's revoke (iptables -D) now fails on it.
-    const [rule] = (await site!.vaultState()).rules;
-    assert.ok(rule?.includes(h1.address), rule);
-    execFileSync('ip', ['netns', 'exec', site!.vaultNs, 'iptables', ...rule.replace(/^-A /, '-D ').split(' ')]);
+    const crashLeavingNoRule = async () => {
+      const r = await runInVault(site!, 'guard-probe', [home!.configFile, dataDirOf(home!), h1.address, h2.address, 'crash']);
+      assert.equal(r.signal, 'SIGKILL', `the probe killed itself with the guard open: ${r.stdout}${r.stderr}`);
+      // The rule removed behind the guard's back: the site's revoke (iptables -D) now fails on it.
+      const [rule] = (await site!.vaultState()).rules;
+      assert.ok(rule?.includes(h1.address), rule);
+      execFileSync('ip', ['netns', 'exec', site!.vaultNs, 'iptables', ...rule.replace(/^-A /, '-D ').split(' ')]);
+      assert.equal(markers().length, 1);
+    };
 
-    const { sh, banner } = await openVault(site!, home!);
+    // The site's config has check (iptables -C): the failed revoke is of a rule already gone.
+    await crashLeavingNoRule();
+    const checked = await openVault(site!, home!);
+    try {
+      assert.match(checked.banner, /closed the network guard an earlier run left open \(1 target\)/);
+      assert.doesNotMatch(checked.banner, /warning/);
+      assert.deepEqual(markers(), [], 'the marker is removed');
+    } finally {
+      await closeShell(checked.sh);
+    }
+    await assertGuardClosed(site!, 'the recovery with check');
+
+    // The same config without check: the revoke's failure stands.
+    await crashLeavingNoRule();
+    const noCheck = join(home!.dir, 'no-check.conf');
+    writeFileSync(noCheck, readFileSync(home!.configFile, 'utf8').split('\n').filter((l) => !l.startsWith('check =')).join('\n'));
+    const { sh, banner } = await openVault(site!, home!, { PASSTORE_CONFIG: noCheck });
     try {
       assert.match(banner, /warning: network guard: could not revoke a target an earlier run left open, kept in its marker to be tried again: .*; no host can be reached until it is revoked/);
       assert.equal((await site!.vaultState()).linkUp, false, 'the link is down');
@@ -123,14 +142,14 @@ describe('the network guard', { skip: siteSkip() }, () => {
     } finally {
       await closeShell(sh);
     }
-    // Mended by hand (the rule is gone, the record with it): the next start is clean.
-    for (const m of markers()) rmSync(join(dataDirOf(home!), m));
+    // With check again, the next start closes it.
     const again = await openVault(site!, home!);
     try {
-      assert.doesNotMatch(again.banner, /network guard/);
+      assert.match(again.banner, /closed the network guard an earlier run left open \(1 target\)/);
     } finally {
       await closeShell(again.sh);
     }
+    assert.deepEqual(markers(), []);
     await assertGuardClosed(site!, 'the mended start');
   });
 });

@@ -123,6 +123,8 @@ export class TestSite {
       'up = ip link set vault0 up',
       'allow = iptables -I OUTPUT -o vault0 -d {address} -p tcp --dport {port} -j ACCEPT',
       'revoke = iptables -D OUTPUT -o vault0 -d {address} -p tcp --dport {port} -j ACCEPT',
+      // iptables -D fails on a rule already gone: -C tells the guard it is (exit 1).
+      'check = iptables -C OUTPUT -o vault0 -d {address} -p tcp --dport {port} -j ACCEPT',
       'down = ip link set vault0 down',
     ];
   }

@@ -57,6 +57,7 @@ const table: Record<string, { good: string; bad: string; why: RegExp }> = {
   '[network] parallel': { good: 'yes', bad: 'often', why: /expected yes or no, not 'often'/ },
   '[network] batch': { good: 'iptables-restore --noflush -w', bad: '', why: /expected a command/ },
   '[network] batch_allow': { good: '-I OUTPUT -d {address} -p tcp --dport {port} -j ACCEPT', bad: '-I OUTPUT -d {addr} -j ACCEPT', why: /unknown placeholder \{addr\}/ },
+  '[network] check': { good: 'iptables -C OUTPUT -d {address} -p tcp --dport {port} -j ACCEPT', bad: '', why: /expected a command/ },
   '[network] batch_revoke': { good: '-D OUTPUT -d {address} -p tcp --dport {port} -j ACCEPT', bad: '', why: /expected a command/ },
   '[network] batch_begin': { good: '*filter', bad: '', why: /expected a value/ },
   '[network] batch_end': { good: 'COMMIT', bad: '', why: /expected a value/ },
