@@ -2,13 +2,14 @@
  * Deploying a host's pair by its deploy profiles: every file of every profile goes to
  * the host in one root command (the contents on standard input, never in an argument),
  * which writes each as a new file beside its place, gives it its mode and owner, keeps a
- * dated backup of each file it replaces (none for a file already identical), flushes,
+ * dated backup of each file it replaces (none for a file already identical; owner and
+ * times kept, mode the old one narrowed to the planned one, never wider), flushes,
  * renames them all into place, flushes, and prints each file's SHA-256, mode and owner.
  * The host's shell runs that command to its end even when passtore dies meanwhile, so
  * the host's files are all old or all new. Then each profile's reload runs (an argument
  * vector), and `verify = tls PORT` checks through the guard that the service presents the
  * certificate just deployed; with `on_failure = rollback` a failure puts the previous
- * files back and reloads again.
+ * files back, each with its previous mode and owner, and reloads again.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { PasstoreError } from '../errors.js';
@@ -28,7 +29,19 @@ const INSTALL_FILES = [
   'each() { f=$1; shift; while [ $# -gt 0 ]; do "$f" "$1" "$2" "$3" "$4"; shift 4; done; }',
   'plain() { if [ -L "$1" ] || { [ -e "$1" ] && [ ! -f "$1" ]; }; then echo "$1 is not a plain file" >&2; exit 3; fi; }',
   `write() { mkdir -p -m 0755 "\${1%/*}"; rm -f "$1${NEW}"; (umask 077; head -c "$4" > "$1${NEW}"); if [ "$(wc -c < "$1${NEW}")" -ne "$4" ]; then echo "short input for $1" >&2; exit 1; fi; chown "$3" "$1${NEW}"; chmod "$2" "$1${NEW}"; }`,
-  `keep() { if [ -e "$1" ]; then if cmp -s "$1" "$1${NEW}"; then echo "same $1"; else cp -p "$1" "$1.$stamp"; echo "backup $1"; fi; else echo "new $1"; fi; }`,
+  // The dated backup of a changed file keeps its owner and times but gets the old mode
+  // narrowed to the planned one (old & planned: a 0644 key planned 0440 is kept 0440),
+  // made under umask 0777 by a cp that does not keep the mode, so it is never wider
+  // while written; each step a command of its own, so that set -e stops at a failed one.
+  // The old mode is printed with it (four octal digits): a rollback gives it back.
+  'keep() {',
+  '  if [ ! -e "$1" ]; then echo "new $1"; return; fi',
+  `  if cmp -s "$1" "$1${NEW}"; then echo "same $1"; return; fi`,
+  `  old=$(stat -c %a "$1"); old=$(printf '%04o' $((0$old))); m=$(printf '%04o' $((0$old & 0$2)))`,
+  '  (umask 0777; cp --preserve=ownership,timestamps --remove-destination "$1" "$1.$stamp")',
+  '  chmod "$m" "$1.$stamp"',
+  '  echo "backup $1 $old"',
+  '}',
   `place() { mv -f "$1${NEW}" "$1"; }`,
   `show() { sha256sum "$1"; stat -c '%n %a %U:%G' "$1"; }`,
   'each plain "$@"',
@@ -40,15 +53,21 @@ const INSTALL_FILES = [
   'each show "$@"',
 ].join('\n');
 
-// Puts files back: $1 the stamp, then PATH ACTION pairs (restore the backup, or remove a
-// file that did not exist before); each by a copy renamed over the file.
+// Puts files back: $1 the stamp, then PATH ACTION MODE triples: restore the backup
+// (MODE, octal, the file's mode before the deploy: the backup's own is narrowed), remove
+// a file that did not exist before, or keep one that was identical (MODE -). Each backup
+// is copied beside its place and given its old mode first; all are flushed, then renamed
+// over the files, and the removals done.
 const ROLLBACK = [
   'set -e',
   'stamp=$1; shift',
-  'while [ $# -gt 0 ]; do',
-  `  if [ "$2" = restore ]; then cp -p "$1.$stamp" "$1${NEW}"; mv -f "$1${NEW}" "$1"; elif [ "$2" = remove ]; then rm -f "$1"; fi`,
-  '  shift 2',
-  'done',
+  'each() { f=$1; shift; while [ $# -gt 0 ]; do "$f" "$1" "$2" "$3"; shift 3; done; }',
+  'mode() { case $1 in [0-7][0-7][0-7][0-7]) ;; *) echo "not an octal mode for $2: $1" >&2; exit 2;; esac; }',
+  `ready() { if [ "$2" = restore ]; then mode "$3" "$1"; rm -f "$1${NEW}"; cp -p "$1.$stamp" "$1${NEW}"; chmod "$3" "$1${NEW}"; fi; }`,
+  `put() { if [ "$2" = restore ]; then mv -f "$1${NEW}" "$1"; elif [ "$2" = remove ]; then rm -f "$1"; fi; }`,
+  'each ready "$@"',
+  'sync',
+  'each put "$@"',
   'sync',
 ].join('\n');
 
@@ -128,10 +147,17 @@ export async function deployProfiles(deps: ProfileDeployDeps, conn: SshConnectio
     throw new PasstoreError('io', `${conn.target.name}: installing the files failed: ${firstLine(r)}`);
   }
   step('deploy-install');
+  // Per file: same, new, or backup with the old file's mode (outside input: only an
+  // octal mode is taken, and it goes to ROLLBACK as a parameter, never into its text).
   const status = new Map<string, string>();
+  const oldMode = new Map<string, string>();
   for (const l of r.stdout.split('\n')) {
-    const m = /^(same|backup|new) (\S+)$/.exec(l.trim());
-    if (m) status.set(m[2]!, m[1]!);
+    const m = /^(?:(same|new) (\S+)|backup (\S+) ([0-7]{4}))$/.exec(l.trim());
+    if (m?.[1]) status.set(m[2]!, m[1]);
+    else if (m) {
+      status.set(m[3]!, 'backup');
+      oldMode.set(m[3]!, m[4]!);
+    }
   }
   const expected = plan(profiles, host, cert, keyPem).map((f) => {
     const e = { path: f.path, sha256: sha256(f.content), mode: f.mode.toString(8), owner: f.owner };
@@ -139,10 +165,13 @@ export async function deployProfiles(deps: ProfileDeployDeps, conn: SshConnectio
     return e;
   });
   checkFilesReadBack(conn.target.name, r.stdout, expected);
+  // Without its status a file could not be put back (nor its backup's mode undone).
+  const untold = files.find((f) => !status.has(f.path));
+  if (untold) throw new PasstoreError('mismatch', `${conn.target.name}: the host did not say whether ${untold.path} was new, the same or backed up`);
   const backups = [...status.values()].filter((s) => s === 'backup').length;
   const rollback = async () => {
-    const pairs = files.flatMap((f) => [f.path, status.get(f.path) === 'backup' ? 'restore' : status.get(f.path) === 'new' ? 'remove' : 'keep']);
-    const rb = await conn.execRoot(['sh', '-c', ROLLBACK, 'sh', stamp, ...pairs]);
+    const triples = files.flatMap((f) => (status.get(f.path) === 'backup' ? [f.path, 'restore', oldMode.get(f.path)!] : [f.path, status.get(f.path) === 'new' ? 'remove' : 'keep', '-']));
+    const rb = await conn.execRoot(['sh', '-c', ROLLBACK, 'sh', stamp, ...triples]);
     if (rb.code !== 0) throw new PasstoreError('io', `${conn.target.name}: putting the previous files back failed: ${firstLine(rb)}`);
   };
   const wanted = fingerprintOfPem(cert.pem);

@@ -11,6 +11,9 @@
  * - a reload that fails, with `on_failure = rollback`: one clear error line, the previous
  *   files are back in place and the service presents the previous certificate; the next
  *   putcrt deploys the new pair;
+ * - an old key file left 0644: its dated backup is the old mode narrowed to the planned
+ *   one (0440, never readable by others) with its owner and times; a rollback puts such a
+ *   key back with exactly its old mode 0644, owner and times, not the backup's mode;
  * - `host profile` refuses a profile the configuration does not have, and a bad profile
  *   line is a configuration error naming file, line and key;
  * - a certificate stored with its issuing chain (getcrt of the certificate, an
@@ -171,6 +174,52 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
     assert.equal(await presented(), oldFingerprint, 'the service presents the previous certificate');
     assert.match(await cmd(sh!, 'audit host1'), /rollback/);
     assert.match(await cmd(sh!, 'putcrt host1'), /deployed 3 files of web, reloaded, port 8443 presents it/);
+    assert.equal(await presented(), await certFingerprint(cert));
+  });
+
+  test('an old key file left 0644: its dated backup is no wider than the planned 0440 (never readable by others), with its owner, times and content', async () => {
+    const key = 'private/host1.site.test.key';
+    await onHost(site!, h1, ['chmod', '0644', `${DIR}/${key}`]);
+    const old = await files();
+    assert.equal(old.get(key)!.mode, '644');
+    const oldTime = await onHost(site!, h1, ['stat', '-c', '%Y', `${DIR}/${key}`]);
+    await certify(sh!, h1, ca!, reqDir!);
+    assert.match(await cmd(sh!, 'putcrt host1'), /deployed 3 files of web, reloaded, port 8443 presents it/);
+    const now = await files();
+    const added = [...now.keys()].filter((n) => !old.has(n));
+    const backup = added.find((n) => n.startsWith(`${key}.`));
+    assert.ok(backup, `a dated backup of the key was made (new files: ${added.join(', ')})`);
+    const kept = now.get(backup)!;
+    assert.equal(parseInt(kept.mode, 8) & ~0o440, 0, `the backup is at most the planned 0440 (it is ${kept.mode})`);
+    assert.equal(parseInt(kept.mode, 8) & 0o007, 0, 'the backup is not readable by others');
+    assert.deepEqual(kept, { sha256: old.get(key)!.sha256, mode: '440', owner: old.get(key)!.owner }, 'the old key, 0644 & 0440, its owner');
+    assert.equal(await onHost(site!, h1, ['stat', '-c', '%Y', `${DIR}/${backup}`]), oldTime, 'its modification time kept');
+    assert.equal(now.get(key)!.mode, '440', 'the live key is the planned 0440');
+    const certBackup = added.find((n) => n.startsWith('host1.site.test.crt.'));
+    assert.equal(certBackup && now.get(certBackup)!.mode, '644', 'the certificate\'s backup: 0644 & 0644');
+  });
+
+  test('a failed reload with on_failure = rollback puts an old 0644 key file back with exactly its mode, owner, times and content (not its backup\'s narrowed mode)', async () => {
+    const key = 'private/host1.site.test.key';
+    await onHost(site!, h1, ['chmod', '0644', `${DIR}/${key}`]);
+    await onHost(site!, h1, ['chown', 'webadm:webadm', `${DIR}/${key}`]);
+    const old = await files();
+    assert.deepEqual({ ...old.get(key)!, sha256: '' }, { sha256: '', mode: '644', owner: 'webadm:webadm' });
+    const oldTime = await onHost(site!, h1, ['stat', '-c', '%Y', `${DIR}/${key}`]);
+    const oldFingerprint = await presented();
+    const { cert } = await certify(sh!, h1, ca!, reqDir!);
+    await onHost(site!, h1, ['touch', `${DIR}/fail-once`]);
+    assert.match(await cmd(sh!, 'putcrt host1'), /error: host1\.site\.test: the reload of profile web .* failed: tls-reload: refused on purpose; the previous files were put back and reloaded/);
+    await assertGuardClosed(site!, 'putcrt host1 (failed reload, old key 0644)');
+    const now = await files();
+    for (const name of ['host1.site.test.crt', key, 'host1.site.test-fullchain.pem']) assert.deepEqual(now.get(name), old.get(name), `${name} is back as it was`);
+    assert.equal(await onHost(site!, h1, ['stat', '-c', '%Y', `${DIR}/${key}`]), oldTime, 'the key\'s modification time is back');
+    const backup = [...now.keys()].find((n) => n.startsWith(`${key}.`) && !old.has(n));
+    assert.deepEqual(backup && { ...now.get(backup)!, sha256: '' }, { sha256: '', mode: '440', owner: 'webadm:webadm' }, 'its backup stays 0644 & 0440');
+    assert.ok(![...now.keys()].some((n) => n.endsWith('.passtore-new')), 'no new file left beside its place');
+    assert.equal(await presented(), oldFingerprint, 'the service presents the previous certificate');
+    assert.match(await cmd(sh!, 'putcrt host1'), /deployed 3 files of web, reloaded, port 8443 presents it/);
+    assert.deepEqual({ ...(await files()).get(key)!, sha256: '' }, { sha256: '', mode: '440', owner: 'root:webadm' }, 'the next putcrt gives the key its planned mode and owner');
     assert.equal(await presented(), await certFingerprint(cert));
   });
 
