@@ -65,7 +65,8 @@ const INSTALL = [
   // The key's copy is mode 0400 whatever the old key's mode was (a hand-made 0644 key's
   // backup would stay readable by all), and from its creation on: made under umask 0377
   // by a cp that keeps owner and times but not the mode, so it is never more than 0400.
-  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); oldkey=same; else (umask 0377 && cp --preserve=ownership,timestamps --remove-destination ${KEY} ${KEY}.$2) && chmod 0400 ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; oldkey=copied; fi; fi`,
+  // Each its own command: under set -e a failure inside an && list does not stop the script.
+  `if [ -e ${KEY} ]; then if cmp -s ${KEY} ${KEY}${NEW}; then same=$((same + 1)); oldkey=same; else (umask 0377; cp --preserve=ownership,timestamps --remove-destination ${KEY} ${KEY}.$2); chmod 0400 ${KEY}.$2; files="$files ${KEY}.$2"; backup=yes; oldkey=copied; fi; fi`,
   // The new files and the backups on disk before the renames, the renames after: only
   // these files and this directory are flushed (a sync before coreutils 8.24 flushes all).
   // $files holds our fixed names and the stamp only: its word splitting is intended.
