@@ -7,7 +7,8 @@
  * back, the connection is dropped, the network guard is closed, and the vault stores what
  * it stored before (update's pending password, stored before connecting, is dropped again;
  * the host keeps its old password). The same commands against the real sshd afterwards
- * still work: the cancel left nothing behind.
+ * still work: the cancel left nothing behind. Over several hosts, a host still connecting
+ * at the Ctrl-C counts as not started, while one already connected is deployed.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +20,7 @@ import Database from 'better-sqlite3';
 import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { assertGuardClosed, certDir, closeShell, cmd, createVault, dataDirOf, enrol, sha256, shadowAccepts, vaultHome } from './helpers.js';
+import { assertGuardClosed, certDir, closeShell, cmd, createVault, CRT_DIR, dataDirOf, enrol, onHost, sha256, shadowAccepts, vaultHome } from './helpers.js';
 
 /** A TCP listener on port 22 of the address given that accepts, reads and never answers. */
 const SILENT = "const s = require('net').createServer((c) => { console.log('open'); c.resume(); c.on('close', () => console.log('close')); }); s.listen(22, process.argv[1], () => console.log('listening'));";
@@ -42,15 +43,17 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
   let sh: PtySession | undefined;
   let reqDir: string | undefined;
   let h1: TestHost;
+  let h2: TestHost;
 
   before(async () => {
-    site = await TestSite.start(1);
-    [h1] = site.hosts as [TestHost];
+    site = await TestSite.start(2);
+    [h1, h2] = site.hosts as [TestHost, TestHost];
     ca = await FixtureCa.create();
     home = vaultHome(site);
     reqDir = mkdtempSync(join(tmpdir(), 'passtore-cancel-connect-'));
     sh = await createVault(site, home);
     await enrol(sh, site, h1, ca, reqDir);
+    await enrol(sh, site, h2, ca, reqDir);
   });
 
   after(async () => {
@@ -68,7 +71,7 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
    * Ctrl-C once passtore is connecting, and checks the one line `expected`, the time it
    * took, the dropped connection, the guard and the stored state.
    */
-  async function cancelWhileConnecting(t: { diagnostic: (m: string) => void }, line: string, expected: string, answers: string[] = []): Promise<void> {
+  async function cancelWhileConnecting(t: { diagnostic: (m: string) => void }, line: string, expected: string, answers: string[] = [], options: { many?: boolean; waitFor?: RegExp } = {}): Promise<string> {
     await site!.stopSshd(h1);
     const silent = spawn('ip', ['netns', 'exec', h1.ns, process.execPath, '-e', SILENT, h1.realAddress ?? h1.address], { stdio: ['ignore', 'pipe', 'inherit'] });
     let said = '';
@@ -90,6 +93,7 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
       const opened = Date.now() + 10_000;
       while (!said.includes('open') && Date.now() < opened) await pause(20);
       assert.ok(said.includes('open'), `passtore is connecting; screen:\n${plain(sh!.transcript).slice(start)}`);
+      if (options.waitFor) await sh!.expect(options.waitFor, { from, timeoutMs: 30_000 });
       await pause(300);
       const sent = Date.now();
       sh!.write('\x03');
@@ -99,13 +103,17 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
       t.diagnostic(`${line}: the cancel line ${took} ms after Ctrl-C`);
       assert.ok(took < 1_500, `the cancel line came ${took} ms after Ctrl-C (not at the SSH timeout)`);
       const out = plain(sh!.transcript).slice(from);
-      assert.deepEqual(out.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('passtore>')), [expected], `one line:\n${out}`);
+      // A command over several hosts shows its table first; the cancel line is still the last.
+      const lines = out.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('passtore>'));
+      if (options.many) assert.equal(lines.at(-1), expected, out);
+      else assert.deepEqual(lines, [expected], `one line:\n${out}`);
       const dropped = Date.now() + 5_000;
       while (!said.includes('close') && Date.now() < dropped) await pause(50);
       assert.ok(said.includes('close'), 'passtore dropped the connection');
       await assertGuardClosed(site!, `${line} cancelled while connecting`);
       assert.deepEqual(markers(), [], 'no guard marker is left');
-      assert.equal(storedState(home!), stored, 'the vault stores what it stored before');
+      if (!options.many) assert.equal(storedState(home!), stored, 'the vault stores what it stored before');
+      return out;
     } finally {
       silent.kill();
       await new Promise((r) => (silent.exitCode !== null || silent.signalCode !== null ? r(null) : silent.once('exit', r)));
@@ -140,5 +148,17 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
     assert.equal(await shadowAccepts(site!, h1, fresh), false, 'the new one never reached it');
     const again = await cmd(sh!, 'reconcile');
     assert.match(again, /no interrupted password change/, again);
+  });
+
+  test('putcrt host* --jobs 2: host1 still connecting at the Ctrl-C is listed "not started (cancelled)", host2 (connected) is deployed', async (t) => {
+    await onHost(site!, h2, ['rm', '-rf', CRT_DIR]);
+    const out = await cancelWhileConnecting(t, 'putcrt host* --jobs 2', 'putcrt: cancelled: deployed to 1 of 2 hosts, 1 not started (listed above)', [], {
+      many: true,
+      // host2's deploy has ended (the progress line says so) while host1 still connects.
+      waitFor: /putcrt: 1 of 2 hosts/,
+    });
+    assert.match(out, /host1\.site\.test\s+not started \(cancelled\)/, out);
+    assert.match(out, /host2\.site\.test\s+deployed to \/etc\/grid-security/, out);
+    assert.equal((await certDir(site!, h2)).has('hostcert.pem'), true, 'host2 was deployed');
   });
 });
