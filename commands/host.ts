@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { cancelledBy } from '../src/cancel.js';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 import { formatSpec } from '../src/names.js';
@@ -139,8 +140,10 @@ export default defineCommand({
         // stored secret ever goes to a host whose key is not pinned yet: the address may be
         // anyone's (a script or a neighbour may have changed it).
         try {
-          await ctx.remote.with(target, { username: 'root' }, async () => undefined, onNewKey);
+          // Ctrl-C while connecting (a host that accepts and never answers) ends it at once.
+          await ctx.remote.with(target, { username: 'root' }, async () => undefined, onNewKey, input.signal);
         } catch (e) {
+          if (cancelledBy(e, input.signal)) throw new PasstoreError('cancelled', 'cancelled; no key was pinned');
           // The `none` login is refused after the key was shown: that is enough.
           if (!(pinned && e instanceof PasstoreError && e.code === 'auth')) throw e;
         }

@@ -1,7 +1,7 @@
 import { count } from '../src/plural.js';
 import { defineCommand } from '../src/command.js';
-import { errorMessage, notFound } from '../src/errors.js';
-import { runPool } from '../src/pool.js';
+import { errorMessage, notFound, PasstoreError } from '../src/errors.js';
+import { notStartedCount, runPool } from '../src/pool.js';
 import { driftOf } from '../src/remote/drift.js';
 import { shortName } from '../src/names.js';
 import { daysLeft } from '../src/x509/certificate.js';
@@ -50,19 +50,23 @@ export default defineCommand({
       return [name, c.subject, c.serial, c.notAfter.slice(0, 10), ctx.out.paint(days < 0 ? `expired ${-days}d ago` : String(days), tone), match, renewal, c.deployedAt ? c.deployedAt.slice(0, 10) : 'never'];
     });
     const head = ['HOST', 'SUBJECT', 'SERIAL', 'NOT AFTER', 'DAYS', 'KEY', 'RENEWAL', 'DEPLOYED'];
+    /** Hosts a Ctrl-C kept --remote from reading. */
+    let unread = 0;
     if (input.flag('remote')) {
       // Read back, never changed: the files of each deployed host's profiles.
       const results = await runPool(hosts, ctx.concurrency, async (fqdn) => {
         const c = byHost.get(fqdn);
         if (!c?.deployedAt) return '-';
-        const problems = await driftOf(ctx, (await ctx.store.getHost(fqdn))!);
+        const problems = await driftOf(ctx, (await ctx.store.getHost(fqdn))!, input.signal);
         return problems.length ? ctx.out.paint(`DRIFT: ${problems.join('; ')}`, 'bad') : ctx.out.paint('matches the vault', 'good');
       }, (done, total) => total > 1 && ctx.out.progress(`lcrt --remote: ${done} of ${count(total, 'host')}`), input.signal);
       head.push('ON HOST');
-      results.forEach((r, i) => rows[i]!.push(r.ok ? String(r.value) : ctx.out.paint(`not read: ${errorMessage(r.error)}`, 'bad')));
+      results.forEach((r, i) => rows[i]!.push(r.ok ? String(r.value) : r.notStarted ? ctx.out.paint('not read (cancelled)', 'warn') : ctx.out.paint(`not read: ${errorMessage(r.error)}`, 'bad')));
+      unread = notStartedCount(results);
     }
     // On a narrow terminal the subject goes first, then the serial, then the deploy date.
     ctx.out.table(head, rows, { shrink: [1, 2, 6], drop: [1, 2, 7] });
     ctx.out.line(`${count(certs.length, 'certificate')}: ${expired} expired, ${soon} within ${count(ctx.config.crtTtl, 'day')}; ${count(requests.length, 'open request')}`);
+    if (unread > 0) throw new PasstoreError('cancelled', `cancelled: ${unread} of ${count(hosts.length, 'host')} not read (listed above)`);
   },
 });

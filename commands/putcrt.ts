@@ -25,13 +25,15 @@ export default defineCommand({
     const results = await runPool(
       hosts,
       jobsOf(input, ctx.concurrency),
-      (host) => deployHost(ctx, host, force),
+      // Ctrl-C while a host's SSH connection is being made gives up that host, nothing sent.
+      (host) => deployHost(ctx, host, force, input.signal),
       (done, total) => total > 1 && ctx.out.progress(`putcrt: ${done} of ${total} hosts`),
       // Ctrl-C: the hosts in flight finish, no other starts.
       input.signal,
     );
     const skipped = notStartedCount(results);
     const failed = results.filter((r) => !r.ok && !r.notStarted);
+    if (hosts.length === 1 && results[0]!.notStarted) throw new PasstoreError('cancelled', 'cancelled; nothing deployed');
     if (hosts.length === 1 && !results[0]!.ok) throw results[0]!.error;
     if (hosts.length === 1) {
       ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);

@@ -1,3 +1,4 @@
+import { cancelledBy } from '../src/cancel.js';
 import { defineCommand } from '../src/command.js';
 import { PasstoreError } from '../src/errors.js';
 import { parseRemoteFile } from '../src/names.js';
@@ -23,7 +24,10 @@ export default defineCommand({
     const to = parseRemoteFile(raw.includes(':') ? raw : `${raw}:`, ctx.config.domain);
     const request = (await ctx.store.listRequests(host.id)).find((r) => r.state === 'created' || r.state === 'sent');
     if (!request) throw new PasstoreError('not-found', `${host.fqdn} has no open request; make one with crtreq`);
-    const where = await putRemoteFile(ctx, to, `${host.fqdn}.req`, request.pem, 0o644);
+    // Ctrl-C while SSH connects ends it, nothing sent; once connected the copy runs to its end.
+    const where = await putRemoteFile(ctx, to, `${host.fqdn}.req`, request.pem, 0o644, input.signal).catch((e: unknown) => {
+      throw cancelledBy(e, input.signal) ? new PasstoreError('cancelled', 'cancelled; nothing sent') : e;
+    });
     await ctx.change(async (tx) => {
       await tx.setRequestState(request.id, 'sent', now());
       await ctx.audit({ action: 'putreq', target: host.fqdn, outcome: 'ok', detail: where }, tx);

@@ -8,11 +8,13 @@ export default defineCommand({
   usage: 'reconcile',
   args: [],
   needs: ['unlocked'],
-  async run(ctx) {
-    const lines = await ctx.session.reconcile();
+  async run(ctx, input) {
+    // Ctrl-C gives up the logins being made; what is not settled stays pending.
+    const lines = await ctx.session.reconcile(input.signal);
     if (lines.length === 0) ctx.out.line('no interrupted password change');
     for (const l of lines) ctx.out.line(l.text);
     const open = lines.filter((l) => !l.resolved).length;
+    if (input.signal.aborted) throw new PasstoreError('cancelled', `cancelled; ${open} password change${open === 1 ? '' : 's'} still pending (listed above)`);
     if (open > 0) throw new PasstoreError('partial', `${open} password change${open === 1 ? '' : 's'} still unresolved (listed above)`);
   },
 });

@@ -46,9 +46,10 @@ export default defineCommand({
       async run(ctx, input) {
         const key = await currentKey(ctx);
         const hosts = await resolveHosts(ctx.store, input.pattern('pattern'));
-        const results = await runPool(hosts, Number(input.option('jobs') ?? ctx.concurrency), (h) => installKey(ctx, h, key), (done, total) => total > 1 && ctx.out.progress(`sshkey install: ${done} of ${total} hosts`), input.signal);
+        const results = await runPool(hosts, Number(input.option('jobs') ?? ctx.concurrency), (h) => installKey(ctx, h, key, input.signal), (done, total) => total > 1 && ctx.out.progress(`sshkey install: ${done} of ${total} hosts`), input.signal);
         const skipped = notStartedCount(results);
         const failed = results.filter((r) => !r.ok && !r.notStarted);
+        if (hosts.length === 1 && results[0]!.notStarted) throw new PasstoreError('cancelled', 'cancelled; nothing installed');
         if (hosts.length === 1 && !results[0]!.ok) throw results[0]!.error;
         if (hosts.length === 1) return ctx.out.line(`${hosts[0]!.fqdn}: ${results[0]!.value}`);
         ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : r.notStarted ? ctx.out.paint(NOT_STARTED, 'warn') : ctx.out.paint(`failed: ${errorMessage(r.error)}`, 'bad')]));
@@ -66,9 +67,11 @@ export default defineCommand({
       async run(ctx, input) {
         const hosts = (await resolveHosts(ctx.store, input.has('pattern') ? input.pattern('pattern') : { glob: '*', wild: true })).filter((h) => h.sshHostKey);
         const { results, fresh, old } = await rotateKeys(ctx, hosts, Number(input.option('jobs') ?? ctx.concurrency), (done, total) => total > 1 && ctx.out.progress(`sshkey rotate: ${done} of ${total} hosts`), input.signal);
-        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : ctx.out.paint(`not rotated: ${errorMessage(r.error)}; it keeps the old key`, 'bad')]));
+        ctx.out.table(['HOST', 'RESULT'], results.map((r) => [r.item.fqdn, r.ok ? ctx.out.paint(String(r.value), 'good') : r.notStarted ? ctx.out.paint(`${NOT_STARTED}; it keeps the old key`, 'warn') : ctx.out.paint(`not rotated: ${errorMessage(r.error)}; it keeps the old key`, 'bad')]));
         ctx.out.line(`the deploy key is now ${fresh.fingerprint} (was ${old.fingerprint})`);
         const failed = results.filter((r) => !r.ok);
+        const skipped = notStartedCount(results);
+        if (skipped > 0) throw new PasstoreError('cancelled', `cancelled: rotated on ${hosts.length - failed.length} of ${hosts.length} hosts, ${skipped} not started; passtore keeps trying the old key there (run sshkey rotate again)`);
         if (failed.length > 0) throw new PasstoreError('partial', `sshkey rotate did not reach ${failed.length} of ${hosts.length} hosts; passtore keeps trying the old key there (run sshkey rotate again)`);
       },
     },

@@ -80,7 +80,8 @@ export default defineCommand({
             const host = await ctx.store.getHost(e.fqdn);
             const fresh = shared ?? Secret.generate();
             try {
-              await changeOnHost(ctx, host!, e, fresh);
+              // Ctrl-C while SSH connects gives up that host, its password unchanged.
+              await changeOnHost(ctx, host!, e, fresh, input.signal);
             } finally {
               if (!shared) fresh.wipe();
             }

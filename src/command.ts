@@ -142,7 +142,7 @@ export interface SessionActions {
   /** Runs one command line in this session as if typed (for `source`, which passes its own `signal`); returns its status. */
   runScriptLine(line: string, signal?: AbortSignal): Promise<number>;
   /** Resolves interrupted password changes; a line per entry. */
-  reconcile(): Promise<Array<{ text: string; resolved: boolean }>>;
+  reconcile(signal?: AbortSignal): Promise<Array<{ text: string; resolved: boolean }>>;
   /** Drops cached names (hosts, users) the completer keeps, after a change. */
   invalidateNames(): void;
 }

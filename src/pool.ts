@@ -2,8 +2,11 @@
  * Bounded concurrency for operations over many hosts: at most `limit` at once, a progress
  * callback after each, and every result kept (a failure does not stop the others). Once
  * `signal` is aborted (Ctrl-C, SIGHUP, SIGTERM) no new item starts: those in flight run to
- * their end (each is crash-safe on its own), the rest are reported as not started.
+ * their end (each is crash-safe on its own), the rest are reported as not started. An item
+ * whose `fn` gave up at the cancel itself (PasstoreError 'cancelled' once `signal` is
+ * aborted: it was still connecting to its host, nothing sent) counts as not started too.
  */
+import { cancelledBy } from './cancel.js';
 import { PasstoreError } from './errors.js';
 
 export interface Outcome<T, R> {
@@ -11,7 +14,10 @@ export interface Outcome<T, R> {
   ok: boolean;
   value?: R;
   error?: unknown;
-  /** The pool was cancelled before this item started: nothing was done for it. */
+  /**
+   * Nothing was done for this item: the pool was cancelled before it started, or its `fn`
+   * gave up at the cancel before changing anything (still connecting to its host).
+   */
   notStarted?: boolean;
 }
 
@@ -35,7 +41,7 @@ export async function runPool<T, R>(
       try {
         results[i] = { item, ok: true, value: await fn(item) };
       } catch (error) {
-        results[i] = { item, ok: false, error };
+        results[i] = cancelledBy(error, signal) ? { item, ok: false, error, notStarted: true } : { item, ok: false, error };
       }
       progress?.(++done, items.length);
     }

@@ -250,17 +250,22 @@ export class Session {
 
   /**
    * Resolves password changes a crash or failure interrupted, by trying both passwords on
-   * each host (unlocked vault needed). Returns a line per entry.
+   * each host (unlocked vault needed). Returns a line per entry. `signal` (Ctrl-C) gives
+   * up the logins being made and leaves the entries not settled yet pending, as they were.
    */
-  async reconcile(): Promise<ReconcileLine[]> {
+  async reconcile(signal?: AbortSignal): Promise<ReconcileLine[]> {
     const { reconcileEntry } = await import('./remote/password.js');
     const lines: ReconcileLine[] = [];
     for (const entry of await this.store.pendingEntries()) {
       const host = await this.store.getHost(entry.fqdn);
       if (!host) continue;
       const name = `${entry.user}@${entry.fqdn}:${entry.service}`;
+      if (signal?.aborted) {
+        lines.push({ text: `${name}: not tried (cancelled; still pending)`, resolved: false });
+        continue;
+      }
       try {
-        const r = await reconcileEntry(this.context, host, entry);
+        const r = await reconcileEntry(this.context, host, entry, signal);
         if (r === 'pending-kept') lines.push({ text: `${name}: the host has the new password; it is now current`, resolved: true });
         else if (r === 'old-kept') lines.push({ text: `${name}: the host kept the old password; the new one was dropped`, resolved: true });
         else lines.push({ text: `${name}: neither password logs in; both kept, check the host`, resolved: false });

@@ -81,10 +81,13 @@ async function main(): Promise<number> {
   // SIGHUP (the terminal closed) or SIGTERM: the running command is cancelled and waited
   // for, so that its network guard is closed (rules revoked, link down) before the exit.
   const shell: ShellControl = {};
+  let terminal: Terminal | undefined;
   onStopSignals((signal) => {
     stoppedBy = signal;
     // A terminal that hung up fails reads and writes: nothing more is shown, nothing crashes.
     for (const stream of [process.stdin, process.stdout, process.stderr]) stream.on('error', () => undefined);
+    // A command waiting at a prompt (a no-echo password, y/N) ends as at Ctrl-C, not after the grace time.
+    terminal?.stopPrompts();
     // Before the shell runs (unlocking, reconciling) nothing waits: the exit is at once, and
     // the next start closes a guard left open, as after a crash.
     if (shell.stop) shell.stop();
@@ -92,42 +95,43 @@ async function main(): Promise<number> {
   });
   try {
     const config = loadConfig(args.values.config ?? undefined);
-    const terminal = new Terminal(process.stdin, process.stdout, config.revealTimeout);
+    const tty = new Terminal(process.stdin, process.stdout, config.revealTimeout);
+    terminal = tty;
     if (restoreDir) {
-      await restoreFromBackup(config, restoreDir, parseOperatorName(args.values.operator ?? config.operator), terminal, terminal);
+      await restoreFromBackup(config, restoreDir, parseOperatorName(args.values.operator ?? config.operator), tty, tty);
       return ExitStatus.ok;
     }
-    session = await Session.open({ config, prompt: terminal, out: terminal, terminal: true, operator: args.values.operator });
+    session = await Session.open({ config, prompt: tty, out: tty, terminal: true, operator: args.values.operator });
     // A rule that cannot be revoked keeps the network down (the guard refuses `up` until it
     // is), not the vault closed: its passwords are what the operator may need to mend it.
     const closed = await session.recoverGuard().catch((e: unknown) => {
       if (!(e instanceof PasstoreError)) throw e;
-      terminal.line(`warning: ${e.message}; no host can be reached until it is revoked`);
+      tty.line(`warning: ${e.message}; no host can be reached until it is revoked`);
       return 0;
     });
-    if (closed > 0) terminal.line(`closed the network guard an earlier run left open (${closed} target${closed === 1 ? '' : 's'})`);
+    if (closed > 0) tty.line(`closed the network guard an earlier run left open (${closed} target${closed === 1 ? '' : 's'})`);
     if (!session.hasVault) {
-      if (verb !== 'init' && !(await terminal.confirm(`No vault in ${session.store.location}. Create one now?`))) {
-        terminal.line('no vault created');
+      if (verb !== 'init' && !(await tty.confirm(`No vault in ${session.store.location}. Create one now?`))) {
+        tty.line('no vault created');
         return ExitStatus.failed;
       }
       await session.createVault().catch((e: unknown) => {
         throw e instanceof PasstoreError && e.code === 'cancelled' ? new PasstoreError('cancelled', 'cancelled; no vault was created') : e;
       });
-      terminal.line(`created a vault in ${session.store.location} for operator ${session.operator}`);
+      tty.line(`created a vault in ${session.store.location} for operator ${session.operator}`);
     } else if (verb === 'init') {
-      terminal.line(`a vault already exists in ${session.store.location}`);
+      tty.line(`a vault already exists in ${session.store.location}`);
       return ExitStatus.failed;
     } else {
       await session.unlock();
       const failed = session.failedUnlocksBefore;
-      if (failed > 0) terminal.line(`${failed} failed unlock${failed === 1 ? '' : 's'} for ${session.operator} since the last one (see audit)`);
+      if (failed > 0) tty.line(`${failed} failed unlock${failed === 1 ? '' : 's'} for ${session.operator} since the last one (see audit)`);
       if ((await session.store.pendingEntries()).length > 0) {
-        terminal.line('password changes were interrupted; reconciling with the hosts:');
-        for (const line of await session.reconcile()) terminal.line(`  ${line.text}`);
+        tty.line('password changes were interrupted; reconciling with the hosts:');
+        for (const line of await session.reconcile()) tty.line(`  ${line.text}`);
       }
     }
-    await runShell(session, terminal, shell);
+    await runShell(session, tty, shell);
     return stoppedBy ? signalStatus(stoppedBy) : ExitStatus.ok;
   } catch (e) {
     const status = exitStatusOf(e);

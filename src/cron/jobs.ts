@@ -58,7 +58,7 @@ export type CronContext = Pick<Context, 'config' | 'store' | 'vault' | 'remote' 
 /** The job context of an open, unlocked session (built once per run). */
 export function cronContext(session: Session, signal?: AbortSignal): CronContext {
   const c = session.context;
-  return { config: c.config, store: c.store, vault: c.vault, remote: c.remote, guard: c.guard, operator: c.operator, change: c.change, audit: c.audit, actor: session.cronActor, reconcile: () => session.reconcile(), signal };
+  return { config: c.config, store: c.store, vault: c.vault, remote: c.remote, guard: c.guard, operator: c.operator, change: c.change, audit: c.audit, actor: session.cronActor, reconcile: () => session.reconcile(signal), signal };
 }
 
 /**
@@ -265,7 +265,7 @@ async function redeploy(ctx: CronContext, report: JobReport): Promise<void> {
     const host = await ctx.store.getHost(c.fqdn);
     if (!host) continue;
     try {
-      const result = await deployHost(ctx, host);
+      const result = await deployHost(ctx, host, false, ctx.signal);
       report.lines.push(`${c.fqdn}: ${result} (retried)`);
       if (ctx.config.adminEmail.length) {
         await ctx.store.queueMail({ dedupeKey: null, recipients: ctx.config.adminEmail, subject: `passtore: certificate for ${c.fqdn} deployed (retried)`, body: `The certificate of ${c.fqdn} (serial ${c.serial}), stored by an earlier run that could not deploy it, was ${result}.`, attachments: [] });
@@ -371,7 +371,7 @@ interface Stored {
 
 /** Deploys what fetch stored, several hosts at once (as putcrt does), and mails each result. */
 async function deployStored(ctx: CronContext, stored: Stored[], report: JobReport, mail: Mailer): Promise<void> {
-  const results = await runPool(stored, DEFAULT_CONCURRENCY, async (s) => deployHost(ctx, (await ctx.store.getHost(s.fqdn))!), undefined, ctx.signal);
+  const results = await runPool(stored, DEFAULT_CONCURRENCY, async (s) => deployHost(ctx, (await ctx.store.getHost(s.fqdn))!, false, ctx.signal), undefined, ctx.signal);
   for (const r of results) {
     const s = r.item;
     if (r.ok) {
@@ -426,7 +426,7 @@ export async function verify(ctx: CronContext): Promise<JobReport> {
     const password = ctx.vault.openPassword(e);
     try {
       // A fresh root login, or where the host refuses one, its shadow entry over the key login.
-      const ok = await ctx.remote.confirmPassword(host, 'root', password);
+      const ok = await ctx.remote.confirmPassword(host, 'root', password, ctx.signal);
       if (ok) report.lines.push(`verify ${e.fqdn}: the host accepts the vault's root password`);
       else report.failures.push(`verify ${e.fqdn}: the host REFUSES the vault's root password`);
     } catch (err) {
@@ -441,7 +441,7 @@ export async function verify(ctx: CronContext): Promise<JobReport> {
     const host = (await ctx.store.getHost(c.fqdn))!;
     if (!host.sshHostKey) continue;
     try {
-      const problems = await driftOf(ctx, host);
+      const problems = await driftOf(ctx, host, ctx.signal);
       await ctx.store.setHostDrift(host.id, problems.length ? problems.join('; ').slice(0, 1000) : null, new Date().toISOString());
       if (problems.length === 0) report.lines.push(`verify ${c.fqdn}: the deployed files match the vault`);
       else {

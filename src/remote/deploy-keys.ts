@@ -90,9 +90,10 @@ async function removeLines(conn: SshConnection, keys: SshKeyRow[]): Promise<void
 }
 
 /** Installs the current key on one host over its usual login (key, else password). */
-export async function installKey(deps: KeyDeps, host: HostRow, key: SshKeyRow): Promise<string> {
+export async function installKey(deps: KeyDeps, host: HostRow, key: SshKeyRow, signal?: AbortSignal): Promise<string> {
   try {
-    const said = await deps.remote.asRoot(host, (conn) => appendLine(conn, key));
+    // `signal` gives up only while SSH connects; once connected the line is added.
+    const said = await deps.remote.asRoot(host, (conn) => appendLine(conn, key), { signal });
     await deps.audit({ action: 'sshkey-install', target: host.fqdn, outcome: 'ok', detail: `${key.fingerprint} ${said}` });
     return said === 'added' ? `deploy key ${key.fingerprint} installed` : `deploy key ${key.fingerprint} was already installed`;
   } catch (e) {
@@ -102,21 +103,26 @@ export async function installKey(deps: KeyDeps, host: HostRow, key: SshKeyRow): 
 }
 
 /** Whether a login with only `keys` works on the host (no password is sent). */
-async function tryKeys<T>(deps: KeyDeps, host: HostRow, keys: Buffer[], fn: (conn: SshConnection) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+async function tryKeys<T>(deps: KeyDeps, host: HostRow, keys: Buffer[], fn: (conn: SshConnection) => Promise<T>, signal?: AbortSignal): Promise<{ ok: true; value: T } | { ok: false }> {
   try {
-    return { ok: true, value: await deps.remote.asRoot(host, fn, { keys, password: false }) };
+    return { ok: true, value: await deps.remote.asRoot(host, fn, { keys, password: false, signal }) };
   } catch (e) {
     if (e instanceof PasstoreError && e.code === 'auth') return { ok: false };
     throw e;
   }
 }
 
-/** One host's rotation: the new line added over an old key, a login with the new key proven, old lines removed. */
-async function rotateHost(deps: KeyDeps, host: HostRow, fresh: { row: SshKeyRow; pem: Buffer }, old: { rows: SshKeyRow[]; pems: Buffer[] }): Promise<string> {
+/**
+ * One host's rotation: the new line added over an old key, a login with the new key proven,
+ * old lines removed. `signal` gives up the first two connections while they are being made
+ * (nothing has changed on the host yet); the removal of the old lines, once the new one is
+ * there, runs to its end.
+ */
+async function rotateHost(deps: KeyDeps, host: HostRow, fresh: { row: SshKeyRow; pem: Buffer }, old: { rows: SshKeyRow[]; pems: Buffer[] }, signal?: AbortSignal): Promise<string> {
   // A rotation cut short may have installed the new key already: then only clean up.
-  const installed = (await tryKeys(deps, host, [fresh.pem], async () => true)).ok;
+  const installed = (await tryKeys(deps, host, [fresh.pem], async () => true, signal)).ok;
   if (!installed) {
-    const added = await tryKeys(deps, host, old.pems, (conn) => appendLine(conn, fresh.row));
+    const added = await tryKeys(deps, host, old.pems, (conn) => appendLine(conn, fresh.row), signal);
     if (!added.ok) throw new PasstoreError('auth', `${host.fqdn}: the current deploy key is refused there; install the new one with sshkey install`);
     step('sshkey-rotate-added');
   }
@@ -137,7 +143,7 @@ export async function rotateKeys(deps: KeyDeps, hosts: HostRow[], concurrency: n
   const fresh = { row: nextRow, pem: deps.remote.openDeployKey(nextRow) };
   const old = { rows: oldRows, pems: oldRows.sort((a, b) => (a.id === current.id ? -1 : b.id === current.id ? 1 : b.id - a.id)).map((k) => deps.remote.openDeployKey(k)) };
   try {
-    const results = await runPool(hosts, concurrency, (h) => rotateHost(deps, h, fresh, old), progress, signal);
+    const results = await runPool(hosts, concurrency, (h) => rotateHost(deps, h, fresh, old, signal), progress, signal);
     const missed = results.filter((r) => !r.ok).length;
     await deps.change(async (tx) => {
       await tx.setSshKeyState(nextRow.id, 'current');

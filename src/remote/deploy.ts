@@ -242,19 +242,21 @@ async function commitRecords(ctx: DeployDeps, r: { waiting: PendingRecord[]; run
 /**
  * Deploys a host's current pair: checked locally first (it matches, names the host, is
  * not expired unless forced), then written to the host, and recorded. Returns a result line.
+ * `signal` (Ctrl-C, SIGHUP, SIGTERM) gives up only while SSH connects, nothing sent yet
+ * (PasstoreError 'cancelled'); once connected the deploy runs to its end.
  */
-export async function deployHost(ctx: DeployDeps, host: HostRow, force = false): Promise<string> {
+export async function deployHost(ctx: DeployDeps, host: HostRow, force = false, signal?: AbortSignal): Promise<string> {
   // Profiles are resolved before anything is checked or sent: an unknown one is refused.
   const profiles = profilesOf(host.profiles, ctx.config.profiles, ctx.config.crtPath);
   const { cert, keyPem } = await pairFor(ctx, host, force);
   try {
     checkChain(profiles, cert, host.fqdn);
     if (!(profiles.length === 1 && profiles[0]!.name === GRID)) {
-      const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert, keyPem)), via: viaOf(conn) }));
+      const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployProfiles({ remote: ctx.remote, audit: (e) => ctx.audit(e) }, conn, host, profiles, cert, keyPem)), via: viaOf(conn) }), { signal });
       await recordDeploy(ctx, cert.id, { action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}, ${done.line}${done.via}` });
       return `deployed ${done.line}${done.via}`;
     }
-    const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }));
+    const done = await ctx.remote.asRoot(host, async (conn) => ({ ...(await deployPair(conn, ctx.config.crtPath, cert.pem, keyPem)), via: viaOf(conn) }), { signal });
     await recordDeploy(ctx, cert.id, { action: 'deploy', target: host.fqdn, outcome: 'ok', detail: `serial ${cert.serial}${done.backupStamp ? `, backup .${done.backupStamp}` : ''}${done.via}` });
     return `deployed to ${ctx.config.crtPath}${done.via}${done.backupStamp ? ` (previous pair kept as .${done.backupStamp})` : done.unchanged ? ' (the same pair was in place; no backup made)' : ' (first deployment)'}`;
   } catch (e) {

@@ -82,10 +82,13 @@ export async function expectedFiles(deps: DeployDeps, host: HostRow): Promise<Ex
   }
 }
 
-/** Reads back a host's deployed files and says how they differ from the vault (empty: none). */
-export async function driftOf(deps: DeployDeps, host: HostRow): Promise<string[]> {
+/**
+ * Reads back a host's deployed files and says how they differ from the vault (empty: none).
+ * `signal` gives up while SSH connects (PasstoreError 'cancelled'); nothing is ever changed.
+ */
+export async function driftOf(deps: DeployDeps, host: HostRow, signal?: AbortSignal): Promise<string[]> {
   const expected = await expectedFiles(deps, host);
-  const r = await deps.remote.asRoot(host, (conn) => conn.execRoot(['sh', '-c', READ_FILES, 'sh', ...expected.map((e) => e.path)]));
+  const r = await deps.remote.asRoot(host, (conn) => conn.execRoot(['sh', '-c', READ_FILES, 'sh', ...expected.map((e) => e.path)]), { signal });
   if (r.code !== 0) throw new PasstoreError('io', `${host.fqdn}: reading the deployed files failed: ${r.stderr.trim().split('\n')[0] || `status ${r.code}`}`);
   return compareDeployed(r.stdout, expected);
 }

@@ -69,8 +69,12 @@ export function fetchRemoteFile(ctx: Context, spec: RemoteFile, signal?: AbortSi
   }, signal);
 }
 
-/** Writes `data` as `name` into the remote directory `spec.path` (the login directory when empty). */
-export function putRemoteFile(ctx: Context, spec: RemoteFile, name: string, data: string, mode: number): Promise<string> {
+/**
+ * Writes `data` as `name` into the remote directory `spec.path` (the login directory when
+ * empty). `signal` gives up only while SSH connects (PasstoreError 'cancelled'); once
+ * connected the file is written whole.
+ */
+export function putRemoteFile(ctx: Context, spec: RemoteFile, name: string, data: string, mode: number, signal?: AbortSignal): Promise<string> {
   const dir = spec.path.replace(/\/+$/, '');
   const path = dir ? `${dir}/${name}` : name;
   return onRemote(ctx, spec, async (conn) => {
@@ -82,5 +86,5 @@ export function putRemoteFile(ctx: Context, spec: RemoteFile, name: string, data
     } finally {
       sftp.end();
     }
-  });
+  }, signal);
 }

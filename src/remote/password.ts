@@ -6,6 +6,7 @@
  * step fails or the process dies, `reconcile` tries both passwords and keeps the one the
  * host accepts.
  */
+import { cancelledBy } from '../cancel.js';
 import { PasstoreError } from '../errors.js';
 import { step } from '../faults.js';
 import { formatSpec } from '../names.js';
@@ -40,8 +41,13 @@ async function dropPending(deps: PasswordDeps, entry: EntryRow, detail: string):
   });
 }
 
-/** Changes the password of `entry` on `host` and in the vault. */
-export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: EntryRow, fresh: Secret): Promise<void> {
+/**
+ * Changes the password of `entry` on `host` and in the vault. `signal` (Ctrl-C, SIGHUP,
+ * SIGTERM) gives up only while SSH connects for chpasswd, before anything is sent: the
+ * pending password is dropped and PasstoreError('cancelled') thrown. Once connected, the
+ * change runs to its end (chpasswd, the confirming login, the vault).
+ */
+export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: EntryRow, fresh: Secret, signal?: AbortSignal): Promise<void> {
   if (entry.service !== 'ssh') throw new PasstoreError('usage', `${formatSpec(entry)}: only :ssh entries (system accounts) can be changed on the host`);
   if (fresh.bytes().includes(0x0a)) throw new PasstoreError('usage', 'a password cannot hold a newline');
   // Everything needed to reach the host is checked before anything is stored.
@@ -52,8 +58,11 @@ export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: Ent
     await deps.audit({ action: 'update-pending', target: formatSpec(entry), outcome: 'ok' }, tx);
   });
   step('passwd-pending-stored');
+  /** Whether the connection for chpasswd was made (from then on the host may change). */
+  let reached = false;
   try {
     await deps.remote.asRoot(host, async (conn) => {
+      reached = true;
       const line = Buffer.concat([Buffer.from(`${entry.user}:`), fresh.bytes(), Buffer.from('\n')]);
       try {
         const r = await conn.execRoot(['chpasswd'], line);
@@ -61,13 +70,18 @@ export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: Ent
       } finally {
         line.fill(0);
       }
-    });
+    }, { signal });
     step('passwd-chpasswd-done');
     if (!(await deps.remote.confirmPassword(host, entry.user, fresh))) {
       throw new PasstoreError('mismatch', `${host.fqdn}: the new password was set but neither a fresh login with it nor the host's shadow entry confirms it`);
     }
     step('passwd-verified');
   } catch (e) {
+    // Cancelled while connecting: chpasswd never ran, the host has the old password.
+    if (!reached && cancelledBy(e, signal)) {
+      await dropPending(deps, entry, 'cancelled while connecting; nothing sent to the host');
+      throw new PasstoreError('cancelled', 'cancelled; the password is unchanged');
+    }
     // Whatever happened, settle on the password the host accepts now.
     const pending = await deps.store.getEntry(entry.fqdn, entry.user, entry.service);
     if (pending) await reconcileEntry(deps, host, pending).catch(() => undefined);
@@ -78,11 +92,14 @@ export async function changeOnHost(deps: PasswordDeps, host: HostRow, entry: Ent
 
 export type Reconciled = 'pending-kept' | 'old-kept' | 'unresolved';
 
-/** Resolves one interrupted change by trying the pending password, then the current one. */
-export async function reconcileEntry(deps: PasswordDeps, host: HostRow, entry: EntryRow): Promise<Reconciled> {
+/**
+ * Resolves one interrupted change by trying the pending password, then the current one.
+ * `signal` gives up a login being made (PasstoreError 'cancelled'), the entry left pending.
+ */
+export async function reconcileEntry(deps: PasswordDeps, host: HostRow, entry: EntryRow, signal?: AbortSignal): Promise<Reconciled> {
   const pending = deps.vault.openPending(entry);
   try {
-    if (await deps.remote.confirmPassword(host, entry.user, pending)) {
+    if (await deps.remote.confirmPassword(host, entry.user, pending, signal)) {
       await promote(deps, entry, 'reconciled: the host accepts the new password');
       return 'pending-kept';
     }
@@ -92,7 +109,7 @@ export async function reconcileEntry(deps: PasswordDeps, host: HostRow, entry: E
   if (entry.state === 'set') {
     const current = deps.vault.openPassword(entry);
     try {
-      if (await deps.remote.confirmPassword(host, entry.user, current)) {
+      if (await deps.remote.confirmPassword(host, entry.user, current, signal)) {
         await dropPending(deps, entry, 'reconciled: the host still has the old password');
         return 'old-kept';
       }

@@ -158,13 +158,14 @@ export class Remote {
    * Whether the host's own authentication database holds `password` for `user`: a fresh
    * SSH login with it first; where that is refused (a host that refuses password logins
    * for that user), the host's shadow entry is compared with it over the usual access
-   * login (deploy key, or the login user with sudo). Never changes anything.
+   * login (deploy key, or the login user with sudo). Never changes anything. `signal`
+   * gives up a connection being made (PasstoreError 'cancelled').
    */
-  async confirmPassword(host: HostRow, user: string, password: Secret): Promise<boolean> {
+  async confirmPassword(host: HostRow, user: string, password: Secret, signal?: AbortSignal): Promise<boolean> {
     const target = await this.targetOf(host);
-    if (await this.checkLogin(target, user, password)) return true;
+    if (await this.checkLogin(target, user, password, signal)) return true;
     try {
-      return await this.asRoot(host, async (conn) => (await this.shadowCheck(conn, user, password)) === 'match');
+      return await this.asRoot(host, async (conn) => (await this.shadowCheck(conn, user, password)) === 'match', { signal });
     } catch (e) {
       if (e instanceof PasstoreError && (e.code === 'auth' || e.code === 'not-found')) return false;
       throw e;
@@ -223,9 +224,9 @@ export class Remote {
   }
 
   /** Logs in once to check a password works, and closes (guard open for the time of it). */
-  async checkLogin(target: SshTarget, username: string, password: Secret): Promise<boolean> {
+  async checkLogin(target: SshTarget, username: string, password: Secret, signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.with(target, { username, password }, async () => undefined);
+      await this.with(target, { username, password }, async () => undefined, undefined, signal);
       return true;
     } catch (e) {
       if (e instanceof PasstoreError && e.code === 'auth') return false;

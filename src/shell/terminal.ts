@@ -44,6 +44,10 @@ export class Terminal implements Prompter, Output {
   readonly #own = `\x1b${randomBytes(9).toString('base64url')}`;
   #lastInput = Date.now();
   #progressShown = false;
+  /** The key handler of the prompt reading keys now (secret, confirm, reveal). */
+  #reading: ((str: string | undefined, key: Key) => void) | undefined;
+  /** Set by stopPrompts: every prompt, now and later, ends as a Ctrl-C would end it. */
+  #stopped = false;
 
   constructor(
     readonly input: NodeJS.ReadStream,
@@ -64,8 +68,27 @@ export class Terminal implements Prompter, Output {
     return Date.now() - this.#lastInput;
   }
 
+  /**
+   * SIGHUP or SIGTERM: the prompt waiting now ends as Ctrl-C ends it (a secret prompt is
+   * cancelled, a y/N question answered no, a shown password cleared), and so does any
+   * asked after, so that the command aborted with it ends at once instead of waiting
+   * for keys no one will type.
+   */
+  stopPrompts(): void {
+    this.#stopped = true;
+    this.#reading?.(undefined, { ctrl: true, name: 'c' });
+  }
+
   /** Takes every keypress until `handler` returns true; readline sees none of them. */
   #readKeys(handler: KeyHandler, timeoutMs?: number): Promise<void> {
+    if (this.#stopped) {
+      try {
+        handler(undefined, { ctrl: true, name: 'c' });
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const { input } = this;
     const saved = input.listeners('keypress') as Array<(...a: unknown[]) => void>;
     input.removeAllListeners('keypress');
@@ -77,9 +100,14 @@ export class Terminal implements Prompter, Output {
       let timer: NodeJS.Timeout | undefined;
       const finish = (err?: unknown) => {
         if (timer) clearTimeout(timer);
+        this.#reading = undefined;
         input.removeListener('keypress', onKey);
         for (const l of saved) input.on('keypress', l);
-        input.setRawMode(wasRaw);
+        try {
+          input.setRawMode(wasRaw);
+        } catch {
+          // A terminal that hung up (SIGHUP) has no mode to set back.
+        }
         if (wasPaused) input.pause();
         this.#touch();
         if (err) reject(err);
@@ -93,6 +121,7 @@ export class Terminal implements Prompter, Output {
         }
       };
       input.on('keypress', onKey);
+      this.#reading = onKey;
       if (timeoutMs) timer = setTimeout(() => finish(), timeoutMs);
     });
   }

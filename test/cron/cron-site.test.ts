@@ -18,11 +18,17 @@
  *   received exactly once (counted by Message-ID);
  * - a deploy that fails (sshd stopped) leaves the certificate stored, is a FAILED line and
  *   a warning mail; the next run deploys it (retried), with or without another request
- *   open, and the run after does not deploy it again; the retry is mailed.
+ *   open, and the run after does not deploy it again; the retry is mailed;
+ * - SIGTERM, SIGHUP or SIGINT to a `run` held in the middle of a deploy (PASSTORE_HOLD_AT):
+ *   the deploy in flight finishes, the run exits with 128 plus the signal's number, the
+ *   vault namespace's link is down and its firewall closed, no guard marker is left, and
+ *   the run lease is released (the next run acts at once); the same for SIGTERM to the
+ *   daemon while its scheduled run is held there, which exits 0.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertGuardClosed, certDir, certFingerprint, CRT_DIR, sha256, spkiOnHost } from '../remote/helpers.js';
@@ -343,5 +349,100 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     const r2 = await run(v, 'run (nothing to redeploy)');
     assert.equal(r2.code, 0, show(r2));
     assert.ok(!r2.lines.some((l) => l.includes('(retried)')), show(r2));
+  });
+
+  for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129], ['SIGINT', 130]] as const) {
+    test(`${signal} to a run held in the middle of a deploy: the deploy finishes, exit ${status}, the guard closed, no marker, the lease released`, async () => {
+      const v = await siteVault();
+      const drop = join(v.dir, 'drop');
+      mkdirSync(drop);
+      const reqDir = join(v.dir, 'req');
+      mkdirSync(reqDir);
+      await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h1.name} --out ${reqDir}`), 0, tv.io.text()));
+      const cert = await ca.sign(join(reqDir, `${h1.fqdn}.req`), { days: 365, out: ca.path(`host1-${signal}.crt`) });
+      copyFileSync(cert, join(drop, 'host1.pem'));
+      configure(v, { dir: drop, trust: ca.caCert });
+      const hold = join(v.dir, 'release');
+      const markers = () => readdirSync(join(v.dataHome, 'passtore')).filter((n) => n.startsWith('guard-open'));
+      const lease = () => dbRows<{ token: string }>(v, "SELECT token FROM run_lease WHERE name = 'cron'")[0]?.token ?? '';
+
+      let child: ChildProcess | undefined;
+      const running = runCron(['--config', v.configFile, 'run'], {
+        ns: site.vaultNs,
+        dataHome: v.dataHome,
+        env: { PASSTORE_HOLD_AT: 'deploy-write-cert', PASSTORE_HOLD_FILE: hold },
+        onSpawn: (c) => (child = c),
+      });
+      try {
+        await until(() => existsSync(`${hold}.held`), 'the deploy to reach its held step', 60_000);
+        // Held with the guard open to host1, its marker written, the lease taken.
+        assert.equal((await site.vaultState()).linkUp, true, 'the guard is open while the deploy is held');
+        assert.equal(markers().length, 1, 'the run has its guard marker');
+        assert.notEqual(lease(), '', 'the run holds the lease');
+        child!.kill(signal);
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        writeFileSync(hold, '');
+      }
+      const r = await running;
+      assert.equal(r.code, status, `exit status 128 + the signal's number\n${show(r)}`);
+      assert.ok(r.lines.includes(`passtore-cron: ${signal}: stopping; what is in flight finishes, nothing new starts`), show(r));
+      assert.ok(r.lines.some((l) => l.startsWith(`${h1.fqdn}: deployed to ${CRT_DIR}`)), `the deploy in flight finished\n${show(r)}`);
+      await assertDeployed(v, h1, cert);
+      await assertGuardClosed(site, `${signal} to a held run`);
+      assert.deepEqual(markers(), [], 'no guard marker is left');
+      assert.equal(lease(), '', 'the lease is released');
+      // The next run is not kept out by a lease, and has no guard to recover.
+      const next = await run(v, `run after ${signal}`);
+      assert.equal(next.code, 0, show(next));
+      assert.ok(!next.stdout.includes('another run holds the lease'), show(next));
+    });
+  }
+
+  test('SIGTERM to the daemon while its scheduled run is held in the middle of a deploy: the deploy finishes, exit 0, the guard closed, no marker, the lease released', async () => {
+    const v = await siteVault();
+    const drop = join(v.dir, 'drop');
+    mkdirSync(drop);
+    const reqDir = join(v.dir, 'req');
+    mkdirSync(reqDir);
+    await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h1.name} --out ${reqDir}`), 0, tv.io.text()));
+    const cert = await ca.sign(join(reqDir, `${h1.fqdn}.req`), { days: 365, out: ca.path('host1-daemon.crt') });
+    copyFileSync(cert, join(drop, 'host1.pem'));
+    writeConfig(v, {
+      smtp: { host: svc.address, port: SMTP_PORT, from: 'passtore@vault.site.test', insecure: 'yes' },
+      ca: { dir: drop, trust: ca.caCert },
+      // Every second: the first run finds the certificate, stores it and deploys it.
+      extra: [...site.networkConfig(), '', '[schedule]', 'run = * * * * * *'],
+    });
+    const hold = join(v.dir, 'release');
+    const markers = () => readdirSync(join(v.dataHome, 'passtore')).filter((n) => n.startsWith('guard-open'));
+    const lease = () => dbRows<{ token: string }>(v, "SELECT token FROM run_lease WHERE name = 'cron'")[0]?.token ?? '';
+
+    let child: ChildProcess | undefined;
+    const running = runCron(['--config', v.configFile, 'daemon'], {
+      ns: site.vaultNs,
+      dataHome: v.dataHome,
+      env: { PASSTORE_HOLD_AT: 'deploy-write-cert', PASSTORE_HOLD_FILE: hold },
+      onSpawn: (c) => (child = c),
+      timeoutMs: 90_000,
+    });
+    try {
+      await until(() => existsSync(`${hold}.held`), 'the scheduled run to reach its held deploy step', 60_000);
+      assert.equal((await site.vaultState()).linkUp, true, 'the guard is open while the deploy is held');
+      assert.equal(markers().length, 1, 'the run has its guard marker');
+      assert.notEqual(lease(), '', 'the run holds the lease');
+      child!.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      writeFileSync(hold, '');
+    }
+    const r = await running;
+    assert.equal(r.code, 0, `the daemon stopped by SIGTERM exits 0\n${show(r)}`);
+    assert.ok(r.lines.includes('passtore-cron: SIGTERM: stopping; what is in flight finishes, nothing new starts'), show(r));
+    assert.equal(r.lines.filter((l) => l.startsWith(`${h1.fqdn}: deployed to ${CRT_DIR}`)).length, 1, `the deploy in flight finished, once\n${show(r)}`);
+    await assertDeployed(v, h1, cert);
+    await assertGuardClosed(site, 'SIGTERM to the daemon');
+    assert.deepEqual(markers(), [], 'no guard marker is left');
+    assert.equal(lease(), '', 'the lease is released');
   });
 });

@@ -40,6 +40,8 @@ export interface CronOptions {
   dataHome: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Given the child once spawned (to signal it); with `ns`, its pid is passtore-cron's own (ip netns exec execs it). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /**
@@ -61,6 +63,7 @@ export function runCron(args: string[], options: CronOptions): Promise<CronResul
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd!, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
