@@ -25,7 +25,7 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { runCron, show } from '../cron/helpers.js';
-import { assertGuardClosed, certDir, certify, closeShell, cmd, createVault, oneError, onHost, openVault, PASSPHRASE, runUntilCrash, shadowAccepts, sha256, trust } from './helpers.js';
+import { assertGuardClosed, certDir, certify, closeShell, cmd, oneError, onHost, openVault, PASSPHRASE, runUntilCrash, sha256, shadowAccepts, startSuite, stopSuite, trust } from './helpers.js';
 
 /** Watches every process's argument list (both sides share this PID namespace) for secrets. */
 class ArgvWatch {
@@ -79,22 +79,16 @@ describe('deploy keys, hosts that refuse root passwords, sudo', { skip: siteSkip
   const blob = (line: string) => line.split(' ')[1]!;
 
   before(async () => {
-    site = await TestSite.start(4, { 1: { rootLogin: 'default' }, 2: { rootLogin: 'no', loginUser: 'deployer' }, 4: { rootLogin: 'default' } });
+    keyfile = join(mkdtempSync(join(tmpdir(), 'passtore-access-key-')), 'cron.key');
+    ({ site, ca, home, reqDir, sh } = await startSuite(4, {
+      hosts: { 1: { rootLogin: 'default' }, 2: { rootLogin: 'no', loginUser: 'deployer' }, 4: { rootLogin: 'default' } },
+      home: (s) => makeHome([`domain = ${s.domain}`, `keyfile = ${keyfile}`, ...s.networkConfig()]),
+    }));
     [h1, h2, h3, h4] = site.hosts as [TestHost, TestHost, TestHost, TestHost];
-    ca = await FixtureCa.create();
-    reqDir = mkdtempSync(join(tmpdir(), 'passtore-access-reqs-'));
-    const dir = mkdtempSync(join(tmpdir(), 'passtore-access-key-'));
-    keyfile = join(dir, 'cron.key');
-    home = makeHome([`domain = ${site.domain}`, `keyfile = ${keyfile}`, ...site.networkConfig()]);
-    sh = await createVault(site, home);
   });
 
   after(async () => {
-    await closeShell(sh);
-    await site?.stop();
-    home?.remove();
-    ca?.remove();
-    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
+    await stopSuite({ sh, site, home, ca, reqDir });
     if (keyfile) rmSync(join(keyfile, '..'), { recursive: true, force: true });
   });
 

@@ -13,14 +13,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { assertGuardClosed, certDir, closeShell, cmd, createVault, CRT_DIR, dataDirOf, enrol, onHost, sha256, shadowAccepts, vaultHome } from './helpers.js';
+import { assertGuardClosed, certDir, cmd, CRT_DIR, dataDirOf, enrol, onHost, sha256, shadowAccepts, startSuite, stopSuite } from './helpers.js';
 
 /** A TCP listener on port 22 of the address given that accepts, reads and never answers. */
 const SILENT = "const s = require('net').createServer((c) => { console.log('open'); c.resume(); c.on('close', () => console.log('close')); }); s.listen(22, process.argv[1], () => console.log('listening'));";
@@ -46,23 +45,13 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
   let h2: TestHost;
 
   before(async () => {
-    site = await TestSite.start(2);
+    ({ site, ca, home, reqDir, sh } = await startSuite(2));
     [h1, h2] = site.hosts as [TestHost, TestHost];
-    ca = await FixtureCa.create();
-    home = vaultHome(site);
-    reqDir = mkdtempSync(join(tmpdir(), 'passtore-cancel-connect-'));
-    sh = await createVault(site, home);
     await enrol(sh, site, h1, ca, reqDir);
     await enrol(sh, site, h2, ca, reqDir);
   });
 
-  after(async () => {
-    await closeShell(sh);
-    await site?.stop();
-    home?.remove();
-    ca?.remove();
-    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
-  });
+  after(() => stopSuite({ sh, site, home, ca, reqDir }));
 
   const markers = () => readdirSync(dataDirOf(home!)).filter((n) => n.startsWith('guard-open'));
 

@@ -16,14 +16,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { assertGuardClosed, certFingerprint, closeShell, cmd, createVault, dataDirOf, enrol, onHost, restoreSftp, sha256, slowSftp, sshSessionsOn, vaultHome } from './helpers.js';
+import { assertGuardClosed, certFingerprint, cmd, dataDirOf, enrol, onHost, restoreSftp, sha256, slowSftp, sshSessionsOn, startSuite, stopSuite } from './helpers.js';
 
 /** Bytes the slowed SFTP passes every 0.2 s each way. */
 const CHUNK = 4096;
@@ -55,12 +54,8 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
   let next: string;
 
   before(async () => {
-    site = await TestSite.start(1);
+    ({ site, ca, home, reqDir, sh } = await startSuite(1));
     [h1] = site.hosts as [TestHost];
-    ca = await FixtureCa.create();
-    home = vaultHome(site);
-    reqDir = mkdtempSync(join(tmpdir(), 'passtore-cancel-reqs-'));
-    sh = await createVault(site, home);
     await enrol(sh, site, h1, ca, reqDir);
     // A second request for host1 (a new key, waiting), its certificate and a key of its own
     // for getkey, both padded, placed on the host.
@@ -72,13 +67,7 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
     await onHost(site, h1, ['sh', '-c', `cat > ${EXCHANGE}/host1.key`], PADDING + readFileSync(key, 'utf8'));
   });
 
-  after(async () => {
-    await closeShell(sh);
-    await site?.stop();
-    home?.remove();
-    ca?.remove();
-    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
-  });
+  after(() => stopSuite({ sh, site, home, ca, reqDir }));
 
   /** The last audit records as `audit` shows them: seq, and action to outcome. */
   async function auditRecords(): Promise<Array<{ seq: number; text: string }>> {

@@ -8,8 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { plain, type Home, type PtySession } from '../support/pty.js';
@@ -23,7 +22,6 @@ import {
   certify,
   closeShell,
   cmd,
-  createVault,
   CRT_DIR,
   dataDirOf,
   enrol,
@@ -38,8 +36,9 @@ import {
   sha256,
   spkiOfFile,
   spkiOnHost,
+  startSuite,
+  stopSuite,
   trust,
-  vaultHome,
 } from './helpers.js';
 
 type Files = Awaited<ReturnType<typeof certDir>>;
@@ -89,21 +88,11 @@ describe('putcrt: deploying key and certificate to the site hosts', { skip: site
   let h3: TestHost;
 
   before(async () => {
-    site = await TestSite.start(3);
+    ({ site, ca, home, reqDir, sh } = await startSuite(3));
     [h1, h2, h3] = site.hosts as [TestHost, TestHost, TestHost];
-    ca = await FixtureCa.create();
-    home = vaultHome(site);
-    reqDir = mkdtempSync(join(tmpdir(), 'passtore-remote-reqs-'));
-    sh = await createVault(site, home);
   });
 
-  after(async () => {
-    await closeShell(sh);
-    await site?.stop();
-    home?.remove();
-    ca?.remove();
-    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
-  });
+  after(() => stopSuite({ sh, site, home, ca, reqDir }));
 
   /** Restarts the shell (a new passtore process on the same vault). */
   async function restart(env: Record<string, string> = {}): Promise<string> {

@@ -7,13 +7,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
-import type { TestHost, TestSite } from '../support/site.js';
-import type { FixtureCa } from '../x509/fixture-ca.js';
+import { TestSite, type HostOptions, type TestHost } from '../support/site.js';
+import { FixtureCa } from '../x509/fixture-ca.js';
 
 const run = promisify(execFile);
 
@@ -65,6 +66,44 @@ export async function runUntilCrash(site: TestSite, home: Home, step: string, li
   const { sh } = await openVault(site, home, { PASSTORE_CRASH_AT: step });
   sh.line(line);
   await sh.exited(30_000);
+}
+
+/** What most remote suites start in their `before`: the site, the fixture CA, a vault home, a directory for requests, and the shell that created the vault. */
+export interface SuiteParts {
+  site: TestSite;
+  ca: FixtureCa;
+  home: Home;
+  reqDir: string;
+  sh: PtySession;
+}
+
+/**
+ * Starts a site of `hosts` hosts, the fixture CA, a vault home (`home`, given the site;
+ * default `vaultHome`), a request directory and the shell that creates the vault. A
+ * failure part-way stops and removes what was started before it is thrown.
+ */
+export async function startSuite(hosts: number, options: { hosts?: Record<number, HostOptions>; home?: (site: TestSite) => Home } = {}): Promise<SuiteParts> {
+  const parts: Partial<SuiteParts> = {};
+  try {
+    const site = (parts.site = await TestSite.start(hosts, options.hosts));
+    parts.ca = await FixtureCa.create();
+    parts.reqDir = mkdtempSync(join(tmpdir(), 'passtore-reqs-'));
+    const home = (parts.home = options.home ? options.home(site) : vaultHome(site));
+    parts.sh = await createVault(site, home);
+    return parts as SuiteParts;
+  } catch (e) {
+    await stopSuite(parts);
+    throw e;
+  }
+}
+
+/** Stops and removes what `startSuite` made (each part may be missing, or the shell already closed). */
+export async function stopSuite(parts: Partial<SuiteParts>): Promise<void> {
+  await closeShell(parts.sh);
+  await parts.site?.stop();
+  parts.home?.remove();
+  parts.ca?.remove();
+  if (parts.reqDir) rmSync(parts.reqDir, { recursive: true, force: true });
 }
 
 /** Leaves the shell (exit), or kills it if it does not go. */

@@ -9,13 +9,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { assertGuardClosed, certDir, closeShell, cmd, createVault, dataDirOf, enrol, openVault, vaultHome } from './helpers.js';
+import { assertGuardClosed, certDir, closeShell, cmd, dataDirOf, enrol, openVault, startSuite, stopSuite } from './helpers.js';
 
 const HOSTS = 4;
 
@@ -27,23 +26,13 @@ describe('stopping a putcrt over many hosts: Ctrl-C, SIGHUP, SIGTERM', { skip: s
   let reqDir: string | undefined;
 
   before(async () => {
-    site = await TestSite.start(HOSTS);
-    ca = await FixtureCa.create();
-    home = vaultHome(site);
-    reqDir = mkdtempSync(join(tmpdir(), 'passtore-stop-reqs-'));
-    sh = await createVault(site, home);
+    ({ site, ca, home, reqDir, sh } = await startSuite(HOSTS));
     for (const h of site.hosts) await enrol(sh, site, h, ca, reqDir);
     await closeShell(sh);
     sh = undefined;
   });
 
-  after(async () => {
-    await closeShell(sh);
-    await site?.stop();
-    home?.remove();
-    ca?.remove();
-    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
-  });
+  after(() => stopSuite({ sh, site, home, ca, reqDir }));
 
   /** Which hosts hold a deployed pair now. */
   async function deployedHosts(): Promise<string[]> {
