@@ -33,7 +33,7 @@ import { makeHome, type Home, type PtySession } from '../support/pty.js';
 import { SERVICE_PORT, siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
 import { loadConfig } from '../../src/config.js';
-import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, createVault, enrol, onHost, oneError, openVault, runUntilCrash, sha256, spkiOfFile, spkiOnHost, trust } from './helpers.js';
+import { assertGuardClosed, certFingerprint, certify, closeShell, cmd, enrol, onHost, oneError, openVault, runUntilCrash, sha256, spkiOfFile, spkiOnHost, startSuite, stopSuite, trust } from './helpers.js';
 
 const run = promisify(execFile);
 const PORT = SERVICE_PORT;
@@ -69,55 +69,52 @@ describe('deploy profiles: files, owners, reload, TLS proof, rollback', { skip: 
   };
 
   before(async () => {
-    site = await TestSite.start(2);
+    ({ site, ca, home, reqDir, sh } = await startSuite(2, {
+      home: (s) => {
+        // The reload: restarts s_server with the deployed files; refuses once when asked to.
+        reload = join(s.dir, 'tls-reload.sh');
+        writeFileSync(
+          reload,
+          [
+            '#!/bin/sh',
+            `d=${DIR}`,
+            'if [ -e "$d/fail-once" ]; then rm -f "$d/fail-once"; echo "tls-reload: refused on purpose" >&2; exit 1; fi',
+            'if [ -f "$d/s_server.pid" ]; then kill "$(cat "$d/s_server.pid")" 2>/dev/null || true; fi',
+            `while ss -Hltn 'sport = :${PORT}' | grep -q ${PORT}; do sleep 0.05; done`,
+            `setsid openssl s_server -accept ${PORT} -cert "$d/$1-fullchain.pem" -key "$d/private/$1.key" -quiet -www </dev/null >/dev/null 2>&1 &`,
+            'echo $! > "$d/s_server.pid"',
+            `for i in $(seq 100); do ss -Hltn 'sport = :${PORT}' | grep -q ${PORT} && exit 0; sleep 0.05; done`,
+            'echo "tls-reload: s_server did not start" >&2; exit 1',
+            '',
+          ].join('\n'),
+          { mode: 0o755 },
+        );
+        return makeHome([
+          `domain = ${s.domain}`,
+          ...s.networkConfig(),
+          '[profile web]',
+          `cert = ${DIR}/{fqdn}.crt 0644 root:root`,
+          `key = ${DIR}/private/{fqdn}.key 0440 root:webadm`,
+          `fullchain = ${DIR}/{fqdn}-fullchain.pem 0644 webadm:webadm`,
+          `reload = ${reload} {fqdn}`,
+          `verify = tls ${PORT}`,
+          'on_failure = rollback',
+          '[profile chained]',
+          `cert = ${CHAINED}/{fqdn}.crt 0644 root:root`,
+          `chain = ${CHAINED}/{fqdn}-chain.pem 0644 root:root`,
+          `fullchain = ${CHAINED}/{fqdn}-fullchain.pem 0644 root:root`,
+          `key = ${CHAINED}/{fqdn}.key 0400 root:root`,
+        ]);
+      },
+    }));
     [h1, h2] = site.hosts as [TestHost, TestHost];
-    ca = await FixtureCa.create();
-    reqDir = mkdtempSync(join(tmpdir(), 'passtore-profile-reqs-'));
-    // The reload: restarts s_server with the deployed files; refuses once when asked to.
-    reload = join(site.dir, 'tls-reload.sh');
-    writeFileSync(
-      reload,
-      [
-        '#!/bin/sh',
-        `d=${DIR}`,
-        'if [ -e "$d/fail-once" ]; then rm -f "$d/fail-once"; echo "tls-reload: refused on purpose" >&2; exit 1; fi',
-        'if [ -f "$d/s_server.pid" ]; then kill "$(cat "$d/s_server.pid")" 2>/dev/null || true; fi',
-        `while ss -Hltn 'sport = :${PORT}' | grep -q ${PORT}; do sleep 0.05; done`,
-        `setsid openssl s_server -accept ${PORT} -cert "$d/$1-fullchain.pem" -key "$d/private/$1.key" -quiet -www </dev/null >/dev/null 2>&1 &`,
-        'echo $! > "$d/s_server.pid"',
-        `for i in $(seq 100); do ss -Hltn 'sport = :${PORT}' | grep -q ${PORT} && exit 0; sleep 0.05; done`,
-        'echo "tls-reload: s_server did not start" >&2; exit 1',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
-    home = makeHome([
-      `domain = ${site.domain}`,
-      ...site.networkConfig(),
-      '[profile web]',
-      `cert = ${DIR}/{fqdn}.crt 0644 root:root`,
-      `key = ${DIR}/private/{fqdn}.key 0440 root:webadm`,
-      `fullchain = ${DIR}/{fqdn}-fullchain.pem 0644 webadm:webadm`,
-      `reload = ${reload} {fqdn}`,
-      `verify = tls ${PORT}`,
-      'on_failure = rollback',
-      '[profile chained]',
-      `cert = ${CHAINED}/{fqdn}.crt 0644 root:root`,
-      `chain = ${CHAINED}/{fqdn}-chain.pem 0644 root:root`,
-      `fullchain = ${CHAINED}/{fqdn}-fullchain.pem 0644 root:root`,
-      `key = ${CHAINED}/{fqdn}.key 0400 root:root`,
-    ]);
-    sh = await createVault(site, home);
     await onHost(site, h1, ['useradd', '-r', '-M', '-s', '/usr/sbin/nologin', 'webadm']);
   });
 
   after(async () => {
     await closeShell(sh);
     if (site && h1?.sshd) await onHost(site, h1, ['sh', '-c', `[ -f ${DIR}/s_server.pid ] && kill "$(cat ${DIR}/s_server.pid)" || true`]).catch(() => undefined);
-    await site?.stop();
-    home?.remove();
-    ca?.remove();
-    if (reqDir) rmSync(reqDir, { recursive: true, force: true });
+    await stopSuite({ site, home, ca, reqDir });
   });
 
   test('a bad profile line is a configuration error naming file, line and key', () => {
