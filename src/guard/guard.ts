@@ -81,6 +81,8 @@ export interface GuardCommands {
 }
 
 const MARKER = /^guard-open(\.(\d+))?\.json$/;
+/** Said after a revoke that failed with no `check` configured: the rule may be gone already. */
+const CHECK_HINT = '; if the rule is already gone, a check command in [network] lets passtore see it (passtore.conf(5))';
 const LOCK_WAIT_MS = 60_000;
 
 /** A target this process has open: how many users, its opening, its closing once begun. */
@@ -520,7 +522,11 @@ export class NetworkGuard {
       return;
     } catch (e) {
       if (ws.length === 1 || uncertain.has(e as object)) {
-        for (const w of ws) outcomes.set(w, { ok: false, error: e, ruleless: !uncertain.has(e as object) });
+        for (const w of ws) {
+          // A lone revoke that failed cleanly: gone all the same when `check` says so.
+          const gone = w.which === 'revoke' && ws.length === 1 && !uncertain.has(e as object) && (await this.#goneAfter(e, w.entry.target).then(() => true, () => false));
+          outcomes.set(w, gone ? { ok: true } : { ok: false, error: e, ruleless: !uncertain.has(e as object) });
+        }
         return;
       }
     }
@@ -663,9 +669,20 @@ export class NetworkGuard {
         failed.push(`${t.address}:${t.port} (${errorMessage(e)})`);
       }
     }
+    // A live process's stale targets are used by nobody, but their rules would be live with
+    // the network up too: revoked here as well (that process's own retry then finds them
+    // gone), and `up` refused while one cannot be.
+    for (const { marker, live } of this.#others()) {
+      if (!live) continue;
+      for (const t of marker.stale ?? []) {
+        checkTarget(t);
+        if (marker.targets.some((o) => sameTarget(o, t))) continue;
+        await this.#revokeNow(t).catch((e: unknown) => failed.push(`${t.address}:${t.port} (${errorMessage(e)})`));
+      }
+    }
     if (failed.length > 0) {
       this.#save();
-      throw new PasstoreError('io', `network guard: not bringing the network up: a rule left open could not be revoked: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}`);
+      throw new PasstoreError('io', `network guard: not bringing the network up: a rule left open could not be revoked: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}${this.commands.check ? '' : CHECK_HINT}`);
     }
   }
 
@@ -686,7 +703,7 @@ export class NetworkGuard {
         this.#up = false;
         this.#save();
       }
-      if (failed.length > 0) throw new PasstoreError('io', `network guard: could not revoke ${failed.length === 1 ? 'a target' : `${failed.length} targets`} an earlier run left open, kept in its marker to be tried again: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}`);
+      if (failed.length > 0) throw new PasstoreError('io', `network guard: could not revoke ${failed.length === 1 ? 'a target' : `${failed.length} targets`} an earlier run left open, kept in its marker to be tried again: ${failed[0]}${failed.length > 1 ? ` and ${failed.length - 1} more` : ''}${this.commands.check ? '' : CHECK_HINT}`);
       return closed;
     });
   }

@@ -17,13 +17,15 @@
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { siteSkip, TestSite } from '../support/site.js';
-import { assertGuardClosed, runInVault } from './helpers.js';
+import { assertGuardClosed, runInVault, SCRIPT } from './helpers.js';
 
 const RULE = '-o vault0 -d {address} -p tcp --dport {port} -j ACCEPT';
 const UP = ['up = ip link set vault0 up', 'down = ip link set vault0 down'];
@@ -159,6 +161,31 @@ describe('the network guard when something fails', { skip: siteSkip() }, () => {
     assert.doesNotMatch(existsSync(log) ? readFileSync(log, 'utf8') : '', new RegExp(h1.address.replaceAll('.', '\\.')), 'no line for the target was sent');
     assert.equal(out.end, null, 'nothing left recorded');
     await assertGuardClosed(site!, 'a failed up');
+  });
+
+  test('a running process\'s target whose revoke failed is revoked before another process brings the network up', async () => {
+    const [h1, h2] = site!.hosts as [TestSite['hosts'][0], TestSite['hosts'][0]];
+    const failRevoke = script('fail-revoke-stay', 'echo "revoke refused" >&2; exit 1');
+    const { conf, state } = setup([...UP, `allow = iptables -I OUTPUT ${RULE}`, `revoke = ${failRevoke} {address} {port}`]);
+    const a = spawn('ip', ['netns', 'exec', site!.vaultNs, process.execPath, SCRIPT('guard-faults'), conf, state, 'close-fails-stay', h1.address], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const [line] = (await once(createInterface({ input: a.stdout! }), 'line')) as [string];
+      const out = JSON.parse(line) as { error: string; end: Marker | null };
+      assert.deepEqual(addr(out.end ?? undefined, 'stale'), [h1.address], 'A keeps it recorded, alive');
+      assert.equal((await site!.vaultState()).rules.length, 1, "A's rule is still there");
+
+      // B, with a revoke that works, opens h2: before its up, A's stale rule goes.
+      const { conf: good } = setup(SERIAL);
+      const b = await runInVault(site!, 'guard-faults', [good, state, 'open', h2.address]);
+      assert.equal(b.code, 0, b.stderr);
+      const seen = JSON.parse(b.stdout) as { rules: string[] };
+      assert.equal(seen.rules.length, 1, `while B worked only its own rule existed: ${seen.rules.join(' | ')}`);
+      assert.ok(seen.rules[0]!.includes(h2.address), seen.rules[0]);
+    } finally {
+      a.stdin!.end();
+      await once(a, 'close');
+    }
+    await assertGuardClosed(site!, "B's run, with A's stale rule revoked");
   });
 
   test('a failed revoke keeps its target recorded, also through a recovery whose revoke fails, until one succeeds', async () => {

@@ -20,6 +20,7 @@
  *                         `jam` the marker cannot be written (a directory in the way).
  *   close-fails ADDRESS   opens ADDRESS:22 and closes it, which must fail; prints the error
  *                         and the marker after.
+ *   close-fails-stay ADDRESS  the same, then stays alive until its standard input ends.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -104,10 +105,12 @@ if (mode === 'hold-lock') {
     // `jam`: the marker cannot be written (a directory where its temporary file goes).
     if (args[1] === 'jam') mkdirSync(`${markerFile}.tmp`, { recursive: true });
     print({ error: await outcome(guard.open(target(args[0]!))), end: marker() });
-  } else if (mode === 'close-fails') {
+  } else if (mode === 'close-fails' || mode === 'close-fails-stay') {
     const t = target(args[0]!);
     await guard.open(t);
     print({ error: await outcome(guard.close(t)), end: marker() });
+    // Alive with its stale target until its standard input ends.
+    if (mode === 'close-fails-stay') for await (const _ of createInterface({ input: process.stdin }));
   } else {
     throw new Error(`unknown mode ${mode}`);
   }
