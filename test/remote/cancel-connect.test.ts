@@ -12,28 +12,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { assertGuardClosed, certDir, cmd, CRT_DIR, dataDirOf, enrol, onHost, sha256, shadowAccepts, startSuite, stopSuite } from './helpers.js';
-
-/** A TCP listener on port 22 of the address given that accepts, reads and never answers. */
-const SILENT = "const s = require('net').createServer((c) => { console.log('open'); c.resume(); c.on('close', () => console.log('close')); }); s.listen(22, process.argv[1], () => console.log('listening'));";
-
-/** A digest of everything the vault stores but its audit trail: what a cancel must leave as it was. */
-function storedState(home: Home): string {
-  const db = new Database(join(dataDirOf(home), 'vault.db'), { readonly: true });
-  try {
-    const parts = ['hosts', 'entries', 'entry_history', 'private_keys', 'certificates', 'cert_requests'].map((t) => `${t}: ${JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all())}`);
-    return sha256(parts.join('\n'));
-  } finally {
-    db.close();
-  }
-}
+import { assertGuardClosed, certDir, cmd, CRT_DIR, dataDirOf, enrol, onHost, shadowAccepts, silentHost, startSuite, stopSuite, storedState } from './helpers.js';
 
 describe('Ctrl-C while SSH connects to a host that accepts and never answers', { skip: siteSkip() }, () => {
   let site: TestSite | undefined;
@@ -61,14 +44,8 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
    * took, the dropped connection, the guard and the stored state.
    */
   async function cancelWhileConnecting(t: { diagnostic: (m: string) => void }, line: string, expected: string, answers: string[] = [], options: { many?: boolean; waitFor?: RegExp } = {}): Promise<string> {
-    await site!.stopSshd(h1);
-    const silent = spawn('ip', ['netns', 'exec', h1.ns, process.execPath, '-e', SILENT, h1.realAddress ?? h1.address], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let said = '';
-    silent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    const silent = await silentHost(site!, h1);
     try {
-      const listening = Date.now() + 10_000;
-      while (!said.includes('listening') && Date.now() < listening) await pause(50);
-      assert.ok(said.includes('listening'), 'the silent listener is up');
       const stored = storedState(home!);
       const start = sh!.mark;
       sh!.line(line);
@@ -79,9 +56,7 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
         from = sh!.mark;
         sh!.line(a);
       }
-      const opened = Date.now() + 10_000;
-      while (!said.includes('open') && Date.now() < opened) await pause(20);
-      assert.ok(said.includes('open'), `passtore is connecting; screen:\n${plain(sh!.transcript).slice(start)}`);
+      assert.ok(await silent.seen('open', 10_000, 20), `passtore is connecting; screen:\n${plain(sh!.transcript).slice(start)}`);
       if (options.waitFor) await sh!.expect(options.waitFor, { from, timeoutMs: 30_000 });
       await pause(300);
       const sent = Date.now();
@@ -96,17 +71,13 @@ describe('Ctrl-C while SSH connects to a host that accepts and never answers', {
       const lines = out.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('passtore>'));
       if (options.many) assert.equal(lines.at(-1), expected, out);
       else assert.deepEqual(lines, [expected], `one line:\n${out}`);
-      const dropped = Date.now() + 5_000;
-      while (!said.includes('close') && Date.now() < dropped) await pause(50);
-      assert.ok(said.includes('close'), 'passtore dropped the connection');
+      assert.ok(await silent.seen('close', 5_000), 'passtore dropped the connection');
       await assertGuardClosed(site!, `${line} cancelled while connecting`);
       assert.deepEqual(markers(), [], 'no guard marker is left');
       if (!options.many) assert.equal(storedState(home!), stored, 'the vault stores what it stored before');
       return out;
     } finally {
-      silent.kill();
-      await new Promise((r) => (silent.exitCode !== null || silent.signalCode !== null ? r(null) : silent.once('exit', r)));
-      await site!.startSshd(h1);
+      await silent.stop();
     }
   }
 

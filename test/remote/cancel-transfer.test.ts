@@ -15,34 +15,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pause, plain, type Home, type PtySession } from '../support/pty.js';
 import { siteSkip, TestSite, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
-import { assertGuardClosed, certFingerprint, cmd, dataDirOf, enrol, onHost, restoreSftp, sha256, slowSftp, sshSessionsOn, startSuite, stopSuite } from './helpers.js';
+import { assertGuardClosed, certFingerprint, cmd, dataDirOf, enrol, onHost, restoreSftp, sha256, silentHost, slowSftp, sshSessionsOn, startSuite, stopSuite, storedState } from './helpers.js';
 
 /** Bytes the slowed SFTP passes every 0.2 s each way. */
 const CHUNK = 4096;
 /** Padding before the PEM block: the file is about 900 kB, under getcrt's 1 MiB limit. */
 const PADDING = `# padding: text outside the PEM block, which readers pass over${'.'.repeat(60)}\n`.repeat(7200);
 const EXCHANGE = '/root/exchange';
-/** A TCP listener on port 22 of the address given that accepts, reads and never answers. */
-const SILENT = "const s = require('net').createServer((c) => { console.log('open'); c.resume(); c.on('close', () => console.log('close')); }); s.listen(22, process.argv[1], () => console.log('listening'));";
-
-/** A digest of everything the vault stores but its audit trail: what a cancel must leave as it was. */
-function storedState(home: Home): string {
-  const db = new Database(join(dataDirOf(home), 'vault.db'), { readonly: true });
-  try {
-    const parts = ['hosts', 'entries', 'entry_history', 'private_keys', 'certificates', 'cert_requests'].map((t) => `${t}: ${JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all())}`);
-    return sha256(parts.join('\n'));
-  } finally {
-    db.close();
-  }
-}
-
 describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }, () => {
   let site: TestSite | undefined;
   let ca: FixtureCa | undefined;
@@ -169,23 +154,15 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
   });
 
   test('getcrt: Ctrl-C while SSH connects to a host that accepts and never answers: cancelled at once, the connection dropped', async (t) => {
-    await site!.stopSshd(h1);
-    // In sshd's place, a listener that accepts and never says a word (the SSH connect
-    // would wait 15 s for its banner), saying on its output when a connection opens and closes.
-    const silent = spawn('ip', ['netns', 'exec', h1.ns, process.execPath, '-e', SILENT, h1.realAddress ?? h1.address], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let said = '';
-    silent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    // In sshd's place, a listener that accepts and never says a word.
+    const silent = await silentHost(site!, h1);
     try {
-      const listening = Date.now() + 10_000;
-      while (!said.includes('listening') && Date.now() < listening) await pause(50);
       const stored = storedState(home!);
       const lastSeq = Math.max(...(await auditRecords()).map((r) => r.seq));
       const line = `getcrt root@host1:${EXCHANGE}/host1.crt`;
       const start = sh!.mark;
       sh!.line(line);
-      const opened = Date.now() + 10_000;
-      while (!said.includes('open') && Date.now() < opened) await pause(20);
-      assert.ok(said.includes('open'), 'passtore is connecting');
+      assert.ok(await silent.seen('open', 10_000, 20), 'passtore is connecting');
       await pause(300);
       const sent = Date.now();
       sh!.write('\x03');
@@ -196,18 +173,14 @@ describe('Ctrl-C during an SFTP transfer from a site host', { skip: siteSkip() }
       assert.ok(took < 3_000, `the cancel line came ${took} ms after Ctrl-C (not at the SSH timeout)`);
       const out = plain(sh!.transcript).slice(start);
       assert.deepEqual(out.split('\n').map((l) => l.trim()).filter((l) => l && l !== line && !l.startsWith('passtore>')), ['getcrt: cancelled; nothing stored'], `one line:\n${out}`);
-      const dropped = Date.now() + 5_000;
-      while (!said.includes('close') && Date.now() < dropped) await pause(50);
-      assert.ok(said.includes('close'), 'passtore dropped the connection');
+      assert.ok(await silent.seen('close', 5_000), 'passtore dropped the connection');
       await assertGuardClosed(site!, 'a getcrt cancelled while connecting');
       assert.equal(storedState(home!), stored, 'the vault stores what it stored before');
       const since = (await auditRecords()).filter((r) => r.seq > lastSeq).map((r) => r.text);
       assert.equal(since.length, 1, `one audit record since:\n${since.join('\n')}`);
       assert.match(since[0]!, /^getcrt +\S*host1\S* +failed: cancelled$/);
     } finally {
-      silent.kill();
-      await new Promise((r) => (silent.exitCode !== null || silent.signalCode !== null ? r(null) : silent.once('exit', r)));
-      await site!.startSshd(h1);
+      await silent.stop();
     }
   });
 

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { makeHome, pause, plain, PtySession, type Home } from '../support/pty.js';
 import { TestSite, type HostOptions, type TestHost } from '../support/site.js';
 import { FixtureCa } from '../x509/fixture-ca.js';
@@ -104,6 +105,47 @@ export async function stopSuite(parts: Partial<SuiteParts>): Promise<void> {
   parts.home?.remove();
   parts.ca?.remove();
   if (parts.reqDir) rmSync(parts.reqDir, { recursive: true, force: true });
+}
+
+/** A digest of everything the vault stores but its audit trail: what a cancel must leave as it was. */
+export function storedState(home: Home): string {
+  const db = new Database(join(dataDirOf(home), 'vault.db'), { readonly: true });
+  try {
+    const parts = ['hosts', 'entries', 'entry_history', 'private_keys', 'certificates', 'cert_requests'].map((t) => `${t}: ${JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all())}`);
+    return sha256(parts.join('\n'));
+  } finally {
+    db.close();
+  }
+}
+
+/** A TCP listener on port 22 of the address given that accepts, reads and never answers. */
+const SILENT = "const s = require('net').createServer((c) => { console.log('open'); c.resume(); c.on('close', () => console.log('close')); }); s.listen(22, process.argv[1], () => console.log('listening'));";
+
+/**
+ * Puts in `h`'s sshd's place a listener that accepts and never says a word (an SSH connect
+ * would wait 15 s for its banner). `seen(word)` waits up to `ms` for it to say `open` or
+ * `close` of a connection; `stop()` ends it and starts sshd again.
+ */
+export async function silentHost(site: TestSite, h: TestHost): Promise<{ seen(word: 'open' | 'close', ms: number, every?: number): Promise<boolean>; stop(): Promise<void> }> {
+  await site.stopSshd(h);
+  const silent = spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', SILENT, h.realAddress ?? h.address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let said = '';
+  silent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+  const seen = async (word: string, ms: number, every = 50) => {
+    const until = Date.now() + ms;
+    while (!said.includes(word) && Date.now() < until) await pause(every);
+    return said.includes(word);
+  };
+  const stop = async () => {
+    silent.kill();
+    await new Promise((r) => (silent.exitCode !== null || silent.signalCode !== null ? r(null) : silent.once('exit', r)));
+    await site.startSshd(h);
+  };
+  if (!(await seen('listening', 10_000))) {
+    await stop();
+    throw new Error(`the silent listener on ${h.name} did not start`);
+  }
+  return { seen, stop };
 }
 
 /** Leaves the shell (exit), or kills it if it does not go. */
