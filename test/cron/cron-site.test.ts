@@ -351,20 +351,28 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
     assert.ok(!r2.lines.some((l) => l.includes('(retried)')), show(r2));
   });
 
+  /**
+   * A site vault with host1's new certificate (`label` names its file) in a drop folder,
+   * for a run held at its deploy step: the file whose existence releases it, and readers
+   * of the guard markers and the run lease.
+   */
+  const heldDeploy = async (label: string) => {
+    const v = await siteVault();
+    const drop = join(v.dir, 'drop');
+    mkdirSync(drop);
+    const reqDir = join(v.dir, 'req');
+    mkdirSync(reqDir);
+    await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h1.name} --out ${reqDir}`), 0, tv.io.text()));
+    const cert = await ca.sign(join(reqDir, `${h1.fqdn}.req`), { days: 365, out: ca.path(`host1-${label}.crt`) });
+    copyFileSync(cert, join(drop, 'host1.pem'));
+    const markers = () => readdirSync(join(v.dataHome, 'passtore')).filter((n) => n.startsWith('guard-open'));
+    const lease = () => dbRows<{ token: string }>(v, "SELECT token FROM run_lease WHERE name = 'cron'")[0]?.token ?? '';
+    return { v, drop, cert, hold: join(v.dir, 'release'), markers, lease };
+  };
   for (const [signal, status] of [['SIGTERM', 143], ['SIGHUP', 129], ['SIGINT', 130]] as const) {
     test(`${signal} to a run held in the middle of a deploy: the deploy finishes, exit ${status}, the guard closed, no marker, the lease released`, async () => {
-      const v = await siteVault();
-      const drop = join(v.dir, 'drop');
-      mkdirSync(drop);
-      const reqDir = join(v.dir, 'req');
-      mkdirSync(reqDir);
-      await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h1.name} --out ${reqDir}`), 0, tv.io.text()));
-      const cert = await ca.sign(join(reqDir, `${h1.fqdn}.req`), { days: 365, out: ca.path(`host1-${signal}.crt`) });
-      copyFileSync(cert, join(drop, 'host1.pem'));
+      const { v, drop, cert, hold, markers, lease } = await heldDeploy(signal);
       configure(v, { dir: drop, trust: ca.caCert });
-      const hold = join(v.dir, 'release');
-      const markers = () => readdirSync(join(v.dataHome, 'passtore')).filter((n) => n.startsWith('guard-open'));
-      const lease = () => dbRows<{ token: string }>(v, "SELECT token FROM run_lease WHERE name = 'cron'")[0]?.token ?? '';
 
       let child: ChildProcess | undefined;
       const running = runCron(['--config', v.configFile, 'run'], {
@@ -400,24 +408,13 @@ describe('passtore-cron in the test site (vault namespace, guard, SSH deploy)', 
   }
 
   test('SIGTERM to the daemon while its scheduled run is held in the middle of a deploy: the deploy finishes, exit 0, the guard closed, no marker, the lease released', async () => {
-    const v = await siteVault();
-    const drop = join(v.dir, 'drop');
-    mkdirSync(drop);
-    const reqDir = join(v.dir, 'req');
-    mkdirSync(reqDir);
-    await v.withShell(async (tv) => assert.equal(await tv.run(`crtreq ${h1.name} --out ${reqDir}`), 0, tv.io.text()));
-    const cert = await ca.sign(join(reqDir, `${h1.fqdn}.req`), { days: 365, out: ca.path('host1-daemon.crt') });
-    copyFileSync(cert, join(drop, 'host1.pem'));
+    const { v, drop, cert, hold, markers, lease } = await heldDeploy('daemon');
     writeConfig(v, {
       smtp: { host: svc.address, port: SMTP_PORT, from: 'passtore@vault.site.test', insecure: 'yes' },
       ca: { dir: drop, trust: ca.caCert },
       // Every second: the first run finds the certificate, stores it and deploys it.
       extra: [...site.networkConfig(), '', '[schedule]', 'run = * * * * * *'],
     });
-    const hold = join(v.dir, 'release');
-    const markers = () => readdirSync(join(v.dataHome, 'passtore')).filter((n) => n.startsWith('guard-open'));
-    const lease = () => dbRows<{ token: string }>(v, "SELECT token FROM run_lease WHERE name = 'cron'")[0]?.token ?? '';
-
     let child: ChildProcess | undefined;
     const running = runCron(['--config', v.configFile, 'daemon'], {
       ns: site.vaultNs,
