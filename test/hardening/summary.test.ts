@@ -74,6 +74,15 @@ async function unlockError(tv: TestVault, dir: string): Promise<PasstoreError | 
   }
 }
 
+/** ui-01's root password stored as 'leaked old password' and then changed; returns the rows as they were before the change (what a rollback puts back). */
+async function leakedThenChanged(tv: TestVault): Promise<Rows> {
+  await ok(tv, 'host add ui-01');
+  await ok(tv, 'add ui-01', 'leaked old password', 'leaked old password');
+  const before = (await tv.session.store.exportRows()) as Rows;
+  await ok(tv, 'update ui-01 --local', 'leaked old password', 'the new password 2', 'the new password 2');
+  return before;
+}
+
 const ENTRY_BACK = /^integrity error: an entry was rolled back with SQL: entry root@ui-01\.example\.org:ssh went back from version 2 to version 1; nothing is shown$/;
 
 for (const { backend, skip } of await backendsToRun()) {
@@ -147,10 +156,7 @@ for (const { backend, skip } of await backendsToRun()) {
     test('the whole database put back, then written on from another machine past what this one saw, is refused by this machine\'s copy', async () => {
       const { place, tv, done } = await setUp();
       try {
-        await ok(tv, 'host add ui-01');
-        await ok(tv, 'add ui-01', 'leaked old password', 'leaked old password');
-        const before = (await tv.session.store.exportRows()) as Rows;
-        await ok(tv, 'update ui-01 --local', 'leaked old password', 'the new password 2', 'the new password 2');
+        const before = await leakedThenChanged(tv);
         await ok(tv, 'host add ui-02');
         const seenSeq = (await tv.session.store.lastAudit())!.seq;
         await tv.close();
@@ -314,10 +320,7 @@ for (const { backend, skip } of await backendsToRun()) {
     test('in one session, the whole database put back with SQL (consistent in itself) is refused before the next command that uses a secret', async () => {
       const { place, tv, done } = await setUp();
       try {
-        await ok(tv, 'host add ui-01');
-        await ok(tv, 'add ui-01', 'leaked old password', 'leaked old password');
-        const before = (await tv.session.store.exportRows()) as Rows;
-        await ok(tv, 'update ui-01 --local', 'leaked old password', 'the new password 2', 'the new password 2');
+        const before = await leakedThenChanged(tv);
         // The change get's check sees (its reveal record moves the counter on after it).
         const checked = (await verifySummary(tv.session.store, tv.session.vault.auditKey()!))!.counter;
         await ok(tv, 'get ui-01');
